@@ -1,1 +1,312 @@
-//! placeholder
+//! Byte-exact, charset-aware codec for fixed-length telegrams (전문).
+//!
+//! A struct with `#[derive(Telegram)]` *is* its 전문설계서: fields in wire order, each with a
+//! byte width, a type (AN text / N digits) and a charset. The derive checks widths, offsets and
+//! repeat-group counts at compile time and generates straight-line encode/decode code.
+//!
+//! ```
+//! use fep_codec::Telegram;
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! #[telegram(charset = "euc-kr", len = 37)]
+//! pub struct Transfer {
+//!     #[telegram(len = 4, numeric, label = "전문구분코드")]
+//!     pub msg_type: String,
+//!     #[telegram(len = 6, offset = 4, label = "전문번호")]
+//!     pub msg_no: u32,
+//!     #[telegram(len = 13, label = "금액")]
+//!     pub amount: u64,
+//!     #[telegram(len = 14, label = "적요")]
+//!     pub memo: String,
+//! }
+//!
+//! let t = Transfer { msg_type: "2000".into(), msg_no: 17, amount: 50_000, memo: "급여".into() };
+//! let bytes = t.encode()?;
+//! assert_eq!(&bytes[..23], b"20000000170000000050000");
+//! assert_eq!(&bytes[23..27], &[0xB1, 0xDE, 0xBF, 0xA9]); // 급여 in EUC-KR
+//! assert_eq!(Transfer::decode(&bytes)?, t);
+//!
+//! let mut bad = bytes.clone();
+//! bad[15] = b'X';
+//! let err = Transfer::decode(&bad).unwrap_err();
+//! assert_eq!((err.path(), err.offset()), ("amount", 15));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Field attributes
+//!
+//! | attribute | meaning |
+//! |---|---|
+//! | `len = N` | width in bytes (required on scalars) |
+//! | `label = "…"` | human label shown in layouts and dumps |
+//! | `offset = N` | compile-time check of the field's offset within its struct |
+//! | `charset = "ascii" \| "euc-kr" \| "cp949"` | per-field charset (container default: `euc-kr`) |
+//! | `numeric` | `String` holding N digits (leading zeros kept) |
+//! | `fullwidth` | ASCII mapped to full-width on encode, back on decode |
+//! | `truncate` | over-long text is cut at a character boundary |
+//! | `sign = "leading" \| "trailing"` | sign byte of signed integers |
+//! | `blank = "zero"` | an all-spaces N field decodes as 0 |
+//! | `mask` | sensitive: masked by [`dump`] and tools |
+//! | `count = field, max = N` | `Vec<T>` whose length is an earlier integer field |
+//! | `rest` | last field only: every remaining byte, verbatim |
+//! | `auto_len = "total" \| "rest"`, `lenient` | length field filled on encode, checked on decode |
+//!
+//! Container attributes: `charset = "…"` (default for text fields), `len = N` (compile-time
+//! check of the fixed total).
+//!
+//! # Message dispatch
+//!
+//! A family shares a header whose key fields select the body. Derive `Telegram` on an enum
+//! whose variants each hold one complete telegram struct starting with that header:
+//!
+//! ```
+//! use fep_codec::{Telegram, TelegramFamily};
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! #[telegram(len = 7)]
+//! pub struct Header {
+//!     #[telegram(len = 4)]
+//!     pub msg_type: String,
+//!     #[telegram(len = 3)]
+//!     pub biz_type: String,
+//! }
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! pub struct Ping {
+//!     pub header: Header,
+//! }
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! pub struct Transfer {
+//!     pub header: Header,
+//!     #[telegram(len = 5)]
+//!     pub amount: u32,
+//! }
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq)]
+//! #[telegram(header = Header, key(msg_type, biz_type))]
+//! pub enum Message {
+//!     #[telegram(key("1000", "500"))]
+//!     Ping(Ping),
+//!     #[telegram(key("2000", "100"))]
+//!     Transfer(Transfer),
+//! }
+//!
+//! let m = Message::decode(b"200010000042")?;
+//! assert!(matches!(&m, Message::Transfer(t) if t.amount == 42));
+//! assert_eq!(m.key(), ["2000", "100"]);
+//! let err = Message::decode(b"9999999").unwrap_err();
+//! assert!(err.to_string().contains("9999/999"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The key fields are read straight from the frame's bytes at their header offsets, so
+//! decoding looks at the header once and decodes only the chosen variant.
+
+#![deny(missing_docs)]
+
+mod charset;
+mod dispatch;
+mod dump;
+mod dynamic;
+mod error;
+mod field;
+mod layout;
+
+use bytes::BytesMut;
+
+pub use charset::Charset;
+pub use dispatch::TelegramFamily;
+pub use dump::{dump, mask_value};
+pub use dynamic::{Record, Value};
+pub use error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+pub use fep_derive::Telegram;
+pub use field::{FieldFormat, FieldValue, Sign, ValueKind};
+pub use layout::{AutoLen, FieldKind, FieldLayout, Layout, LayoutBuilder};
+
+/// A fixed-length telegram type: byte-exact encode and decode plus its layout.
+///
+/// Implement it with `#[derive(Telegram)]`; the hidden methods are the derive's plumbing.
+pub trait Telegram: Sized {
+    /// The encoded size when every field has a fixed width (compile-time constant).
+    const FIXED_LEN: Option<usize>;
+
+    /// The ordered, flattened field list.
+    fn layout() -> &'static Layout;
+
+    /// Encodes to a new buffer.
+    fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = BytesMut::with_capacity(Self::FIXED_LEN.unwrap_or(256));
+        self.encode_into(&mut buf)?;
+        Ok(buf.into())
+    }
+
+    /// Appends the encoding to `buf`, writing each field straight into it; on error `buf` is
+    /// left as it was.
+    fn encode_into(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        let start = buf.len();
+        if let Some(n) = Self::FIXED_LEN {
+            buf.reserve(n);
+        }
+        let result = self.encode_at(buf, start);
+        if result.is_err() {
+            buf.truncate(start);
+        }
+        result
+    }
+
+    /// Decodes a whole telegram; every byte of `bytes` must be consumed.
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut pos = 0;
+        let value = Self::decode_at(bytes, &mut pos)?;
+        if pos != bytes.len() {
+            return Err(DecodeError::new(
+                DecodeErrorKind::WrongLength {
+                    expected: pos,
+                    actual: bytes.len(),
+                },
+                "",
+                pos,
+                &bytes[pos.min(bytes.len())..],
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Appends the encoding; `base` is the index in `buf` where the telegram starts.
+    #[doc(hidden)]
+    fn encode_at(&self, buf: &mut BytesMut, base: usize) -> Result<(), EncodeError>;
+
+    /// Decodes starting at `*pos`, advancing it past the consumed bytes.
+    #[doc(hidden)]
+    fn decode_at(input: &[u8], pos: &mut usize) -> Result<Self, DecodeError>;
+}
+
+/// Support for generated code. Not a public API: may change without notice.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::dispatch::{select, KeyField};
+    pub use crate::field::{decode_rest, decode_scalar, encode_rest, encode_scalar, take};
+    pub use bytes::BytesMut;
+    pub use std::sync::OnceLock;
+
+    use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+
+    /// `a + b` for optional lengths (None = variable).
+    pub const fn add_len(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        }
+    }
+
+    /// `a * n` for an optional length.
+    pub const fn mul_len(a: Option<usize>, n: usize) -> Option<usize> {
+        match a {
+            Some(a) => Some(a * n),
+            None => None,
+        }
+    }
+
+    /// True when an optional length is known and equals `n`.
+    pub const fn len_is(a: Option<usize>, n: usize) -> bool {
+        matches!(a, Some(x) if x == n)
+    }
+
+    /// Checks a repeat group against its count field and max before encoding it.
+    pub fn check_count(
+        name: &str,
+        count: u128,
+        actual: usize,
+        max: usize,
+        offset: usize,
+    ) -> Result<(), EncodeError> {
+        let kind = if actual > max {
+            EncodeErrorKind::CountOverMax { actual, max }
+        } else if count != actual as u128 {
+            EncodeErrorKind::CountMismatch { count, actual }
+        } else {
+            return Ok(());
+        };
+        Err(EncodeError::new(kind, name, Some(offset)))
+    }
+
+    /// Validates a decoded count against the group's max, returning it as a usize.
+    pub fn decoded_count(
+        name: &str,
+        count: u128,
+        max: usize,
+        offset: usize,
+        input: &[u8],
+    ) -> Result<usize, DecodeError> {
+        match usize::try_from(count) {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(DecodeError::new(
+                DecodeErrorKind::CountOverMax { count, max },
+                name,
+                offset,
+                input.get(offset..).unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Overwrites the digits of an `auto_len` field at `at` with `value`, in place.
+    pub fn patch_len(
+        buf: &mut BytesMut,
+        at: usize,
+        format: &crate::FieldFormat,
+        value: usize,
+        base: usize,
+    ) -> Result<(), EncodeError> {
+        let slot = buf.get_mut(at..at + format.len).ok_or_else(|| {
+            EncodeError::new(
+                EncodeErrorKind::Unsupported {
+                    reason: "length field outside the buffer".into(),
+                },
+                format.name,
+                Some(at - base),
+            )
+        })?;
+        crate::field::write_digits(value as u128, slot)
+            .map_err(|kind| EncodeError::new(kind, format.name, Some(at - base)))
+    }
+
+    /// Checks a decoded `auto_len` value against the measured length.
+    pub fn check_len(
+        name: &str,
+        declared: u128,
+        actual: usize,
+        offset: usize,
+        input: &[u8],
+    ) -> Result<(), DecodeError> {
+        if declared == actual as u128 {
+            return Ok(());
+        }
+        Err(DecodeError::new(
+            DecodeErrorKind::LengthMismatch { declared, actual },
+            name,
+            offset,
+            input.get(offset..).unwrap_or_default(),
+        ))
+    }
+
+    /// Any integer count field as u128.
+    pub trait CountValue {
+        /// The value as u128 (0 for negative).
+        fn as_count(&self) -> u128;
+    }
+    macro_rules! count_value {
+        ($($t:ty),*) => {$(
+            impl CountValue for $t {
+                #[allow(clippy::cast_sign_loss)]
+                fn as_count(&self) -> u128 { if *self as i128 <= 0 { 0 } else { *self as u128 } }
+            }
+        )*};
+    }
+    count_value!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+    impl<T: CountValue> CountValue for Option<T> {
+        fn as_count(&self) -> u128 {
+            self.as_ref().map_or(0, CountValue::as_count)
+        }
+    }
+}

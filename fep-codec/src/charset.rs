@@ -1,0 +1,304 @@
+//! Charsets of text fields: strict EUC-KR (KS X 1001), CP949 (UHC) and ASCII.
+//!
+//! encoding_rs does the mapping, always through its `*_without_replacement` entry points, so an
+//! unmappable character is an error and never `&#NNNN;` or `?`. encoding_rs's `EUC_KR` is the
+//! WHATWG encoding, i.e. windows-949; strict EUC-KR is that mapping restricted to KS X 1001
+//! code points (both bytes in 0xA1..=0xFE), which we check ourselves.
+
+use std::fmt;
+
+use encoding_rs::{DecoderResult, EncoderResult, EUC_KR};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DecodeErrorKind, EncodeErrorKind};
+
+/// The charset of a text field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Charset {
+    /// Printable ASCII only (0x20..=0x7E).
+    #[serde(rename = "ascii")]
+    Ascii,
+    /// EUC-KR restricted to KS X 1001 (2,350 precomposed Hangul, Hanja, symbols).
+    #[default]
+    #[serde(rename = "euc-kr")]
+    EucKr,
+    /// Windows code page 949 (Unified Hangul Code): all 11,172 Hangul syllables.
+    #[serde(rename = "cp949")]
+    Cp949,
+}
+
+impl Charset {
+    /// Parses a charset name as written in attributes and spec files.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "ascii" | "us-ascii" => Some(Self::Ascii),
+            "euc-kr" | "euckr" | "ksc5601" | "ks_c_5601-1987" | "ks-x-1001" => Some(Self::EucKr),
+            "cp949" | "windows-949" | "ms949" | "uhc" => Some(Self::Cp949),
+            _ => None,
+        }
+    }
+
+    /// The canonical name (`"ascii"`, `"euc-kr"`, `"cp949"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ascii => "ascii",
+            Self::EucKr => "euc-kr",
+            Self::Cp949 => "cp949",
+        }
+    }
+
+    /// Encodes `chars` into the front of `out`, returning the bytes written.
+    ///
+    /// Stops before a character that does not fit: with `truncate` that is success (a 2-byte
+    /// character is never split), otherwise `TooLong` with the value's full byte length.
+    pub(crate) fn encode_chars(
+        self,
+        chars: impl Iterator<Item = char> + Clone,
+        out: &mut [u8],
+        truncate: bool,
+    ) -> Result<usize, EncodeErrorKind> {
+        let mut encoder = EUC_KR.new_encoder();
+        let mut pos = 0;
+        let mut rest = chars.clone();
+        while let Some(c) = rest.next() {
+            let needed = if c.is_ascii() { 1 } else { 2 };
+            if pos + needed > out.len() {
+                if truncate {
+                    return Ok(pos);
+                }
+                let actual = pos + needed + rest.map(encoded_len_estimate).sum::<usize>();
+                return Err(EncodeErrorKind::TooLong {
+                    width: out.len(),
+                    actual,
+                });
+            }
+            if c.is_ascii() {
+                let b = c as u8;
+                if !is_printable_ascii(b) {
+                    return Err(EncodeErrorKind::Unmappable {
+                        ch: c,
+                        charset: self,
+                    });
+                }
+                out[pos] = b;
+                pos += 1;
+                continue;
+            }
+            let unmappable = EncodeErrorKind::Unmappable {
+                ch: c,
+                charset: self,
+            };
+            if self == Self::Ascii {
+                return Err(unmappable);
+            }
+            let mut utf8 = [0u8; 4];
+            let (result, _, written) = encoder.encode_from_utf8_without_replacement(
+                c.encode_utf8(&mut utf8),
+                &mut out[pos..pos + 2],
+                false,
+            );
+            if result != EncoderResult::InputEmpty || written != 2 {
+                return Err(unmappable);
+            }
+            if self == Self::EucKr && !(is_ksx1001_byte(out[pos]) && is_ksx1001_byte(out[pos + 1]))
+            {
+                return Err(unmappable);
+            }
+            pos += 2;
+        }
+        Ok(pos)
+    }
+
+    /// Checks `raw` byte by byte for this charset's structure; returns the offset of the first
+    /// bad byte. Structure only: unassigned code points are caught by [`Charset::decode`].
+    fn validate(self, raw: &[u8]) -> Result<(), (usize, DecodeErrorKind)> {
+        let mut i = 0;
+        while i < raw.len() {
+            let b = raw[i];
+            if b < 0x80 {
+                if !is_printable_ascii(b) {
+                    return Err((i, DecodeErrorKind::ControlByte { byte: b }));
+                }
+                i += 1;
+                continue;
+            }
+            let malformed = DecodeErrorKind::Malformed { charset: self };
+            let lead_ok = match self {
+                Self::Ascii => false,
+                Self::EucKr => is_ksx1001_byte(b),
+                Self::Cp949 => (0x81..=0xFE).contains(&b),
+            };
+            if !lead_ok {
+                return Err((i, malformed));
+            }
+            let Some(&t) = raw.get(i + 1) else {
+                return Err((i, malformed));
+            };
+            let trail_ok = match self {
+                Self::Ascii => false,
+                Self::EucKr => is_ksx1001_byte(t),
+                Self::Cp949 => matches!(t, 0x41..=0x5A | 0x61..=0x7A | 0x81..=0xFE),
+            };
+            if !trail_ok {
+                return Err((i + 1, malformed));
+            }
+            i += 2;
+        }
+        Ok(())
+    }
+
+    /// Decodes `raw` (already stripped of padding) to a `String`; on failure returns the
+    /// offset of the first offending byte within `raw`.
+    pub(crate) fn decode(self, raw: &[u8]) -> Result<String, (usize, DecodeErrorKind)> {
+        self.validate(raw)?;
+        if raw.is_ascii() {
+            // validate() accepted only printable ASCII, so this cannot fail.
+            return std::str::from_utf8(raw).map(str::to_owned).map_err(|e| {
+                (
+                    e.valid_up_to(),
+                    DecodeErrorKind::Malformed { charset: self },
+                )
+            });
+        }
+        let mut decoder = EUC_KR.new_decoder_without_bom_handling();
+        let capacity = decoder
+            .max_utf8_buffer_length_without_replacement(raw.len())
+            .ok_or((0, DecodeErrorKind::Malformed { charset: self }))?;
+        let mut out = String::with_capacity(capacity);
+        let (result, read) = decoder.decode_to_string_without_replacement(raw, &mut out, true);
+        match result {
+            DecoderResult::InputEmpty => Ok(out),
+            DecoderResult::Malformed(bad, extra) => {
+                let at = read.saturating_sub(bad as usize + extra as usize);
+                Err((at, DecodeErrorKind::Malformed { charset: self }))
+            }
+            DecoderResult::OutputFull => Err((read, DecodeErrorKind::Malformed { charset: self })),
+        }
+    }
+}
+
+impl fmt::Display for Charset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Charset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+            .ok_or_else(|| format!("unknown charset {s:?} (expected ascii, euc-kr or cp949)"))
+    }
+}
+
+/// Printable ASCII: the only single bytes a text field may hold.
+#[inline]
+pub(crate) fn is_printable_ascii(b: u8) -> bool {
+    (0x20..=0x7E).contains(&b)
+}
+
+/// Both bytes of a KS X 1001 character lie in 0xA1..=0xFE.
+#[inline]
+fn is_ksx1001_byte(b: u8) -> bool {
+    (0xA1..=0xFE).contains(&b)
+}
+
+fn encoded_len_estimate(c: char) -> usize {
+    if c.is_ascii() {
+        1
+    } else {
+        2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(cs: Charset, s: &str, width: usize) -> Result<Vec<u8>, EncodeErrorKind> {
+        let mut out = vec![b' '; width];
+        let n = cs.encode_chars(s.chars(), &mut out, false)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    #[test]
+    fn euc_kr_encodes_ksx1001_hangul() {
+        // 홍길동 in KS X 1001, from the KS X 1001 code table.
+        assert_eq!(
+            enc(Charset::EucKr, "홍길동", 6).unwrap(),
+            [0xC8, 0xAB, 0xB1, 0xE6, 0xB5, 0xBF]
+        );
+    }
+
+    #[test]
+    fn strict_euc_kr_refuses_uhc_only_syllable() {
+        // 똠 exists only in the UHC extension (0x8C63), not in KS X 1001.
+        let err = enc(Charset::EucKr, "똠", 2).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeErrorKind::Unmappable {
+                ch: '똠',
+                charset: Charset::EucKr
+            }
+        );
+        assert_eq!(enc(Charset::Cp949, "똠", 2).unwrap(), [0x8C, 0x63]);
+    }
+
+    #[test]
+    fn emoji_is_unmappable_everywhere() {
+        for cs in [Charset::EucKr, Charset::Cp949, Charset::Ascii] {
+            assert!(matches!(
+                enc(cs, "a😀", 8),
+                Err(EncodeErrorKind::Unmappable { ch: '😀', .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn too_long_reports_full_length() {
+        let err = enc(Charset::EucKr, "가나다", 4).unwrap_err();
+        assert_eq!(
+            err,
+            EncodeErrorKind::TooLong {
+                width: 4,
+                actual: 6
+            }
+        );
+    }
+
+    #[test]
+    fn truncate_never_splits_a_character() {
+        let mut out = [b' '; 5];
+        let n = Charset::EucKr
+            .encode_chars("가나다".chars(), &mut out, true)
+            .unwrap();
+        assert_eq!(n, 4);
+        assert_eq!(out[4], b' ');
+    }
+
+    #[test]
+    fn decode_points_at_bad_trail_byte() {
+        // 0xB0 0x20: lead byte followed by a space.
+        let err = Charset::EucKr.decode(&[b'A', 0xB0, 0x20]).unwrap_err();
+        assert_eq!(err.0, 2);
+        let err = Charset::Ascii.decode(b"ab\x01").unwrap_err();
+        assert_eq!(err, (2, DecodeErrorKind::ControlByte { byte: 1 }));
+    }
+
+    #[test]
+    fn strict_euc_kr_refuses_uhc_bytes_on_decode() {
+        let err = Charset::EucKr.decode(&[0x8C, 0x63]).unwrap_err();
+        assert_eq!(err.0, 0);
+        assert_eq!(Charset::Cp949.decode(&[0x8C, 0x63]).unwrap(), "똠");
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for cs in [Charset::Ascii, Charset::EucKr, Charset::Cp949] {
+            assert_eq!(Charset::parse(cs.name()), Some(cs));
+        }
+        assert_eq!(Charset::parse("UHC"), Some(Charset::Cp949));
+        assert_eq!(Charset::parse("latin1"), None);
+    }
+}

@@ -1,0 +1,417 @@
+//! The dynamic codec: decode and encode by a [`Layout`] alone, into an ordered record.
+//!
+//! This is what lets the gateway and the CLI handle a layout loaded from a TOML spec without
+//! recompiling. It uses the same field codecs as the derive, so the same bytes give the same
+//! values and the same errors (field path, absolute offset).
+
+use bytes::BytesMut;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+use crate::field::{take, FieldValue};
+use crate::layout::{AutoLen, FieldKind, FieldLayout, Layout};
+
+/// One field's value in a [`Record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// A blank optional field.
+    Null,
+    /// AN text, or N digits kept as text.
+    Text(String),
+    /// An unsigned N field.
+    UInt(u128),
+    /// A signed N field.
+    Int(i128),
+    /// Raw bytes.
+    Raw(Vec<u8>),
+    /// The elements of a repeat group.
+    Group(Vec<Record>),
+}
+
+impl Value {
+    /// The value as an unsigned integer, if it is one (or digits text).
+    pub fn as_u128(&self) -> Option<u128> {
+        match self {
+            Self::UInt(v) => Some(*v),
+            Self::Int(v) => u128::try_from(*v).ok(),
+            Self::Text(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+                s.parse().ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// The value as text, if it is text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Null => s.serialize_none(),
+            Self::Text(t) => s.serialize_str(t),
+            Self::UInt(v) => match u64::try_from(*v) {
+                Ok(v) => s.serialize_u64(v),
+                Err(_) => s.serialize_str(&v.to_string()),
+            },
+            Self::Int(v) => match i64::try_from(*v) {
+                Ok(v) => s.serialize_i64(v),
+                Err(_) => s.serialize_str(&v.to_string()),
+            },
+            Self::Raw(b) => {
+                s.serialize_str(&b.iter().map(|b| format!("{b:02x}")).collect::<String>())
+            }
+            Self::Group(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+/// Field path → value, in wire order. Serialises as a JSON object in that order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    fields: Vec<(String, Value)>,
+}
+
+impl Record {
+    /// An empty record.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value at `path`.
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        self.fields.iter().find(|(p, _)| p == path).map(|(_, v)| v)
+    }
+
+    /// Sets `path` to `value`, replacing an existing entry or appending a new one.
+    pub fn set(&mut self, path: &str, value: Value) {
+        match self.fields.iter_mut().find(|(p, _)| p == path) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((path.to_owned(), value)),
+        }
+    }
+
+    /// The entries in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(p, v)| (p.as_str(), v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.fields.len()))?;
+        for (k, v) in &self.fields {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl Layout {
+    /// Decodes a whole telegram into a record keyed by field path.
+    pub fn decode_record(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
+        let mut pos = 0;
+        let mut record = Record::new();
+        decode_fields(self, bytes, &mut pos, &mut record)?;
+        if pos != bytes.len() {
+            return Err(DecodeError::new(
+                DecodeErrorKind::WrongLength {
+                    expected: pos,
+                    actual: bytes.len(),
+                },
+                "",
+                pos,
+                &bytes[pos..],
+            ));
+        }
+        Ok(record)
+    }
+
+    /// Encodes a record; missing fields take their default (blank when optional, else empty
+    /// text or zero), `auto_len` fields are filled in.
+    pub fn encode_record(&self, record: &Record) -> Result<Vec<u8>, EncodeError> {
+        let mut buf = BytesMut::with_capacity(self.len().unwrap_or(256));
+        encode_fields(self, record, &mut buf, 0)?;
+        Ok(buf.into())
+    }
+}
+
+fn decode_fields(
+    layout: &Layout,
+    input: &[u8],
+    pos: &mut usize,
+    out: &mut Record,
+) -> Result<(), DecodeError> {
+    let start = *pos;
+    let mut auto_lens = Vec::new();
+    for f in layout.fields() {
+        if let FieldKind::Group {
+            count_field,
+            max,
+            element,
+        } = &f.kind
+        {
+            let count = out.get(count_field).and_then(Value::as_u128).unwrap_or(0);
+            let n = crate::__private::decoded_count(&f.path, count, *max, *pos, input)?;
+            let mut items = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut item = Record::new();
+                decode_fields(element, input, pos, &mut item)
+                    .map_err(|e| e.within(&f.path, Some(i)))?;
+                items.push(item);
+            }
+            out.set(&f.path, Value::Group(items));
+            continue;
+        }
+        let at = *pos;
+        let raw = if f.rest {
+            input.get(at..).unwrap_or_default()
+        } else {
+            take(input, at, f.len.unwrap_or(0), &f.path)?
+        };
+        let value = decode_value(f, raw)
+            .map_err(|(rel, kind)| DecodeError::new(kind, &f.path, at + rel, raw))?;
+        if let (Some(mode), Some(declared)) = (f.auto_len, value.as_u128()) {
+            auto_lens.push((f, mode, declared, at));
+        }
+        out.set(&f.path, value);
+        *pos = at + raw.len();
+    }
+    for (f, mode, declared, at) in auto_lens {
+        let actual = match mode {
+            AutoLen::Total => *pos - start,
+            AutoLen::Rest => *pos - (at + f.len.unwrap_or(0)),
+        };
+        if !f.lenient {
+            crate::__private::check_len(&f.path, declared, actual, at, input)?;
+        }
+    }
+    Ok(())
+}
+
+fn decode_value(f: &FieldLayout, raw: &[u8]) -> Result<Value, (usize, DecodeErrorKind)> {
+    let format = f.format();
+    if f.optional && !f.rest && raw.iter().all(|&b| b == b' ') {
+        return Ok(Value::Null);
+    }
+    Ok(match f.kind {
+        FieldKind::Text | FieldKind::NumericText if f.rest => {
+            Value::Text(String::decode_rest(raw, &format)?)
+        }
+        FieldKind::Text | FieldKind::NumericText => {
+            Value::Text(String::decode_field(raw, &format)?)
+        }
+        FieldKind::UInt => Value::UInt(u128::decode_field(raw, &format)?),
+        FieldKind::Int => Value::Int(i128::decode_field(raw, &format)?),
+        FieldKind::Raw => Value::Raw(raw.to_vec()),
+        FieldKind::Group { .. } => Value::Null,
+    })
+}
+
+fn encode_fields(
+    layout: &Layout,
+    record: &Record,
+    buf: &mut BytesMut,
+    base: usize,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    let mut auto_lens = Vec::new();
+    for f in layout.fields() {
+        let at = buf.len();
+        let value = record.get(&f.path);
+        if let FieldKind::Group {
+            count_field,
+            max,
+            element,
+        } = &f.kind
+        {
+            let items = match value {
+                Some(Value::Group(items)) => items.as_slice(),
+                None | Some(Value::Null) => &[],
+                Some(_) => return Err(mismatch(f, at - base, "a list of records")),
+            };
+            let count = record
+                .get(count_field)
+                .and_then(Value::as_u128)
+                .unwrap_or(0);
+            crate::__private::check_count(&f.path, count, items.len(), *max, at - base)?;
+            for (i, item) in items.iter().enumerate() {
+                encode_fields(element, item, buf, base).map_err(|e| e.within(&f.path, Some(i)))?;
+            }
+            continue;
+        }
+        encode_value(f, value, buf)
+            .map_err(|kind| EncodeError::new(kind, &f.path, Some(at - base)))?;
+        if let Some(mode) = f.auto_len {
+            auto_lens.push((f, mode, at));
+        }
+    }
+    for (f, mode, at) in auto_lens {
+        let len = match mode {
+            AutoLen::Total => buf.len() - start,
+            AutoLen::Rest => buf.len() - (at + f.len.unwrap_or(0)),
+        };
+        let slot = &mut buf[at..at + f.len.unwrap_or(0)];
+        crate::field::write_digits(len as u128, slot)
+            .map_err(|kind| EncodeError::new(kind, &f.path, Some(at - base)))?;
+    }
+    Ok(())
+}
+
+fn encode_value(
+    f: &FieldLayout,
+    value: Option<&Value>,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeErrorKind> {
+    let format = f.format();
+    let blank = matches!(value, None | Some(Value::Null));
+    if blank && (f.optional || f.rest) {
+        if !f.rest {
+            None::<u128>.encode_field(&format, buf)?;
+        }
+        return Ok(());
+    }
+    let wrong = |what: &str| EncodeErrorKind::Unsupported {
+        reason: format!("expected {what}, got {value:?}"),
+    };
+    match (&f.kind, value) {
+        (FieldKind::Text | FieldKind::NumericText, None | Some(Value::Null)) => {
+            encode_text(f, "", buf)
+        }
+        (FieldKind::Text | FieldKind::NumericText, Some(Value::Text(s))) => encode_text(f, s, buf),
+        (FieldKind::Text | FieldKind::NumericText, Some(Value::UInt(v))) => {
+            encode_text(f, &v.to_string(), buf)
+        }
+        (FieldKind::UInt, None | Some(Value::Null)) => 0u128.encode_field(&format, buf),
+        (FieldKind::UInt | FieldKind::Int, Some(v @ (Value::UInt(_) | Value::Text(_))))
+            if v.as_u128().is_some() =>
+        {
+            v.as_u128().unwrap_or_default().encode_field(&format, buf)
+        }
+        (FieldKind::Int, None | Some(Value::Null)) => 0i128.encode_field(&format, buf),
+        (FieldKind::Int, Some(Value::Int(v))) => v.encode_field(&format, buf),
+        (FieldKind::Int, Some(Value::Text(s))) => match s.parse::<i128>() {
+            Ok(v) => v.encode_field(&format, buf),
+            Err(_) => Err(wrong("a signed number")),
+        },
+        (FieldKind::UInt, _) => Err(wrong("an unsigned number")),
+        (FieldKind::Raw, Some(Value::Raw(b))) if f.rest => b.encode_rest(&format, buf),
+        (FieldKind::Raw, Some(Value::Raw(b))) => b.encode_field(&format, buf),
+        (FieldKind::Raw, None | Some(Value::Null)) => Vec::new().encode_field(&format, buf),
+        _ => Err(wrong("a value of the field's kind")),
+    }
+}
+
+fn encode_text(f: &FieldLayout, s: &str, buf: &mut BytesMut) -> Result<(), EncodeErrorKind> {
+    if f.rest {
+        crate::field::encode_str_rest(s, &f.format(), buf)
+    } else {
+        crate::field::encode_str(s, &f.format(), buf)
+    }
+}
+
+fn mismatch(f: &FieldLayout, offset: usize, what: &str) -> EncodeError {
+    EncodeError::new(
+        EncodeErrorKind::Unsupported {
+            reason: format!("expected {what}"),
+        },
+        &f.path,
+        Some(offset),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::FieldLayout;
+
+    fn layout() -> Layout {
+        let item = Layout::builder("Item")
+            .field(FieldLayout::scalar("code", FieldKind::NumericText, 2))
+            .build();
+        Layout::builder("T")
+            .field(
+                FieldLayout::scalar("len", FieldKind::UInt, 4)
+                    .with_auto_len(Some(AutoLen::Total), false),
+            )
+            .field(FieldLayout::scalar("name", FieldKind::Text, 6))
+            .field(FieldLayout::scalar("fee", FieldKind::UInt, 3).with_optional(true))
+            .field(FieldLayout::scalar("n", FieldKind::UInt, 1))
+            .group("items", None, "n", 3, &item)
+            .build()
+    }
+
+    #[test]
+    fn decodes_and_encodes_back() {
+        let l = layout();
+        // 4 + 6 + 3 + 1 + 2*2 = 18
+        let bytes = [
+            b"0018".as_slice(),
+            &[0xB1, 0xDE, 0xBF, 0xA9, b' ', b' '],
+            b"   ",
+            b"2",
+            b"01",
+            b"02",
+        ]
+        .concat();
+        let r = l.decode_record(&bytes).unwrap();
+        assert_eq!(r.get("name"), Some(&Value::Text("급여".into())));
+        assert_eq!(r.get("fee"), Some(&Value::Null));
+        let Some(Value::Group(items)) = r.get("items") else {
+            panic!("no group")
+        };
+        assert_eq!(items[1].get("code"), Some(&Value::Text("02".into())));
+        assert_eq!(l.encode_record(&r).unwrap(), bytes);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"len":18,"name":"급여","fee":null,"n":2,"items":[{"code":"01"},{"code":"02"}]}"#
+        );
+    }
+
+    #[test]
+    fn errors_name_path_and_offset() {
+        let l = layout();
+        let bytes = [b"0016".as_slice(), b"ABCDEF", b"   ", b"1", b"0X"].concat();
+        let e = l.decode_record(&bytes).unwrap_err();
+        assert_eq!((e.path(), e.offset()), ("items[0].code", 15));
+        let bytes = [b"0016".as_slice(), b"ABCDEF", b"   ", b"9", b"01"].concat();
+        let e = l.decode_record(&bytes).unwrap_err();
+        assert!(matches!(
+            e.kind(),
+            DecodeErrorKind::CountOverMax { count: 9, max: 3 }
+        ));
+        let bytes = [b"0099".as_slice(), b"ABCDEF", b"   ", b"0"].concat();
+        let e = l.decode_record(&bytes).unwrap_err();
+        assert_eq!((e.path(), e.offset()), ("len", 0));
+    }
+
+    #[test]
+    fn encode_fills_defaults_and_length() {
+        let mut r = Record::new();
+        r.set("name", Value::Text("AB".into()));
+        assert_eq!(layout().encode_record(&r).unwrap(), b"0014AB       0");
+    }
+}
