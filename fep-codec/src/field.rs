@@ -81,6 +81,9 @@ pub trait FieldValue: Sized {
     /// The value's shape, for layouts.
     const KIND: ValueKind;
 
+    /// True when all spaces is a valid value (`Option<_>`).
+    const OPTIONAL: bool = false;
+
     /// Appends exactly `format.len` bytes to `buf`.
     fn encode_field(&self, format: &FieldFormat, buf: &mut BytesMut)
         -> Result<(), EncodeErrorKind>;
@@ -528,6 +531,7 @@ signed_field!(i8, i16, i32, i64, i128, isize);
 
 impl<T: FieldValue> FieldValue for Option<T> {
     const KIND: ValueKind = T::KIND;
+    const OPTIONAL: bool = true;
 
     #[inline]
     fn encode_field(
