@@ -182,7 +182,8 @@ pub fn take<'a>(
                 actual: input.len(),
             },
             name,
-            input.len().min(at),
+            // The first missing byte.
+            input.len(),
             tail,
         )
     })
@@ -765,7 +766,7 @@ mod tests {
                 actual: 10
             }
         );
-        assert_eq!(err.offset(), 8);
+        assert_eq!(err.offset(), 10, "the first missing byte");
     }
 
     #[test]
