@@ -112,6 +112,7 @@ mod dynamic;
 mod error;
 mod field;
 mod layout;
+pub mod spec;
 
 use bytes::BytesMut;
 

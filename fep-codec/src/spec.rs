@@ -1,0 +1,1 @@
+//! Telegram families as data (TOML specs). See `specs/README.md` for the schema.
