@@ -1,0 +1,17 @@
+use fep_codec::Telegram;
+
+#[derive(Telegram)]
+struct Item {
+    #[telegram(len = 2)]
+    x: u8,
+}
+
+#[derive(Telegram)]
+struct T {
+    #[telegram(len = 2)]
+    n: u8,
+    #[telegram(count = n_items, max = 5)]
+    items: Vec<Item>,
+}
+
+fn main() {}
