@@ -302,8 +302,10 @@ fn encode_text(s: &str, format: &FieldFormat, out: &mut [u8]) -> Result<usize, E
 
 fn decode_text(raw: &[u8], format: &FieldFormat) -> Result<String, (usize, DecodeErrorKind)> {
     let text = format.charset.decode(raw)?;
-    if format.fullwidth && !text.is_ascii() {
-        return Ok(text.chars().map(from_fullwidth).collect());
+    if format.fullwidth && text.chars().any(|c| from_fullwidth(c) != c) {
+        let mut narrow = String::with_capacity(text.len());
+        narrow.extend(text.chars().map(from_fullwidth));
+        return Ok(narrow);
     }
     Ok(text)
 }
