@@ -7,6 +7,15 @@
 //! - [`config`]: `fep.toml` loading and validation.
 
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod framing;
+pub mod gateway;
+pub mod http;
+pub mod institution;
+pub mod journal;
+mod link;
+pub mod profile;
 pub mod protocol;
+pub mod server;
+pub mod settings;

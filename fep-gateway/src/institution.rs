@@ -1,0 +1,1086 @@
+//! One institution = one failure domain: an actor task that owns the institution's sequencer,
+//! in-flight table, timers and link senders. Nothing here is shared with other institutions,
+//! and nothing on the request path takes a lock.
+//!
+//! Request path: admission (bounded queue, in-flight limit) → 전문번호 from a durably reserved
+//! block → stamped into the telegram → written to a send link → matched by (전송일자, 전문번호)
+//! on any recv link → answered. A request whose answer does not come in time is answered
+//! `unknown` and, when the spec has a result inquiry, resolved by it; the resolution is recorded
+//! under the transaction id.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::time::{delay_queue, DelayQueue};
+
+use crate::clock::{day_of, hms_of, SharedClock};
+use crate::journal::{now_ms, Journal, JournalError, TxRecord};
+use crate::profile::{CorrKey, FrameKind, Profile, Verdict};
+use crate::protocol::Outcome;
+use crate::settings::InstitutionSettings;
+
+/// 전문번호 reserved per journal write; a crash loses at most this many numbers (gaps are fine,
+/// reuse is not).
+const SEQ_BLOCK: u32 = 1000;
+/// Late responses are remembered this long after their request timed out.
+const LATE_WINDOW: Duration = Duration::from_secs(600);
+
+/// The answer to a submitted request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Gateway transaction id (query it at `/v1/transactions/{id}`).
+    pub tx_id: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Response code or reason.
+    pub detail: String,
+    /// The institution's response telegram, if any.
+    pub telegram: Bytes,
+}
+
+impl Reply {
+    fn rejected(tx_id: u64, reason: impl Into<String>) -> Reply {
+        Reply {
+            tx_id,
+            outcome: Outcome::Rejected,
+            detail: reason.into(),
+            telegram: Bytes::new(),
+        }
+    }
+}
+
+/// An unsolicited notice, recorded durably, for internal subscribers.
+#[derive(Debug, Clone)]
+pub struct NoticeEvent {
+    /// Institution name.
+    pub institution: Arc<str>,
+    /// Journal id.
+    pub id: u64,
+    /// The raw telegram.
+    pub telegram: Bytes,
+}
+
+/// A link's state, as shown in status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Not connected (connecting, backing off or waiting for the peer).
+    Down,
+    /// Connected.
+    Up,
+}
+
+/// Counters of one institution.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    /// Requests submitted.
+    pub requests: u64,
+    /// Answered ok.
+    pub ok: u64,
+    /// Answered declined.
+    pub declined: u64,
+    /// Answered unknown.
+    pub unknown: u64,
+    /// Unknowns later resolved (by inquiry or late response).
+    pub unknown_resolved: u64,
+    /// Rejected before sending.
+    pub rejected: u64,
+    /// Responses that arrived after their request timed out.
+    pub late: u64,
+    /// Responses that matched nothing.
+    pub unmatched: u64,
+    /// Inbound notices recorded.
+    pub notices: u64,
+    /// Inbound notices that were duplicates.
+    pub duplicate_notices: u64,
+}
+
+/// A link as shown in status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkStatus {
+    /// Link name.
+    pub name: String,
+    /// send / recv / both.
+    pub direction: String,
+    /// Up or down.
+    pub state: LinkState,
+}
+
+/// An institution's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstitutionStatus {
+    /// Name.
+    pub name: String,
+    /// Signed on for today.
+    pub signed_on: bool,
+    /// Business date (YYYYMMDD) of the current number range.
+    pub day: u32,
+    /// Links.
+    pub links: Vec<LinkStatus>,
+    /// Requests awaiting an answer.
+    pub inflight: usize,
+    /// Unknowns still being resolved.
+    pub resolving: usize,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// Messages from link tasks.
+pub(crate) enum LinkEvent {
+    Up {
+        link: usize,
+        sender: mpsc::Sender<Bytes>,
+        can_send: bool,
+    },
+    Frame {
+        link: usize,
+        frame: Bytes,
+    },
+    Down {
+        link: usize,
+    },
+}
+
+struct Submit {
+    telegram: Vec<u8>,
+    timeout: Duration,
+    reply: oneshot::Sender<Reply>,
+    tx_id: u64,
+}
+
+enum Control {
+    Status(oneshot::Sender<InstitutionStatus>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle to an institution actor; cheap to clone.
+#[derive(Clone)]
+pub struct InstitutionHandle {
+    name: Arc<str>,
+    default_timeout: Duration,
+    profile: Arc<Profile>,
+    submit: mpsc::Sender<Submit>,
+    control: mpsc::Sender<Control>,
+    notices: broadcast::Sender<NoticeEvent>,
+}
+
+static NEXT_TX: AtomicU64 = AtomicU64::new(0);
+
+/// A process-unique transaction id that also does not repeat across restarts (time-based start).
+fn next_tx_id() -> u64 {
+    let _ = NEXT_TX.compare_exchange(0, now_ms() * 1000, Ordering::Relaxed, Ordering::Relaxed);
+    NEXT_TX.fetch_add(1, Ordering::Relaxed)
+}
+
+impl InstitutionHandle {
+    /// Institution name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The institution's telegram profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// Submits a telegram (header fields the gateway owns are filled in); the reply comes when
+    /// it is settled — never dropped: a closed actor answers `rejected`. `None` = the
+    /// institution's `request_timeout`.
+    pub async fn request(&self, telegram: Vec<u8>, timeout: Option<Duration>) -> Reply {
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        let tx_id = next_tx_id();
+        let (reply, rx) = oneshot::channel();
+        let submit = Submit {
+            telegram,
+            timeout,
+            reply,
+            tx_id,
+        };
+        match self.submit.try_send(submit) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Reply::rejected(tx_id, "overload: queue full")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Reply::rejected(tx_id, "institution stopped")
+            }
+        }
+        // The actor answers every submission; a vanished actor means it was not sent.
+        rx.await
+            .unwrap_or_else(|_| Reply::rejected(tx_id, "institution stopped"))
+    }
+
+    /// Current status (None if the actor is gone or does not answer within a second).
+    pub async fn status(&self) -> Option<InstitutionStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Status(tx)).await.ok()?;
+        tokio::time::timeout(Duration::from_secs(1), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Subscribes to this institution's recorded notices.
+    pub fn notices(&self) -> broadcast::Receiver<NoticeEvent> {
+        self.notices.subscribe()
+    }
+
+    /// Signs off and stops, waiting up to `deadline` for in-flight requests.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::Shutdown(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(deadline, rx).await;
+        }
+    }
+}
+
+/// Why a request is in flight.
+enum Purpose {
+    User {
+        reply: oneshot::Sender<Reply>,
+        tx_id: u64,
+    },
+    SignOn,
+    Inquiry {
+        orig: CorrKey,
+    },
+}
+
+struct InFlight {
+    purpose: Purpose,
+    msg_type: String,
+    msg_no: u32,
+    day: u32,
+    sent_at: Instant,
+    deadline: Option<delay_queue::Key>,
+    link: usize,
+}
+
+/// A transfer whose outcome is unknown, being resolved by inquiry.
+struct Unresolved {
+    tx_id: u64,
+    msg_no: u32,
+    day: u32,
+    msg_type: String,
+    attempts: u32,
+    timer: Option<delay_queue::Key>,
+}
+
+enum Timer {
+    Deadline(CorrKey),
+    Inquiry(CorrKey),
+    SignOnRetry,
+}
+
+struct Link {
+    name: String,
+    direction: String,
+    sender: Option<mpsc::Sender<Bytes>>,
+    can_send: bool,
+}
+
+struct Actor {
+    name: Arc<str>,
+    settings: InstitutionSettings,
+    profile: Arc<Profile>,
+    journal: Journal,
+    clock: SharedClock,
+    links: Vec<Link>,
+    next_link: usize,
+    day: u32,
+    seq: Range<u32>,
+    spare: Option<Range<u32>>,
+    reserving: bool,
+    waiting: VecDeque<Submit>,
+    inflight: HashMap<CorrKey, InFlight>,
+    late: HashMap<CorrKey, (u64, Instant)>,
+    unresolved: HashMap<CorrKey, Unresolved>,
+    timers: DelayQueue<Timer>,
+    signed_on: bool,
+    counters: Counters,
+    notices: broadcast::Sender<NoticeEvent>,
+    seq_tx: mpsc::Sender<(u32, Result<Range<u32>, JournalError>)>,
+}
+
+/// Starts an institution actor. Link tasks report to the returned `LinkEvent` sender.
+pub(crate) fn spawn(
+    settings: InstitutionSettings,
+    journal: Journal,
+    clock: SharedClock,
+) -> (InstitutionHandle, mpsc::Sender<LinkEvent>) {
+    let name: Arc<str> = Arc::from(settings.name.as_str());
+    let (submit_tx, submit_rx) = mpsc::channel(settings.queue_depth.max(1));
+    let (control_tx, control_rx) = mpsc::channel(16);
+    let (link_tx, link_rx) = mpsc::channel(4096);
+    let (seq_tx, seq_rx) = mpsc::channel(4);
+    let (notices, _) = broadcast::channel(1024);
+    let links = settings
+        .links
+        .iter()
+        .map(|l| Link {
+            name: l.name.clone(),
+            direction: l.direction.as_str().to_owned(),
+            sender: None,
+            can_send: false,
+        })
+        .collect();
+    let day = day_of(&clock.now());
+    let actor_timeout = settings.request_timeout;
+    let actor_profile = Arc::new(settings.profile.clone());
+    let actor = Actor {
+        name: name.clone(),
+        profile: actor_profile.clone(),
+        settings,
+        journal,
+        clock,
+        links,
+        next_link: 0,
+        day,
+        seq: 0..0,
+        spare: None,
+        reserving: false,
+        waiting: VecDeque::new(),
+        inflight: HashMap::new(),
+        late: HashMap::new(),
+        unresolved: HashMap::new(),
+        timers: DelayQueue::new(),
+        signed_on: false,
+        counters: Counters::default(),
+        notices: notices.clone(),
+        seq_tx,
+    };
+    tokio::spawn(actor.run(submit_rx, control_rx, link_rx, seq_rx));
+    let handle = InstitutionHandle {
+        name,
+        default_timeout: actor_timeout,
+        profile: actor_profile,
+        submit: submit_tx,
+        control: control_tx,
+        notices,
+    };
+    (handle, link_tx)
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut submit_rx: mpsc::Receiver<Submit>,
+        mut control_rx: mpsc::Receiver<Control>,
+        mut link_rx: mpsc::Receiver<LinkEvent>,
+        mut seq_rx: mpsc::Receiver<(u32, Result<Range<u32>, JournalError>)>,
+    ) {
+        self.reserve_more();
+        let mut day_check = tokio::time::interval(Duration::from_millis(500));
+        let mut shutdown: Option<oneshot::Sender<()>> = None;
+        loop {
+            tokio::select! {
+                biased;
+                Some(event) = link_rx.recv() => self.on_link(event),
+                Some((day, result)) = seq_rx.recv() => self.on_reserved(day, result),
+                Some(expired) = self.timers.next(), if !self.timers.is_empty() => self.on_timer(expired.into_inner()),
+                Some(control) = control_rx.recv() => match control {
+                    Control::Status(reply) => { let _ = reply.send(self.status()); }
+                    Control::Shutdown(done) => {
+                        self.sign_off();
+                        shutdown = Some(done);
+                    }
+                },
+                _ = day_check.tick() => self.check_day(),
+                Some(submit) = submit_rx.recv(), if shutdown.is_none() && self.has_capacity() => self.on_submit(submit),
+                else => break,
+            }
+            if shutdown.is_some() && self.user_inflight() == 0 {
+                break;
+            }
+        }
+        // Whatever is still queued is answered, never dropped.
+        submit_rx.close();
+        while let Ok(s) = submit_rx.try_recv() {
+            self.reject(s, "institution shutting down");
+        }
+        for s in std::mem::take(&mut self.waiting) {
+            self.reject(s, "institution shutting down");
+        }
+        for (_, f) in self.inflight.drain() {
+            if let Purpose::User { reply, tx_id } = f.purpose {
+                let _ = reply.send(Reply {
+                    tx_id,
+                    outcome: Outcome::Unknown,
+                    detail: "gateway stopped before the answer".into(),
+                    telegram: Bytes::new(),
+                });
+            }
+        }
+        if let Some(done) = shutdown {
+            let _ = done.send(());
+        }
+    }
+
+    fn user_inflight(&self) -> usize {
+        self.inflight
+            .values()
+            .filter(|f| matches!(f.purpose, Purpose::User { .. }))
+            .count()
+    }
+
+    fn has_capacity(&self) -> bool {
+        self.inflight.len() + self.waiting.len() < self.settings.max_inflight
+    }
+
+    // ----- sequence numbers ---------------------------------------------------------------
+
+    fn reserve_more(&mut self) {
+        if self.reserving || self.spare.is_some() {
+            return;
+        }
+        self.reserving = true;
+        let (journal, name, day, max) = (
+            self.journal.clone(),
+            self.name.clone(),
+            self.day,
+            *self.profile.seq_range.end(),
+        );
+        let tx = self.seq_tx.clone();
+        tokio::spawn(async move {
+            let result = journal.reserve_seq(&name, day, SEQ_BLOCK, max).await;
+            let _ = tx.send((day, result)).await;
+        });
+    }
+
+    fn on_reserved(&mut self, day: u32, result: Result<Range<u32>, JournalError>) {
+        self.reserving = false;
+        match result {
+            Ok(block) if day == self.day => {
+                if self.seq.is_empty() {
+                    self.seq = block;
+                } else {
+                    self.spare = Some(block);
+                }
+            }
+            Ok(_) => {} // reserved for a day that has ended: unused numbers are just gaps
+            Err(e) => {
+                tracing::error!(institution = %self.name, error = %e, "cannot reserve 전문번호");
+                for s in std::mem::take(&mut self.waiting) {
+                    self.reject(s, format!("no sequence number: {e}"));
+                }
+                return;
+            }
+        }
+        if self.seq.len() < (SEQ_BLOCK / 5) as usize {
+            self.reserve_more();
+        }
+        self.maybe_sign_on();
+        while !self.seq.is_empty() {
+            let Some(s) = self.waiting.pop_front() else {
+                break;
+            };
+            self.send_user(s);
+        }
+    }
+
+    fn next_msg_no(&mut self) -> Option<u32> {
+        if self.seq.is_empty() {
+            if let Some(spare) = self.spare.take() {
+                self.seq = spare;
+            }
+        }
+        let n = self.seq.next();
+        if self.seq.len() < (SEQ_BLOCK / 5) as usize {
+            self.reserve_more();
+        }
+        n
+    }
+
+    fn check_day(&mut self) {
+        let now = self.clock.now();
+        let today = day_of(&now);
+        if today != self.day {
+            tracing::info!(institution = %self.name, from = self.day, to = today, "business date changed: new 전문번호 range and sign-on");
+            self.day = today;
+            self.seq = 0..0;
+            self.spare = None;
+            self.reserving = false;
+            self.signed_on = false;
+            self.reserve_more();
+        }
+        let expired: Vec<CorrKey> = self
+            .late
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() > LATE_WINDOW)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in expired {
+            self.late.remove(&k);
+        }
+    }
+
+    // ----- links ---------------------------------------------------------------------------
+
+    fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Up {
+                link,
+                sender,
+                can_send,
+            } => {
+                if let Some(l) = self.links.get_mut(link) {
+                    tracing::info!(institution = %self.name, link = %l.name, "link up");
+                    metrics::gauge!("fep_link_up", "institution" => self.name.to_string(), "link" => l.name.clone()).set(1.0);
+                    l.sender = Some(sender);
+                    l.can_send = can_send;
+                }
+                self.maybe_sign_on();
+            }
+            LinkEvent::Down { link } => {
+                if let Some(l) = self.links.get_mut(link) {
+                    tracing::warn!(institution = %self.name, link = %l.name, "link down");
+                    metrics::gauge!("fep_link_up", "institution" => self.name.to_string(), "link" => l.name.clone()).set(0.0);
+                    l.sender = None;
+                    l.can_send = false;
+                }
+                // On a duplex link the answers would have come back on the same connection:
+                // requests sent on it will not be answered, so settle them now as unknown.
+                if self.links.get(link).is_some_and(|l| l.direction == "both") {
+                    let lost: Vec<CorrKey> = self
+                        .inflight
+                        .iter()
+                        .filter(|(_, f)| f.link == link)
+                        .map(|(k, _)| *k)
+                        .collect();
+                    for key in lost {
+                        self.expire(key, "link closed after sending");
+                    }
+                }
+                if !self.links.iter().any(|l| l.can_send) {
+                    self.signed_on = false;
+                }
+            }
+            LinkEvent::Frame { link, frame } => self.on_frame(link, frame),
+        }
+    }
+
+    /// Picks the next up send link (round robin) and writes the telegram; returns the link.
+    fn write(&mut self, telegram: Bytes) -> Result<usize, &'static str> {
+        let n = self.links.len();
+        let mut full = false;
+        for i in 0..n {
+            let idx = (self.next_link + i) % n;
+            let link = &self.links[idx];
+            let Some(sender) = link.sender.as_ref().filter(|_| link.can_send) else {
+                continue;
+            };
+            match sender.try_send(telegram.clone()) {
+                Ok(()) => {
+                    self.next_link = idx + 1;
+                    return Ok(idx);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => full = true,
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        Err(if full {
+            "overload: send links full"
+        } else {
+            "institution down: no send link"
+        })
+    }
+
+    fn maybe_sign_on(&mut self) {
+        if self.signed_on || !self.settings.sign_on || !self.links.iter().any(|l| l.can_send) {
+            if !self.settings.sign_on && self.links.iter().any(|l| l.can_send) {
+                self.signed_on = true;
+            }
+            return;
+        }
+        if self
+            .inflight
+            .values()
+            .any(|f| matches!(f.purpose, Purpose::SignOn))
+        {
+            return;
+        }
+        let telegram = self.profile.admin(&self.profile.sign_on);
+        let _ = self.send(telegram, Purpose::SignOn, Duration::from_secs(10));
+    }
+
+    fn sign_off(&mut self) {
+        if !self.signed_on {
+            return;
+        }
+        let mut t = self.profile.admin(&self.profile.sign_off);
+        if let Some(n) = self.next_msg_no() {
+            let now = self.clock.now();
+            self.profile.stamp(&mut t, n, self.day, hms_of(&now));
+            let _ = self.write(Bytes::from(t));
+        }
+    }
+
+    // ----- requests ------------------------------------------------------------------------
+
+    fn reject(&mut self, s: Submit, reason: impl Into<String>) {
+        self.counters.rejected += 1;
+        metrics::counter!("fep_rejected_total", "institution" => self.name.to_string())
+            .increment(1);
+        let _ = s.reply.send(Reply::rejected(s.tx_id, reason));
+    }
+
+    fn on_submit(&mut self, s: Submit) {
+        self.counters.requests += 1;
+        if s.telegram.len() != self.profile.telegram_len
+            || self.profile.msg_key(&s.telegram).is_none()
+        {
+            let reason = format!(
+                "bad request: expected a {}-byte telegram with a readable header",
+                self.profile.telegram_len
+            );
+            return self.reject(s, reason);
+        }
+        if !self.signed_on {
+            let reason = if self.links.iter().any(|l| l.can_send) {
+                "institution not ready: signing on"
+            } else {
+                "institution down: no send link"
+            };
+            return self.reject(s, reason);
+        }
+        if self.seq.is_empty() && self.spare.is_none() {
+            // Numbers are being reserved: hold the request briefly (bounded by max_inflight).
+            self.waiting.push_back(s);
+            self.reserve_more();
+            return;
+        }
+        self.send_user(s);
+    }
+
+    fn send_user(&mut self, s: Submit) {
+        let Submit {
+            telegram,
+            timeout,
+            reply,
+            tx_id,
+        } = s;
+        if let Err((Purpose::User { reply, tx_id }, reason)) =
+            self.send(telegram, Purpose::User { reply, tx_id }, timeout)
+        {
+            self.counters.rejected += 1;
+            metrics::counter!("fep_rejected_total", "institution" => self.name.to_string())
+                .increment(1);
+            let _ = reply.send(Reply::rejected(tx_id, reason));
+        }
+    }
+
+    /// Assigns a 전문번호, stamps, writes and tracks a telegram.
+    fn send(
+        &mut self,
+        mut telegram: Vec<u8>,
+        purpose: Purpose,
+        timeout: Duration,
+    ) -> Result<(), (Purpose, String)> {
+        let Some(msg_no) = self.next_msg_no() else {
+            return Err((purpose, "no sequence number available".into()));
+        };
+        let now = self.clock.now();
+        if !self
+            .profile
+            .stamp(&mut telegram, msg_no, self.day, hms_of(&now))
+        {
+            return Err((purpose, "telegram too short for the header".into()));
+        }
+        let Some(key) = self.profile.key(&telegram) else {
+            return Err((purpose, "unreadable correlation key".into()));
+        };
+        let msg_type = self
+            .profile
+            .msg_key(&telegram)
+            .map(|(t, b)| format!("{t}/{b}"))
+            .unwrap_or_default();
+        let link = match self.write(Bytes::from(telegram)) {
+            Ok(link) => link,
+            Err(reason) => return Err((purpose, reason.into())),
+        };
+        if let Purpose::User { tx_id, .. } = &purpose {
+            self.journal_tx(*tx_id, self.day, msg_no, &msg_type, "sent", "", None);
+        }
+        let deadline = Some(self.timers.insert(Timer::Deadline(key), timeout));
+        self.inflight.insert(
+            key,
+            InFlight {
+                purpose,
+                msg_type,
+                msg_no,
+                day: self.day,
+                sent_at: Instant::now(),
+                deadline,
+                link,
+            },
+        );
+        metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
+            .set(self.inflight.len() as f64);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn journal_tx(
+        &self,
+        id: u64,
+        day: u32,
+        msg_no: u32,
+        msg_type: &str,
+        outcome: &str,
+        detail: &str,
+        resolved: Option<String>,
+    ) {
+        let record = TxRecord {
+            id,
+            institution: self.name.to_string(),
+            day,
+            msg_no,
+            msg_type: msg_type.to_owned(),
+            outcome: outcome.to_owned(),
+            detail: detail.to_owned(),
+            resolved,
+            updated_ms: now_ms(),
+        };
+        let journal = self.journal.clone();
+        tokio::spawn(async move {
+            if let Err(e) = journal.put_tx(record).await {
+                tracing::error!(error = %e, "journal write failed");
+            }
+        });
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Deadline(key) => {
+                if let Some(f) = self.inflight.get_mut(&key) {
+                    // The DelayQueue entry is spent; `expire` must not remove it again.
+                    f.deadline = None;
+                }
+                self.expire(key, "timeout");
+            }
+            Timer::Inquiry(orig) => self.send_inquiry(orig),
+            Timer::SignOnRetry => self.maybe_sign_on(),
+        }
+    }
+
+    /// Settles an in-flight request whose answer did not (or cannot) arrive.
+    fn expire(&mut self, key: CorrKey, why: &str) {
+        let Some(f) = self.inflight.remove(&key) else {
+            return;
+        };
+        if let Some(deadline) = &f.deadline {
+            self.timers.try_remove(deadline);
+        }
+        match f.purpose {
+            Purpose::User { reply, tx_id } => {
+                self.counters.unknown += 1;
+                self.count(&f.msg_type, Outcome::Unknown, f.sent_at);
+                let _ = reply.send(Reply {
+                    tx_id,
+                    outcome: Outcome::Unknown,
+                    detail: why.to_owned(),
+                    telegram: Bytes::new(),
+                });
+                self.late.insert(key, (tx_id, Instant::now()));
+                self.journal_tx(tx_id, f.day, f.msg_no, &f.msg_type, "unknown", why, None);
+                self.start_resolution(key, tx_id, f.msg_no, f.day, &f.msg_type);
+            }
+            Purpose::SignOn => {
+                tracing::warn!(institution = %self.name, "sign-on not answered ({why}); retrying");
+                self.maybe_sign_on();
+            }
+            Purpose::Inquiry { orig } => self.schedule_inquiry(orig),
+        }
+    }
+
+    fn start_resolution(
+        &mut self,
+        key: CorrKey,
+        tx_id: u64,
+        msg_no: u32,
+        day: u32,
+        msg_type: &str,
+    ) {
+        let resolvable = self.profile.inquiry.as_ref().is_some_and(|rule| {
+            let mut parts = msg_type.splitn(2, '/');
+            let (t, b) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            rule.for_requests.iter().any(|(rt, rb)| rt == t && rb == b)
+        });
+        if !resolvable {
+            return;
+        }
+        let timer = Some(
+            self.timers
+                .insert(Timer::Inquiry(key), self.settings.inquiry_delay),
+        );
+        self.unresolved.insert(
+            key,
+            Unresolved {
+                tx_id,
+                msg_no,
+                day,
+                msg_type: msg_type.to_owned(),
+                attempts: 0,
+                timer,
+            },
+        );
+    }
+
+    fn schedule_inquiry(&mut self, orig: CorrKey) {
+        let interval = self.settings.inquiry_interval;
+        let max = self.settings.inquiry_max_attempts;
+        let Some(u) = self.unresolved.get_mut(&orig) else {
+            return;
+        };
+        if u.attempts >= max {
+            let (tx_id, day, msg_no, msg_type) = (u.tx_id, u.day, u.msg_no, u.msg_type.clone());
+            self.unresolved.remove(&orig);
+            tracing::error!(institution = %self.name, tx_id, msg_no, "unknown outcome not resolved after {max} inquiries: needs manual reconciliation");
+            self.journal_tx(
+                tx_id,
+                day,
+                msg_no,
+                &msg_type,
+                "unknown",
+                "inquiries exhausted",
+                Some("unresolved".into()),
+            );
+            return;
+        }
+        u.timer = Some(self.timers.insert(Timer::Inquiry(orig), interval));
+    }
+
+    fn send_inquiry(&mut self, orig: CorrKey) {
+        let Some(u) = self.unresolved.get_mut(&orig) else {
+            return;
+        };
+        u.timer = None;
+        u.attempts += 1;
+        let Some(telegram) = self.profile.inquiry(u.msg_no) else {
+            return;
+        };
+        let timeout = self.settings.request_timeout;
+        if let Err((_, reason)) = self.send(telegram, Purpose::Inquiry { orig }, timeout) {
+            tracing::warn!(institution = %self.name, reason, "result inquiry not sent; will retry");
+            self.schedule_inquiry(orig);
+        }
+    }
+
+    fn resolve(&mut self, orig: CorrKey, verdict: &Verdict, how: &str) {
+        let Some(u) = self.unresolved.remove(&orig) else {
+            return;
+        };
+        if let Some(t) = u.timer {
+            self.timers.try_remove(&t);
+        }
+        self.counters.unknown_resolved += 1;
+        let (resolved, detail) = match verdict {
+            Verdict::Ok => ("ok", String::new()),
+            Verdict::Declined(code) => ("declined", code.clone()),
+            Verdict::Unknown(code) => ("unknown", code.clone()),
+        };
+        tracing::info!(institution = %self.name, tx_id = u.tx_id, msg_no = u.msg_no, resolved, how, "unknown outcome resolved");
+        self.journal_tx(
+            u.tx_id,
+            u.day,
+            u.msg_no,
+            &u.msg_type,
+            "unknown",
+            &detail,
+            Some(resolved.to_owned()),
+        );
+    }
+
+    // ----- inbound frames -----------------------------------------------------------------
+
+    fn on_frame(&mut self, link: usize, frame: Bytes) {
+        match self.profile.classify(&frame) {
+            FrameKind::Response => self.on_response(frame),
+            FrameKind::Notice => self.on_notice(link, frame),
+            FrameKind::PollRequest | FrameKind::PollResponse => {} // handled by the link task
+            FrameKind::Other => {
+                self.counters.unmatched += 1;
+                metrics::counter!("fep_unmatched_responses_total", "institution" => self.name.to_string()).increment(1);
+                tracing::warn!(institution = %self.name, bytes = frame.len(), "unexpected frame ignored");
+            }
+        }
+    }
+
+    fn on_response(&mut self, frame: Bytes) {
+        let Some(key) = self.profile.key(&frame) else {
+            self.counters.unmatched += 1;
+            return;
+        };
+        let Some(f) = self.inflight.remove(&key) else {
+            return self.on_late_or_unmatched(key, frame);
+        };
+        if let Some(deadline) = &f.deadline {
+            self.timers.try_remove(deadline);
+        }
+        let verdict = self.profile.verdict(&frame);
+        match f.purpose {
+            Purpose::User { reply, tx_id } => {
+                let (outcome, detail) = match &verdict {
+                    Verdict::Ok => (
+                        Outcome::Ok,
+                        self.profile.resp_code.text(&frame).unwrap_or("").to_owned(),
+                    ),
+                    Verdict::Declined(code) => (Outcome::Declined, code.clone()),
+                    Verdict::Unknown(code) => (Outcome::Unknown, code.clone()),
+                };
+                match outcome {
+                    Outcome::Ok => self.counters.ok += 1,
+                    Outcome::Declined => self.counters.declined += 1,
+                    _ => self.counters.unknown += 1,
+                }
+                self.count(&f.msg_type, outcome, f.sent_at);
+                self.journal_tx(
+                    tx_id,
+                    f.day,
+                    f.msg_no,
+                    &f.msg_type,
+                    outcome.as_str(),
+                    &detail,
+                    None,
+                );
+                if outcome == Outcome::Unknown {
+                    self.start_resolution(key, tx_id, f.msg_no, f.day, &f.msg_type);
+                }
+                let _ = reply.send(Reply {
+                    tx_id,
+                    outcome,
+                    detail,
+                    telegram: frame,
+                });
+            }
+            Purpose::SignOn => {
+                if verdict == Verdict::Ok {
+                    tracing::info!(institution = %self.name, day = self.day, "signed on");
+                    self.signed_on = true;
+                } else {
+                    tracing::error!(institution = %self.name, ?verdict, "sign-on refused; retrying in 5 s");
+                    self.timers
+                        .insert(Timer::SignOnRetry, Duration::from_secs(5));
+                }
+            }
+            Purpose::Inquiry { orig } => match self.profile.inquiry_verdict(&frame) {
+                Some(v) => self.resolve(orig, &v, "inquiry"),
+                None => self.schedule_inquiry(orig),
+            },
+        }
+        metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
+            .set(self.inflight.len() as f64);
+    }
+
+    fn on_late_or_unmatched(&mut self, key: CorrKey, frame: Bytes) {
+        if let Some((tx_id, _)) = self.late.remove(&key) {
+            self.counters.late += 1;
+            metrics::counter!("fep_late_responses_total", "institution" => self.name.to_string())
+                .increment(1);
+            let verdict = self.profile.verdict(&frame);
+            tracing::info!(institution = %self.name, tx_id, ?verdict, "late response matched");
+            if !matches!(verdict, Verdict::Unknown(_)) {
+                self.resolve(key, &verdict, "late response");
+            }
+            return;
+        }
+        self.counters.unmatched += 1;
+        metrics::counter!("fep_unmatched_responses_total", "institution" => self.name.to_string())
+            .increment(1);
+        tracing::warn!(institution = %self.name, key, "response matches no request");
+    }
+
+    fn on_notice(&mut self, link: usize, frame: Bytes) {
+        let Some(ack) = self.profile.notice_ack(&frame) else {
+            return;
+        };
+        let dedup = format!(
+            "{}/{}",
+            self.profile
+                .msg_key(&frame)
+                .map(|(t, b)| format!("{t}{b}"))
+                .unwrap_or_default(),
+            self.profile.msg_no.text(&frame).unwrap_or("")
+        );
+        let day = self.profile.send_date.digits(&frame).unwrap_or(0) as u32;
+        // Acknowledge on the link it came from when that link can send, else on any send link.
+        let sender = self
+            .links
+            .get(link)
+            .and_then(|l| l.sender.clone())
+            .or_else(|| {
+                self.links
+                    .iter()
+                    .find(|l| l.can_send)
+                    .and_then(|l| l.sender.clone())
+            });
+        let (journal, name, notices) = (
+            self.journal.clone(),
+            self.name.clone(),
+            self.notices.clone(),
+        );
+        self.counters.notices += 1;
+        tokio::spawn(async move {
+            // Recorded first; only a durable notice is acknowledged.
+            let record = match journal.record_notice(&name, day, &dedup, &frame).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(institution = %name, error = %e, "notice not recorded: not acknowledged (the institution will resend)");
+                    return;
+                }
+            };
+            metrics::counter!("fep_notifications_total", "institution" => name.to_string())
+                .increment(1);
+            if let Some(sender) = sender {
+                let _ = sender.send(Bytes::from(ack)).await;
+            }
+            if !record.duplicate {
+                let _ = notices.send(NoticeEvent {
+                    institution: name,
+                    id: record.id,
+                    telegram: frame,
+                });
+            }
+        });
+    }
+
+    fn count(&self, msg_type: &str, outcome: Outcome, sent_at: Instant) {
+        metrics::counter!("fep_requests_total", "institution" => self.name.to_string(), "msg_type" => msg_type.to_owned(), "outcome" => outcome.as_str()).increment(1);
+        metrics::histogram!("fep_request_duration_seconds", "institution" => self.name.to_string())
+            .record(sent_at.elapsed().as_secs_f64());
+    }
+
+    fn status(&self) -> InstitutionStatus {
+        InstitutionStatus {
+            name: self.name.to_string(),
+            signed_on: self.signed_on,
+            day: self.day,
+            links: self
+                .links
+                .iter()
+                .map(|l| LinkStatus {
+                    name: l.name.clone(),
+                    direction: l.direction.clone(),
+                    state: if l.sender.is_some() {
+                        LinkState::Up
+                    } else {
+                        LinkState::Down
+                    },
+                })
+                .collect(),
+            inflight: self.user_inflight(),
+            resolving: self.unresolved.len(),
+            counters: self.counters.clone(),
+        }
+    }
+}
+
+/// Sends a watch-triggered shutdown to background tasks.
+pub(crate) type ShutdownRx = watch::Receiver<bool>;

@@ -1,0 +1,519 @@
+//! The embedded journal: SQLite (WAL) owned by one writer thread with group commit.
+//!
+//! Everything that must survive a crash goes through here: 전문번호 blocks (so a number is never
+//! reused within a day, even across a restart), transactions and their outcomes, and inbound
+//! notices (recorded before they are acknowledged). Callers talk to the writer over a bounded
+//! channel; the writer drains whatever is queued, runs it in one SQLite transaction, commits
+//! once and only then answers — many requests share one fsync.
+
+use std::ops::Range;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commands folded into one SQLite transaction.
+const GROUP_MAX: usize = 512;
+
+/// Journal failures.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// SQLite reported an error.
+    #[error("journal database: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// The writer thread is gone (shutting down or crashed).
+    #[error("journal writer stopped")]
+    Stopped,
+    /// The day's 전문번호 range is used up.
+    #[error("sequence numbers for {institution} on {day} are exhausted (max {max})")]
+    Exhausted {
+        /// Institution.
+        institution: String,
+        /// Day (YYYYMMDD).
+        day: u32,
+        /// Last number of the range.
+        max: u32,
+    },
+}
+
+/// A transaction's journaled state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TxRecord {
+    /// Gateway-assigned id.
+    pub id: u64,
+    /// Institution name.
+    pub institution: String,
+    /// 전송일자 (YYYYMMDD).
+    pub day: u32,
+    /// 전문번호.
+    pub msg_no: u32,
+    /// e.g. "2000/100".
+    pub msg_type: String,
+    /// ok / declined / unknown / rejected.
+    pub outcome: String,
+    /// Response code or reason.
+    pub detail: String,
+    /// For unknowns: what the inquiry found (ok / declined / unresolved), when it did.
+    pub resolved: Option<String>,
+    /// Unix milliseconds of the last change.
+    pub updated_ms: u64,
+}
+
+/// A recorded inbound notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeRecord {
+    /// Journal id (used as the notice id towards subscribers).
+    pub id: u64,
+    /// True when the same notice (institution, day, type, 전문번호) was recorded before.
+    pub duplicate: bool,
+}
+
+/// A notice not yet acknowledged by an internal subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingNotice {
+    /// Journal id.
+    pub id: u64,
+    /// Institution name.
+    pub institution: String,
+    /// The raw telegram.
+    pub telegram: Vec<u8>,
+}
+
+enum Command {
+    ReserveSeq {
+        institution: String,
+        day: u32,
+        block: u32,
+        max: u32,
+        reply: oneshot::Sender<Result<Range<u32>, JournalError>>,
+    },
+    PutTx(TxRecord),
+    GetTx {
+        id: u64,
+        reply: oneshot::Sender<Result<Option<TxRecord>, JournalError>>,
+    },
+    RecordNotice {
+        institution: String,
+        day: u32,
+        key: String,
+        telegram: Vec<u8>,
+        reply: oneshot::Sender<Result<NoticeRecord, JournalError>>,
+    },
+    NoticeDelivered {
+        id: u64,
+    },
+    PendingNotices {
+        reply: oneshot::Sender<Result<Vec<PendingNotice>, JournalError>>,
+    },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Handle to the journal writer; cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Journal {
+    /// Opens (or creates) the journal at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 5000;
+             CREATE TABLE IF NOT EXISTS seq_blocks (
+                 institution TEXT NOT NULL, day INTEGER NOT NULL, next INTEGER NOT NULL,
+                 PRIMARY KEY (institution, day));
+             CREATE TABLE IF NOT EXISTS transactions (
+                 id INTEGER PRIMARY KEY, institution TEXT NOT NULL, day INTEGER NOT NULL,
+                 msg_no INTEGER NOT NULL, msg_type TEXT NOT NULL, outcome TEXT NOT NULL,
+                 detail TEXT NOT NULL, resolved TEXT, updated_ms INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS transactions_key ON transactions (institution, day, msg_no);
+             CREATE TABLE IF NOT EXISTS notices (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, institution TEXT NOT NULL,
+                 day INTEGER NOT NULL, key TEXT NOT NULL, telegram BLOB NOT NULL,
+                 received_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
+                 UNIQUE (institution, day, key));",
+        )?;
+        let (tx, rx) = mpsc::channel(8192);
+        std::thread::Builder::new()
+            .name("fep-journal".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|_| JournalError::Stopped)?;
+        Ok(Journal { tx })
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| JournalError::Stopped)?;
+        rx.await.map_err(|_| JournalError::Stopped)
+    }
+
+    /// Durably reserves the next `block` 전문번호 of `day` (never handed out again).
+    pub async fn reserve_seq(
+        &self,
+        institution: &str,
+        day: u32,
+        block: u32,
+        max: u32,
+    ) -> Result<Range<u32>, JournalError> {
+        let institution = institution.to_owned();
+        self.call(|reply| Command::ReserveSeq {
+            institution,
+            day,
+            block,
+            max,
+            reply,
+        })
+        .await?
+    }
+
+    /// Records a transaction's current state (insert or update). Waits for the commit.
+    pub async fn put_tx(&self, record: TxRecord) -> Result<(), JournalError> {
+        self.tx
+            .send(Command::PutTx(record))
+            .await
+            .map_err(|_| JournalError::Stopped)
+    }
+
+    /// A transaction by id.
+    pub async fn get_tx(&self, id: u64) -> Result<Option<TxRecord>, JournalError> {
+        self.call(|reply| Command::GetTx { id, reply }).await?
+    }
+
+    /// Durably records an inbound notice (deduplicated by `key`) before it is acknowledged.
+    pub async fn record_notice(
+        &self,
+        institution: &str,
+        day: u32,
+        key: &str,
+        telegram: &[u8],
+    ) -> Result<NoticeRecord, JournalError> {
+        let (institution, key, telegram) =
+            (institution.to_owned(), key.to_owned(), telegram.to_vec());
+        self.call(|reply| Command::RecordNotice {
+            institution,
+            day,
+            key,
+            telegram,
+            reply,
+        })
+        .await?
+    }
+
+    /// Marks a notice as delivered to an internal subscriber.
+    pub async fn notice_delivered(&self, id: u64) -> Result<(), JournalError> {
+        self.tx
+            .send(Command::NoticeDelivered { id })
+            .await
+            .map_err(|_| JournalError::Stopped)
+    }
+
+    /// Notices recorded but not yet delivered, oldest first.
+    pub async fn pending_notices(&self) -> Result<Vec<PendingNotice>, JournalError> {
+        self.call(|reply| Command::PendingNotices { reply }).await?
+    }
+
+    /// Waits until everything sent before this call is committed.
+    pub async fn flush(&self) -> Result<(), JournalError> {
+        self.call(|reply| Command::Flush { reply }).await
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Replies are sent only after the group's commit.
+type Reply = Box<dyn FnOnce() + Send>;
+
+fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let result = (|| -> Result<(), rusqlite::Error> {
+            let txn = conn.transaction()?;
+            for cmd in batch {
+                replies.push(apply(&txn, cmd));
+            }
+            txn.commit()
+        })();
+        if let Err(e) = result {
+            tracing::error!(error = %e, "journal commit failed");
+            // Replies were computed inside the failed transaction: drop them so callers see
+            // `Stopped` rather than a success that was not committed.
+            replies.clear();
+        }
+        for reply in replies {
+            reply();
+        }
+    }
+}
+
+fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
+    match cmd {
+        Command::ReserveSeq {
+            institution,
+            day,
+            block,
+            max,
+            reply,
+        } => {
+            let result = reserve(txn, &institution, day, block, max);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
+        }
+        Command::PutTx(r) => {
+            let result = txn.execute(
+                "INSERT INTO transactions (id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(id) DO UPDATE SET msg_no = ?4, day = ?3, outcome = ?6, detail = ?7,
+                     resolved = ?8, updated_ms = ?9",
+                params![r.id as i64, r.institution, r.day, r.msg_no, r.msg_type, r.outcome, r.detail, r.resolved, r.updated_ms as i64],
+            );
+            if let Err(e) = result {
+                tracing::error!(error = %e, id = r.id, "journal: transaction not recorded");
+            }
+            Box::new(|| {})
+        }
+        Command::GetTx { id, reply } => {
+            let result = txn
+                .query_row(
+                    "SELECT id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms
+                     FROM transactions WHERE id = ?1",
+                    params![id as i64],
+                    |row| {
+                        Ok(TxRecord {
+                            id: row.get::<_, i64>(0)? as u64,
+                            institution: row.get(1)?,
+                            day: row.get(2)?,
+                            msg_no: row.get(3)?,
+                            msg_type: row.get(4)?,
+                            outcome: row.get(5)?,
+                            detail: row.get(6)?,
+                            resolved: row.get(7)?,
+                            updated_ms: row.get::<_, i64>(8)? as u64,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(JournalError::from);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
+        }
+        Command::RecordNotice {
+            institution,
+            day,
+            key,
+            telegram,
+            reply,
+        } => {
+            let result = record_notice(txn, &institution, day, &key, &telegram);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
+        }
+        Command::NoticeDelivered { id } => {
+            if let Err(e) = txn.execute(
+                "UPDATE notices SET delivered = 1 WHERE id = ?1",
+                params![id as i64],
+            ) {
+                tracing::error!(error = %e, id, "journal: notice delivery not recorded");
+            }
+            Box::new(|| {})
+        }
+        Command::PendingNotices { reply } => {
+            let result = pending_notices(txn);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
+        }
+        Command::Flush { reply } => Box::new(move || {
+            let _ = reply.send(());
+        }),
+    }
+}
+
+fn reserve(
+    txn: &rusqlite::Transaction<'_>,
+    institution: &str,
+    day: u32,
+    block: u32,
+    max: u32,
+) -> Result<Range<u32>, JournalError> {
+    let next: u32 = txn
+        .query_row(
+            "SELECT next FROM seq_blocks WHERE institution = ?1 AND day = ?2",
+            params![institution, day],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(1);
+    if next > max {
+        return Err(JournalError::Exhausted {
+            institution: institution.to_owned(),
+            day,
+            max,
+        });
+    }
+    let end = next.saturating_add(block).min(max + 1);
+    txn.execute(
+        "INSERT INTO seq_blocks (institution, day, next) VALUES (?1, ?2, ?3)
+         ON CONFLICT(institution, day) DO UPDATE SET next = ?3",
+        params![institution, day, end],
+    )?;
+    Ok(next..end)
+}
+
+fn record_notice(
+    txn: &rusqlite::Transaction<'_>,
+    institution: &str,
+    day: u32,
+    key: &str,
+    telegram: &[u8],
+) -> Result<NoticeRecord, JournalError> {
+    let existing: Option<i64> = txn
+        .query_row(
+            "SELECT id FROM notices WHERE institution = ?1 AND day = ?2 AND key = ?3",
+            params![institution, day, key],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(NoticeRecord {
+            id: id as u64,
+            duplicate: true,
+        });
+    }
+    txn.execute(
+        "INSERT INTO notices (institution, day, key, telegram, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![institution, day, key, telegram, now_ms() as i64],
+    )?;
+    Ok(NoticeRecord {
+        id: txn.last_insert_rowid() as u64,
+        duplicate: false,
+    })
+}
+
+fn pending_notices(txn: &rusqlite::Transaction<'_>) -> Result<Vec<PendingNotice>, JournalError> {
+    let mut stmt = txn
+        .prepare("SELECT id, institution, telegram FROM notices WHERE delivered = 0 ORDER BY id")?;
+    let rows = stmt.query_map([], |row| {
+        Ok(PendingNotice {
+            id: row.get::<_, i64>(0)? as u64,
+            institution: row.get(1)?,
+            telegram: row.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sequence_blocks_never_overlap_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let j = Journal::open(&path).unwrap();
+        let a = j
+            .reserve_seq("hecto", 20261122, 100, 950_000)
+            .await
+            .unwrap();
+        let b = j
+            .reserve_seq("hecto", 20261122, 100, 950_000)
+            .await
+            .unwrap();
+        assert_eq!((a.clone(), b.clone()), (1..101, 101..201));
+        let other_day = j
+            .reserve_seq("hecto", 20261123, 100, 950_000)
+            .await
+            .unwrap();
+        assert_eq!(other_day, 1..101);
+        drop(j);
+        let j = Journal::open(&path).unwrap();
+        let c = j
+            .reserve_seq("hecto", 20261122, 100, 950_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            c.start, 201,
+            "a reopened journal continues after the last reserved block"
+        );
+    }
+
+    #[tokio::test]
+    async fn exhausted_range_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        assert_eq!(j.reserve_seq("x", 1, 10, 15).await.unwrap(), 1..11);
+        assert_eq!(j.reserve_seq("x", 1, 10, 15).await.unwrap(), 11..16);
+        assert!(matches!(
+            j.reserve_seq("x", 1, 10, 15).await,
+            Err(JournalError::Exhausted { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn notices_are_deduplicated_and_tracked_until_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        let a = j
+            .record_notice("hecto", 1, "4000/000007", b"abc")
+            .await
+            .unwrap();
+        let again = j
+            .record_notice("hecto", 1, "4000/000007", b"abc")
+            .await
+            .unwrap();
+        assert!(!a.duplicate && again.duplicate && again.id == a.id);
+        assert_eq!(j.pending_notices().await.unwrap().len(), 1);
+        j.notice_delivered(a.id).await.unwrap();
+        assert!(j.pending_notices().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn transactions_upsert_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        let mut r = TxRecord {
+            id: 7,
+            institution: "hecto".into(),
+            day: 20261122,
+            msg_no: 5,
+            msg_type: "2000/100".into(),
+            outcome: "unknown".into(),
+            detail: "timeout".into(),
+            resolved: None,
+            updated_ms: 1,
+        };
+        j.put_tx(r.clone()).await.unwrap();
+        r.resolved = Some("ok".into());
+        j.put_tx(r.clone()).await.unwrap();
+        assert_eq!(j.get_tx(7).await.unwrap(), Some(r));
+        assert_eq!(j.get_tx(8).await.unwrap(), None);
+    }
+}

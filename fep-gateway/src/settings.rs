@@ -1,0 +1,130 @@
+//! Resolved runtime settings of the gateway: what the config file says, with defaults applied,
+//! links expanded and spec files loaded. The gateway core is built from these, never from raw
+//! config, so tests and the demo can construct them directly.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::framing::Framing;
+use crate::profile::Profile;
+
+/// Which way a link carries telegrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Requests out only.
+    Send,
+    /// Responses and notices in only.
+    Recv,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// `send`, `recv` or `both`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Send => "send",
+            Direction::Recv => "recv",
+            Direction::Both => "both",
+        }
+    }
+
+    /// Whether requests may be written on this link.
+    pub fn can_send(self) -> bool {
+        self != Direction::Recv
+    }
+}
+
+/// Who opens the TCP connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// We connect to the institution.
+    Outbound {
+        /// Institution address.
+        connect: SocketAddr,
+    },
+    /// The institution connects to us.
+    Inbound {
+        /// Our listen address.
+        listen: SocketAddr,
+        /// Peer IPs accepted (empty = any).
+        allowed_peers: Vec<IpAddr>,
+    },
+}
+
+/// One TCP connection of an institution.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// Name shown in status and logs.
+    pub name: String,
+    /// Who connects.
+    pub role: Role,
+    /// What it carries.
+    pub direction: Direction,
+}
+
+/// Everything about one institution.
+#[derive(Debug, Clone)]
+pub struct InstitutionSettings {
+    /// Unique name.
+    pub name: String,
+    /// How its telegrams are read and written.
+    pub profile: Profile,
+    /// TCP framing.
+    pub framing: Framing,
+    /// Largest frame accepted (refused before allocation).
+    pub max_frame: usize,
+    /// Links.
+    pub links: Vec<LinkSettings>,
+    /// Default time to wait for a response.
+    pub request_timeout: Duration,
+    /// Send 업무개시 after connecting and at each date change.
+    pub sign_on: bool,
+    /// Send a heartbeat after this much idle time on a link (None = never).
+    pub poll_interval: Option<Duration>,
+    /// First result inquiry this long after an outcome became unknown.
+    pub inquiry_delay: Duration,
+    /// Between inquiries while the answer is "in progress".
+    pub inquiry_interval: Duration,
+    /// Inquiries before giving up (the transaction stays unknown, flagged for reconciliation).
+    pub inquiry_max_attempts: u32,
+    /// Requests in flight (sent, unanswered) at most.
+    pub max_inflight: usize,
+    /// Requests queued for the institution at most; beyond that `rejected(overload)`.
+    pub queue_depth: usize,
+}
+
+impl InstitutionSettings {
+    /// Settings with production-like defaults for a Hecto institution.
+    pub fn hecto(name: &str, links: Vec<LinkSettings>) -> InstitutionSettings {
+        InstitutionSettings {
+            name: name.to_owned(),
+            profile: Profile::hecto("FEPDEMO01", "004"),
+            framing: Framing::hecto(),
+            max_frame: 4096,
+            links,
+            request_timeout: Duration::from_secs(10),
+            sign_on: true,
+            poll_interval: Some(Duration::from_secs(300)),
+            inquiry_delay: Duration::from_secs(300),
+            inquiry_interval: Duration::from_secs(60),
+            inquiry_max_attempts: 10,
+            max_inflight: 20_000,
+            queue_depth: 20_000,
+        }
+    }
+}
+
+/// The whole gateway.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// Native protocol listen address.
+    pub native_listen: SocketAddr,
+    /// HTTP API listen address (None = no HTTP API).
+    pub http_listen: Option<SocketAddr>,
+    /// Where the journal lives.
+    pub data_dir: PathBuf,
+    /// Institutions.
+    pub institutions: Vec<InstitutionSettings>,
+}
