@@ -1,0 +1,1787 @@
+//! [`Family`]: a TOML spec loaded, validated and turned into [`Layout`]s equal to the derive's.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::error::{Location, SpecError};
+use super::schema::{self, CopyDef, Doc, FieldDef, StructDef};
+use crate::charset::Charset;
+use crate::dynamic::Record;
+use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+use crate::field::Sign;
+use crate::layout::{AutoLen, FieldKind, FieldLayout, Layout};
+
+/// A telegram family loaded from a TOML spec: its structs, messages and metadata.
+#[derive(Debug, Clone)]
+pub struct Family {
+    name: String,
+    label: Option<String>,
+    source: Option<String>,
+    charset: Charset,
+    framing: Framing,
+    header: Option<String>,
+    header_field: Option<String>,
+    key_fields: Vec<KeyField>,
+    enum_name: Option<String>,
+    structs: Vec<StructSpec>,
+    messages: Vec<MessageSpec>,
+    correlation: Vec<String>,
+    sequence: Option<SequenceSpec>,
+    date: Option<DateSpec>,
+    response_code: Option<ResponseCodeSpec>,
+    inquiries: Vec<InquirySpec>,
+    notices: Vec<NoticeSpec>,
+    heartbeat: Option<HeartbeatSpec>,
+}
+
+/// One struct of the spec (a header, a message body, a repeated element ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructSpec {
+    /// The struct's name (the Rust type name in generated code).
+    pub name: String,
+    /// Human label, e.g. `"공통부"`.
+    pub label: Option<String>,
+    /// Free text shown in docs.
+    pub doc: Option<String>,
+    /// Default charset of its text fields.
+    pub charset: Charset,
+    /// Declared total length, if any (checked).
+    pub declared_len: Option<usize>,
+    /// The fields as declared.
+    pub fields: Vec<FieldSpec>,
+    /// The flattened layout, equal to the derive's `T::layout()` for the same struct.
+    pub layout: Layout,
+}
+
+/// One declared field of a [`StructSpec`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Field name (a Rust identifier).
+    pub name: String,
+    /// Human label, e.g. `"전문번호"`.
+    pub label: Option<String>,
+    /// Free-text note (shown in the Markdown 전문설계서).
+    pub note: Option<String>,
+    /// Offset relative to the start of the struct; `None` after a variable-length field.
+    pub offset: Option<usize>,
+    /// Bytes taken by the whole field (all elements); `None` when variable.
+    pub width: Option<usize>,
+    /// Rust type override for code generation (e.g. `"u32"`).
+    pub rust: Option<String>,
+    /// Scalar, nested struct, fixed array or repeat group.
+    pub shape: FieldShape,
+}
+
+/// What a declared field is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldShape {
+    /// A scalar: its layout template (path = name, offset unset).
+    Scalar(FieldLayout),
+    /// A nested struct.
+    Nested(String),
+    /// `n` elements, fixed.
+    Array {
+        /// The element.
+        element: Element,
+        /// Number of elements.
+        n: usize,
+    },
+    /// A repeat group whose count is the earlier field `count`.
+    Group {
+        /// The element.
+        element: Element,
+        /// Name of the earlier integer field holding the count.
+        count: String,
+        /// Most elements accepted.
+        max: usize,
+    },
+}
+
+/// The element of an array or repeat group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Element {
+    /// A scalar element: its layout template.
+    Scalar(FieldLayout),
+    /// A struct element.
+    Struct(String),
+}
+
+/// One member of the family, selected by its header key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSpec {
+    /// Key values, one per dispatch key field (e.g. `["2000", "100"]`).
+    pub key: Vec<String>,
+    /// Name (the dispatch enum's variant name), e.g. `"TransferRequest"`.
+    pub name: String,
+    /// Human label, e.g. `"당/타행이체 요구"`.
+    pub label: Option<String>,
+    /// The struct describing the whole telegram (header first).
+    pub struct_name: String,
+    /// The whole telegram's layout: header fields under `header.`, body fields at top level.
+    pub layout: Layout,
+    /// The key of the response to this request, if it has one.
+    pub response: Option<Vec<String>>,
+    /// Free text shown in docs.
+    pub doc: Option<String>,
+}
+
+impl MessageSpec {
+    /// The key joined with `/`, e.g. `"2000/100"`.
+    pub fn key_str(&self) -> String {
+        self.key.join("/")
+    }
+}
+
+/// Where a dispatch key field sits in the telegram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyField {
+    /// Field path in a message layout, e.g. `"header.msg_type"`.
+    pub path: String,
+    /// Absolute offset.
+    pub offset: usize,
+    /// Width in bytes.
+    pub len: usize,
+    /// Digits, right-aligned and `'0'` padded (otherwise text, left-aligned, space padded).
+    pub right_aligned: bool,
+}
+
+impl KeyField {
+    /// True when `raw` (the field's bytes) holds `key` formatted as this field formats it.
+    pub fn holds(&self, raw: &[u8], key: &str) -> bool {
+        let key = key.as_bytes();
+        if key.len() > raw.len() {
+            return false;
+        }
+        let pad = raw.len() - key.len();
+        if self.right_aligned {
+            raw[..pad].iter().all(|&b| b == b'0') && &raw[pad..] == key
+        } else {
+            &raw[..key.len()] == key && raw[key.len()..].iter().all(|&b| b == b' ')
+        }
+    }
+}
+
+/// How telegrams are delimited on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Framing {
+    /// The length prefix.
+    pub length: LengthPrefix,
+    /// Fixed bytes before the length (e.g. a TR code); empty when none.
+    pub prefix: Vec<u8>,
+    /// Largest frame accepted, in bytes (telegram only).
+    pub max: Option<usize>,
+}
+
+/// The length prefix of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthPrefix {
+    /// No length: the transport delimits telegrams.
+    None,
+    /// ASCII decimal digits.
+    Ascii {
+        /// Number of digits.
+        width: usize,
+        /// The length counts the prefix itself.
+        includes_self: bool,
+    },
+    /// Big-endian binary.
+    Binary {
+        /// Bytes (2 or 4).
+        width: usize,
+        /// The length counts the prefix itself.
+        includes_self: bool,
+    },
+    /// Every frame has this size.
+    Fixed {
+        /// Frame size in bytes.
+        size: usize,
+    },
+}
+
+impl Framing {
+    /// Bytes in front of the telegram (fixed prefix + length).
+    pub fn overhead(&self) -> usize {
+        self.prefix.len()
+            + match self.length {
+                LengthPrefix::Ascii { width, .. } | LengthPrefix::Binary { width, .. } => width,
+                LengthPrefix::None | LengthPrefix::Fixed { .. } => 0,
+            }
+    }
+
+    /// If `input` is one whole frame (prefix and length that match the rest), the telegram in it.
+    pub fn strip<'a>(&self, input: &'a [u8]) -> Option<&'a [u8]> {
+        let rest = input.strip_prefix(self.prefix.as_slice())?;
+        let (width, includes_self, ascii) = match self.length {
+            LengthPrefix::Ascii {
+                width,
+                includes_self,
+            } => (width, includes_self, true),
+            LengthPrefix::Binary {
+                width,
+                includes_self,
+            } => (width, includes_self, false),
+            LengthPrefix::None | LengthPrefix::Fixed { .. } => return None,
+        };
+        let (len_bytes, telegram) = (rest.get(..width)?, rest.get(width..)?);
+        let declared = if ascii {
+            if !len_bytes.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            std::str::from_utf8(len_bytes).ok()?.parse::<usize>().ok()?
+        } else {
+            len_bytes
+                .iter()
+                .try_fold(0usize, |acc, &b| acc.checked_mul(256)?.checked_add(b.into()))?
+        };
+        let counted = if includes_self {
+            telegram.len() + width
+        } else {
+            telegram.len()
+        };
+        (declared == counted).then_some(telegram)
+    }
+
+    /// Wraps a telegram in this framing.
+    pub fn frame(&self, telegram: &[u8]) -> Result<Vec<u8>, EncodeError> {
+        let mut out = self.prefix.clone();
+        let too_long = |width: usize| {
+            EncodeError::new(
+                EncodeErrorKind::TooLong {
+                    width,
+                    actual: telegram.len(),
+                },
+                "<length prefix>",
+                None,
+            )
+        };
+        match self.length {
+            LengthPrefix::Ascii {
+                width,
+                includes_self,
+            } => {
+                let n = telegram.len() + if includes_self { width } else { 0 };
+                let digits = format!("{n:0width$}");
+                if digits.len() > width {
+                    return Err(too_long(width));
+                }
+                out.extend_from_slice(digits.as_bytes());
+            }
+            LengthPrefix::Binary {
+                width,
+                includes_self,
+            } => {
+                let n = telegram.len() + if includes_self { width } else { 0 };
+                let bytes = (n as u64).to_be_bytes();
+                let skip = bytes.len().saturating_sub(width);
+                if bytes[..skip].iter().any(|&b| b != 0) {
+                    return Err(too_long(width));
+                }
+                out.extend_from_slice(&bytes[skip..]);
+            }
+            LengthPrefix::None | LengthPrefix::Fixed { .. } => {}
+        }
+        out.extend_from_slice(telegram);
+        Ok(out)
+    }
+}
+
+/// The sequence-number (전문번호) field and its range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceSpec {
+    /// Field path, e.g. `"header.msg_no"`.
+    pub field: String,
+    /// Smallest number.
+    pub min: u64,
+    /// Largest number.
+    pub max: u64,
+    /// When numbering restarts (e.g. `"daily"`).
+    pub reset: Option<String>,
+    /// Fields that together with the number must be unique (e.g. date, bank, company).
+    pub unique_with: Vec<String>,
+}
+
+/// The business-date field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DateSpec {
+    /// Field path, e.g. `"header.send_date"`.
+    pub field: String,
+    /// Its format, e.g. `"YYYYMMDD"`.
+    pub format: Option<String>,
+    /// The time field, if any.
+    pub time_field: Option<String>,
+    /// Its format, e.g. `"hhmmss"`.
+    pub time_format: Option<String>,
+}
+
+/// The response-code field and how its values map to outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseCodeSpec {
+    /// Field path, e.g. `"header.resp_code"`.
+    pub field: String,
+    /// Codes meaning success.
+    pub success: Vec<String>,
+    /// Codes meaning the outcome is unknown (timeout, "in progress"): resolve by inquiry.
+    pub unknown: Vec<String>,
+    /// Code → meaning.
+    pub meanings: Vec<(String, String)>,
+}
+
+/// What a response code means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeOutcome {
+    /// Processed.
+    Success,
+    /// Unknown: the money may have moved; resolve with the result inquiry.
+    Unknown,
+    /// Refused by the institution.
+    Declined,
+}
+
+impl ResponseCodeSpec {
+    /// The outcome of a response code (trimmed before comparing).
+    pub fn outcome(&self, code: &str) -> CodeOutcome {
+        let code = code.trim();
+        if self.success.iter().any(|c| c == code) {
+            CodeOutcome::Success
+        } else if self.unknown.iter().any(|c| c == code) {
+            CodeOutcome::Unknown
+        } else {
+            CodeOutcome::Declined
+        }
+    }
+
+    /// The meaning of a code, if the spec lists it.
+    pub fn meaning(&self, code: &str) -> Option<&str> {
+        let code = code.trim();
+        self.meanings
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+/// A result inquiry (결과조회) that resolves requests whose outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InquirySpec {
+    /// Keys of the requests it resolves (e.g. 2000/100, 2000/200).
+    pub for_keys: Vec<Vec<String>>,
+    /// The inquiry's own key (e.g. 7000/100).
+    pub key: Vec<String>,
+    /// The inquiry field naming the original request (e.g. `"orig_msg_no"`).
+    pub key_field: String,
+    /// Inquiry field ← original request field, filled when building the inquiry.
+    pub copy: Vec<(String, String)>,
+    /// Wait this long after the original request before the first inquiry.
+    pub delay_secs: Option<u64>,
+    /// Repeat the inquiry this often while the answer is still unknown.
+    pub interval_secs: Option<u64>,
+    /// Field of the inquiry response carrying the original's result code.
+    pub result_field: Option<String>,
+    /// Result codes meaning "no such transaction" (the original was never processed).
+    pub not_found: Vec<String>,
+}
+
+/// An unsolicited inbound notice and how to acknowledge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeSpec {
+    /// The notice's key (e.g. 4000/100).
+    pub key: Vec<String>,
+    /// The acknowledgement's key (e.g. 4100/100).
+    pub ack: Vec<String>,
+    /// The acknowledgement copies every field of the notice.
+    pub copy_all: bool,
+    /// Fields copied from the notice (when not `copy_all`).
+    pub copy: Vec<String>,
+    /// Fields set to fixed values in the acknowledgement (after copying).
+    pub set: Vec<(String, String)>,
+    /// When to acknowledge (e.g. `"durable"`: after the notice is durably recorded).
+    pub after: Option<String>,
+}
+
+/// The idle-session heartbeat (polling) telegram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatSpec {
+    /// The struct describing it.
+    pub struct_name: String,
+    /// Its layout.
+    pub layout: Layout,
+    /// Send a request after this many idle seconds.
+    pub interval_secs: Option<u64>,
+    /// Field values identifying a request.
+    pub request: Vec<(String, String)>,
+    /// Field values identifying a response (set when answering).
+    pub response: Vec<(String, String)>,
+    /// Fields the response copies from the request.
+    pub echo: Vec<String>,
+    /// The sender's timestamp field.
+    pub stamp_field: Option<String>,
+    /// Its format, e.g. `"MMddhhmmss"`.
+    pub stamp_format: Option<String>,
+}
+
+impl HeartbeatSpec {
+    fn matches(&self, telegram: &[u8], want: &[(String, String)]) -> bool {
+        match self.layout.decode_record(telegram) {
+            Ok(r) => want
+                .iter()
+                .all(|(p, v)| r.get(p).and_then(|x| x.as_str()) == Some(v.as_str())),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether `telegram` (without framing) is a heartbeat request.
+    pub fn is_request(&self, telegram: &[u8]) -> bool {
+        self.matches(telegram, &self.request)
+    }
+
+    /// Whether `telegram` (without framing) is a heartbeat response.
+    pub fn is_response(&self, telegram: &[u8]) -> bool {
+        self.matches(telegram, &self.response)
+    }
+
+    /// The response to a heartbeat request (without framing): echo fields copied, response
+    /// values set.
+    pub fn respond(&self, request: &[u8]) -> Result<Vec<u8>, RecordError> {
+        let req = self.layout.decode_record(request)?;
+        let mut out = Record::new();
+        for p in &self.echo {
+            if let Some(v) = req.get(p) {
+                out.set(p, v.clone());
+            }
+        }
+        for (p, v) in &self.response {
+            out.set(p, crate::Value::Text(v.clone()));
+        }
+        Ok(self.layout.encode_record(&out)?)
+    }
+}
+
+/// A decode or encode error, for operations that do both.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Decoding failed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Encoding failed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+impl Family {
+    /// Loads a family from TOML text. Errors name the TOML line, the struct or message and
+    /// the field.
+    pub fn from_toml_str(text: &str) -> Result<Family, SpecError> {
+        let doc: Doc = toml::from_str(text).map_err(|e| SpecError::Syntax {
+            location: Location::of(text, e.span()),
+            message: e.message().trim_end().to_owned(),
+        })?;
+        Builder::new(text).build(doc)
+    }
+
+    /// Loads a family from a TOML file; errors carry the file name.
+    pub fn load(path: impl AsRef<Path>) -> Result<Family, SpecError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|e| e.with_file(path))
+    }
+
+    /// The family's short name (e.g. `"hecto"`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Human label.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// Where the layout comes from (document, version).
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// Default charset of text fields.
+    pub fn charset(&self) -> Charset {
+        self.charset
+    }
+
+    /// Wire framing.
+    pub fn framing(&self) -> &Framing {
+        &self.framing
+    }
+
+    /// Name of the header struct (공통부), when the family dispatches on a header.
+    pub fn header_struct(&self) -> Option<&str> {
+        self.header.as_deref()
+    }
+
+    /// The header's layout.
+    pub fn header_layout(&self) -> Option<&Layout> {
+        self.header
+            .as_deref()
+            .and_then(|h| self.struct_spec(h))
+            .map(|s| &s.layout)
+    }
+
+    /// Name of the header field inside each message struct (e.g. `"header"`).
+    pub fn header_field(&self) -> Option<&str> {
+        self.header_field.as_deref()
+    }
+
+    /// The dispatch key fields, in key order.
+    pub fn key_fields(&self) -> &[KeyField] {
+        &self.key_fields
+    }
+
+    /// Name of the dispatch enum in generated code.
+    pub fn enum_name(&self) -> Option<&str> {
+        self.enum_name.as_deref()
+    }
+
+    /// Every struct, in file order.
+    pub fn structs(&self) -> &[StructSpec] {
+        &self.structs
+    }
+
+    /// The struct named `name`.
+    pub fn struct_spec(&self, name: &str) -> Option<&StructSpec> {
+        self.structs.iter().find(|s| s.name == name)
+    }
+
+    /// Every message, in file order.
+    pub fn messages(&self) -> &[MessageSpec] {
+        &self.messages
+    }
+
+    /// The message with this key, written joined with `/` (`"2000/100"`).
+    pub fn message(&self, key: &str) -> Option<&MessageSpec> {
+        self.messages.iter().find(|m| m.key_str() == key)
+    }
+
+    /// The message with this key, one value per key field.
+    pub fn message_by_key<S: AsRef<str>>(&self, key: &[S]) -> Option<&MessageSpec> {
+        self.messages.iter().find(|m| {
+            m.key.len() == key.len() && m.key.iter().zip(key).all(|(a, b)| a == b.as_ref())
+        })
+    }
+
+    /// The message with this name (variant name).
+    pub fn message_named(&self, name: &str) -> Option<&MessageSpec> {
+        self.messages.iter().find(|m| m.name == name)
+    }
+
+    /// The response message of the request with this key.
+    pub fn response_to<S: AsRef<str>>(&self, key: &[S]) -> Option<&MessageSpec> {
+        self.message_by_key(key)?
+            .response
+            .as_deref()
+            .and_then(|r| self.message_by_key(r))
+    }
+
+    /// Which message a telegram (without framing) is, from its header's key bytes only.
+    pub fn identify(&self, telegram: &[u8]) -> Result<&MessageSpec, DecodeError> {
+        if self.key_fields.is_empty() {
+            return match self.messages.as_slice() {
+                [only] => Ok(only),
+                _ => Err(DecodeError::new(
+                    DecodeErrorKind::UnknownKey {
+                        key: "the family has no [dispatch] keys".into(),
+                    },
+                    "",
+                    0,
+                    &[],
+                )),
+            };
+        }
+        let mut raws = Vec::with_capacity(self.key_fields.len());
+        for k in &self.key_fields {
+            let end = k.offset + k.len;
+            let raw = telegram.get(k.offset..end).ok_or_else(|| {
+                DecodeError::new(
+                    DecodeErrorKind::WrongLength {
+                        expected: end,
+                        actual: telegram.len(),
+                    },
+                    &k.path,
+                    telegram.len(),
+                    &[],
+                )
+            })?;
+            raws.push(raw);
+        }
+        let found = self.messages.iter().find(|m| {
+            self.key_fields
+                .iter()
+                .zip(&m.key)
+                .zip(&raws)
+                .all(|((f, k), raw)| f.holds(raw, k))
+        });
+        found.ok_or_else(|| {
+            let shown: Vec<String> = raws
+                .iter()
+                .map(|r| String::from_utf8_lossy(r).trim().to_owned())
+                .collect();
+            let first = &self.key_fields[0];
+            DecodeError::new(
+                DecodeErrorKind::UnknownKey {
+                    key: shown.join("/"),
+                },
+                &first.path,
+                first.offset,
+                raws[0],
+            )
+        })
+    }
+
+    /// Identifies and decodes a telegram (without framing).
+    pub fn decode(&self, telegram: &[u8]) -> Result<(&MessageSpec, Record), DecodeError> {
+        let spec = self.identify(telegram)?;
+        Ok((spec, spec.layout.decode_record(telegram)?))
+    }
+
+    /// Encodes a record as the message with this key (`"2000/100"`); the key fields are
+    /// written from the key.
+    pub fn encode(&self, key: &str, record: &Record) -> Result<Vec<u8>, EncodeError> {
+        let spec = self.message(key).ok_or_else(|| {
+            EncodeError::new(
+                EncodeErrorKind::Unsupported {
+                    reason: format!("no message with key {key} in family {}", self.name),
+                },
+                "",
+                None,
+            )
+        })?;
+        let mut record = record.clone();
+        for (f, k) in self.key_fields.iter().zip(&spec.key) {
+            record.set(&f.path, crate::Value::Text(k.clone()));
+        }
+        spec.layout.encode_record(&record)
+    }
+
+    /// The correlation key's field paths (a response carries the request's values).
+    pub fn correlation(&self) -> &[String] {
+        &self.correlation
+    }
+
+    /// The sequence-number field and its range.
+    pub fn sequence(&self) -> Option<&SequenceSpec> {
+        self.sequence.as_ref()
+    }
+
+    /// The business-date field.
+    pub fn date(&self) -> Option<&DateSpec> {
+        self.date.as_ref()
+    }
+
+    /// The response-code field and its success / unknown codes.
+    pub fn response_code(&self) -> Option<&ResponseCodeSpec> {
+        self.response_code.as_ref()
+    }
+
+    /// Every result inquiry.
+    pub fn inquiries(&self) -> &[InquirySpec] {
+        &self.inquiries
+    }
+
+    /// The result inquiry resolving requests with this key.
+    pub fn inquiry_for<S: AsRef<str>>(&self, key: &[S]) -> Option<&InquirySpec> {
+        self.inquiries.iter().find(|i| {
+            i.for_keys.iter().any(|k| {
+                k.len() == key.len() && k.iter().zip(key).all(|(a, b)| a == b.as_ref())
+            })
+        })
+    }
+
+    /// Every unsolicited inbound notice.
+    pub fn notices(&self) -> &[NoticeSpec] {
+        &self.notices
+    }
+
+    /// The notice rule for this key, if the message is an unsolicited notice.
+    pub fn notice<S: AsRef<str>>(&self, key: &[S]) -> Option<&NoticeSpec> {
+        self.notices.iter().find(|n| {
+            n.key.len() == key.len() && n.key.iter().zip(key).all(|(a, b)| a == b.as_ref())
+        })
+    }
+
+    /// The heartbeat (polling) telegram.
+    pub fn heartbeat(&self) -> Option<&HeartbeatSpec> {
+        self.heartbeat.as_ref()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building
+
+/// Turns the parsed document into a [`Family`], with spans for errors.
+struct Builder<'t> {
+    text: &'t str,
+    charset: Charset,
+    defs: Vec<Spanned<StructDef>>,
+    index: HashMap<String, usize>,
+    built: HashMap<String, StructSpec>,
+    visiting: HashSet<String>,
+    users: HashMap<String, Vec<String>>,
+}
+
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+fn ident_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let ok_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !ok_start || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Some(format!(
+            "`{name}` is not a valid name (ASCII letters, digits and `_`, not starting with a digit)"
+        ));
+    }
+    if KEYWORDS.contains(&name) || name == "_" {
+        return Some(format!(
+            "`{name}` is a Rust keyword; choose another name (e.g. `{name}_`)"
+        ));
+    }
+    None
+}
+
+impl<'t> Builder<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            text,
+            charset: Charset::EucKr,
+            defs: Vec::new(),
+            index: HashMap::new(),
+            built: HashMap::new(),
+            visiting: HashSet::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    fn err(&self, span: Option<Range<usize>>, context: impl Into<String>, message: impl Into<String>) -> SpecError {
+        SpecError::Invalid {
+            location: Location::of(self.text, span),
+            context: context.into(),
+            message: message.into(),
+        }
+    }
+
+    fn parse_charset(&self, s: &Spanned<String>, ctx: &str) -> Result<Charset, SpecError> {
+        Charset::parse(s.get_ref()).ok_or_else(|| {
+            self.err(
+                Some(s.span()),
+                ctx,
+                format!(
+                    "unknown charset {:?} (expected ascii, euc-kr or cp949)",
+                    s.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn build(mut self, mut doc: Doc) -> Result<Family, SpecError> {
+        let fam_span = doc.family.span();
+        let fam = doc.family.get_ref();
+        if let Some(cs) = &fam.charset {
+            self.charset = self.parse_charset(cs, "[family]")?;
+        }
+        if fam.name.trim().is_empty() {
+            return Err(self.err(Some(fam_span), "[family]", "`name` must not be empty"));
+        }
+        let framing = self.framing(doc.framing.take())?;
+
+        // Index structs and note which messages use them (for error contexts).
+        for m in &doc.messages {
+            let m = m.get_ref();
+            self.users
+                .entry(m.struct_name.clone())
+                .or_default()
+                .push(format!("{} {}", m.key.join("/"), m.name));
+        }
+        for (i, s) in doc.structs.iter().enumerate() {
+            let name = s.get_ref().name.get_ref().clone();
+            if let Some(p) = ident_problem(&name) {
+                return Err(self.err(Some(s.get_ref().name.span()), "[[structs]]", p));
+            }
+            if self.index.insert(name.clone(), i).is_some() {
+                return Err(self.err(
+                    Some(s.get_ref().name.span()),
+                    format!("struct `{name}`"),
+                    "defined twice",
+                ));
+            }
+        }
+        self.defs = std::mem::take(&mut doc.structs);
+        let names: Vec<String> = self
+            .defs
+            .iter()
+            .map(|s| s.get_ref().name.get_ref().clone())
+            .collect();
+        for n in &names {
+            self.build_struct(n, None)?;
+        }
+
+        // Dispatch.
+        let mut header = None;
+        let mut header_field = None;
+        let mut key_names: Vec<String> = Vec::new();
+        let mut enum_name = None;
+        if let Some(d) = &doc.dispatch {
+            let d = d.get_ref();
+            let h = d.header.get_ref();
+            let Some(hs) = self.built.get(h) else {
+                return Err(self.err(
+                    Some(d.header.span()),
+                    "[dispatch]",
+                    format!("header struct `{h}` is not defined in [[structs]]"),
+                ));
+            };
+            if d.keys.is_empty() {
+                return Err(self.err(Some(d.header.span()), "[dispatch]", "`keys` is empty"));
+            }
+            for k in &d.keys {
+                let f = hs.layout.field(k.get_ref()).filter(|f| {
+                    f.depth == 0 && f.offset.is_some() && f.len.is_some() && !f.rest
+                });
+                if f.is_none() {
+                    return Err(self.err(
+                        Some(k.span()),
+                        "[dispatch]",
+                        format!(
+                            "key field `{}` is not a fixed-position scalar field of header `{h}`",
+                            k.get_ref()
+                        ),
+                    ));
+                }
+                key_names.push(k.get_ref().clone());
+            }
+            if let Some(e) = &d.enum_name {
+                if let Some(p) = ident_problem(e.get_ref()) {
+                    return Err(self.err(Some(e.span()), "[dispatch] enum", p));
+                }
+                enum_name = Some(e.get_ref().clone());
+            }
+            header = Some(h.clone());
+        }
+
+        // Messages.
+        let mut messages: Vec<MessageSpec> = Vec::new();
+        let mut key_fields: Vec<KeyField> = Vec::new();
+        for m in &doc.messages {
+            let span = Some(m.span());
+            let m = m.get_ref();
+            let ctx = format!("message {} `{}`", m.key.join("/"), m.name);
+            if let Some(p) = ident_problem(&m.name) {
+                return Err(self.err(span, ctx, p));
+            }
+            let Some(s) = self.built.get(&m.struct_name) else {
+                return Err(self.err(
+                    span,
+                    ctx,
+                    format!("struct `{}` is not defined in [[structs]]", m.struct_name),
+                ));
+            };
+            if messages.iter().any(|o| o.name == m.name) {
+                return Err(self.err(span, ctx, "another message has the same name"));
+            }
+            if messages.iter().any(|o| o.key == m.key) {
+                return Err(self.err(span, ctx, "another message has the same key"));
+            }
+            if let Some(h) = &header {
+                let first = s.fields.first();
+                let hf = match first {
+                    Some(FieldSpec {
+                        name,
+                        shape: FieldShape::Nested(n),
+                        ..
+                    }) if n == h => name.clone(),
+                    _ => {
+                        return Err(self.err(
+                            span,
+                            ctx,
+                            format!(
+                                "struct `{}` must start with the header: {{ name = \"header\", struct = \"{h}\" }}",
+                                s.name
+                            ),
+                        ))
+                    }
+                };
+                match &header_field {
+                    None => header_field = Some(hf.clone()),
+                    Some(prev) if *prev != hf => {
+                        return Err(self.err(
+                            span,
+                            ctx,
+                            format!(
+                                "the header field is `{hf}` here but `{prev}` in other messages; use one name"
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+                if key_fields.is_empty() {
+                    for k in &key_names {
+                        let path = format!("{hf}.{k}");
+                        let f = s.layout.field(&path);
+                        if let Some((Some(offset), Some(len), kind)) =
+                            f.map(|f| (f.offset, f.len, &f.kind))
+                        {
+                            key_fields.push(KeyField {
+                                path,
+                                offset,
+                                len,
+                                right_aligned: !matches!(kind, FieldKind::Text | FieldKind::Raw),
+                            });
+                        }
+                    }
+                }
+                if m.key.len() != key_fields.len() {
+                    return Err(self.err(
+                        span,
+                        ctx,
+                        format!(
+                            "`key` has {} values but [dispatch] has {} key fields",
+                            m.key.len(),
+                            key_fields.len()
+                        ),
+                    ));
+                }
+                for (k, f) in m.key.iter().zip(&key_fields) {
+                    if k.len() > f.len || (f.right_aligned && !k.bytes().all(|b| b.is_ascii_digit())) {
+                        return Err(self.err(
+                            span,
+                            ctx,
+                            format!(
+                                "key value {k:?} does not fit key field `{}` ({} bytes{})",
+                                f.path,
+                                f.len,
+                                if f.right_aligned { ", digits" } else { "" }
+                            ),
+                        ));
+                    }
+                }
+            }
+            messages.push(MessageSpec {
+                key: m.key.clone(),
+                name: m.name.clone(),
+                label: m.label.clone(),
+                struct_name: m.struct_name.clone(),
+                layout: s.layout.clone(),
+                response: m.response.clone(),
+                doc: m.doc.clone(),
+            });
+        }
+        for (m, def) in messages.iter().zip(&doc.messages) {
+            if let Some(r) = &m.response {
+                if !messages.iter().any(|o| &o.key == r) {
+                    return Err(self.err(
+                        Some(def.span()),
+                        format!("message {} `{}`", m.key_str(), m.name),
+                        format!("response {} is not a message of this family", r.join("/")),
+                    ));
+                }
+            }
+        }
+
+        let mut family = Family {
+            name: fam.name.clone(),
+            label: fam.label.clone(),
+            source: fam.source.clone(),
+            charset: self.charset,
+            framing,
+            header,
+            header_field,
+            key_fields,
+            enum_name,
+            structs: Vec::new(),
+            messages,
+            correlation: Vec::new(),
+            sequence: None,
+            date: None,
+            response_code: None,
+            inquiries: Vec::new(),
+            notices: Vec::new(),
+            heartbeat: None,
+        };
+        self.metadata(&doc, &mut family)?;
+        family.structs = names
+            .iter()
+            .filter_map(|n| self.built.remove(n))
+            .collect();
+        Ok(family)
+    }
+
+    fn framing(&self, def: Option<Spanned<schema::FramingDef>>) -> Result<Framing, SpecError> {
+        let Some(def) = def else {
+            return Ok(Framing {
+                length: LengthPrefix::None,
+                prefix: Vec::new(),
+                max: None,
+            });
+        };
+        let span = Some(def.span());
+        let def = def.into_inner();
+        let kind = def.length.as_ref().map_or("none", |s| s.get_ref().as_str());
+        let length = match kind {
+            "ascii" | "binary" => {
+                let Some(width) = def.width else {
+                    return Err(self.err(span, "[framing]", "`width` is required with a length prefix"));
+                };
+                let ok = if kind == "ascii" {
+                    (1..=10).contains(&width)
+                } else {
+                    matches!(width, 1 | 2 | 4 | 8)
+                };
+                if !ok {
+                    return Err(self.err(span, "[framing]", format!("unsupported `width = {width}` for a {kind} length")));
+                }
+                if kind == "ascii" {
+                    LengthPrefix::Ascii {
+                        width,
+                        includes_self: def.includes_self,
+                    }
+                } else {
+                    LengthPrefix::Binary {
+                        width,
+                        includes_self: def.includes_self,
+                    }
+                }
+            }
+            "fixed" => match def.size {
+                Some(size) if size > 0 => LengthPrefix::Fixed { size },
+                _ => return Err(self.err(span, "[framing]", "`length = \"fixed\"` needs `size`")),
+            },
+            "none" => LengthPrefix::None,
+            other => {
+                let s = def.length.as_ref().map(Spanned::span);
+                return Err(self.err(
+                    s,
+                    "[framing]",
+                    format!("unknown `length = {other:?}` (expected \"ascii\", \"binary\", \"fixed\" or \"none\")"),
+                ));
+            }
+        };
+        Ok(Framing {
+            length,
+            prefix: def.prefix.unwrap_or_default().into_bytes(),
+            max: def.max,
+        })
+    }
+
+    fn struct_context(&self, name: &str) -> String {
+        match self.users.get(name) {
+            Some(u) if !u.is_empty() => {
+                let shown: Vec<&str> = u.iter().take(3).map(String::as_str).collect();
+                let more = if u.len() > 3 { ", …" } else { "" };
+                format!("struct `{name}` (message {}{more})", shown.join(", "))
+            }
+            _ => format!("struct `{name}`"),
+        }
+    }
+
+    /// Builds (once) the struct `name`; `from` is the referring field's span for errors.
+    fn build_struct(
+        &mut self,
+        name: &str,
+        from: Option<(Range<usize>, String)>,
+    ) -> Result<(), SpecError> {
+        if self.built.contains_key(name) {
+            return Ok(());
+        }
+        let Some(&i) = self.index.get(name) else {
+            let (span, ctx) = from.unwrap_or((0..0, String::new()));
+            return Err(self.err(
+                Some(span),
+                ctx,
+                format!("struct `{name}` is not defined in [[structs]]"),
+            ));
+        };
+        if !self.visiting.insert(name.to_owned()) {
+            let (span, ctx) = from.unwrap_or((0..0, String::new()));
+            return Err(self.err(
+                Some(span),
+                ctx,
+                format!("struct `{name}` contains itself"),
+            ));
+        }
+        let sctx = self.struct_context(name);
+        let (charset, label, doc, declared_len, len_span) = {
+            let d = self.defs[i].get_ref();
+            let cs = match &d.charset {
+                Some(c) => self.parse_charset(c, &sctx)?,
+                None => self.charset,
+            };
+            (
+                cs,
+                d.label.clone(),
+                d.doc.clone(),
+                d.len.as_ref().map(|l| *l.get_ref()),
+                d.len.as_ref().map(Spanned::span),
+            )
+        };
+        let n_fields = self.defs[i].get_ref().fields.len();
+        let mut builder = Layout::builder(name);
+        let mut fields: Vec<FieldSpec> = Vec::new();
+        let mut offset = Some(0usize);
+        for j in 0..n_fields {
+            let (span, fctx, nested) = {
+                let f = self.defs[i].get_ref().fields[j].get_ref();
+                (
+                    self.defs[i].get_ref().fields[j].span(),
+                    format!("{sctx} field `{}`", f.name),
+                    f.struct_name.clone(),
+                )
+            };
+            if let Some(inner) = &nested {
+                self.build_struct(inner, Some((span.clone(), fctx.clone())))?;
+            }
+            let f = self.defs[i].get_ref().fields[j].get_ref();
+            let is_last = j + 1 == n_fields;
+            let spec = self.field(f, charset, offset, &fields, is_last, &fctx, span.clone())?;
+            self.place(&mut builder, &spec)?;
+            offset = match (offset, spec.width) {
+                (Some(o), Some(w)) => Some(o + w),
+                _ => None,
+            };
+            fields.push(spec);
+        }
+        if fields.is_empty() {
+            let span = self.defs[i].span();
+            return Err(self.err(Some(span), sctx, "has no fields"));
+        }
+        let layout = builder.build();
+        if let Some(want) = declared_len {
+            match layout.len() {
+                Some(total) if total == want => {}
+                Some(total) => {
+                    return Err(self.err(
+                        len_span,
+                        sctx,
+                        format!("declared len = {want}, but its fields add up to {total} bytes"),
+                    ))
+                }
+                None => {
+                    return Err(self.err(
+                        len_span,
+                        sctx,
+                        "`len` cannot be declared with variable-length fields",
+                    ))
+                }
+            }
+        }
+        self.visiting.remove(name);
+        self.built.insert(
+            name.to_owned(),
+            StructSpec {
+                name: name.to_owned(),
+                label,
+                doc,
+                charset,
+                declared_len,
+                fields,
+                layout,
+            },
+        );
+        Ok(())
+    }
+
+    /// Appends a declared field to the builder exactly as the derive does.
+    fn place(&self, b: &mut crate::layout::LayoutBuilder, f: &FieldSpec) -> Result<(), SpecError> {
+        match &f.shape {
+            FieldShape::Scalar(lay) => {
+                b.field(lay.clone());
+            }
+            FieldShape::Nested(s) => {
+                if let Some(inner) = self.built.get(s) {
+                    b.nested(&f.name, None, &inner.layout);
+                }
+            }
+            FieldShape::Array { element, n } => {
+                for i in 0..*n {
+                    match element {
+                        Element::Scalar(lay) => {
+                            let mut lay = lay.clone();
+                            lay.path = format!("{}[{i}]", f.name);
+                            lay.auto_len = None;
+                            lay.lenient = false;
+                            b.field(lay);
+                        }
+                        Element::Struct(s) => {
+                            if let Some(inner) = self.built.get(s) {
+                                b.nested(&f.name, Some(i), &inner.layout);
+                            }
+                        }
+                    }
+                }
+            }
+            FieldShape::Group {
+                element,
+                count,
+                max,
+            } => {
+                let elem = match element {
+                    Element::Scalar(lay) => {
+                        let mut e = Layout::builder(&f.name);
+                        e.field(lay.clone());
+                        e.build()
+                    }
+                    Element::Struct(s) => match self.built.get(s) {
+                        Some(inner) => inner.layout.clone(),
+                        None => return Ok(()),
+                    },
+                };
+                b.group(&f.name, f.label.as_deref(), count, *max, &elem);
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn field(
+        &self,
+        f: &FieldDef,
+        charset: Charset,
+        offset: Option<usize>,
+        earlier: &[FieldSpec],
+        is_last: bool,
+        ctx: &str,
+        span: Range<usize>,
+    ) -> Result<FieldSpec, SpecError> {
+        let e = |msg: String| self.err(Some(span.clone()), ctx, msg);
+        if let Some(p) = ident_problem(&f.name) {
+            return Err(e(p));
+        }
+        if earlier.iter().any(|o| o.name == f.name) {
+            return Err(e("another field of this struct has the same name".into()));
+        }
+        if let Some(declared) = f.offset {
+            match offset {
+                Some(computed) if computed != declared => {
+                    return Err(e(format!(
+                        "declared offset = {declared}, computed offset = {computed} (sum of the preceding fields' widths)"
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    return Err(e(
+                        "`offset` cannot be checked after a variable-length field (repeat group or rest)".into(),
+                    ))
+                }
+            }
+        }
+        if f.repeat.is_some() && f.count.is_some() {
+            return Err(e("use either `repeat` (fixed) or `count` (repeat group), not both".into()));
+        }
+        if f.max.is_some() && f.count.is_none() {
+            return Err(e("`max` belongs to a `count` repeat group".into()));
+        }
+        if f.rest && (f.repeat.is_some() || f.count.is_some() || f.struct_name.is_some()) {
+            return Err(e("a `rest` field is a single AN or B scalar".into()));
+        }
+        if f.rest && !is_last {
+            return Err(e(format!("`rest` field `{}` must be the last field", f.name)));
+        }
+        if let Some(s) = &f.struct_name {
+            if f.ty.is_some() || f.len.is_some() {
+                return Err(e(format!(
+                    "a `struct = \"{s}\"` field takes its type and length from the struct; remove `type`/`len`"
+                )));
+            }
+            let scalar_only = [
+                (f.mask, "mask"),
+                (f.optional, "optional"),
+                (f.text, "text"),
+                (f.fullwidth, "fullwidth"),
+                (f.truncate, "truncate"),
+                (f.charset.is_some(), "charset"),
+                (f.sign.is_some(), "sign"),
+                (f.blank.is_some(), "blank"),
+                (f.auto_len.is_some(), "auto_len"),
+            ];
+            if let Some((_, attr)) = scalar_only.iter().find(|(set, _)| *set) {
+                return Err(e(format!(
+                    "`{attr}` applies to scalar fields; set it on the fields of struct `{s}`"
+                )));
+            }
+        }
+        let element = match &f.struct_name {
+            Some(s) => Element::Struct(s.clone()),
+            None => Element::Scalar(self.scalar(f, charset, &e)?),
+        };
+        let elem_width = match &element {
+            Element::Struct(s) => self.built.get(s).and_then(|x| x.layout.len()),
+            Element::Scalar(lay) => lay.len,
+        };
+        let (shape, width) = if let Some(n) = f.repeat {
+            if n == 0 {
+                return Err(e("`repeat` must be at least 1".into()));
+            }
+            if matches!(&element, Element::Scalar(l) if l.auto_len.is_some()) {
+                return Err(e("`auto_len` cannot be used on a repeated field".into()));
+            }
+            (FieldShape::Array { element, n }, elem_width.map(|w| w * n))
+        } else if let Some(count) = &f.count {
+            let Some(max) = f.max else {
+                return Err(e("a `count` repeat group needs `max = N` (the most elements accepted)".into()));
+            };
+            let target = earlier.iter().find(|o| o.name == *count);
+            match target.map(|t| &t.shape) {
+                Some(FieldShape::Scalar(l)) if matches!(l.kind, FieldKind::UInt | FieldKind::Int) && !l.rest => {}
+                Some(_) => {
+                    return Err(e(format!("`count = \"{count}\"`: `{count}` must be an integer (N) field")))
+                }
+                None => {
+                    return Err(e(format!(
+                        "`count = \"{count}\"`: no earlier field named `{count}` in this struct"
+                    )))
+                }
+            }
+            if matches!(&element, Element::Scalar(l) if l.auto_len.is_some()) {
+                return Err(e("`auto_len` cannot be used on a repeat group".into()));
+            }
+            (
+                FieldShape::Group {
+                    element,
+                    count: count.clone(),
+                    max,
+                },
+                None,
+            )
+        } else {
+            match element {
+                Element::Struct(s) => (FieldShape::Nested(s), elem_width),
+                Element::Scalar(lay) => {
+                    let w = lay.len;
+                    (FieldShape::Scalar(lay), w)
+                }
+            }
+        };
+        if let Some(r) = &f.rust {
+            self.check_rust(r, &shape, &e)?;
+        }
+        Ok(FieldSpec {
+            name: f.name.clone(),
+            label: f.label.clone(),
+            note: f.note.clone(),
+            offset,
+            width,
+            rust: f.rust.clone(),
+            shape,
+        })
+    }
+
+    fn check_rust(
+        &self,
+        r: &str,
+        shape: &FieldShape,
+        e: &dyn Fn(String) -> SpecError,
+    ) -> Result<(), SpecError> {
+        let lay = match shape {
+            FieldShape::Scalar(l)
+            | FieldShape::Array {
+                element: Element::Scalar(l),
+                ..
+            }
+            | FieldShape::Group {
+                element: Element::Scalar(l),
+                ..
+            } => l,
+            _ => return Err(e("`rust` applies to scalar fields".into())),
+        };
+        let ok: &[&str] = match lay.kind {
+            FieldKind::UInt => &["u8", "u16", "u32", "u64", "u128", "usize"],
+            FieldKind::Int => &["i8", "i16", "i32", "i64", "i128", "isize"],
+            _ => &[],
+        };
+        if ok.contains(&r) {
+            Ok(())
+        } else if ok.is_empty() {
+            Err(e("`rust` chooses the integer type of N fields only".into()))
+        } else {
+            Err(e(format!("`rust = {r:?}`: expected one of {}", ok.join(", "))))
+        }
+    }
+
+    fn scalar(
+        &self,
+        f: &FieldDef,
+        charset: Charset,
+        e: &dyn Fn(String) -> SpecError,
+    ) -> Result<FieldLayout, SpecError> {
+        let Some(ty) = &f.ty else {
+            return Err(e(
+                "needs `type` (\"AN\" text, \"N\" digits, \"B\" raw bytes) or `struct`".into(),
+            ));
+        };
+        let sign = match f.sign.as_deref() {
+            None => Sign::None,
+            Some("leading") => Sign::Leading,
+            Some("trailing") => Sign::Trailing,
+            Some(other) => {
+                return Err(e(format!(
+                    "`sign = {other:?}`: expected \"leading\" or \"trailing\""
+                )))
+            }
+        };
+        let upper = ty.to_ascii_uppercase();
+        let kind = match upper.as_str() {
+            "AN" | "A" | "X" => FieldKind::Text,
+            "N" | "9" if f.text => {
+                if sign != Sign::None {
+                    return Err(e("`text = true` N fields cannot have a `sign`".into()));
+                }
+                FieldKind::NumericText
+            }
+            "N" | "9" if sign != Sign::None && !f.unsigned => FieldKind::Int,
+            "N" | "9" => FieldKind::UInt,
+            "SN" | "S9" => {
+                if sign == Sign::None {
+                    return Err(e(format!(
+                        "signed field needs `sign = \"leading\"` or `sign = \"trailing\"` (type {ty:?})"
+                    )));
+                }
+                FieldKind::Int
+            }
+            "B" | "RAW" => FieldKind::Raw,
+            _ => {
+                return Err(e(format!(
+                    "unknown `type = {ty:?}` (expected \"AN\"/\"X\" text, \"N\"/\"9\" digits, \"SN\"/\"S9\" signed digits, \"B\" raw bytes)"
+                )))
+            }
+        };
+        let numeric = matches!(kind, FieldKind::UInt | FieldKind::Int | FieldKind::NumericText);
+        if f.text && !matches!(kind, FieldKind::NumericText) {
+            return Err(e("`text = true` applies to N fields (digits kept as text)".into()));
+        }
+        if f.unsigned && !matches!(kind, FieldKind::UInt) {
+            return Err(e("`unsigned = true` applies to N fields with a `sign`".into()));
+        }
+        if sign != Sign::None && !matches!(kind, FieldKind::UInt | FieldKind::Int) {
+            return Err(e("`sign` applies to N fields".into()));
+        }
+        let blank_zero = match f.blank.as_deref() {
+            None => false,
+            Some("zero") if matches!(kind, FieldKind::UInt | FieldKind::Int) => true,
+            Some("zero") => return Err(e("`blank = \"zero\"` applies to N number fields".into())),
+            Some(other) => return Err(e(format!("`blank = {other:?}`: only \"zero\" is accepted"))),
+        };
+        if (f.fullwidth || f.charset.is_some()) && kind != FieldKind::Text {
+            return Err(e("`fullwidth` and `charset` apply to AN text fields".into()));
+        }
+        if f.fullwidth && charset == Charset::Ascii && f.charset.is_none() {
+            return Err(e("`fullwidth` needs a Korean charset (euc-kr or cp949)".into()));
+        }
+        let charset = match &f.charset {
+            Some(c) => Charset::parse(c).ok_or_else(|| {
+                e(format!("unknown charset {c:?} (expected ascii, euc-kr or cp949)"))
+            })?,
+            None => charset,
+        };
+        if f.fullwidth && charset == Charset::Ascii {
+            return Err(e("`fullwidth` needs a Korean charset (euc-kr or cp949)".into()));
+        }
+        let auto_len = match f.auto_len.as_deref() {
+            None => None,
+            Some(_) if !matches!(kind, FieldKind::UInt | FieldKind::Int) => {
+                return Err(e("`auto_len` needs an N number field".into()))
+            }
+            Some("total") => Some(AutoLen::Total),
+            Some("rest") => Some(AutoLen::Rest),
+            Some(other) => {
+                return Err(e(format!(
+                    "`auto_len = {other:?}`: expected \"total\" or \"rest\""
+                )))
+            }
+        };
+        if f.lenient && auto_len.is_none() {
+            return Err(e("`lenient` belongs to an `auto_len` field".into()));
+        }
+        let len = if f.rest {
+            if !matches!(kind, FieldKind::Text | FieldKind::Raw) {
+                return Err(e("a `rest` field must be AN or B".into()));
+            }
+            if f.optional {
+                return Err(e("a `rest` field cannot be `optional` (it may be empty)".into()));
+            }
+            if f.len.is_some() {
+                return Err(e("a `rest` field takes whatever bytes remain; remove `len`".into()));
+            }
+            0
+        } else {
+            match f.len {
+                Some(0) | None => return Err(e("needs `len` (width in bytes, at least 1)".into())),
+                Some(n) => n,
+            }
+        };
+        if numeric && f.optional && blank_zero {
+            return Err(e("`optional` and `blank = \"zero\"` contradict each other".into()));
+        }
+        if kind == FieldKind::Int && len < 2 {
+            return Err(e("a signed field needs at least 2 bytes (sign + digit)".into()));
+        }
+        let mut lay = FieldLayout::scalar(&f.name, kind.clone(), len);
+        lay.len = (!f.rest).then_some(len);
+        lay.charset = (kind == FieldKind::Text).then_some(charset);
+        lay.fullwidth = f.fullwidth;
+        lay.truncate = f.truncate;
+        lay.sign = sign;
+        lay.blank_zero = blank_zero;
+        lay.rest = f.rest;
+        Ok(lay
+            .with_label(f.label.as_deref())
+            .with_mask(f.mask)
+            .with_optional(f.optional)
+            .with_auto_len(auto_len, f.lenient))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Metadata
+
+    fn check_in_all(
+        &self,
+        family: &Family,
+        path: &Spanned<String>,
+        ctx: &str,
+    ) -> Result<String, SpecError> {
+        for m in &family.messages {
+            self.check_in(&m.layout, path.get_ref(), Some(path.span()), ctx, &format!("message {} `{}`", m.key_str(), m.name))?;
+        }
+        Ok(path.get_ref().clone())
+    }
+
+    fn check_in(
+        &self,
+        layout: &Layout,
+        path: &str,
+        span: Option<Range<usize>>,
+        ctx: &str,
+        owner: &str,
+    ) -> Result<(), SpecError> {
+        match layout.field(path) {
+            Some(f) if !matches!(f.kind, FieldKind::Group { .. }) => Ok(()),
+            _ => Err(self.err(
+                span,
+                ctx,
+                format!("field `{path}` is not a scalar field of {owner}"),
+            )),
+        }
+    }
+
+    fn message_layout<'f>(
+        &self,
+        family: &'f Family,
+        key: &[String],
+        span: Option<Range<usize>>,
+        ctx: &str,
+    ) -> Result<&'f Layout, SpecError> {
+        family
+            .message_by_key(key)
+            .map(|m| &m.layout)
+            .ok_or_else(|| {
+                self.err(
+                    span,
+                    ctx,
+                    format!("{} is not a message of this family", key.join("/")),
+                )
+            })
+    }
+
+    fn metadata(&mut self, doc: &Doc, family: &mut Family) -> Result<(), SpecError> {
+        if let Some(c) = &doc.correlation {
+            let mut fields = Vec::new();
+            for p in &c.get_ref().fields {
+                fields.push(self.check_in_all(family, p, "[correlation]")?);
+            }
+            family.correlation = fields;
+        }
+        if let Some(s) = &doc.sequence {
+            let span = Some(s.span());
+            let s = s.get_ref();
+            let field = self.check_in_all(family, &s.field, "[sequence]")?;
+            if s.min > s.max {
+                return Err(self.err(span, "[sequence]", format!("min {} > max {}", s.min, s.max)));
+            }
+            if let Some(width) = family
+                .messages
+                .first()
+                .and_then(|m| m.layout.field(&field))
+                .and_then(|f| f.len)
+            {
+                if s.max.to_string().len() > width {
+                    return Err(self.err(
+                        span,
+                        "[sequence]",
+                        format!("max {} does not fit the {width}-digit field `{field}`", s.max),
+                    ));
+                }
+            }
+            let mut unique_with = Vec::new();
+            for p in &s.unique_with {
+                unique_with.push(self.check_in_all(family, p, "[sequence] unique_with")?);
+            }
+            family.sequence = Some(SequenceSpec {
+                field,
+                min: s.min,
+                max: s.max,
+                reset: s.reset.clone(),
+                unique_with,
+            });
+        }
+        if let Some(d) = &doc.date {
+            let d = d.get_ref();
+            let field = self.check_in_all(family, &d.field, "[date]")?;
+            let time_field = match &d.time_field {
+                Some(t) => Some(self.check_in_all(family, t, "[date] time_field")?),
+                None => None,
+            };
+            family.date = Some(DateSpec {
+                field,
+                format: d.format.clone(),
+                time_field,
+                time_format: d.time_format.clone(),
+            });
+        }
+        if let Some(r) = &doc.response_code {
+            let span = Some(r.span());
+            let r = r.get_ref();
+            let field = self.check_in_all(family, &r.field, "[response_code]")?;
+            if let Some(c) = r.success.iter().find(|c| r.unknown.contains(c)) {
+                return Err(self.err(span, "[response_code]", format!("code {c:?} is both success and unknown")));
+            }
+            family.response_code = Some(ResponseCodeSpec {
+                field,
+                success: r.success.clone(),
+                unknown: r.unknown.clone(),
+                meanings: r.meanings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            });
+        }
+        for q in &doc.inquiry {
+            let span = Some(q.span());
+            let q = q.get_ref();
+            let ctx = format!("[[inquiry]] {}", q.key.join("/"));
+            let inq = self.message_layout(family, &q.key, span.clone(), &ctx)?;
+            self.check_in(inq, q.key_field.get_ref(), Some(q.key_field.span()), &ctx, &format!("inquiry {}", q.key.join("/")))?;
+            for (to, _) in &q.copy {
+                self.check_in(inq, to, span.clone(), &ctx, &format!("inquiry {}", q.key.join("/")))?;
+            }
+            if !q.copy.contains_key(q.key_field.get_ref()) {
+                return Err(self.err(
+                    Some(q.key_field.span()),
+                    &ctx,
+                    format!("`copy` must say where `{}` comes from, e.g. {{ {} = \"header.msg_no\" }}", q.key_field.get_ref(), q.key_field.get_ref()),
+                ));
+            }
+            if q.for_keys.is_empty() {
+                return Err(self.err(span, &ctx, "`for` lists no messages"));
+            }
+            for k in &q.for_keys {
+                let orig = self.message_layout(family, k, span.clone(), &ctx)?;
+                for from in q.copy.values() {
+                    self.check_in(orig, from, span.clone(), &ctx, &format!("message {}", k.join("/")))?;
+                }
+            }
+            let result_field = match &q.result_field {
+                Some(rf) => {
+                    let resp = family
+                        .response_to(&q.key)
+                        .map(|m| &m.layout)
+                        .unwrap_or(inq);
+                    self.check_in(resp, rf.get_ref(), Some(rf.span()), &ctx, "the inquiry response")?;
+                    Some(rf.get_ref().clone())
+                }
+                None => None,
+            };
+            family.inquiries.push(InquirySpec {
+                for_keys: q.for_keys.clone(),
+                key: q.key.clone(),
+                key_field: q.key_field.get_ref().clone(),
+                copy: q.copy.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                delay_secs: q.delay_secs,
+                interval_secs: q.interval_secs,
+                result_field,
+                not_found: q.not_found.clone(),
+            });
+        }
+        for n in &doc.notices {
+            let span = Some(n.span());
+            let n = n.get_ref();
+            let ctx = format!("[[notices]] {}", n.key.join("/"));
+            let notice = self.message_layout(family, &n.key, span.clone(), &ctx)?;
+            let ack = self.message_layout(family, &n.ack, span.clone(), &ctx)?;
+            let (copy_all, copy) = match &n.copy {
+                None => (false, Vec::new()),
+                Some(CopyDef::All(s)) if s == "all" => (true, Vec::new()),
+                Some(CopyDef::All(s)) => {
+                    return Err(self.err(span, &ctx, format!("`copy = {s:?}`: expected \"all\" or a list of fields")))
+                }
+                Some(CopyDef::Fields(v)) => (false, v.clone()),
+            };
+            if copy_all && notice != ack {
+                let same = notice.fields() == ack.fields();
+                if !same {
+                    return Err(self.err(span, &ctx, "`copy = \"all\"` needs the notice and the ack to share one layout"));
+                }
+            }
+            for p in &copy {
+                self.check_in(notice, p, span.clone(), &ctx, &format!("notice {}", n.key.join("/")))?;
+                self.check_in(ack, p, span.clone(), &ctx, &format!("ack {}", n.ack.join("/")))?;
+            }
+            for p in n.set.keys() {
+                self.check_in(ack, p, span.clone(), &ctx, &format!("ack {}", n.ack.join("/")))?;
+            }
+            family.notices.push(NoticeSpec {
+                key: n.key.clone(),
+                ack: n.ack.clone(),
+                copy_all,
+                copy,
+                set: n.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                after: n.after.clone(),
+            });
+        }
+        if let Some(h) = &doc.heartbeat {
+            let span = Some(h.span());
+            let h = h.get_ref();
+            let ctx = "[heartbeat]";
+            let name = h.struct_name.get_ref();
+            let Some(s) = self.built.get(name) else {
+                return Err(self.err(Some(h.struct_name.span()), ctx, format!("struct `{name}` is not defined in [[structs]]")));
+            };
+            let layout = s.layout.clone();
+            let owner = format!("struct `{name}`");
+            for p in h
+                .request
+                .keys()
+                .chain(h.response.keys())
+                .chain(&h.echo)
+                .chain(&h.stamp_field)
+            {
+                self.check_in(&layout, p, span.clone(), ctx, &owner)?;
+            }
+            if h.request.is_empty() || h.response.is_empty() {
+                return Err(self.err(span, ctx, "`request` and `response` must each name at least one field value"));
+            }
+            family.heartbeat = Some(HeartbeatSpec {
+                struct_name: name.clone(),
+                layout,
+                interval_secs: h.interval_secs,
+                request: h.request.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                response: h.response.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                echo: h.echo.clone(),
+                stamp_field: h.stamp_field.clone(),
+                stamp_format: h.stamp_format.clone(),
+            });
+        }
+        Ok(())
+    }
+}

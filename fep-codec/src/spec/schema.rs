@@ -1,0 +1,257 @@
+//! The TOML document as written: serde structs with spans, validated by `family.rs`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Doc {
+    pub family: Spanned<FamilyDef>,
+    #[serde(default)]
+    pub framing: Option<Spanned<FramingDef>>,
+    #[serde(default)]
+    pub dispatch: Option<Spanned<DispatchDef>>,
+    #[serde(default)]
+    pub structs: Vec<Spanned<StructDef>>,
+    #[serde(default)]
+    pub messages: Vec<Spanned<MessageDef>>,
+    #[serde(default)]
+    pub correlation: Option<Spanned<CorrelationDef>>,
+    #[serde(default)]
+    pub sequence: Option<Spanned<SequenceDef>>,
+    #[serde(default)]
+    pub date: Option<Spanned<DateDef>>,
+    #[serde(default)]
+    pub response_code: Option<Spanned<ResponseCodeDef>>,
+    #[serde(default)]
+    pub inquiry: Vec<Spanned<InquiryDef>>,
+    #[serde(default)]
+    pub notices: Vec<Spanned<NoticeDef>>,
+    #[serde(default)]
+    pub heartbeat: Option<Spanned<HeartbeatDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FamilyDef {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub charset: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FramingDef {
+    #[serde(default)]
+    pub length: Option<Spanned<String>>,
+    #[serde(default)]
+    pub width: Option<usize>,
+    #[serde(default)]
+    pub includes_self: bool,
+    #[serde(default)]
+    pub prefix: Option<String>,
+    #[serde(default)]
+    pub max: Option<usize>,
+    #[serde(default)]
+    pub size: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DispatchDef {
+    pub header: Spanned<String>,
+    pub keys: Vec<Spanned<String>>,
+    #[serde(default, rename = "enum")]
+    pub enum_name: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StructDef {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub doc: Option<String>,
+    #[serde(default)]
+    pub charset: Option<Spanned<String>>,
+    #[serde(default)]
+    pub len: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub fields: Vec<Spanned<FieldDef>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FieldDef {
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default, rename = "type")]
+    pub ty: Option<String>,
+    #[serde(default)]
+    pub len: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub charset: Option<String>,
+    #[serde(default)]
+    pub mask: bool,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub text: bool,
+    #[serde(default)]
+    pub sign: Option<String>,
+    #[serde(default)]
+    pub unsigned: bool,
+    #[serde(default)]
+    pub blank: Option<String>,
+    #[serde(default)]
+    pub fullwidth: bool,
+    #[serde(default)]
+    pub truncate: bool,
+    #[serde(default)]
+    pub rest: bool,
+    #[serde(default)]
+    pub auto_len: Option<String>,
+    #[serde(default)]
+    pub lenient: bool,
+    #[serde(default, rename = "struct")]
+    pub struct_name: Option<String>,
+    #[serde(default)]
+    pub repeat: Option<usize>,
+    #[serde(default)]
+    pub count: Option<String>,
+    #[serde(default)]
+    pub max: Option<usize>,
+    #[serde(default)]
+    pub rust: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MessageDef {
+    pub key: Vec<String>,
+    pub name: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(rename = "struct")]
+    pub struct_name: String,
+    #[serde(default)]
+    pub response: Option<Vec<String>>,
+    #[serde(default)]
+    pub doc: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CorrelationDef {
+    pub fields: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SequenceDef {
+    pub field: Spanned<String>,
+    #[serde(default = "one")]
+    pub min: u64,
+    pub max: u64,
+    #[serde(default)]
+    pub reset: Option<String>,
+    #[serde(default)]
+    pub unique_with: Vec<Spanned<String>>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DateDef {
+    pub field: Spanned<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub time_field: Option<Spanned<String>>,
+    #[serde(default)]
+    pub time_format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResponseCodeDef {
+    pub field: Spanned<String>,
+    pub success: Vec<String>,
+    #[serde(default)]
+    pub unknown: Vec<String>,
+    #[serde(default)]
+    pub meanings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct InquiryDef {
+    #[serde(rename = "for")]
+    pub for_keys: Vec<Vec<String>>,
+    pub key: Vec<String>,
+    pub key_field: Spanned<String>,
+    #[serde(default)]
+    pub copy: BTreeMap<String, String>,
+    #[serde(default)]
+    pub delay_secs: Option<u64>,
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub result_field: Option<Spanned<String>>,
+    #[serde(default)]
+    pub not_found: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoticeDef {
+    pub key: Vec<String>,
+    pub ack: Vec<String>,
+    #[serde(default)]
+    pub copy: Option<CopyDef>,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// `copy = "all"` or `copy = ["header.reserved1", ...]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum CopyDef {
+    All(String),
+    Fields(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeartbeatDef {
+    #[serde(rename = "struct")]
+    pub struct_name: Spanned<String>,
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+    pub request: BTreeMap<String, String>,
+    pub response: BTreeMap<String, String>,
+    #[serde(default)]
+    pub echo: Vec<String>,
+    #[serde(default)]
+    pub stamp_field: Option<String>,
+    #[serde(default)]
+    pub stamp_format: Option<String>,
+}

@@ -1,0 +1,616 @@
+//! The TOML twin of the Hecto family (`specs/hecto.toml`) describes exactly the layouts of the
+//! derive structs in `fep_specs::hecto`, and the dynamic codec built from it produces the same
+//! bytes as the derive. Also: the TOML schema's general features (groups, arrays, rest,
+//! signed, per-field charsets, numeric text, optional) against derive structs written here.
+
+use fep_codec::spec::{CodeOutcome, Family, LengthPrefix};
+use fep_codec::{FieldKind, Layout, Telegram, TelegramFamily, Value};
+use fep_specs::hecto::*;
+use proptest::prelude::*;
+
+fn hecto() -> Family {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/hecto.toml");
+    Family::load(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Field-by-field comparison first, so a mismatch names the field.
+fn assert_same_layout(derive: &Layout, toml: &Layout) {
+    assert_eq!(derive.name(), toml.name(), "layout name");
+    for (i, (d, t)) in derive.fields().iter().zip(toml.fields()).enumerate() {
+        assert_eq!(d, t, "field #{i} of {}", derive.name());
+    }
+    assert_eq!(
+        derive.fields().len(),
+        toml.fields().len(),
+        "field count of {}",
+        derive.name()
+    );
+    assert_eq!(derive.len(), toml.len(), "total length of {}", derive.name());
+    assert_eq!(derive, toml);
+}
+
+#[test]
+fn every_struct_layout_equals_the_derive() {
+    let f = hecto();
+    let pairs: [(&str, &Layout); 10] = [
+        ("HectoHeader", HectoHeader::layout()),
+        ("AdminMessage", AdminMessage::layout()),
+        ("Transfer", Transfer::layout()),
+        ("Collection", Collection::layout()),
+        ("TransferFailNotice", TransferFailNotice::layout()),
+        ("DepositNotice", DepositNotice::layout()),
+        ("AccountNameInquiry", AccountNameInquiry::layout()),
+        ("TransferResultInquiry", TransferResultInquiry::layout()),
+        ("BalanceInquiry", BalanceInquiry::layout()),
+        ("Poll", Poll::layout()),
+    ];
+    for (name, derive) in pairs {
+        let s = f
+            .struct_spec(name)
+            .unwrap_or_else(|| panic!("{name} missing from hecto.toml"));
+        assert_same_layout(derive, &s.layout);
+    }
+    assert_eq!(f.structs().len(), pairs.len(), "no extra structs in the TOML");
+}
+
+#[test]
+fn every_message_key_and_layout_equals_the_dispatch_enum() {
+    let f = hecto();
+    let derive_keys = HectoMessage::keys();
+    let toml_keys: Vec<Vec<&str>> = f
+        .messages()
+        .iter()
+        .map(|m| m.key.iter().map(String::as_str).collect())
+        .collect();
+    let derive_keys: Vec<Vec<&str>> = derive_keys.iter().map(|k| k.to_vec()).collect();
+    assert_eq!(toml_keys, derive_keys, "same keys in the same order");
+    for m in f.messages() {
+        let key: Vec<&str> = m.key.iter().map(String::as_str).collect();
+        let derive = HectoMessage::layout_for_key(&key)
+            .unwrap_or_else(|| panic!("derive has no {}", m.key_str()));
+        assert_same_layout(derive, &m.layout);
+        // Header fields nested under "header." exactly like the derive's `header` field.
+        assert_eq!(
+            m.layout.field("header.msg_no").and_then(|x| x.offset),
+            Some(32)
+        );
+    }
+    let key_names: Vec<&str> = f
+        .key_fields()
+        .iter()
+        .map(|k| k.path.trim_start_matches("header."))
+        .collect();
+    assert_eq!(key_names, HectoMessage::KEY_FIELDS);
+    assert_eq!(f.header_layout(), Some(HectoHeader::layout()));
+    assert_eq!(f.enum_name(), Some("HectoMessage"));
+}
+
+#[test]
+fn metadata_matches_the_page() {
+    let f = hecto();
+    assert_eq!(
+        f.framing().length,
+        LengthPrefix::Ascii {
+            width: 4,
+            includes_self: false
+        }
+    );
+    assert_eq!(f.correlation(), ["header.send_date", "header.msg_no"]);
+    let seq = f.sequence().expect("sequence");
+    assert_eq!(
+        (seq.field.as_str(), seq.min, seq.max),
+        ("header.msg_no", 1, 950_000)
+    );
+    assert_eq!(seq.reset.as_deref(), Some("daily"));
+    assert_eq!(
+        f.date().map(|d| d.field.as_str()),
+        Some("header.send_date")
+    );
+    let rc = f.response_code().expect("response codes");
+    assert_eq!(rc.field, "header.resp_code");
+    assert_eq!(rc.outcome("0000"), CodeOutcome::Success);
+    assert_eq!(rc.outcome(RESP_SESSION_TIMEOUT), CodeOutcome::Unknown);
+    assert_eq!(rc.outcome("U726"), CodeOutcome::Unknown);
+    assert_eq!(rc.outcome(RESP_LIMIT_PER_DAY), CodeOutcome::Declined);
+    assert_eq!(rc.meaning("SB03"), Some("1일 이체한도초과"));
+
+    for req in [["2000", "100"], ["2000", "200"]] {
+        let inq = f.inquiry_for(&req).expect("inquiry");
+        assert_eq!(inq.key, ["7000", "100"]);
+        assert_eq!(inq.key_field, "orig_msg_no");
+        assert!(inq
+            .copy
+            .contains(&("orig_msg_no".into(), "header.msg_no".into())));
+        assert_eq!(inq.result_field.as_deref(), Some("result"));
+    }
+    assert!(f.inquiry_for(&["6000", "100"]).is_none());
+
+    let notices: Vec<String> = f.notices().iter().map(|n| n.key.join("/")).collect();
+    assert_eq!(notices, ["3000/100", "4000/100"]);
+    let n = f.notice(&["4000", "100"]).expect("4000/100 notice");
+    assert_eq!(n.ack, ["4100", "100"]);
+    assert!(n.copy_all);
+    assert_eq!(n.set, [("header.resp_code".into(), "0000".into())]);
+    assert!(f.notice(&["2000", "100"]).is_none());
+
+    // Request → response mapping agrees with the derive crate's rule (+100).
+    for m in f.messages() {
+        if let Some(resp) = &m.response {
+            assert_eq!(
+                response_msg_type(&m.key[0]).as_deref(),
+                Some(resp[0].as_str())
+            );
+            assert_eq!(resp[1], m.key[1]);
+        }
+    }
+    assert_eq!(
+        f.response_to(&["2000", "100"]).map(|m| m.name.as_str()),
+        Some("TransferResponse")
+    );
+}
+
+#[test]
+fn heartbeat_matches_the_derive_poll() {
+    let f = hecto();
+    let hb = f.heartbeat().expect("heartbeat");
+    assert_eq!(&hb.layout, Poll::layout());
+    assert_eq!(hb.interval_secs, Some(POLL_INTERVAL_SECS));
+    let req = Poll::request("1123093015").encode().unwrap();
+    assert!(hb.is_request(&req) && !hb.is_response(&req));
+    let resp = hb.respond(&req).unwrap();
+    assert_eq!(resp, b"HDRRESPOLL1123093015");
+    assert_eq!(
+        Poll::decode(&resp).unwrap(),
+        Poll::response_to(&Poll::request("1123093015"))
+    );
+    assert_eq!(
+        f.framing().frame(&req).unwrap(),
+        b"0020HDRREQPOLL1123093015"
+    );
+}
+
+#[test]
+fn identify_reads_the_key_like_the_derive() {
+    let f = hecto();
+    let mut t = Transfer {
+        header: HectoHeader {
+            msg_type: "2000".into(),
+            biz_type: "100".into(),
+            msg_no: 17,
+            send_date: "20261123".into(),
+            ..Default::default()
+        },
+        amount: 50_000,
+        ..Default::default()
+    };
+    let bytes = t.encode().unwrap();
+    let spec = f.identify(&bytes).unwrap();
+    assert_eq!(spec.name, "TransferRequest");
+    assert_eq!(
+        HectoMessage::decode(&bytes).unwrap().key(),
+        spec.key.as_slice()
+    );
+    t.header.msg_type = "9999".into();
+    let bytes = t.encode().unwrap();
+    let dyn_err = f.identify(&bytes).unwrap_err();
+    let derive_err = HectoMessage::decode(&bytes).unwrap_err();
+    assert_eq!(dyn_err.kind(), derive_err.kind());
+    assert_eq!(dyn_err.offset(), derive_err.offset());
+    assert_eq!(dyn_err.path(), "header.msg_type");
+    let short = f.identify(&bytes[..20]).unwrap_err();
+    assert_eq!(short.offset(), 20);
+}
+
+#[test]
+fn dynamic_errors_equal_derive_errors() {
+    let f = hecto();
+    let spec = f.message("2000/100").unwrap();
+    let t = Transfer {
+        header: HectoHeader {
+            msg_type: "2000".into(),
+            biz_type: "100".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let good = t.encode().unwrap();
+    // A bad digit in 출금금액, a blank required N field, bad EUC-KR, and a short frame.
+    let mut cases = Vec::new();
+    let mut b = good.clone();
+    b[135] = b'X';
+    cases.push(b);
+    let mut b = good.clone();
+    b[129..142].fill(b' ');
+    cases.push(b);
+    let mut b = good.clone();
+    b[200] = 0xB0;
+    b[201] = 0x20;
+    cases.push(b);
+    cases.push(good[..250].to_vec());
+    let mut b = good.clone();
+    b.push(b' ');
+    cases.push(b);
+    for bytes in cases {
+        let derive = Transfer::decode(&bytes).unwrap_err();
+        let dynamic = spec.layout.decode_record(&bytes).unwrap_err();
+        assert_eq!(derive.kind(), dynamic.kind(), "{derive} vs {dynamic}");
+        assert_eq!(derive.offset(), dynamic.offset(), "{derive} vs {dynamic}");
+        assert_eq!(
+            derive.path().rsplit('.').next(),
+            dynamic.path().rsplit('.').next()
+        );
+    }
+    // Encode: the same too-long error.
+    let mut r = spec.layout.decode_record(&good).unwrap();
+    r.set("memo", Value::Text("가나다라마바사아".into()));
+    let dynamic = spec.layout.encode_record(&r).unwrap_err();
+    let derive = Transfer {
+        memo: "가나다라마바사아".into(),
+        ..t.clone()
+    }
+    .encode()
+    .unwrap_err();
+    assert_eq!(derive.kind(), dynamic.kind());
+    assert_eq!(derive.offset(), dynamic.offset());
+    assert_eq!(derive.path(), dynamic.path());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: for random valid telegrams of every Hecto type, derive and dynamic agree byte for
+// byte.
+
+/// A valid KS X 1001 Hangul syllable (rows 0xB0..=0xC8 are all assigned).
+fn hangul() -> impl Strategy<Value = Vec<u8>> {
+    (0xB0u8..=0xC8, 0xA1u8..=0xFE).prop_map(|(a, b)| vec![a, b])
+}
+
+fn text_bytes(len: usize, korean: bool) -> BoxedStrategy<Vec<u8>> {
+    let ascii = (0x20u8..=0x7E).prop_map(|b| vec![b]);
+    let unit: BoxedStrategy<Vec<u8>> = if korean {
+        prop_oneof![3 => ascii, 1 => hangul()].boxed()
+    } else {
+        ascii.boxed()
+    };
+    proptest::collection::vec(unit, 0..=len)
+        .prop_map(move |units| {
+            let mut out = Vec::with_capacity(len);
+            for u in units {
+                if out.len() + u.len() <= len {
+                    out.extend(u);
+                }
+            }
+            out.resize(len, b' ');
+            out
+        })
+        .boxed()
+}
+
+fn digit_bytes(len: usize) -> BoxedStrategy<Vec<u8>> {
+    proptest::collection::vec(b'0'..=b'9', len).boxed()
+}
+
+fn field_bytes(f: &fep_codec::FieldLayout) -> BoxedStrategy<Vec<u8>> {
+    let len = f.len.unwrap_or(0);
+    let value = match f.kind {
+        FieldKind::Text => text_bytes(len, f.charset != Some(fep_codec::Charset::Ascii)),
+        _ => digit_bytes(len),
+    };
+    if f.optional {
+        prop_oneof![1 => Just(vec![b' '; len]), 3 => value].boxed()
+    } else {
+        value
+    }
+}
+
+/// Random valid bytes for a fixed layout, with the key fields set to `key`.
+fn telegram(f: &Family, key: Vec<String>) -> BoxedStrategy<Vec<u8>> {
+    let m = f.message_by_key(&key).expect("message").clone();
+    let keys = f.key_fields().to_vec();
+    let parts: Vec<_> = m.layout.fields().iter().map(field_bytes).collect();
+    parts
+        .prop_map(move |parts| {
+            let mut bytes = parts.concat();
+            for (k, v) in keys.iter().zip(&m.key) {
+                let slot = &mut bytes[k.offset..k.offset + k.len];
+                slot.fill(b' ');
+                slot[..v.len()].copy_from_slice(v.as_bytes());
+            }
+            bytes
+        })
+        .boxed()
+}
+
+fn any_telegram() -> BoxedStrategy<Vec<u8>> {
+    let f = hecto();
+    let all: Vec<_> = f
+        .messages()
+        .iter()
+        .map(|m| telegram(&f, m.key.clone()))
+        .collect();
+    proptest::strategy::Union::new(all).boxed()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn derive_and_dynamic_encode_identically(bytes in any_telegram()) {
+        let f = hecto();
+        // A random valid value of the derive type …
+        let value = HectoMessage::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let derive_bytes = value.encode().map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // … whose dynamic decode re-encodes to the derive's bytes.
+        let (spec, record) = f.decode(&derive_bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(spec.key.as_slice(), value.key());
+        let dynamic_bytes = spec.layout.encode_record(&record).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&dynamic_bytes, &derive_bytes);
+        // Dynamic decode of the raw input re-encodes identically too, and the derive reads
+        // the dynamic bytes back as the same value.
+        let raw_record = spec.layout.decode_record(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&raw_record, &record);
+        prop_assert_eq!(HectoMessage::decode(&dynamic_bytes).ok(), Some(value));
+        // Encoding by key writes the key fields itself.
+        prop_assert_eq!(f.encode(&spec.key_str(), &record).ok(), Some(derive_bytes));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The schema's general features, each against a derive struct written here.
+
+mod general {
+    use super::*;
+
+    #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+    #[telegram(charset = "cp949", len = 12)]
+    pub struct Head {
+        #[telegram(len = 2, offset = 0)]
+        pub len: u16,
+        #[telegram(len = 4, offset = 2, label = "거래코드")]
+        pub code: String,
+        #[telegram(len = 6, offset = 6, numeric, label = "일련번호")]
+        pub seq: String,
+    }
+
+    #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+    #[telegram(charset = "euc-kr")]
+    pub struct Item {
+        #[telegram(len = 3, numeric)]
+        pub bank: String,
+        #[telegram(len = 10, sign = "trailing")]
+        pub amount: i64,
+    }
+
+    #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+    #[telegram(charset = "euc-kr")]
+    pub struct Pair {
+        #[telegram(len = 2, charset = "ascii")]
+        pub a: String,
+        #[telegram(len = 1)]
+        pub b: u8,
+    }
+
+    #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+    #[telegram(charset = "euc-kr")]
+    pub struct Batch {
+        pub head: Head,
+        #[telegram(len = 12, offset = 12, mask, label = "계좌")]
+        pub account: String,
+        #[telegram(len = 8, offset = 24, charset = "cp949", label = "이름")]
+        pub name: String,
+        #[telegram(len = 8, offset = 32, fullwidth, truncate)]
+        pub memo: String,
+        #[telegram(len = 7, offset = 40, sign = "leading", blank = "zero")]
+        pub delta: i32,
+        #[telegram(len = 5, offset = 47)]
+        pub fee: Option<u32>,
+        #[telegram(len = 4, offset = 52)]
+        pub raw: Vec<u8>,
+        #[telegram(offset = 56)]
+        pub pairs: [Pair; 2],
+        #[telegram(len = 2, offset = 62)]
+        pub codes: [u16; 3],
+        #[telegram(len = 2, offset = 68, label = "건수")]
+        pub n: u8,
+        #[telegram(count = n, max = 5, label = "내역")]
+        pub items: Vec<Item>,
+        #[telegram(len = 1)]
+        pub n_tags: u8,
+        #[telegram(len = 3, count = n_tags, max = 4)]
+        pub tags: Vec<String>,
+        #[telegram(rest)]
+        pub filler: String,
+    }
+
+    pub const BATCH_TOML: &str = r#"
+[family]
+name = "batch"
+charset = "euc-kr"
+
+[[structs]]
+name = "Head"
+charset = "cp949"
+len = 12
+fields = [
+  { name = "len",  type = "N",  len = 2, offset = 0 },
+  { name = "code", type = "AN", len = 4, offset = 2, label = "거래코드" },
+  { name = "seq",  type = "N",  len = 6, offset = 6, text = true, label = "일련번호" },
+]
+
+[[structs]]
+name = "Item"
+fields = [
+  { name = "bank",   type = "N", len = 3, text = true },
+  { name = "amount", type = "N", len = 10, sign = "trailing" },
+]
+
+[[structs]]
+name = "Pair"
+fields = [
+  { name = "a", type = "AN", len = 2, charset = "ascii" },
+  { name = "b", type = "N", len = 1 },
+]
+
+[[structs]]
+name = "Batch"
+fields = [
+  { name = "head",    struct = "Head" },
+  { name = "account", type = "AN", len = 12, offset = 12, mask = true, label = "계좌" },
+  { name = "name",    type = "AN", len = 8,  offset = 24, charset = "cp949", label = "이름" },
+  { name = "memo",    type = "AN", len = 8,  offset = 32, fullwidth = true, truncate = true },
+  { name = "delta",   type = "SN", len = 7,  offset = 40, sign = "leading", blank = "zero" },
+  { name = "fee",     type = "N",  len = 5,  offset = 47, optional = true },
+  { name = "raw",     type = "B",  len = 4,  offset = 52 },
+  { name = "pairs",   struct = "Pair", repeat = 2, offset = 56 },
+  { name = "codes",   type = "N", len = 2, repeat = 3, offset = 62 },
+  { name = "n",       type = "N", len = 2, offset = 68, label = "건수" },
+  { name = "items",   struct = "Item", count = "n", max = 5, label = "내역" },
+  { name = "n_tags",  type = "N", len = 1 },
+  { name = "tags",    type = "AN", len = 3, count = "n_tags", max = 4 },
+  { name = "filler",  type = "AN", rest = true },
+]
+
+[[structs]]
+name = "Sized"
+fields = [
+  { name = "total", type = "N", len = 4, auto_len = "total" },
+  { name = "after", type = "N", len = 3, auto_len = "rest", lenient = true },
+  { name = "body",  type = "AN", rest = true },
+]
+
+[[messages]]
+key = []
+name = "Batch"
+struct = "Batch"
+"#;
+
+    #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+    pub struct Sized {
+        #[telegram(len = 4, auto_len = "total")]
+        pub total: u32,
+        #[telegram(len = 3, auto_len = "rest", lenient)]
+        pub after: u32,
+        #[telegram(rest)]
+        pub body: String,
+    }
+
+    fn sample() -> Batch {
+        Batch {
+            head: Head {
+                len: 0,
+                code: "똠A".into(),
+                seq: "000042".into(),
+            },
+            account: "110123456789".into(),
+            name: "똠방각하".into(),
+            memo: "AB 1".into(),
+            delta: -123,
+            fee: None,
+            raw: vec![0x01, 0xFF, b'x', b' '],
+            pairs: [
+                Pair {
+                    a: "ab".into(),
+                    b: 1,
+                },
+                Pair {
+                    a: "c".into(),
+                    b: 9,
+                },
+            ],
+            codes: [1, 22, 99],
+            n: 2,
+            items: vec![
+                Item {
+                    bank: "004".into(),
+                    amount: -5,
+                },
+                Item {
+                    bank: "088".into(),
+                    amount: 1_000,
+                },
+            ],
+            n_tags: 1,
+            tags: vec!["가A".into()],
+            filler: "  tail 가 ".into(),
+        }
+    }
+
+    #[test]
+    fn general_layout_equals_the_derive() {
+        let f = Family::from_toml_str(BATCH_TOML).unwrap_or_else(|e| panic!("{e}"));
+        for (name, derive) in [
+            ("Head", Head::layout()),
+            ("Item", Item::layout()),
+            ("Pair", Pair::layout()),
+            ("Batch", Batch::layout()),
+            ("Sized", Sized::layout()),
+        ] {
+            assert_same_layout(derive, &f.struct_spec(name).unwrap().layout);
+        }
+    }
+
+    #[test]
+    fn general_dynamic_codec_equals_the_derive() {
+        let f = Family::from_toml_str(BATCH_TOML).unwrap_or_else(|e| panic!("{e}"));
+        let layout = &f.struct_spec("Batch").unwrap().layout;
+        let value = sample();
+        let bytes = value.encode().unwrap();
+        // No dispatch keys and one message: identify picks it.
+        assert_eq!(f.identify(&bytes).unwrap().name, "Batch");
+        let record = layout.decode_record(&bytes).unwrap();
+        assert_eq!(record.get("delta"), Some(&Value::Int(-123)));
+        assert_eq!(record.get("fee"), Some(&Value::Null));
+        assert_eq!(record.get("name"), Some(&Value::Text("똠방각하".into())));
+        assert_eq!(record.get("pairs[1].b"), Some(&Value::UInt(9)));
+        assert_eq!(record.get("codes[2]"), Some(&Value::UInt(99)));
+        assert_eq!(record.get("head.seq"), Some(&Value::Text("000042".into())));
+        assert_eq!(record.get("filler"), Some(&Value::Text("  tail 가 ".into())));
+        let Some(Value::Group(items)) = record.get("items") else {
+            panic!("items")
+        };
+        assert_eq!(items[0].get("amount"), Some(&Value::Int(-5)));
+        assert_eq!(layout.encode_record(&record).unwrap(), bytes);
+        assert_eq!(
+            Batch::decode(&layout.encode_record(&record).unwrap()).unwrap(),
+            value
+        );
+        // The same errors: a count over max, at the same offset, with the same kind.
+        let mut bad = bytes.clone();
+        bad[68..70].copy_from_slice(b"09");
+        let d = Batch::decode(&bad).unwrap_err();
+        let y = layout.decode_record(&bad).unwrap_err();
+        assert_eq!((d.kind(), d.offset()), (y.kind(), y.offset()));
+        // A bad trailing sign byte inside a group element.
+        let mut bad = bytes.clone();
+        bad[70 + 12] = b'*';
+        let d = Batch::decode(&bad).unwrap_err();
+        let y = layout.decode_record(&bad).unwrap_err();
+        assert_eq!((d.kind(), d.offset(), d.path()), (y.kind(), y.offset(), y.path()));
+        assert_eq!(y.path(), "items[0].amount");
+    }
+
+    #[test]
+    fn general_auto_len_equals_the_derive() {
+        let f = Family::from_toml_str(BATCH_TOML).unwrap_or_else(|e| panic!("{e}"));
+        let layout = &f.struct_spec("Sized").unwrap().layout;
+        let v = Sized {
+            total: 0,
+            after: 0,
+            body: "가나 ab".into(),
+        };
+        let bytes = v.encode().unwrap();
+        assert_eq!(&bytes[..7], b"0014007");
+        let mut r = fep_codec::Record::new();
+        r.set("body", Value::Text("가나 ab".into()));
+        assert_eq!(layout.encode_record(&r).unwrap(), bytes);
+        let mut bad = bytes.clone();
+        bad[3] = b'9';
+        let d = Sized::decode(&bad).unwrap_err();
+        let y = layout.decode_record(&bad).unwrap_err();
+        assert_eq!((d.kind(), d.offset(), d.path()), (y.kind(), y.offset(), y.path()));
+        // `lenient`: a wrong `after` is accepted by both.
+        let mut lenient = bytes.clone();
+        lenient[6] = b'1';
+        assert!(Sized::decode(&lenient).is_ok());
+        assert!(layout.decode_record(&lenient).is_ok());
+    }
+}
