@@ -634,6 +634,12 @@ mod tests {
     }
 
     #[test]
+    fn ack_bytes_match_docs_example() {
+        let expected = hex::decode("0000000905000000000000004d").unwrap();
+        assert_eq!(frame(&Message::Ack { notice_id: 77 }), expected);
+    }
+
+    #[test]
     fn every_kind_roundtrips_through_codec() {
         let mut codec = NativeCodec::default();
         let mut wire = BytesMut::new();
