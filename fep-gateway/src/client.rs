@@ -264,7 +264,11 @@ impl Client {
         timeout: Duration,
     ) -> Result<Response, ClientError> {
         let id = self.next_id();
-        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        // On the wire 0 means "the institution's default"; the caller's own deadline must
+        // match what the gateway does, so a sub-millisecond timeout is sent as 1 ms.
+        let timeout_ms = u32::try_from(timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .max(1);
         let frame = self.encode(&Message::Request(Request {
             id,
             institution: institution.to_string(),
@@ -326,13 +330,19 @@ impl Client {
     }
 
     /// Acknowledges a notice: tells the gateway it has been durably handled.
+    ///
+    /// Waits at most `subscribe_timeout` for room in the write queue.
     pub async fn ack(&self, notice_id: u64) -> Result<(), ClientError> {
         let frame = self.encode(&Message::Ack { notice_id })?;
-        self.inner
-            .tx
-            .send(frame)
-            .await
-            .map_err(|_| ClientError::Closed(self.inner.shared.closed_reason()))
+        let waited = self.inner.opts.subscribe_timeout;
+        match tokio::time::timeout(waited, self.inner.tx.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(ClientError::Closed(self.inner.shared.closed_reason())),
+            Err(_) => Err(ClientError::Timeout {
+                id: notice_id,
+                after: waited,
+            }),
+        }
     }
 }
 

@@ -1269,6 +1269,44 @@ links = [
     }
 
     #[test]
+    fn oversized_binary_width_is_an_error_not_a_panic() {
+        let text = MINIMAL.replace(
+            "kind = \"ascii\", digits = 4",
+            "kind = \"binary\", width = 8",
+        );
+        let d = fail(&text);
+        assert_eq!(d.path, "institution[0].framing");
+        assert!(d.message.contains("width must be 2 or 4"), "{d}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mutated_configs_never_panic(
+            edits in proptest::collection::vec(
+                (proptest::arbitrary::any::<proptest::sample::Index>(),
+                 proptest::sample::select(vec!["", "\"", "=", "[", "]", "{", "}", ",", "\n", "0",
+                     "-1", "99999999999", "x", "both", "inbound", "8", ".", "ü"])),
+                1..6),
+        ) {
+            let mut text = format!("{MINIMAL}\n[institution.limits]\nrate_tps = 5\n");
+            for (at, insert) in edits {
+                let mut i = at.index(text.len() + 1);
+                while !text.is_char_boundary(i) {
+                    i -= 1;
+                }
+                text.insert_str(i, insert);
+            }
+            if let Err(e) = Config::from_str_named(&text, "fep.toml") {
+                for d in e.diagnostics() {
+                    proptest::prop_assert!(d.line >= 1 && d.line <= text.lines().count().max(1) + 1);
+                    proptest::prop_assert!(d.column >= 1);
+                }
+                proptest::prop_assert!(!e.diagnostics().is_empty());
+            }
+        }
+    }
+
+    #[test]
     fn load_resolves_spec_relative_to_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fep.toml");

@@ -97,7 +97,12 @@ impl Framing {
                 width,
                 includes_self,
                 ..
-            } => ((1u64 << (8 * u32::from(*width))) - 1, *includes_self),
+            } => (
+                // Unvalidated widths ≥ 8 must not overflow the shift.
+                1u64.checked_shl(8 * u32::from(*width))
+                    .map_or(u64::MAX, |v| v - 1),
+                *includes_self,
+            ),
             Framing::Fixed { size, .. } => return *size as u64,
         };
         if includes_self {
@@ -664,6 +669,21 @@ mod tests {
         ));
         let mut empty = BytesMut::new();
         assert!(c.decode_eof(&mut empty).unwrap().is_none());
+    }
+
+    #[test]
+    fn max_expressible_never_overflows() {
+        for w in [0u8, 1, 2, 4, 8, 9, 255] {
+            let _ = binary(w, true, None).max_expressible();
+            let _ = binary(w, false, None).max_expressible();
+        }
+        for d in [0u8, 1, 4, 9, 19, 20, 255] {
+            let _ = ascii(d, true, None).max_expressible();
+        }
+        assert_eq!(binary(2, false, None).max_expressible(), 65_535);
+        assert_eq!(binary(2, true, None).max_expressible(), 65_533);
+        assert_eq!(ascii(4, false, None).max_expressible(), 9_999);
+        assert_eq!(ascii(4, true, None).max_expressible(), 9_995);
     }
 
     #[test]
