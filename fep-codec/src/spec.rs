@@ -64,6 +64,8 @@ mod doc;
 mod error;
 mod family;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 pub use codegen::codegen;
 pub use decode::{decode, decode_input, DecodeOptions, Decoded, OutputFormat, ToolError};

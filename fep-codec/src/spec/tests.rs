@@ -1,0 +1,351 @@
+//! Loading errors (with TOML lines), the decode tool, codegen and the Markdown doc on a small
+//! made-up family. The derive-equality tests live in `specs/tests/toml_twin.rs`.
+
+use super::*;
+use crate::{FieldKind, Value};
+
+const DEMO: &str = r#"[family]
+name = "demo"
+label = "데모"
+charset = "euc-kr"
+
+[framing]
+length = "ascii"
+width = 4
+
+[dispatch]
+header = "Head"
+keys = ["kind", "biz"]
+
+[[structs]]
+name = "Head"
+label = "공통부"
+len = 10
+fields = [
+  { name = "kind", label = "전문구분", type = "AN", len = 4, offset = 0 },
+  { name = "biz",  label = "업무구분", type = "N",  len = 2, offset = 4 },
+  { name = "no",   label = "전문번호", type = "N",  len = 4, offset = 6 },
+]
+
+[[structs]]
+name = "Pay"
+label = "지급"
+len = 33
+fields = [
+  { name = "header",  struct = "Head", offset = 0 },
+  { name = "account", label = "계좌번호", type = "AN", len = 10, offset = 10, mask = true },
+  { name = "amount",  label = "금액",     type = "N",  len = 7,  offset = 20 },
+  { name = "name",    label = "성명",     type = "AN", len = 6,  offset = 27, optional = true },
+]
+
+[[messages]]
+key = ["0200", "1"]
+name = "PayRequest"
+label = "지급 요구"
+struct = "Pay"
+response = ["0210", "1"]
+
+[[messages]]
+key = ["0210", "1"]
+name = "PayResponse"
+struct = "Pay"
+"#;
+
+fn demo() -> Family {
+    Family::from_toml_str(DEMO).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn pay_bytes() -> Vec<u8> {
+    let mut b = b"0200010042".to_vec();
+    b.extend_from_slice(b"1101234567");
+    b.extend_from_slice(b"0050000");
+    b.extend_from_slice(&[0xC8, 0xAB, 0xB1, 0xE6, 0xB5, 0xBF]); // 홍길동
+    b
+}
+
+/// Loads `DEMO` with `from` replaced by `to`; the error it must give.
+fn broken(from: &str, to: &str) -> SpecError {
+    assert!(DEMO.contains(from), "{from}");
+    match Family::from_toml_str(&DEMO.replacen(from, to, 1)) {
+        Ok(_) => panic!("{to:?} loaded"),
+        Err(e) => e,
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map_or(0, |i| i + 1)
+}
+
+#[test]
+fn loads_layouts_and_metadata() {
+    let f = demo();
+    let pay = f.message("0200/1").unwrap();
+    assert_eq!(pay.layout.len(), Some(33));
+    let amount = pay.layout.field("amount").unwrap();
+    assert_eq!(
+        (amount.offset, amount.len, &amount.kind),
+        (Some(20), Some(7), &FieldKind::UInt)
+    );
+    let no = pay.layout.field("header.no").unwrap();
+    assert_eq!((no.offset, no.depth), (Some(6), 1));
+    assert!(pay.layout.field("account").unwrap().mask);
+    assert!(pay.layout.field("name").unwrap().optional);
+    assert_eq!(f.response_to(&["0200", "1"]).unwrap().name, "PayResponse");
+    assert_eq!(f.key_fields()[1].path, "header.biz");
+    assert!(f.key_fields()[1].right_aligned);
+}
+
+#[test]
+fn identify_matches_padded_keys() {
+    let f = demo();
+    let b = pay_bytes();
+    assert_eq!(f.identify(&b).unwrap().name, "PayRequest");
+    let mut other = b.clone();
+    other[..4].copy_from_slice(b"0210");
+    assert_eq!(f.identify(&other).unwrap().name, "PayResponse");
+    other[4..6].copy_from_slice(b"02");
+    let e = f.identify(&other).unwrap_err();
+    assert_eq!(e.path(), "header.kind");
+    assert!(e.to_string().contains("0210/02"), "{e}");
+}
+
+#[test]
+fn syntax_errors_point_at_the_line() {
+    let e = broken("width = 4", "width = four");
+    assert_eq!(e.line(), Some(line_of(DEMO, "width = 4")));
+    let e = broken("mask = true", "masked = true");
+    assert!(matches!(e, SpecError::Syntax { .. }), "{e}");
+    assert_eq!(e.line(), Some(line_of(DEMO, "name = \"account\"")));
+    assert!(e.to_string().contains("masked"), "{e}");
+}
+
+#[test]
+fn invalid_fields_name_struct_message_field_and_line() {
+    // Offset transcription mistake.
+    let e = broken("len = 7,  offset = 20", "len = 7,  offset = 21");
+    let s = e.to_string();
+    assert_eq!(e.line(), Some(line_of(DEMO, "name = \"amount\"")), "{s}");
+    assert!(s.contains("struct `Pay`"), "{s}");
+    assert!(s.contains("0200/1 PayRequest"), "{s}");
+    assert!(s.contains("field `amount`"), "{s}");
+    assert!(s.contains("declared offset = 21, computed offset = 20"), "{s}");
+
+    // Struct length.
+    let e = broken("len = 33", "len = 34");
+    assert_eq!(e.line(), Some(line_of(DEMO, "len = 33")));
+    assert!(e.to_string().contains("add up to 33 bytes"), "{e}");
+
+    // Unknown type, missing len, unknown charset, bad sign.
+    for (from, to, want) in [
+        ("type = \"N\",  len = 7", "type = \"Q\",  len = 7", "unknown `type = \"Q\"`"),
+        ("type = \"N\",  len = 7,", "type = \"N\",", "needs `len`"),
+        ("mask = true", "charset = \"latin1\"", "unknown charset"),
+        ("len = 7,  offset = 20", "len = 7, offset = 20, sign = \"left\"", "`sign = \"left\"`"),
+        ("optional = true", "optional = true, text = true", "`text = true` applies to N"),
+    ] {
+        let e = broken(from, to);
+        let s = e.to_string();
+        assert!(s.contains(want), "{to}: {s}");
+        assert!(e.line().is_some(), "{s}");
+        assert!(e.context().is_some_and(|c| c.contains("field `")), "{s}");
+    }
+}
+
+#[test]
+fn invalid_references_are_reported() {
+    let e = broken("struct = \"Head\", offset = 0", "struct = \"Hed\", offset = 0");
+    assert!(e.to_string().contains("struct `Hed` is not defined"), "{e}");
+    assert_eq!(e.line(), Some(line_of(DEMO, "name = \"header\"")));
+
+    let e = broken("keys = [\"kind\", \"biz\"]", "keys = [\"kind\", \"bizz\"]");
+    assert!(e.to_string().contains("`bizz`"), "{e}");
+    assert_eq!(e.line(), Some(line_of(DEMO, "keys = [")));
+
+    let e = broken("key = [\"0210\", \"1\"]", "key = [\"0200\", \"1\"]");
+    assert!(e.to_string().contains("same key"), "{e}");
+
+    let e = broken("key = [\"0210\", \"1\"]", "key = [\"0210\", \"X\"]");
+    assert!(e.to_string().contains("does not fit key field `header.biz`"), "{e}");
+
+    let e = broken("response = [\"0210\", \"1\"]", "response = [\"0310\", \"1\"]");
+    assert!(e.to_string().contains("0310/1 is not a message"), "{e}");
+
+    let e = broken(
+        "{ name = \"header\",  struct = \"Head\", offset = 0 },",
+        "{ name = \"type\", type = \"AN\", len = 10 },",
+    );
+    assert!(e.to_string().contains("Rust keyword"), "{e}");
+}
+
+#[test]
+fn group_and_rest_rules() {
+    let base = r#"[family]
+name = "g"
+[[structs]]
+name = "T"
+fields = [
+  { name = "n", type = "N", len = 1 },
+  GROUP
+  { name = "tail", type = "AN", rest = true },
+]
+"#;
+    let load = |group: &str| Family::from_toml_str(&base.replace("GROUP", group));
+    let f = load("{ name = \"items\", type = \"AN\", len = 2, count = \"n\", max = 3 },")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let l = &f.struct_spec("T").unwrap().layout;
+    let r = l.decode_record(b"2abcdTAIL ").unwrap();
+    let Some(Value::Group(items)) = r.get("items") else {
+        panic!("no group")
+    };
+    assert_eq!(items[1].get("items"), Some(&Value::Text("cd".into())));
+    assert_eq!(r.get("tail"), Some(&Value::Text("TAIL ".into())));
+    for (group, want) in [
+        ("{ name = \"items\", type = \"AN\", len = 2, count = \"m\", max = 3 },", "no earlier field named `m`"),
+        ("{ name = \"items\", type = \"AN\", len = 2, count = \"n\" },", "needs `max"),
+        ("{ name = \"items\", type = \"AN\", len = 2, count = \"tail\", max = 3 },", "no earlier field"),
+        ("{ name = \"x\", type = \"AN\", rest = true },", "must be the last field"),
+        ("{ name = \"x\", type = \"AN\", len = 2, offset = 5 },", "computed offset = 1"),
+    ] {
+        let e = load(group).err().unwrap_or_else(|| panic!("{group} loaded"));
+        assert!(e.to_string().contains(want), "{group}: {e}");
+        assert_eq!(e.line(), Some(7), "{e}");
+    }
+    // `offset` after a group cannot be checked.
+    let e = load("{ name = \"items\", type = \"AN\", len = 2, count = \"n\", max = 3 }, { name = \"z\", type = \"AN\", len = 1, offset = 1 },")
+        .err()
+        .unwrap_or_else(|| panic!("loaded"));
+    assert!(e.to_string().contains("after a variable-length field"), "{e}");
+}
+
+#[test]
+fn load_names_the_file() {
+    let e = Family::load("/nonexistent/spec.toml").unwrap_err();
+    assert!(matches!(e, SpecError::Io { .. }));
+    assert!(e.to_string().contains("/nonexistent/spec.toml"), "{e}");
+}
+
+#[test]
+fn framing_strips_and_frames() {
+    let f = demo();
+    let t = pay_bytes();
+    let framed = f.framing().frame(&t).unwrap();
+    assert_eq!(&framed[..4], b"0033");
+    assert_eq!(f.framing().strip(&framed), Some(t.as_slice()));
+    assert_eq!(f.framing().strip(&t), None);
+    let binary = Framing {
+        length: LengthPrefix::Binary {
+            width: 2,
+            includes_self: true,
+        },
+        prefix: b"TR".to_vec(),
+        max: None,
+    };
+    let framed = binary.frame(b"abc").unwrap();
+    assert_eq!(framed, b"TR\x00\x05abc");
+    assert_eq!(binary.strip(&framed), Some(&b"abc"[..]));
+    assert_eq!(binary.overhead(), 4);
+}
+
+#[test]
+fn decode_tool_renders_table_json_and_masks() {
+    let f = demo();
+    let mut framed = b"0033".to_vec();
+    framed.extend(pay_bytes());
+    let table = decode(&f, &framed, &DecodeOptions::default()).unwrap();
+    assert!(table.contains("0200/1 PayRequest (33 bytes + 4-byte length prefix)"), "{table}");
+    assert!(table.contains("110*****67"), "{table}");
+    assert!(!table.contains("1101234567"), "{table}");
+    let amount_row = table.lines().find(|l| l.contains("amount")).unwrap();
+    assert!(amount_row.starts_with("    20    7  amount"), "{amount_row}");
+    assert!(amount_row.ends_with("50000"), "{amount_row}");
+    assert!(table.contains("\"홍길동\""), "{table}");
+
+    let json = decode(
+        &f,
+        &framed,
+        &DecodeOptions {
+            format: OutputFormat::Json,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["type"], "0200/1");
+    assert_eq!(v["header"]["kind"], "0200");
+    assert_eq!(v["header"]["no"], 42);
+    assert_eq!(v["body"]["amount"], 50000);
+    assert_eq!(v["body"]["account"], "110*****67");
+    assert_eq!(v["body"]["name"], "홍길동");
+    // Field order is wire order.
+    assert!(json.find("\"account\"") < json.find("\"amount\""), "{json}");
+
+    let hex: String = pay_bytes().iter().map(|b| format!("{b:02x} ")).collect();
+    let clear = decode(
+        &f,
+        hex.as_bytes(),
+        &DecodeOptions {
+            hex: true,
+            format: OutputFormat::Json,
+            unmask: true,
+        },
+    )
+    .unwrap();
+    assert!(clear.contains("\"1101234567\""), "{clear}");
+}
+
+#[test]
+fn decode_tool_errors_carry_offset_and_excerpt() {
+    let f = demo();
+    let mut b = pay_bytes();
+    b[23] = b'X';
+    let e = decode(&f, &b, &DecodeOptions::default()).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    let ToolError::BadTelegram { error, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!((error.path(), error.offset()), ("amount", 23));
+    let s = e.to_string();
+    assert!(s.contains("0200/1 PayRequest"), "{s}");
+    assert!(s.contains("offset 23"), "{s}");
+    assert!(s.contains("^^ offset 23"), "{s}");
+    assert!(s.contains("30 30 35 58"), "{s}");
+
+    let mut framed = b"0033".to_vec();
+    framed.extend(&b);
+    let s = decode(&f, &framed, &DecodeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(s.contains("(input offset 27)"), "{s}");
+
+    let e = decode(&f, b"zz", &DecodeOptions { hex: true, ..Default::default() }).unwrap_err();
+    assert!(matches!(e, ToolError::BadHex { at: 0, .. }), "{e}");
+    let e = decode(&f, b"abc", &DecodeOptions { hex: true, ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("odd number"), "{e}");
+    let e = decode(&f, b"99990", &DecodeOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("wrong length"), "{e}");
+}
+
+#[test]
+fn codegen_and_doc_describe_the_family() {
+    let f = demo();
+    let code = codegen(&f);
+    assert!(code.contains("#[telegram(charset = \"euc-kr\", len = 33)]"), "{code}");
+    assert!(
+        code.contains("#[telegram(len = 10, offset = 10, mask, label = \"계좌번호\")]\n    pub account: String,"),
+        "{code}"
+    );
+    assert!(code.contains("pub name: Option<String>,"), "{code}");
+    assert!(code.contains("#[telegram(header = Head, key(kind, biz))]"), "{code}");
+    assert!(code.contains("pub enum DemoMessage {"), "{code}");
+    assert!(code.contains("#[telegram(key(\"0200\", \"1\"))]\n    PayRequest(Pay),"), "{code}");
+
+    let doc = spec_doc(&f);
+    assert!(doc.starts_with("# 데모 — 전문설계서 (`demo`)"), "{doc}");
+    assert!(doc.contains("| # | Field | 한글명 | Type | Len | Offset | Notes |"), "{doc}");
+    assert!(doc.contains("| 2 | `account` | 계좌번호 | AN | 10 | 10 | masked |"), "{doc}");
+    assert!(doc.contains("| 3 | `amount` | 금액 | N | 7 | 20 |  |"), "{doc}");
+    assert!(doc.contains("## 0200/1 지급 요구, 0210/1 PayResponse — `Pay` (33 bytes)"), "{doc}");
+    assert!(doc.contains("4-byte ASCII decimal length, excluding itself"), "{doc}");
+}
