@@ -90,6 +90,12 @@ pub struct Counters {
     pub unknown: u64,
     /// Unknowns later resolved (by inquiry or late response).
     pub unknown_resolved: u64,
+    /// … of which the institution had executed.
+    pub resolved_ok: u64,
+    /// … of which the institution had not executed.
+    pub resolved_declined: u64,
+    /// Unknowns whose inquiries were exhausted: need manual reconciliation.
+    pub unresolved: u64,
     /// Rejected before sending.
     pub rejected: u64,
     /// Responses that arrived after their request timed out.
@@ -133,9 +139,11 @@ pub struct InstitutionStatus {
 }
 
 /// Messages from link tasks.
+/// `conn` identifies the connection, so a stale `Down` cannot clear a newer connection.
 pub(crate) enum LinkEvent {
     Up {
         link: usize,
+        conn: u64,
         sender: mpsc::Sender<Bytes>,
         can_send: bool,
     },
@@ -145,6 +153,7 @@ pub(crate) enum LinkEvent {
     },
     Down {
         link: usize,
+        conn: u64,
     },
 }
 
@@ -254,6 +263,8 @@ enum Purpose {
 }
 
 struct InFlight {
+    /// The telegram as sent (kept for the result inquiry's copied fields).
+    telegram: Bytes,
     purpose: Purpose,
     msg_type: String,
     msg_no: u32,
@@ -266,6 +277,7 @@ struct InFlight {
 /// A transfer whose outcome is unknown, being resolved by inquiry.
 struct Unresolved {
     tx_id: u64,
+    original: Bytes,
     msg_no: u32,
     day: u32,
     msg_type: String,
@@ -283,6 +295,7 @@ struct Link {
     name: String,
     direction: String,
     sender: Option<mpsc::Sender<Bytes>>,
+    conn: u64,
     can_send: bool,
 }
 
@@ -328,6 +341,7 @@ pub(crate) fn spawn(
             name: l.name.clone(),
             direction: l.direction.as_str().to_owned(),
             sender: None,
+            conn: 0,
             can_send: false,
         })
         .collect();
@@ -527,6 +541,7 @@ impl Actor {
         match event {
             LinkEvent::Up {
                 link,
+                conn,
                 sender,
                 can_send,
             } => {
@@ -534,11 +549,15 @@ impl Actor {
                     tracing::info!(institution = %self.name, link = %l.name, "link up");
                     metrics::gauge!("fep_link_up", "institution" => self.name.to_string(), "link" => l.name.clone()).set(1.0);
                     l.sender = Some(sender);
+                    l.conn = conn;
                     l.can_send = can_send;
                 }
                 self.maybe_sign_on();
             }
-            LinkEvent::Down { link } => {
+            LinkEvent::Down { link, conn } => {
+                if self.links.get(link).is_some_and(|l| l.conn != conn) {
+                    return; // an older connection of a link that has already been replaced
+                }
                 if let Some(l) = self.links.get_mut(link) {
                     tracing::warn!(institution = %self.name, link = %l.name, "link down");
                     metrics::gauge!("fep_link_up", "institution" => self.name.to_string(), "link" => l.name.clone()).set(0.0);
@@ -701,7 +720,8 @@ impl Actor {
             .msg_key(&telegram)
             .map(|(t, b)| format!("{t}/{b}"))
             .unwrap_or_default();
-        let link = match self.write(Bytes::from(telegram)) {
+        let telegram = Bytes::from(telegram);
+        let link = match self.write(telegram.clone()) {
             Ok(link) => link,
             Err(reason) => return Err((purpose, reason.into())),
         };
@@ -719,6 +739,7 @@ impl Actor {
                 sent_at: Instant::now(),
                 deadline,
                 link,
+                telegram,
             },
         );
         metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
@@ -790,7 +811,7 @@ impl Actor {
                 });
                 self.late.insert(key, (tx_id, Instant::now()));
                 self.journal_tx(tx_id, f.day, f.msg_no, &f.msg_type, "unknown", why, None);
-                self.start_resolution(key, tx_id, f.msg_no, f.day, &f.msg_type);
+                self.start_resolution(key, tx_id, f.msg_no, f.day, &f.msg_type, f.telegram.clone());
             }
             Purpose::SignOn => {
                 tracing::warn!(institution = %self.name, "sign-on not answered ({why}); retrying");
@@ -807,6 +828,7 @@ impl Actor {
         msg_no: u32,
         day: u32,
         msg_type: &str,
+        original: Bytes,
     ) {
         let resolvable = self.profile.inquiry.as_ref().is_some_and(|rule| {
             let mut parts = msg_type.splitn(2, '/');
@@ -824,6 +846,7 @@ impl Actor {
             key,
             Unresolved {
                 tx_id,
+                original,
                 msg_no,
                 day,
                 msg_type: msg_type.to_owned(),
@@ -842,6 +865,7 @@ impl Actor {
         if u.attempts >= max {
             let (tx_id, day, msg_no, msg_type) = (u.tx_id, u.day, u.msg_no, u.msg_type.clone());
             self.unresolved.remove(&orig);
+            self.counters.unresolved += 1;
             tracing::error!(institution = %self.name, tx_id, msg_no, "unknown outcome not resolved after {max} inquiries: needs manual reconciliation");
             self.journal_tx(
                 tx_id,
@@ -863,7 +887,7 @@ impl Actor {
         };
         u.timer = None;
         u.attempts += 1;
-        let Some(telegram) = self.profile.inquiry(u.msg_no) else {
+        let Some(telegram) = self.profile.inquiry(u.msg_no, &u.original) else {
             return;
         };
         let timeout = self.settings.request_timeout;
@@ -881,6 +905,10 @@ impl Actor {
             self.timers.try_remove(&t);
         }
         self.counters.unknown_resolved += 1;
+        match verdict {
+            Verdict::Ok => self.counters.resolved_ok += 1,
+            _ => self.counters.resolved_declined += 1,
+        }
         let (resolved, detail) = match verdict {
             Verdict::Ok => ("ok", String::new()),
             Verdict::Declined(code) => ("declined", code.clone()),
@@ -951,7 +979,14 @@ impl Actor {
                     None,
                 );
                 if outcome == Outcome::Unknown {
-                    self.start_resolution(key, tx_id, f.msg_no, f.day, &f.msg_type);
+                    self.start_resolution(
+                        key,
+                        tx_id,
+                        f.msg_no,
+                        f.day,
+                        &f.msg_type,
+                        f.telegram.clone(),
+                    );
                 }
                 let _ = reply.send(Reply {
                     tx_id,

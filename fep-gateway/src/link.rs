@@ -6,6 +6,7 @@
 //! closes only this connection.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,8 @@ use crate::framing::FrameCodec;
 use crate::institution::{LinkEvent, ShutdownRx};
 use crate::profile::{FrameKind, Profile};
 use crate::settings::{Direction, InstitutionSettings, LinkSettings, Role};
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 /// Frames queued for writing on one link.
 const LINK_QUEUE: usize = 4096;
@@ -167,10 +170,12 @@ async fn run(
 ) {
     let mut framed = Framed::new(stream, ctx.codec.clone());
     let (tx, mut rx) = mpsc::channel::<Bytes>(LINK_QUEUE);
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     if ctx
         .events
         .send(LinkEvent::Up {
             link: index,
+            conn,
             sender: tx,
             can_send: direction.can_send(),
         })
@@ -244,5 +249,5 @@ async fn run(
         }
     };
     tracing::info!(institution = %ctx.institution, link = index, reason, "link closed");
-    let _ = ctx.events.send(LinkEvent::Down { link: index }).await;
+    let _ = ctx.events.send(LinkEvent::Down { link: index, conn }).await;
 }

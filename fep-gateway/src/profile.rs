@@ -7,6 +7,7 @@
 
 use std::ops::RangeInclusive;
 
+use fep_codec::spec::Family;
 use fep_codec::{Layout, Telegram, TelegramFamily};
 use fep_specs::hecto;
 
@@ -116,6 +117,8 @@ pub struct InquiryRule {
     pub result: Span,
     /// Result codes meaning "never received": the original was not executed.
     pub not_found: Vec<String>,
+    /// Inquiry field ← original request field, copied byte for byte (equal widths).
+    pub copy: Vec<(Span, Span)>,
 }
 
 /// Everything the gateway needs to know about an institution's telegrams.
@@ -198,6 +201,7 @@ impl Profile {
                     len: 4,
                 }),
                 not_found: vec![hecto::RESULT_NO_RECORD.into()],
+                copy: Vec::new(),
             }),
             template: Vec::new(),
             poll: Some((b"HDRREQPOLL".to_vec(), b"HDRRESPOLL".to_vec())),
@@ -334,10 +338,16 @@ impl Profile {
         }
     }
 
-    /// The result inquiry for the original 전문번호 `orig`, not yet stamped.
-    pub fn inquiry(&self, orig: u32) -> Option<Vec<u8>> {
+    /// The result inquiry for the original request (its 전문번호 is `orig`), not yet stamped.
+    pub fn inquiry(&self, orig: u32, original: &[u8]) -> Option<Vec<u8>> {
         let rule = self.inquiry.as_ref()?;
         let mut t = self.admin(&rule.key);
+        for (to, from) in &rule.copy {
+            if let (Some(src), true) = (from.get(original), to.len == from.len) {
+                let src = src.to_vec();
+                to.put_text(&mut t, &src);
+            }
+        }
         rule.orig_msg_no.put_digits(&mut t, u64::from(orig));
         Some(t)
     }
@@ -386,10 +396,163 @@ impl Profile {
     }
 }
 
+/// Why a spec cannot drive the gateway.
+#[derive(Debug, thiserror::Error)]
+#[error("spec {family}: {reason}")]
+pub struct ProfileError {
+    family: String,
+    reason: String,
+}
+
+impl Profile {
+    /// Builds the profile from a family spec (TOML). `header` sets constant header fields of
+    /// every request (e.g. `header.company_no`); `session` names the sign-on and sign-off keys.
+    pub fn from_family(
+        family: &Family,
+        header: &[(String, String)],
+        session: ((String, String), (String, String)),
+    ) -> Result<Profile, ProfileError> {
+        let fail = |reason: String| ProfileError {
+            family: family.name().to_owned(),
+            reason,
+        };
+        let first = family
+            .messages()
+            .first()
+            .ok_or_else(|| fail("no messages".into()))?;
+        let telegram_len = first
+            .layout
+            .len()
+            .ok_or_else(|| fail("messages must be fixed-size".into()))?;
+        let span_in = |layout: &Layout, path: &str| {
+            Span::of(layout, path)
+                .ok_or_else(|| fail(format!("field {path:?} has no fixed offset")))
+        };
+        let span = |path: &str| span_in(&first.layout, path);
+        let keys = family.key_fields();
+        let key_span = |i: usize| {
+            keys.get(i).map(|k| Span {
+                offset: k.offset,
+                len: k.len,
+            })
+        };
+        let msg_type = key_span(0).ok_or_else(|| fail("no dispatch key".into()))?;
+        let biz_type = key_span(1).unwrap_or(Span {
+            offset: msg_type.offset + msg_type.len,
+            len: 0,
+        });
+        let seq = family
+            .sequence()
+            .ok_or_else(|| fail("no [sequence]".into()))?;
+        let date = family.date().ok_or_else(|| fail("no [date]".into()))?;
+        let codes = family
+            .response_code()
+            .ok_or_else(|| fail("no [response_code]".into()))?;
+        let pair = |k: &[String]| {
+            (
+                k.first().cloned().unwrap_or_default(),
+                k.get(1).cloned().unwrap_or_default(),
+            )
+        };
+        let inquiry = match family.inquiries().first() {
+            None => None,
+            Some(q) => {
+                let layout = &family
+                    .message_by_key(&q.key)
+                    .ok_or_else(|| fail(format!("inquiry message {:?} missing", q.key)))?
+                    .layout;
+                let request = q
+                    .for_keys
+                    .first()
+                    .and_then(|k| family.message_by_key(k))
+                    .map(|m| &m.layout);
+                let mut copy = Vec::new();
+                for (to, from) in &q.copy {
+                    if let (Ok(to), Some(Ok(from))) =
+                        (span_in(layout, to), request.map(|r| span_in(r, from)))
+                    {
+                        copy.push((to, from));
+                    }
+                }
+                let result = q
+                    .result_field
+                    .as_deref()
+                    .ok_or_else(|| fail("inquiry without result_field".into()))?;
+                Some(InquiryRule {
+                    for_requests: q.for_keys.iter().map(|k| pair(k)).collect(),
+                    key: pair(&q.key),
+                    orig_msg_no: span_in(layout, &q.key_field)?,
+                    result: span_in(layout, result)?,
+                    not_found: q.not_found.clone(),
+                    copy,
+                })
+            }
+        };
+        let poll = family.heartbeat().and_then(|h| {
+            let prefix = |want: &[(String, String)]| -> Vec<u8> {
+                want.iter().flat_map(|(_, v)| v.bytes()).collect()
+            };
+            Some((prefix(&h.request), prefix(&h.response)))
+        });
+        let mut template = vec![b' '; telegram_len];
+        for (path, value) in header {
+            span(path)?.put_text(&mut template, value.as_bytes());
+        }
+        Ok(Profile {
+            family: family.name().to_owned(),
+            telegram_len,
+            msg_type,
+            biz_type,
+            msg_no: span(&seq.field)?,
+            send_date: span(&date.field)?,
+            send_time: match &date.time_field {
+                Some(f) => span(f)?,
+                None => Span { offset: 0, len: 0 },
+            },
+            resp_code: span(&codes.field)?,
+            seq_range: u32::try_from(seq.min).unwrap_or(1)
+                ..=u32::try_from(seq.max).unwrap_or(u32::MAX),
+            success_codes: codes.success.clone(),
+            unknown_codes: codes.unknown.clone(),
+            notices: family.notices().iter().map(|n| pair(&n.key)).collect(),
+            sign_on: session.0,
+            sign_off: session.1,
+            inquiry,
+            template,
+            poll,
+            layouts: family
+                .messages()
+                .iter()
+                .map(|m| (m.key_str(), m.layout.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// The sign-on and sign-off request keys of a family: the messages named `SignOnRequest` and
+/// `SignOffRequest`.
+pub fn session_keys(family: &Family) -> Result<((String, String), (String, String)), ProfileError> {
+    let find = |name: &str| {
+        family
+            .message_named(name)
+            .map(|m| {
+                (
+                    m.key.first().cloned().unwrap_or_default(),
+                    m.key.get(1).cloned().unwrap_or_default(),
+                )
+            })
+            .ok_or_else(|| ProfileError {
+                family: family.name().to_owned(),
+                reason: format!("no message named {name} (needed for 업무개시/종료)"),
+            })
+    };
+    Ok((find("SignOnRequest")?, find("SignOffRequest")?))
+}
+
 /// N000 → N100: the response type of a request type.
 pub fn response_type(msg_type: &str) -> Option<String> {
     let n: u32 = msg_type.parse().ok()?;
-    (msg_type.len() == 4 && n % 1000 == 0).then(|| format!("{:04}", n + 100))
+    (msg_type.len() == 4 && n.is_multiple_of(1000)).then(|| format!("{:04}", n + 100))
 }
 
 fn is_response_type(msg_type: &str) -> bool {
@@ -414,8 +577,15 @@ mod tests {
         assert_eq!(&t[0..9], b"SETTLEBNK");
         assert_eq!(&t[21..24], b"004");
         assert_eq!(p.key(&t), Some(20261122_000017));
-        let decoded = hecto::HectoMessage::decode(&t);
-        assert!(decoded.is_ok(), "{decoded:?}");
+        let header = hecto::HectoHeader::decode(&t[..100]).unwrap();
+        assert_eq!(
+            (
+                header.msg_no,
+                header.send_date.as_str(),
+                header.company_no.as_str()
+            ),
+            (17, "20261122", "COMPANY01")
+        );
     }
 
     #[test]
@@ -442,9 +612,55 @@ mod tests {
     }
 
     #[test]
+    fn profile_from_the_toml_spec_matches_the_derive_one() {
+        let family =
+            Family::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/hecto.toml")).unwrap();
+        let header = [
+            ("header.id_code".to_owned(), "SETTLEBNK".to_owned()),
+            ("header.company_no".to_owned(), "FEPDEMO01".to_owned()),
+            ("header.bank_code".to_owned(), "004".to_owned()),
+            ("header.send_count".to_owned(), "1".to_owned()),
+        ];
+        let from_toml =
+            Profile::from_family(&family, &header, session_keys(&family).unwrap()).unwrap();
+        let derived = Profile::hecto("FEPDEMO01", "004");
+        assert_eq!(
+            (from_toml.msg_type, from_toml.biz_type, from_toml.msg_no),
+            (derived.msg_type, derived.biz_type, derived.msg_no)
+        );
+        assert_eq!(
+            (
+                from_toml.send_date,
+                from_toml.send_time,
+                from_toml.resp_code
+            ),
+            (derived.send_date, derived.send_time, derived.resp_code)
+        );
+        assert_eq!(from_toml.seq_range, derived.seq_range);
+        assert_eq!(from_toml.template, derived.template);
+        assert_eq!(
+            (from_toml.sign_on.clone(), from_toml.sign_off.clone()),
+            (derived.sign_on.clone(), derived.sign_off.clone())
+        );
+        assert_eq!(from_toml.notices, derived.notices);
+        assert_eq!(from_toml.poll, derived.poll);
+        let (a, b) = (from_toml.inquiry.unwrap(), derived.inquiry.unwrap());
+        assert_eq!(
+            (a.key, a.orig_msg_no, a.result, a.not_found),
+            (b.key, b.orig_msg_no, b.result, b.not_found)
+        );
+        assert!(
+            a.copy.len() >= 3,
+            "inquiry copies account and amount fields: {:?}",
+            a.copy
+        );
+        assert_eq!(from_toml.layouts.len(), derived.layouts.len());
+    }
+
+    #[test]
     fn inquiry_round() {
         let p = Profile::hecto("C", "004");
-        let q = p.inquiry(42).unwrap();
+        let q = p.inquiry(42, &transfer(&p)).unwrap();
         assert_eq!(&q[24..31], b"7000100");
         assert_eq!(&q[100..106], b"000042");
         let mut r = p.admin(&("7100".into(), "100".into()));

@@ -128,3 +128,100 @@ pub struct GatewaySettings {
     /// Institutions.
     pub institutions: Vec<InstitutionSettings>,
 }
+
+/// Why a valid config still cannot start a gateway (spec file, address resolution).
+#[derive(Debug, thiserror::Error)]
+#[error("institution {institution}: {reason}")]
+pub struct SettingsError {
+    institution: String,
+    reason: String,
+}
+
+impl GatewaySettings {
+    /// Resolves a loaded config: loads each institution's spec, resolves addresses and expands
+    /// `count` into individual links.
+    pub fn from_config(config: &crate::config::Config) -> Result<GatewaySettings, SettingsError> {
+        let mut institutions = Vec::new();
+        for inst in &config.institutions {
+            let fail = |reason: String| SettingsError {
+                institution: inst.name.clone(),
+                reason,
+            };
+            let family = fep_codec::spec::Family::load(&inst.spec)
+                .map_err(|e| fail(format!("spec {}: {e}", inst.spec.display())))?;
+            let session = crate::profile::session_keys(&family).map_err(|e| fail(e.to_string()))?;
+            let profile =
+                Profile::from_family(&family, &[], session).map_err(|e| fail(e.to_string()))?;
+            let mut links = Vec::new();
+            for l in &inst.links {
+                let role = match l.role {
+                    crate::config::Role::Outbound => {
+                        let target = l
+                            .connect
+                            .as_deref()
+                            .ok_or_else(|| fail(format!("link {}: no connect address", l.name)))?;
+                        let connect = std::net::ToSocketAddrs::to_socket_addrs(target)
+                            .map_err(|e| {
+                                fail(format!("link {}: cannot resolve {target}: {e}", l.name))
+                            })?
+                            .next()
+                            .ok_or_else(|| {
+                                fail(format!("link {}: {target} resolves to nothing", l.name))
+                            })?;
+                        Role::Outbound { connect }
+                    }
+                    crate::config::Role::Inbound => Role::Inbound {
+                        listen: l
+                            .listen
+                            .ok_or_else(|| fail(format!("link {}: no listen address", l.name)))?,
+                        allowed_peers: l.allowed_peers.clone(),
+                    },
+                };
+                let direction = match l.direction {
+                    crate::config::Direction::Send => Direction::Send,
+                    crate::config::Direction::Recv => Direction::Recv,
+                    crate::config::Direction::Both => Direction::Both,
+                };
+                // An inbound listener accepts all of its `count` connections itself.
+                let copies = if matches!(role, Role::Inbound { .. }) {
+                    1
+                } else {
+                    l.count.max(1)
+                };
+                for i in 0..copies {
+                    let name = if copies > 1 {
+                        format!("{}-{}", l.name, i + 1)
+                    } else {
+                        l.name.clone()
+                    };
+                    links.push(LinkSettings {
+                        name,
+                        role: role.clone(),
+                        direction,
+                    });
+                }
+            }
+            institutions.push(InstitutionSettings {
+                name: inst.name.clone(),
+                profile,
+                framing: inst.framing.clone(),
+                max_frame: inst.max_frame,
+                links,
+                request_timeout: inst.request_timeout,
+                sign_on: inst.signon.enabled,
+                poll_interval: inst.polling.enabled.then_some(inst.polling.idle_interval),
+                inquiry_delay: inst.unknown.inquiry_delay,
+                inquiry_interval: inst.unknown.inquiry_interval,
+                inquiry_max_attempts: inst.unknown.inquiry_max_attempts,
+                max_inflight: inst.limits.max_inflight as usize,
+                queue_depth: inst.limits.queue_depth as usize,
+            });
+        }
+        Ok(GatewaySettings {
+            native_listen: config.server.native_listen,
+            http_listen: Some(config.server.http_listen),
+            data_dir: config.server.data_dir.clone(),
+            institutions,
+        })
+    }
+}
