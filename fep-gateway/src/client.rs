@@ -639,6 +639,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn late_response_after_timeout_is_ignored() {
+        let (addr, _acks) = spawn_server().await;
+        let client = Client::connect_with(addr, opts(10)).await.unwrap();
+        // The server answers after 200 ms; the client gives up after 60 ms.
+        let err = client
+            .request(
+                "hecto",
+                Bytes::from_static(b"\xc8late"),
+                Duration::from_millis(50),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!client.is_closed());
+        let ok = client
+            .request(
+                "hecto",
+                Bytes::from_static(b"\x00ok"),
+                Duration::from_secs(2),
+            )
+            .await
+            .unwrap();
+        assert_eq!(&ok.telegram[..], b"ko\x00");
+    }
+
+    #[tokio::test]
+    async fn cancelled_request_leaves_no_pending_entry() {
+        let (addr, _acks) = spawn_server().await;
+        let client = Client::connect(addr).await.unwrap();
+        let fut = client.request("slow", Bytes::from_static(b"x"), Duration::from_secs(30));
+        // Dropping the future after it registered must clean up.
+        assert!(tokio::time::timeout(Duration::from_millis(50), fut)
+            .await
+            .is_err());
+        assert!(client.inner.shared.lock().pending.is_empty());
+    }
+
+    #[tokio::test]
     async fn connection_drop_fails_every_pending_caller() {
         let (addr, _acks) = spawn_server().await;
         let client = Client::connect(addr).await.unwrap();
