@@ -4,6 +4,25 @@
 //! the socket halves; callers hand pre-encoded frames to the writer over a bounded channel
 //! and wait on a oneshot registered in the pending map. Every wait has a deadline, and when
 //! the connection dies every pending caller is woken with an error, so nothing hangs.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), fep_gateway::client::ClientError> {
+//! use std::time::Duration;
+//! use fep_gateway::client::Client;
+//!
+//! let client = Client::connect("127.0.0.1:7700").await?;
+//! let resp = client
+//!     .request("hecto", bytes::Bytes::from_static(b"..."), Duration::from_secs(10))
+//!     .await?;
+//! println!("{}: {}", resp.outcome, resp.detail);
+//!
+//! let mut notices = client.subscribe("*").await?;
+//! while let Some(n) = notices.recv().await {
+//!     // … persist n.telegram, then:
+//!     notices.ack(n.notice_id).await?;
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::collections::HashMap;
 use std::pin::Pin;

@@ -8,6 +8,19 @@
 //! Wire layout of one frame: `prefix | length header | payload`. The length value counts the
 //! payload only, or the payload plus the length header itself when `includes_self` is set;
 //! the prefix is never counted. Decoded items are the payload alone.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use fep_gateway::framing::{FrameCodec, Framing};
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = FrameCodec::new(Framing::hecto(), 4096).unwrap();
+//! let mut wire = BytesMut::new();
+//! codec.encode(&b"HDRREQPOLL1123094501"[..], &mut wire).unwrap();
+//! assert_eq!(&wire[..], b"0020HDRREQPOLL1123094501");
+//! let frame = codec.decode(&mut wire).unwrap().unwrap();
+//! assert_eq!(&frame[..], b"HDRREQPOLL1123094501");
+//! ```
 
 use std::fmt;
 
