@@ -32,16 +32,36 @@ fn generated_hecto_layouts_equal_the_toml_and_the_derive() {
     use hecto_gen as gen;
     let f = load("hecto.toml");
     let cases: [(&str, &Layout, &Layout); 10] = [
-        ("HectoHeader", gen::HectoHeader::layout(), hand::HectoHeader::layout()),
-        ("AdminMessage", gen::AdminMessage::layout(), hand::AdminMessage::layout()),
-        ("Transfer", gen::Transfer::layout(), hand::Transfer::layout()),
-        ("Collection", gen::Collection::layout(), hand::Collection::layout()),
+        (
+            "HectoHeader",
+            gen::HectoHeader::layout(),
+            hand::HectoHeader::layout(),
+        ),
+        (
+            "AdminMessage",
+            gen::AdminMessage::layout(),
+            hand::AdminMessage::layout(),
+        ),
+        (
+            "Transfer",
+            gen::Transfer::layout(),
+            hand::Transfer::layout(),
+        ),
+        (
+            "Collection",
+            gen::Collection::layout(),
+            hand::Collection::layout(),
+        ),
         (
             "TransferFailNotice",
             gen::TransferFailNotice::layout(),
             hand::TransferFailNotice::layout(),
         ),
-        ("DepositNotice", gen::DepositNotice::layout(), hand::DepositNotice::layout()),
+        (
+            "DepositNotice",
+            gen::DepositNotice::layout(),
+            hand::DepositNotice::layout(),
+        ),
         (
             "AccountNameInquiry",
             gen::AccountNameInquiry::layout(),
@@ -52,15 +72,26 @@ fn generated_hecto_layouts_equal_the_toml_and_the_derive() {
             gen::TransferResultInquiry::layout(),
             hand::TransferResultInquiry::layout(),
         ),
-        ("BalanceInquiry", gen::BalanceInquiry::layout(), hand::BalanceInquiry::layout()),
+        (
+            "BalanceInquiry",
+            gen::BalanceInquiry::layout(),
+            hand::BalanceInquiry::layout(),
+        ),
         ("Poll", gen::Poll::layout(), hand::Poll::layout()),
     ];
     for (name, generated, handwritten) in cases {
-        assert_eq!(generated, struct_layout(&f, name), "{name}: generated vs TOML");
+        assert_eq!(
+            generated,
+            struct_layout(&f, name),
+            "{name}: generated vs TOML"
+        );
         assert_eq!(generated, handwritten, "{name}: generated vs hand-written");
     }
     // The generated dispatch enum has the TOML's keys, in order, with the same layouts.
-    let keys: Vec<Vec<&str>> = gen::HectoMessage::keys().iter().map(|k| k.to_vec()).collect();
+    let keys: Vec<Vec<&str>> = gen::HectoMessage::keys()
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
     let want: Vec<Vec<&str>> = f
         .messages()
         .iter()

@@ -25,7 +25,12 @@ fn assert_same_layout(derive: &Layout, toml: &Layout) {
         "field count of {}",
         derive.name()
     );
-    assert_eq!(derive.len(), toml.len(), "total length of {}", derive.name());
+    assert_eq!(
+        derive.len(),
+        toml.len(),
+        "total length of {}",
+        derive.name()
+    );
     assert_eq!(derive, toml);
 }
 
@@ -50,7 +55,11 @@ fn every_struct_layout_equals_the_derive() {
             .unwrap_or_else(|| panic!("{name} missing from hecto.toml"));
         assert_same_layout(derive, &s.layout);
     }
-    assert_eq!(f.structs().len(), pairs.len(), "no extra structs in the TOML");
+    assert_eq!(
+        f.structs().len(),
+        pairs.len(),
+        "no extra structs in the TOML"
+    );
 }
 
 #[test]
@@ -102,10 +111,7 @@ fn metadata_matches_the_page() {
         ("header.msg_no", 1, 950_000)
     );
     assert_eq!(seq.reset.as_deref(), Some("daily"));
-    assert_eq!(
-        f.date().map(|d| d.field.as_str()),
-        Some("header.send_date")
-    );
+    assert_eq!(f.date().map(|d| d.field.as_str()), Some("header.send_date"));
     let rc = f.response_code().expect("response codes");
     assert_eq!(rc.field, "header.resp_code");
     assert_eq!(rc.outcome("0000"), CodeOutcome::Success);
@@ -563,7 +569,10 @@ struct = "Batch"
         assert_eq!(record.get("pairs[1].b"), Some(&Value::UInt(9)));
         assert_eq!(record.get("codes[2]"), Some(&Value::UInt(99)));
         assert_eq!(record.get("head.seq"), Some(&Value::Text("000042".into())));
-        assert_eq!(record.get("filler"), Some(&Value::Text("  tail 가 ".into())));
+        assert_eq!(
+            record.get("filler"),
+            Some(&Value::Text("  tail 가 ".into()))
+        );
         let Some(Value::Group(items)) = record.get("items") else {
             panic!("items")
         };
@@ -590,7 +599,10 @@ struct = "Batch"
         bad[70 + 12] = b'*';
         let d = Batch::decode(&bad).unwrap_err();
         let y = layout.decode_record(&bad).unwrap_err();
-        assert_eq!((d.kind(), d.offset(), d.path()), (y.kind(), y.offset(), y.path()));
+        assert_eq!(
+            (d.kind(), d.offset(), d.path()),
+            (y.kind(), y.offset(), y.path())
+        );
         assert_eq!(y.path(), "items[0].amount");
     }
 
@@ -612,7 +624,10 @@ struct = "Batch"
         bad[3] = b'9';
         let d = Sized::decode(&bad).unwrap_err();
         let y = layout.decode_record(&bad).unwrap_err();
-        assert_eq!((d.kind(), d.offset(), d.path()), (y.kind(), y.offset(), y.path()));
+        assert_eq!(
+            (d.kind(), d.offset(), d.path()),
+            (y.kind(), y.offset(), y.path())
+        );
         // `lenient`: a wrong `after` is accepted by both.
         let mut lenient = bytes.clone();
         lenient[6] = b'1';

@@ -131,7 +131,12 @@ fn doc_lines(out: &mut String, indent: &str, first: &str, more: Option<&str>) {
 }
 
 fn write_struct(out: &mut String, s: &StructSpec, default: bool) {
-    doc_lines(out, "", s.label.as_deref().unwrap_or(&s.name), s.doc.as_deref());
+    doc_lines(
+        out,
+        "",
+        s.label.as_deref().unwrap_or(&s.name),
+        s.doc.as_deref(),
+    );
     let _ = writeln!(
         out,
         "#[derive(Telegram, Debug, Clone, PartialEq, Eq{})]",
@@ -155,7 +160,11 @@ fn int_type(lay: &FieldLayout, rust: Option<&str>) -> String {
         return r.to_owned();
     }
     let len = lay.len.unwrap_or(0);
-    let digits = if lay.sign == Sign::None { len } else { len.saturating_sub(1) };
+    let digits = if lay.sign == Sign::None {
+        len
+    } else {
+        len.saturating_sub(1)
+    };
     let signed = lay.kind == FieldKind::Int;
     let bits = match digits {
         0..=2 => 8,

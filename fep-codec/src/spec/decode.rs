@@ -50,7 +50,7 @@ pub enum ToolError {
         /// message could not be identified).
         what: String,
         /// The decode error: field path, offset within the telegram, reason.
-        error: DecodeError,
+        error: Box<DecodeError>,
         /// Bytes of framing stripped before the telegram (offsets are telegram offsets).
         prefix_len: usize,
         /// Hex dump around the offending offset, with a marker under the bad byte.
@@ -145,7 +145,7 @@ pub fn decode_input(family: &Family, input: &[u8], hex: bool) -> Result<Decoded,
     let bad = |what: String, error: DecodeError| ToolError::BadTelegram {
         excerpt: hex_excerpt(telegram, error.offset()),
         what,
-        error,
+        error: Box::new(error),
         prefix_len,
     };
     if let Some(hb) = family.heartbeat() {
@@ -206,7 +206,11 @@ pub(crate) fn hex_excerpt(bytes: &[u8], offset: usize) -> String {
         }
         out.push_str(" |");
         for &b in chunk {
-            out.push(if (0x20..0x7f).contains(&b) { b as char } else { '.' });
+            out.push(if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            });
         }
         out.push_str("|\n");
         if row == row_of {
@@ -364,7 +368,11 @@ fn segments(path: &str) -> Vec<(&str, Vec<usize>)> {
         .collect()
 }
 
-fn map_entry<'a>(entries: &'a mut Vec<(String, Node)>, key: &str, make: fn() -> Node) -> &'a mut Node {
+fn map_entry<'a>(
+    entries: &'a mut Vec<(String, Node)>,
+    key: &str,
+    make: fn() -> Node,
+) -> &'a mut Node {
     let i = match entries.iter().position(|(k, _)| k == key) {
         Some(i) => i,
         None => {
@@ -497,8 +505,18 @@ impl Decoded {
             self.telegram.len(),
             unmask,
         );
-        let name_w = all.iter().map(|r| display_width(&r.name)).max().unwrap_or(4).max(4);
-        let label_w = all.iter().map(|r| display_width(&r.label)).max().unwrap_or(5).max(5);
+        let name_w = all
+            .iter()
+            .map(|r| display_width(&r.name))
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let label_w = all
+            .iter()
+            .map(|r| display_width(&r.label))
+            .max()
+            .unwrap_or(5)
+            .max(5);
         let mut out = String::new();
         let _ = writeln!(
             out,

@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use super::family::{CodeOutcome, Element, Family, FieldShape, FieldSpec, LengthPrefix, StructSpec};
+use super::family::{
+    CodeOutcome, Element, Family, FieldShape, FieldSpec, LengthPrefix, StructSpec,
+};
 use crate::charset::Charset;
 use crate::field::Sign;
 use crate::layout::{AutoLen, FieldKind, FieldLayout};
@@ -13,7 +15,12 @@ use crate::layout::{AutoLen, FieldKind, FieldLayout};
 pub fn spec_doc(family: &Family) -> String {
     let mut out = String::new();
     let title = family.label().unwrap_or(family.name());
-    let _ = writeln!(out, "# {} — 전문설계서 (`{}`)\n", cell(title), family.name());
+    let _ = writeln!(
+        out,
+        "# {} — 전문설계서 (`{}`)\n",
+        cell(title),
+        family.name()
+    );
     if let Some(src) = family.source() {
         let _ = writeln!(out, "Source: {}\n", src.trim());
     }
@@ -26,7 +33,9 @@ pub fn spec_doc(family: &Family) -> String {
     framing(&mut out, family);
 
     if !family.messages().is_empty() {
-        out.push_str("## Messages\n\n| Key | Name | 한글명 | Struct | Response |\n|---|---|---|---|---|\n");
+        out.push_str(
+            "## Messages\n\n| Key | Name | 한글명 | Struct | Response |\n|---|---|---|---|---|\n",
+        );
         for m in family.messages() {
             let _ = writeln!(
                 out,
@@ -64,14 +73,22 @@ fn framing(out: &mut String, family: &Family) {
             includes_self,
         } => format!(
             "{width}-byte ASCII decimal length, {} itself",
-            if includes_self { "including" } else { "excluding" }
+            if includes_self {
+                "including"
+            } else {
+                "excluding"
+            }
         ),
         LengthPrefix::Binary {
             width,
             includes_self,
         } => format!(
             "{width}-byte big-endian binary length, {} itself",
-            if includes_self { "including" } else { "excluding" }
+            if includes_self {
+                "including"
+            } else {
+                "excluding"
+            }
         ),
         LengthPrefix::Fixed { size } => format!("fixed {size}-byte frames"),
     };
@@ -153,13 +170,7 @@ fn struct_table(out: &mut String, family: &Family, s: &StructSpec) {
         .messages()
         .iter()
         .filter(|m| m.struct_name == s.name)
-        .map(|m| {
-            format!(
-                "{} {}",
-                m.key_str(),
-                m.label.as_deref().unwrap_or(&m.name)
-            )
-        })
+        .map(|m| format!("{} {}", m.key_str(), m.label.as_deref().unwrap_or(&m.name)))
         .collect();
     let size = s
         .layout
@@ -174,7 +185,9 @@ fn struct_table(out: &mut String, family: &Family, s: &StructSpec) {
     if let Some(d) = &s.doc {
         let _ = writeln!(out, "{}\n", d.trim());
     }
-    out.push_str("| # | Field | 한글명 | Type | Len | Offset | Notes |\n|---|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| # | Field | 한글명 | Type | Len | Offset | Notes |\n|---|---|---|---|---|---|---|\n",
+    );
     for (i, f) in s.fields.iter().enumerate() {
         field_row(out, family, s, i + 1, f);
     }
@@ -186,9 +199,7 @@ fn struct_table(out: &mut String, family: &Family, s: &StructSpec) {
 }
 
 fn field_row(out: &mut String, family: &Family, s: &StructSpec, n: usize, f: &FieldSpec) {
-    let offset = f
-        .offset
-        .map_or_else(|| "-".to_owned(), |o| o.to_string());
+    let offset = f.offset.map_or_else(|| "-".to_owned(), |o| o.to_string());
     let width = f.width.map_or_else(|| "-".to_owned(), |w| w.to_string());
     let mut notes: Vec<String> = Vec::new();
     let ty = match &f.shape {
@@ -283,8 +294,16 @@ fn metadata(out: &mut String, family: &Family) {
         section.push_str(".\n");
     }
     if let Some(h) = family.heartbeat() {
-        let req: Vec<String> = h.request.iter().map(|(k, v)| format!("`{k}` = `{v}`")).collect();
-        let resp: Vec<String> = h.response.iter().map(|(k, v)| format!("`{k}` = `{v}`")).collect();
+        let req: Vec<String> = h
+            .request
+            .iter()
+            .map(|(k, v)| format!("`{k}` = `{v}`"))
+            .collect();
+        let resp: Vec<String> = h
+            .response
+            .iter()
+            .map(|(k, v)| format!("`{k}` = `{v}`"))
+            .collect();
         let _ = write!(
             section,
             "- **Heartbeat** `{}`: request {}; response {}",
@@ -310,7 +329,11 @@ fn metadata(out: &mut String, family: &Family) {
             q.key_field
         );
         if !q.copy.is_empty() {
-            let c: Vec<String> = q.copy.iter().map(|(to, from)| format!("`{to}` ← `{from}`")).collect();
+            let c: Vec<String> = q
+                .copy
+                .iter()
+                .map(|(to, from)| format!("`{to}` ← `{from}`"))
+                .collect();
             let _ = write!(section, " ({})", c.join(", "));
         }
         if let Some(d) = q.delay_secs {
@@ -340,7 +363,11 @@ fn metadata(out: &mut String, family: &Family) {
             let _ = write!(section, ", copying {}", code_list(&n.copy));
         }
         if !n.set.is_empty() {
-            let s: Vec<String> = n.set.iter().map(|(k, v)| format!("`{k}` = `{v}`")).collect();
+            let s: Vec<String> = n
+                .set
+                .iter()
+                .map(|(k, v)| format!("`{k}` = `{v}`"))
+                .collect();
             let _ = write!(section, ", setting {}", s.join(", "));
         }
         if let Some(a) = &n.after {

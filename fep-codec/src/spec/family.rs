@@ -232,9 +232,9 @@ impl Framing {
             }
             std::str::from_utf8(len_bytes).ok()?.parse::<usize>().ok()?
         } else {
-            len_bytes
-                .iter()
-                .try_fold(0usize, |acc, &b| acc.checked_mul(256)?.checked_add(b.into()))?
+            len_bytes.iter().try_fold(0usize, |acc, &b| {
+                acc.checked_mul(256)?.checked_add(b.into())
+            })?
         };
         let counted = if includes_self {
             telegram.len() + width
@@ -692,9 +692,9 @@ impl Family {
     /// The result inquiry resolving requests with this key.
     pub fn inquiry_for<S: AsRef<str>>(&self, key: &[S]) -> Option<&InquirySpec> {
         self.inquiries.iter().find(|i| {
-            i.for_keys.iter().any(|k| {
-                k.len() == key.len() && k.iter().zip(key).all(|(a, b)| a == b.as_ref())
-            })
+            i.for_keys
+                .iter()
+                .any(|k| k.len() == key.len() && k.iter().zip(key).all(|(a, b)| a == b.as_ref()))
         })
     }
 
@@ -769,7 +769,12 @@ impl<'t> Builder<'t> {
         }
     }
 
-    fn err(&self, span: Option<Range<usize>>, context: impl Into<String>, message: impl Into<String>) -> SpecError {
+    fn err(
+        &self,
+        span: Option<Range<usize>>,
+        context: impl Into<String>,
+        message: impl Into<String>,
+    ) -> SpecError {
         SpecError::Invalid {
             location: Location::of(self.text, span),
             context: context.into(),
@@ -851,9 +856,10 @@ impl<'t> Builder<'t> {
                 return Err(self.err(Some(d.header.span()), "[dispatch]", "`keys` is empty"));
             }
             for k in &d.keys {
-                let f = hs.layout.field(k.get_ref()).filter(|f| {
-                    f.depth == 0 && f.offset.is_some() && f.len.is_some() && !f.rest
-                });
+                let f = hs
+                    .layout
+                    .field(k.get_ref())
+                    .filter(|f| f.depth == 0 && f.offset.is_some() && f.len.is_some() && !f.rest);
                 if f.is_none() {
                     return Err(self.err(
                         Some(k.span()),
@@ -958,7 +964,9 @@ impl<'t> Builder<'t> {
                     ));
                 }
                 for (k, f) in m.key.iter().zip(&key_fields) {
-                    if k.len() > f.len || (f.right_aligned && !k.bytes().all(|b| b.is_ascii_digit())) {
+                    if k.len() > f.len
+                        || (f.right_aligned && !k.bytes().all(|b| b.is_ascii_digit()))
+                    {
                         return Err(self.err(
                             span,
                             ctx,
@@ -1015,10 +1023,7 @@ impl<'t> Builder<'t> {
             heartbeat: None,
         };
         self.metadata(&doc, &mut family)?;
-        family.structs = names
-            .iter()
-            .filter_map(|n| self.built.remove(n))
-            .collect();
+        family.structs = names.iter().filter_map(|n| self.built.remove(n)).collect();
         Ok(family)
     }
 
@@ -1036,7 +1041,11 @@ impl<'t> Builder<'t> {
         let length = match kind {
             "ascii" | "binary" => {
                 let Some(width) = def.width else {
-                    return Err(self.err(span, "[framing]", "`width` is required with a length prefix"));
+                    return Err(self.err(
+                        span,
+                        "[framing]",
+                        "`width` is required with a length prefix",
+                    ));
                 };
                 let ok = if kind == "ascii" {
                     (1..=10).contains(&width)
@@ -1044,7 +1053,11 @@ impl<'t> Builder<'t> {
                     matches!(width, 1 | 2 | 4 | 8)
                 };
                 if !ok {
-                    return Err(self.err(span, "[framing]", format!("unsupported `width = {width}` for a {kind} length")));
+                    return Err(self.err(
+                        span,
+                        "[framing]",
+                        format!("unsupported `width = {width}` for a {kind} length"),
+                    ));
                 }
                 if kind == "ascii" {
                     LengthPrefix::Ascii {
@@ -1109,11 +1122,7 @@ impl<'t> Builder<'t> {
         };
         if !self.visiting.insert(name.to_owned()) {
             let (span, ctx) = from.unwrap_or((0..0, String::new()));
-            return Err(self.err(
-                Some(span),
-                ctx,
-                format!("struct `{name}` contains itself"),
-            ));
+            return Err(self.err(Some(span), ctx, format!("struct `{name}` contains itself")));
         }
         let sctx = self.struct_context(name);
         let (charset, label, doc, declared_len, len_span) = {
@@ -1281,7 +1290,9 @@ impl<'t> Builder<'t> {
             }
         }
         if f.repeat.is_some() && f.count.is_some() {
-            return Err(e("use either `repeat` (fixed) or `count` (repeat group), not both".into()));
+            return Err(e(
+                "use either `repeat` (fixed) or `count` (repeat group), not both".into(),
+            ));
         }
         if f.max.is_some() && f.count.is_none() {
             return Err(e("`max` belongs to a `count` repeat group".into()));
@@ -1290,7 +1301,10 @@ impl<'t> Builder<'t> {
             return Err(e("a `rest` field is a single AN or B scalar".into()));
         }
         if f.rest && !is_last {
-            return Err(e(format!("`rest` field `{}` must be the last field", f.name)));
+            return Err(e(format!(
+                "`rest` field `{}` must be the last field",
+                f.name
+            )));
         }
         if let Some(s) = &f.struct_name {
             if f.ty.is_some() || f.len.is_some() {
@@ -1333,13 +1347,18 @@ impl<'t> Builder<'t> {
             (FieldShape::Array { element, n }, elem_width.map(|w| w * n))
         } else if let Some(count) = &f.count {
             let Some(max) = f.max else {
-                return Err(e("a `count` repeat group needs `max = N` (the most elements accepted)".into()));
+                return Err(e(
+                    "a `count` repeat group needs `max = N` (the most elements accepted)".into(),
+                ));
             };
             let target = earlier.iter().find(|o| o.name == *count);
             match target.map(|t| &t.shape) {
-                Some(FieldShape::Scalar(l)) if matches!(l.kind, FieldKind::UInt | FieldKind::Int) && !l.rest => {}
+                Some(FieldShape::Scalar(l))
+                    if matches!(l.kind, FieldKind::UInt | FieldKind::Int) && !l.rest => {}
                 Some(_) => {
-                    return Err(e(format!("`count = \"{count}\"`: `{count}` must be an integer (N) field")))
+                    return Err(e(format!(
+                        "`count = \"{count}\"`: `{count}` must be an integer (N) field"
+                    )))
                 }
                 None => {
                     return Err(e(format!(
@@ -1409,7 +1428,10 @@ impl<'t> Builder<'t> {
         } else if ok.is_empty() {
             Err(e("`rust` chooses the integer type of N fields only".into()))
         } else {
-            Err(e(format!("`rust = {r:?}`: expected one of {}", ok.join(", "))))
+            Err(e(format!(
+                "`rust = {r:?}`: expected one of {}",
+                ok.join(", ")
+            )))
         }
     }
 
@@ -1460,12 +1482,19 @@ impl<'t> Builder<'t> {
                 )))
             }
         };
-        let numeric = matches!(kind, FieldKind::UInt | FieldKind::Int | FieldKind::NumericText);
+        let numeric = matches!(
+            kind,
+            FieldKind::UInt | FieldKind::Int | FieldKind::NumericText
+        );
         if f.text && !matches!(kind, FieldKind::NumericText) {
-            return Err(e("`text = true` applies to N fields (digits kept as text)".into()));
+            return Err(e(
+                "`text = true` applies to N fields (digits kept as text)".into()
+            ));
         }
         if f.unsigned && !matches!(kind, FieldKind::UInt) {
-            return Err(e("`unsigned = true` applies to N fields with a `sign`".into()));
+            return Err(e(
+                "`unsigned = true` applies to N fields with a `sign`".into()
+            ));
         }
         if sign != Sign::None && !matches!(kind, FieldKind::UInt | FieldKind::Int) {
             return Err(e("`sign` applies to N fields".into()));
@@ -1474,22 +1503,30 @@ impl<'t> Builder<'t> {
             None => false,
             Some("zero") if matches!(kind, FieldKind::UInt | FieldKind::Int) => true,
             Some("zero") => return Err(e("`blank = \"zero\"` applies to N number fields".into())),
-            Some(other) => return Err(e(format!("`blank = {other:?}`: only \"zero\" is accepted"))),
+            Some(other) => {
+                return Err(e(format!("`blank = {other:?}`: only \"zero\" is accepted")))
+            }
         };
         if (f.fullwidth || f.charset.is_some()) && kind != FieldKind::Text {
             return Err(e("`fullwidth` and `charset` apply to AN text fields".into()));
         }
         if f.fullwidth && charset == Charset::Ascii && f.charset.is_none() {
-            return Err(e("`fullwidth` needs a Korean charset (euc-kr or cp949)".into()));
+            return Err(e(
+                "`fullwidth` needs a Korean charset (euc-kr or cp949)".into()
+            ));
         }
         let charset = match &f.charset {
             Some(c) => Charset::parse(c).ok_or_else(|| {
-                e(format!("unknown charset {c:?} (expected ascii, euc-kr or cp949)"))
+                e(format!(
+                    "unknown charset {c:?} (expected ascii, euc-kr or cp949)"
+                ))
             })?,
             None => charset,
         };
         if f.fullwidth && charset == Charset::Ascii {
-            return Err(e("`fullwidth` needs a Korean charset (euc-kr or cp949)".into()));
+            return Err(e(
+                "`fullwidth` needs a Korean charset (euc-kr or cp949)".into()
+            ));
         }
         let auto_len = match f.auto_len.as_deref() {
             None => None,
@@ -1512,10 +1549,14 @@ impl<'t> Builder<'t> {
                 return Err(e("a `rest` field must be AN or B".into()));
             }
             if f.optional {
-                return Err(e("a `rest` field cannot be `optional` (it may be empty)".into()));
+                return Err(e(
+                    "a `rest` field cannot be `optional` (it may be empty)".into()
+                ));
             }
             if f.len.is_some() {
-                return Err(e("a `rest` field takes whatever bytes remain; remove `len`".into()));
+                return Err(e(
+                    "a `rest` field takes whatever bytes remain; remove `len`".into(),
+                ));
             }
             0
         } else {
@@ -1525,10 +1566,14 @@ impl<'t> Builder<'t> {
             }
         };
         if numeric && f.optional && blank_zero {
-            return Err(e("`optional` and `blank = \"zero\"` contradict each other".into()));
+            return Err(e(
+                "`optional` and `blank = \"zero\"` contradict each other".into()
+            ));
         }
         if kind == FieldKind::Int && len < 2 {
-            return Err(e("a signed field needs at least 2 bytes (sign + digit)".into()));
+            return Err(e(
+                "a signed field needs at least 2 bytes (sign + digit)".into()
+            ));
         }
         let mut lay = FieldLayout::scalar(&f.name, kind.clone(), len);
         lay.len = (!f.rest).then_some(len);
@@ -1555,7 +1600,13 @@ impl<'t> Builder<'t> {
         ctx: &str,
     ) -> Result<String, SpecError> {
         for m in &family.messages {
-            self.check_in(&m.layout, path.get_ref(), Some(path.span()), ctx, &format!("message {} `{}`", m.key_str(), m.name))?;
+            self.check_in(
+                &m.layout,
+                path.get_ref(),
+                Some(path.span()),
+                ctx,
+                &format!("message {} `{}`", m.key_str(), m.name),
+            )?;
         }
         Ok(path.get_ref().clone())
     }
@@ -1622,7 +1673,10 @@ impl<'t> Builder<'t> {
                     return Err(self.err(
                         span,
                         "[sequence]",
-                        format!("max {} does not fit the {width}-digit field `{field}`", s.max),
+                        format!(
+                            "max {} does not fit the {width}-digit field `{field}`",
+                            s.max
+                        ),
                     ));
                 }
             }
@@ -1657,13 +1711,21 @@ impl<'t> Builder<'t> {
             let r = r.get_ref();
             let field = self.check_in_all(family, &r.field, "[response_code]")?;
             if let Some(c) = r.success.iter().find(|c| r.unknown.contains(c)) {
-                return Err(self.err(span, "[response_code]", format!("code {c:?} is both success and unknown")));
+                return Err(self.err(
+                    span,
+                    "[response_code]",
+                    format!("code {c:?} is both success and unknown"),
+                ));
             }
             family.response_code = Some(ResponseCodeSpec {
                 field,
                 success: r.success.clone(),
                 unknown: r.unknown.clone(),
-                meanings: r.meanings.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                meanings: r
+                    .meanings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             });
         }
         for q in &doc.inquiry {
@@ -1671,15 +1733,31 @@ impl<'t> Builder<'t> {
             let q = q.get_ref();
             let ctx = format!("[[inquiry]] {}", q.key.join("/"));
             let inq = self.message_layout(family, &q.key, span.clone(), &ctx)?;
-            self.check_in(inq, q.key_field.get_ref(), Some(q.key_field.span()), &ctx, &format!("inquiry {}", q.key.join("/")))?;
-            for (to, _) in &q.copy {
-                self.check_in(inq, to, span.clone(), &ctx, &format!("inquiry {}", q.key.join("/")))?;
+            self.check_in(
+                inq,
+                q.key_field.get_ref(),
+                Some(q.key_field.span()),
+                &ctx,
+                &format!("inquiry {}", q.key.join("/")),
+            )?;
+            for to in q.copy.keys() {
+                self.check_in(
+                    inq,
+                    to,
+                    span.clone(),
+                    &ctx,
+                    &format!("inquiry {}", q.key.join("/")),
+                )?;
             }
             if !q.copy.contains_key(q.key_field.get_ref()) {
                 return Err(self.err(
                     Some(q.key_field.span()),
                     &ctx,
-                    format!("`copy` must say where `{}` comes from, e.g. {{ {} = \"header.msg_no\" }}", q.key_field.get_ref(), q.key_field.get_ref()),
+                    format!(
+                        "`copy` must say where `{}` comes from, e.g. {{ {} = \"header.msg_no\" }}",
+                        q.key_field.get_ref(),
+                        q.key_field.get_ref()
+                    ),
                 ));
             }
             if q.for_keys.is_empty() {
@@ -1688,16 +1766,25 @@ impl<'t> Builder<'t> {
             for k in &q.for_keys {
                 let orig = self.message_layout(family, k, span.clone(), &ctx)?;
                 for from in q.copy.values() {
-                    self.check_in(orig, from, span.clone(), &ctx, &format!("message {}", k.join("/")))?;
+                    self.check_in(
+                        orig,
+                        from,
+                        span.clone(),
+                        &ctx,
+                        &format!("message {}", k.join("/")),
+                    )?;
                 }
             }
             let result_field = match &q.result_field {
                 Some(rf) => {
-                    let resp = family
-                        .response_to(&q.key)
-                        .map(|m| &m.layout)
-                        .unwrap_or(inq);
-                    self.check_in(resp, rf.get_ref(), Some(rf.span()), &ctx, "the inquiry response")?;
+                    let resp = family.response_to(&q.key).map(|m| &m.layout).unwrap_or(inq);
+                    self.check_in(
+                        resp,
+                        rf.get_ref(),
+                        Some(rf.span()),
+                        &ctx,
+                        "the inquiry response",
+                    )?;
                     Some(rf.get_ref().clone())
                 }
                 None => None,
@@ -1723,22 +1810,48 @@ impl<'t> Builder<'t> {
                 None => (false, Vec::new()),
                 Some(CopyDef::All(s)) if s == "all" => (true, Vec::new()),
                 Some(CopyDef::All(s)) => {
-                    return Err(self.err(span, &ctx, format!("`copy = {s:?}`: expected \"all\" or a list of fields")))
+                    return Err(self.err(
+                        span,
+                        &ctx,
+                        format!("`copy = {s:?}`: expected \"all\" or a list of fields"),
+                    ))
                 }
                 Some(CopyDef::Fields(v)) => (false, v.clone()),
             };
             if copy_all && notice != ack {
                 let same = notice.fields() == ack.fields();
                 if !same {
-                    return Err(self.err(span, &ctx, "`copy = \"all\"` needs the notice and the ack to share one layout"));
+                    return Err(self.err(
+                        span,
+                        &ctx,
+                        "`copy = \"all\"` needs the notice and the ack to share one layout",
+                    ));
                 }
             }
             for p in &copy {
-                self.check_in(notice, p, span.clone(), &ctx, &format!("notice {}", n.key.join("/")))?;
-                self.check_in(ack, p, span.clone(), &ctx, &format!("ack {}", n.ack.join("/")))?;
+                self.check_in(
+                    notice,
+                    p,
+                    span.clone(),
+                    &ctx,
+                    &format!("notice {}", n.key.join("/")),
+                )?;
+                self.check_in(
+                    ack,
+                    p,
+                    span.clone(),
+                    &ctx,
+                    &format!("ack {}", n.ack.join("/")),
+                )?;
             }
             for p in n.set.keys() {
-                self.check_in(ack, p, span.clone(), &ctx, &format!("ack {}", n.ack.join("/")))?;
+                self.check_in(
+                    ack,
+                    p,
+                    span.clone(),
+                    &ctx,
+                    &format!("ack {}", n.ack.join("/")),
+                )?;
             }
             family.notices.push(NoticeSpec {
                 key: n.key.clone(),
@@ -1755,7 +1868,11 @@ impl<'t> Builder<'t> {
             let ctx = "[heartbeat]";
             let name = h.struct_name.get_ref();
             let Some(s) = self.built.get(name) else {
-                return Err(self.err(Some(h.struct_name.span()), ctx, format!("struct `{name}` is not defined in [[structs]]")));
+                return Err(self.err(
+                    Some(h.struct_name.span()),
+                    ctx,
+                    format!("struct `{name}` is not defined in [[structs]]"),
+                ));
             };
             let layout = s.layout.clone();
             let owner = format!("struct `{name}`");
@@ -1769,14 +1886,26 @@ impl<'t> Builder<'t> {
                 self.check_in(&layout, p, span.clone(), ctx, &owner)?;
             }
             if h.request.is_empty() || h.response.is_empty() {
-                return Err(self.err(span, ctx, "`request` and `response` must each name at least one field value"));
+                return Err(self.err(
+                    span,
+                    ctx,
+                    "`request` and `response` must each name at least one field value",
+                ));
             }
             family.heartbeat = Some(HeartbeatSpec {
                 struct_name: name.clone(),
                 layout,
                 interval_secs: h.interval_secs,
-                request: h.request.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                response: h.response.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                request: h
+                    .request
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                response: h
+                    .response
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 echo: h.echo.clone(),
                 stamp_field: h.stamp_field.clone(),
                 stamp_format: h.stamp_format.clone(),

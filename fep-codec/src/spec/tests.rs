@@ -130,7 +130,10 @@ fn invalid_fields_name_struct_message_field_and_line() {
     assert!(s.contains("struct `Pay`"), "{s}");
     assert!(s.contains("0200/1 PayRequest"), "{s}");
     assert!(s.contains("field `amount`"), "{s}");
-    assert!(s.contains("declared offset = 21, computed offset = 20"), "{s}");
+    assert!(
+        s.contains("declared offset = 21, computed offset = 20"),
+        "{s}"
+    );
 
     // Struct length.
     let e = broken("len = 33", "len = 34");
@@ -139,11 +142,23 @@ fn invalid_fields_name_struct_message_field_and_line() {
 
     // Unknown type, missing len, unknown charset, bad sign.
     for (from, to, want) in [
-        ("type = \"N\",  len = 7", "type = \"Q\",  len = 7", "unknown `type = \"Q\"`"),
+        (
+            "type = \"N\",  len = 7",
+            "type = \"Q\",  len = 7",
+            "unknown `type = \"Q\"`",
+        ),
         ("type = \"N\",  len = 7,", "type = \"N\",", "needs `len`"),
         ("mask = true", "charset = \"latin1\"", "unknown charset"),
-        ("len = 7,  offset = 20", "len = 7, offset = 20, sign = \"left\"", "`sign = \"left\"`"),
-        ("optional = true", "optional = true, text = true", "`text = true` applies to N"),
+        (
+            "len = 7,  offset = 20",
+            "len = 7, offset = 20, sign = \"left\"",
+            "`sign = \"left\"`",
+        ),
+        (
+            "optional = true",
+            "optional = true, text = true",
+            "`text = true` applies to N",
+        ),
     ] {
         let e = broken(from, to);
         let s = e.to_string();
@@ -155,7 +170,10 @@ fn invalid_fields_name_struct_message_field_and_line() {
 
 #[test]
 fn invalid_references_are_reported() {
-    let e = broken("struct = \"Head\", offset = 0", "struct = \"Hed\", offset = 0");
+    let e = broken(
+        "struct = \"Head\", offset = 0",
+        "struct = \"Hed\", offset = 0",
+    );
     assert!(e.to_string().contains("struct `Hed` is not defined"), "{e}");
     assert_eq!(e.line(), Some(line_of(DEMO, "name = \"header\"")));
 
@@ -167,9 +185,16 @@ fn invalid_references_are_reported() {
     assert!(e.to_string().contains("same key"), "{e}");
 
     let e = broken("key = [\"0210\", \"1\"]", "key = [\"0210\", \"X\"]");
-    assert!(e.to_string().contains("does not fit key field `header.biz`"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("does not fit key field `header.biz`"),
+        "{e}"
+    );
 
-    let e = broken("response = [\"0210\", \"1\"]", "response = [\"0310\", \"1\"]");
+    let e = broken(
+        "response = [\"0210\", \"1\"]",
+        "response = [\"0310\", \"1\"]",
+    );
     assert!(e.to_string().contains("0310/1 is not a message"), "{e}");
 
     let e = broken(
@@ -202,13 +227,30 @@ fields = [
     assert_eq!(items[1].get("items"), Some(&Value::Text("cd".into())));
     assert_eq!(r.get("tail"), Some(&Value::Text("TAIL ".into())));
     for (group, want) in [
-        ("{ name = \"items\", type = \"AN\", len = 2, count = \"m\", max = 3 },", "no earlier field named `m`"),
-        ("{ name = \"items\", type = \"AN\", len = 2, count = \"n\" },", "needs `max"),
-        ("{ name = \"items\", type = \"AN\", len = 2, count = \"tail\", max = 3 },", "no earlier field"),
-        ("{ name = \"x\", type = \"AN\", rest = true },", "must be the last field"),
-        ("{ name = \"x\", type = \"AN\", len = 2, offset = 5 },", "computed offset = 1"),
+        (
+            "{ name = \"items\", type = \"AN\", len = 2, count = \"m\", max = 3 },",
+            "no earlier field named `m`",
+        ),
+        (
+            "{ name = \"items\", type = \"AN\", len = 2, count = \"n\" },",
+            "needs `max",
+        ),
+        (
+            "{ name = \"items\", type = \"AN\", len = 2, count = \"tail\", max = 3 },",
+            "no earlier field",
+        ),
+        (
+            "{ name = \"x\", type = \"AN\", rest = true },",
+            "must be the last field",
+        ),
+        (
+            "{ name = \"x\", type = \"AN\", len = 2, offset = 5 },",
+            "computed offset = 1",
+        ),
     ] {
-        let e = load(group).err().unwrap_or_else(|| panic!("{group} loaded"));
+        let e = load(group)
+            .err()
+            .unwrap_or_else(|| panic!("{group} loaded"));
         assert!(e.to_string().contains(want), "{group}: {e}");
         assert_eq!(e.line(), Some(7), "{e}");
     }
@@ -216,7 +258,10 @@ fields = [
     let e = load("{ name = \"items\", type = \"AN\", len = 2, count = \"n\", max = 3 }, { name = \"z\", type = \"AN\", len = 1, offset = 1 },")
         .err()
         .unwrap_or_else(|| panic!("loaded"));
-    assert!(e.to_string().contains("after a variable-length field"), "{e}");
+    assert!(
+        e.to_string().contains("after a variable-length field"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -254,11 +299,17 @@ fn decode_tool_renders_table_json_and_masks() {
     let mut framed = b"0033".to_vec();
     framed.extend(pay_bytes());
     let table = decode(&f, &framed, &DecodeOptions::default()).unwrap();
-    assert!(table.contains("0200/1 PayRequest (33 bytes + 4-byte length prefix)"), "{table}");
+    assert!(
+        table.contains("0200/1 PayRequest (33 bytes + 4-byte length prefix)"),
+        "{table}"
+    );
     assert!(table.contains("110*****67"), "{table}");
     assert!(!table.contains("1101234567"), "{table}");
     let amount_row = table.lines().find(|l| l.contains("amount")).unwrap();
-    assert!(amount_row.starts_with("    20    7  amount"), "{amount_row}");
+    assert!(
+        amount_row.starts_with("    20    7  amount"),
+        "{amount_row}"
+    );
     assert!(amount_row.ends_with("50000"), "{amount_row}");
     assert!(table.contains("\"홍길동\""), "{table}");
 
@@ -319,9 +370,25 @@ fn decode_tool_errors_carry_offset_and_excerpt() {
         .to_string();
     assert!(s.contains("(input offset 27)"), "{s}");
 
-    let e = decode(&f, b"zz", &DecodeOptions { hex: true, ..Default::default() }).unwrap_err();
+    let e = decode(
+        &f,
+        b"zz",
+        &DecodeOptions {
+            hex: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(matches!(e, ToolError::BadHex { at: 0, .. }), "{e}");
-    let e = decode(&f, b"abc", &DecodeOptions { hex: true, ..Default::default() }).unwrap_err();
+    let e = decode(
+        &f,
+        b"abc",
+        &DecodeOptions {
+            hex: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("odd number"), "{e}");
     let e = decode(&f, b"99990", &DecodeOptions::default()).unwrap_err();
     assert!(e.to_string().contains("wrong length"), "{e}");
@@ -331,21 +398,45 @@ fn decode_tool_errors_carry_offset_and_excerpt() {
 fn codegen_and_doc_describe_the_family() {
     let f = demo();
     let code = codegen(&f);
-    assert!(code.contains("#[telegram(charset = \"euc-kr\", len = 33)]"), "{code}");
+    assert!(
+        code.contains("#[telegram(charset = \"euc-kr\", len = 33)]"),
+        "{code}"
+    );
     assert!(
         code.contains("#[telegram(len = 10, offset = 10, mask, label = \"계좌번호\")]\n    pub account: String,"),
         "{code}"
     );
     assert!(code.contains("pub name: Option<String>,"), "{code}");
-    assert!(code.contains("#[telegram(header = Head, key(kind, biz))]"), "{code}");
+    assert!(
+        code.contains("#[telegram(header = Head, key(kind, biz))]"),
+        "{code}"
+    );
     assert!(code.contains("pub enum DemoMessage {"), "{code}");
-    assert!(code.contains("#[telegram(key(\"0200\", \"1\"))]\n    PayRequest(Pay),"), "{code}");
+    assert!(
+        code.contains("#[telegram(key(\"0200\", \"1\"))]\n    PayRequest(Pay),"),
+        "{code}"
+    );
 
     let doc = spec_doc(&f);
     assert!(doc.starts_with("# 데모 — 전문설계서 (`demo`)"), "{doc}");
-    assert!(doc.contains("| # | Field | 한글명 | Type | Len | Offset | Notes |"), "{doc}");
-    assert!(doc.contains("| 2 | `account` | 계좌번호 | AN | 10 | 10 | masked |"), "{doc}");
-    assert!(doc.contains("| 3 | `amount` | 금액 | N | 7 | 20 |  |"), "{doc}");
-    assert!(doc.contains("## 0200/1 지급 요구, 0210/1 PayResponse — `Pay` (33 bytes)"), "{doc}");
-    assert!(doc.contains("4-byte ASCII decimal length, excluding itself"), "{doc}");
+    assert!(
+        doc.contains("| # | Field | 한글명 | Type | Len | Offset | Notes |"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("| 2 | `account` | 계좌번호 | AN | 10 | 10 | masked |"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("| 3 | `amount` | 금액 | N | 7 | 20 |  |"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("## 0200/1 지급 요구, 0210/1 PayResponse — `Pay` (33 bytes)"),
+        "{doc}"
+    );
+    assert!(
+        doc.contains("4-byte ASCII decimal length, excluding itself"),
+        "{doc}"
+    );
 }
