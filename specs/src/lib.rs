@@ -1,1 +1,23 @@
-//! placeholder
+//! # fep-specs — real institutions' telegram families
+//!
+//! Each module describes one institution's 전문설계서 (telegram specification) as
+//! `#[derive(Telegram)]` structs from [`fep_codec`]: the struct *is* the specification.
+//! Field order, byte widths, absolute offsets (checked at compile time with `offset = N`),
+//! charsets, Korean labels and sensitive-field masks all live in the attributes.
+//!
+//! Families:
+//!
+//! - [`hecto`] — 헥토파이낸셜 (formerly 세틀뱅크) 실시간펌뱅킹 (real-time firm banking),
+//!   전문설계서 Ver 2.0 (2024-03): 300-byte telegrams = 100-byte 공통부 (common header) +
+//!   200-byte 개별부 (body), EUC-KR text, plus the `HDRREQPOLL` heartbeat.
+//!
+//! ```
+//! use fep_codec::Telegram;
+//! use fep_specs::hecto::{HectoHeader, HectoMessage};
+//!
+//! assert_eq!(HectoHeader::layout().len(), Some(100));
+//! # let _ = HectoMessage::decode;
+//! ```
+#![deny(missing_docs)]
+
+pub mod hecto;
