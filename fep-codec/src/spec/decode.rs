@@ -43,6 +43,14 @@ pub enum ToolError {
         /// What is wrong.
         reason: String,
     },
+    /// The telegram decodes, but the length prefix in front of it disagrees with its length.
+    #[error("the frame's prefix {prefix:?} does not match the {actual}-byte telegram after it")]
+    BadFrame {
+        /// The prefix bytes (lossy text).
+        prefix: String,
+        /// The telegram's length.
+        actual: usize,
+    },
     /// The telegram does not decode.
     #[error("{what}: {error}{shifted}\n{excerpt}", shifted = if *prefix_len > 0 { format!(" (input offset {})", error.offset() + prefix_len) } else { String::new() })]
     BadTelegram {
@@ -138,8 +146,23 @@ pub fn decode_input(family: &Family, input: &[u8], hex: bool) -> Result<Decoded,
             .unwrap_or(input);
         trimmed.to_vec()
     };
-    let (telegram, prefix_len) = match family.framing().strip(&bytes) {
-        Some(t) => (t, family.framing().overhead()),
+    let framing = family.framing();
+    let overhead = framing.overhead();
+    let mut mismatch = false;
+    let (telegram, prefix_len) = match framing.strip(&bytes) {
+        Some(t) => (t, overhead),
+        // A prefix whose length disagrees with what follows: decode what follows, so the error
+        // is about the telegram's real length rather than an unknown key.
+        None if overhead > 0
+            && bytes.starts_with(&framing.prefix)
+            && family.identify(&bytes).is_err()
+            && bytes
+                .get(overhead..)
+                .is_some_and(|t| family.identify(t).is_ok()) =>
+        {
+            mismatch = true;
+            (&bytes[overhead..], overhead)
+        }
         None => (bytes.as_slice(), 0),
     };
     let bad = |what: String, error: DecodeError| ToolError::BadTelegram {
@@ -174,6 +197,12 @@ pub fn decode_input(family: &Family, input: &[u8], hex: bool) -> Result<Decoded,
         .layout
         .decode_record(telegram)
         .map_err(|e| bad(format!("{} {}", spec.key_str(), spec.name), e))?;
+    if mismatch {
+        return Err(ToolError::BadFrame {
+            prefix: String::from_utf8_lossy(&bytes[..overhead]).into_owned(),
+            actual: telegram.len(),
+        });
+    }
     Ok(Decoded {
         kind: spec.key_str(),
         name: spec.name.clone(),

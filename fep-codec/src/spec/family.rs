@@ -730,6 +730,12 @@ struct Builder<'t> {
     users: HashMap<String, Vec<String>>,
 }
 
+/// Largest struct (and field) accepted, in bytes: far above any real telegram, low enough that
+/// offsets never overflow.
+const MAX_BYTES: usize = 1 << 24;
+/// Most layout entries per struct once fixed arrays are expanded.
+const MAX_FIELDS: usize = 100_000;
+
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
     "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
@@ -1143,6 +1149,7 @@ impl<'t> Builder<'t> {
         let mut builder = Layout::builder(name);
         let mut fields: Vec<FieldSpec> = Vec::new();
         let mut offset = Some(0usize);
+        let mut flattened = 0usize;
         for j in 0..n_fields {
             let (span, fctx, nested) = {
                 let f = self.defs[i].get_ref().fields[j].get_ref();
@@ -1158,11 +1165,28 @@ impl<'t> Builder<'t> {
             let f = self.defs[i].get_ref().fields[j].get_ref();
             let is_last = j + 1 == n_fields;
             let spec = self.field(f, charset, offset, &fields, is_last, &fctx, span.clone())?;
-            self.place(&mut builder, &spec)?;
             offset = match (offset, spec.width) {
-                (Some(o), Some(w)) => Some(o + w),
+                (Some(o), Some(w)) => match o.checked_add(w).filter(|&e| e <= MAX_BYTES) {
+                    Some(end) => Some(end),
+                    None => {
+                        return Err(self.err(
+                            Some(span),
+                            fctx,
+                            format!("the struct would exceed {MAX_BYTES} bytes"),
+                        ))
+                    }
+                },
                 _ => None,
             };
+            flattened += self.flattened_len(&spec);
+            if flattened > MAX_FIELDS {
+                return Err(self.err(
+                    Some(span),
+                    fctx,
+                    format!("the struct would have more than {MAX_FIELDS} fields once repeats are expanded"),
+                ));
+            }
+            self.place(&mut builder, &spec)?;
             fields.push(spec);
         }
         if fields.is_empty() {
@@ -1203,6 +1227,19 @@ impl<'t> Builder<'t> {
             },
         );
         Ok(())
+    }
+
+    /// How many layout entries a declared field expands to.
+    fn flattened_len(&self, f: &FieldSpec) -> usize {
+        let inner = |s: &String| self.built.get(s).map_or(1, |x| x.layout.fields().len());
+        match &f.shape {
+            FieldShape::Scalar(_) | FieldShape::Group { .. } => 1,
+            FieldShape::Nested(s) => inner(s),
+            FieldShape::Array { element, n } => match element {
+                Element::Scalar(_) => *n,
+                Element::Struct(s) => n.saturating_mul(inner(s)),
+            },
+        }
     }
 
     /// Appends a declared field to the builder exactly as the derive does.
@@ -1344,13 +1381,21 @@ impl<'t> Builder<'t> {
             if matches!(&element, Element::Scalar(l) if l.auto_len.is_some()) {
                 return Err(e("`auto_len` cannot be used on a repeated field".into()));
             }
-            (FieldShape::Array { element, n }, elem_width.map(|w| w * n))
+            let width = match elem_width.map(|w| w.checked_mul(n)) {
+                Some(Some(w)) if w <= MAX_BYTES => Some(w),
+                Some(_) => return Err(e(format!("the array would exceed {MAX_BYTES} bytes"))),
+                None => None,
+            };
+            (FieldShape::Array { element, n }, width)
         } else if let Some(count) = &f.count {
             let Some(max) = f.max else {
                 return Err(e(
                     "a `count` repeat group needs `max = N` (the most elements accepted)".into(),
                 ));
             };
+            if max > MAX_FIELDS {
+                return Err(e(format!("`max = {max}` is larger than {MAX_FIELDS}")));
+            }
             let target = earlier.iter().find(|o| o.name == *count);
             match target.map(|t| &t.shape) {
                 Some(FieldShape::Scalar(l))
@@ -1562,6 +1607,9 @@ impl<'t> Builder<'t> {
         } else {
             match f.len {
                 Some(0) | None => return Err(e("needs `len` (width in bytes, at least 1)".into())),
+                Some(n) if n > MAX_BYTES => {
+                    return Err(e(format!("`len = {n}` is larger than {MAX_BYTES} bytes")))
+                }
                 Some(n) => n,
             }
         };

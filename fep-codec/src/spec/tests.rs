@@ -440,3 +440,26 @@ fn codegen_and_doc_describe_the_family() {
         "{doc}"
     );
 }
+
+#[test]
+fn absurd_sizes_are_refused_not_overflowed() {
+    let spec = |fields: &str| {
+        format!(
+            "[family]\nname = \"x\"\n[[structs]]\nname = \"E\"\nfields = [{{ name = \"a\", type = \"AN\", len = 1000 }}]\n[[structs]]\nname = \"T\"\nfields = [\n{fields}\n]\n"
+        )
+    };
+    for (fields, want) in [
+        ("{ name = \"a\", type = \"AN\", len = 9223372036854775807 }", "larger than"),
+        ("{ name = \"a\", type = \"AN\", len = 16000000 }, { name = \"b\", type = \"AN\", len = 16000000 }", "exceed"),
+        ("{ name = \"a\", struct = \"E\", repeat = 9223372036854775807 }", "exceed"),
+        ("{ name = \"a\", type = \"N\", len = 1, repeat = 200000 }", "more than"),
+        ("{ name = \"n\", type = \"N\", len = 18 }, { name = \"g\", struct = \"E\", count = \"n\", max = 9223372036854775807 }", "`max ="),
+        ("{ name = \"a\", type = \"AN\", len = -1 }", "invalid"),
+    ] {
+        let e = Family::from_toml_str(&spec(fields))
+            .err()
+            .unwrap_or_else(|| panic!("{fields} loaded"));
+        assert!(e.to_string().contains(want), "{fields}: {e}");
+        assert_eq!(e.line(), Some(9), "{e}");
+    }
+}
