@@ -635,3 +635,202 @@ struct = "Batch"
         assert!(layout.decode_record(&lenient).is_ok());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// `fep decode` on Hecto telegrams.
+
+mod decode_tool {
+    use super::*;
+    use fep_codec::spec::{decode, DecodeOptions, OutputFormat, ToolError};
+
+    fn transfer() -> Vec<u8> {
+        Transfer {
+            header: HectoHeader {
+                id_code: "SETTLEBNK".into(),
+                company_no: "CORP0001".into(),
+                bank_code: "004".into(),
+                msg_type: "2100".into(),
+                biz_type: "100".into(),
+                send_count: 1,
+                msg_no: 17,
+                send_date: "20261123".into(),
+                send_time: "093015".into(),
+                resp_code: "0000".into(),
+                ..Default::default()
+            },
+            wd_account: "110123456789".into(),
+            wd_password: "1234".into(),
+            amount: 50_000,
+            bal_sign: "+".into(),
+            balance: Some(1_000_000),
+            dep_bank: "088".into(),
+            dep_account: "5678901234".into(),
+            fee: None,
+            memo: "급여".into(),
+            dep_holder: "홍길동".into(),
+            ..Default::default()
+        }
+        .encode()
+        .unwrap()
+    }
+
+    fn json(bytes: &[u8], unmask: bool) -> String {
+        let f = hecto();
+        decode(
+            &f,
+            bytes,
+            &DecodeOptions {
+                format: OutputFormat::Json,
+                unmask,
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `"key": value` at the given nesting (2 spaces for top level, 4 inside header/body).
+    fn has(json: &str, indent: usize, key: &str, value: &str) -> bool {
+        let line = format!("{}\"{key}\": {value}", " ".repeat(indent));
+        json.lines().any(|l| l.trim_end_matches(',') == line)
+    }
+
+    #[test]
+    fn json_uses_the_page_field_names_numbers_and_masks() {
+        let mut framed = b"0300".to_vec();
+        framed.extend(transfer());
+        for input in [transfer(), framed] {
+            let v = json(&input, false);
+            assert!(v.starts_with("{\n  \"type\": \"2100/100\",\n  \"name\": \"TransferResponse\",\n  \"header\": {\n"), "{v}");
+            for (key, value) in [
+                ("msg_no", "17"),
+                ("bank_code", "\"004\""),
+                ("resp_code", "\"0000\""),
+                ("amount", "50000"),
+                ("balance", "1000000"),
+                ("fee", "null"),
+                ("memo", "\"급여\""),
+                ("dep_holder", "\"홍길동\""),
+                ("wd_account", "\"110*******89\""),
+                ("wd_password", "\"****\""),
+                ("filler", "\"\""),
+            ] {
+                assert!(has(&v, 4, key, value), "{key}: {value} in {v}");
+            }
+            assert!(
+                v.contains("\n  },\n  \"body\": {\n    \"wd_account\""),
+                "{v}"
+            );
+            assert!(!v.contains("header."), "{v}");
+        }
+        let clear = json(&transfer(), true);
+        assert!(has(&clear, 4, "wd_account", "\"110123456789\""), "{clear}");
+        assert!(has(&clear, 4, "wd_password", "\"1234\""), "{clear}");
+    }
+
+    #[test]
+    fn hex_input_and_poll_frames() {
+        let f = hecto();
+        let hex: String = transfer()
+            .chunks(16)
+            .map(|c| {
+                c.iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    + "\n"
+            })
+            .collect();
+        let table = decode(
+            &f,
+            hex.as_bytes(),
+            &DecodeOptions {
+                hex: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            table.starts_with("2100/100 TransferResponse (300 bytes)"),
+            "{table}"
+        );
+        let row = table.lines().find(|l| l.contains(" amount ")).unwrap();
+        assert!(row.trim_start().starts_with("129   13  amount"), "{row}");
+        assert!(row.contains("출금금액") && row.ends_with("50000"), "{row}");
+
+        let poll = decode(&f, b"0020HDRREQPOLL1123093015\n", &DecodeOptions::default()).unwrap();
+        assert!(
+            poll.starts_with("heartbeat Poll (20 bytes + 4-byte length prefix)"),
+            "{poll}"
+        );
+        assert!(poll.contains("\"1123093015\""), "{poll}");
+    }
+
+    #[test]
+    fn bad_telegrams_exit_2_with_offset_and_excerpt() {
+        let f = hecto();
+        let mut bytes = transfer();
+        bytes[24..28].copy_from_slice(b"5000");
+        let e = decode(&f, &bytes, &DecodeOptions::default()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let s = e.to_string();
+        assert!(s.contains("unknown message key \"5000/100\""), "{s}");
+        assert!(s.contains("^^ offset 24"), "{s}");
+
+        let mut bytes = transfer();
+        bytes[150] = b'-';
+        let e = decode(&f, &bytes, &DecodeOptions::default()).unwrap_err();
+        let ToolError::BadTelegram { error, what, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(what, "2100/100 TransferResponse");
+        assert_eq!((error.path(), error.offset()), ("balance", 150));
+        assert!(e.to_string().contains("  000144  "), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..400), hex in any::<bool>()) {
+            let f = hecto();
+            let options = DecodeOptions { hex, ..Default::default() };
+            if let Err(e) = decode(&f, &bytes, &options) {
+                prop_assert_eq!(e.exit_code(), 2);
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+
+        #[test]
+        fn decode_of_mutated_telegrams_never_panics(at in 0usize..300, byte in any::<u8>(), json in any::<bool>()) {
+            let f = hecto();
+            let mut bytes = transfer();
+            bytes[at] = byte;
+            let format = if json { OutputFormat::Json } else { OutputFormat::Table };
+            match decode(&f, &bytes, &DecodeOptions { format, ..Default::default() }) {
+                Ok(out) => prop_assert!(!out.is_empty()),
+                Err(ToolError::BadTelegram { error, .. }) => prop_assert!(error.offset() <= 300),
+                Err(e) => return Err(TestCaseError::fail(e.to_string())),
+            }
+        }
+    }
+}
+
+#[test]
+fn spec_doc_reproduces_the_page_tables() {
+    let doc = fep_codec::spec::spec_doc(&hecto());
+    // Rows as on the page (A.1, A.3, A.8), with notes.
+    for row in [
+        "| 7 | `msg_no` | 전문번호 | N | 6 | 32 | 일별 신규 채번, MAX 950,000 |",
+        "| 5 | `amount` | 출금금액 | N | 13 | 129 | 이체금액 |",
+        "| 2 | `wd_account` | 출금계좌번호 | AN | 15 | 100 | 모계좌번호; masked |",
+        "| 11 | `result` | 처리결과 | AN | 4 | 193 | 'NREC' / '0000' / 은행별 코드 |",
+    ] {
+        assert!(doc.contains(row), "missing {row}");
+    }
+    assert!(doc.contains(
+        "## 2000/100 당/타행이체 요구, 2100/100 당/타행이체 응답 — `Transfer` (300 bytes)"
+    ));
+    assert!(doc.contains(
+        "| `VTIM` | 세션타임아웃 — 이체거래시 7000/100으로 확인필수 | unknown → result inquiry |"
+    ));
+    assert!(doc.contains("**Result inquiry** 7000/100 resolves 2000/100, 2000/200"));
+    assert!(doc.contains("**Unsolicited notice** 4000/100: acknowledge with 4100/100"));
+}
