@@ -35,7 +35,7 @@
 //! Idle sessions exchange the 20-byte [`Poll`] heartbeat (`HDRREQPOLLmmddhhmmss` →
 //! `HDRRESPOLLmmddhhmmss`, framed as `"0020"` + 20 bytes); see [`is_poll`].
 
-use fep_codec::Telegram;
+use fep_codec::{Telegram, TelegramFamily};
 
 // ---------------------------------------------------------------------------------------------
 // Codes
@@ -803,6 +803,32 @@ impl HectoMessage {
     /// Whether this is a request (전문구분코드 N000), as opposed to a response (N100).
     pub fn is_request(&self) -> bool {
         self.header().is_request()
+    }
+
+    /// The variant's dispatch key `[msg_type, biz_type]`, e.g. `["2000", "100"]` for
+    /// [`HectoMessage::TransferRequest`] (from the variant, not from the header).
+    pub fn variant_key(&self) -> (&'static str, &'static str) {
+        let key = <Self as TelegramFamily>::key(self);
+        (key[0], key[1])
+    }
+
+    /// Whether the header's (전문구분코드, 업무구분코드) equal the variant's key.
+    ///
+    /// Encoding writes the header as it is, so a variant whose header disagrees (e.g.
+    /// `TransferRequest` with `msg_type = "2100"`) would decode as another variant; call
+    /// [`HectoMessage::sync_key`] before encoding a hand-built message.
+    pub fn key_matches(&self) -> bool {
+        let (msg_type, biz_type) = self.variant_key();
+        let h = self.header();
+        h.msg_type == msg_type && h.biz_type == biz_type
+    }
+
+    /// Writes the variant's key into the header's `msg_type` and `biz_type`.
+    pub fn sync_key(&mut self) {
+        let (msg_type, biz_type) = self.variant_key();
+        let h = self.header_mut();
+        h.msg_type = msg_type.to_owned();
+        h.biz_type = biz_type.to_owned();
     }
 }
 
