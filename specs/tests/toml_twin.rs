@@ -834,3 +834,94 @@ fn spec_doc_reproduces_the_page_tables() {
     assert!(doc.contains("**Result inquiry** 7000/100 resolves 2000/100, 2000/200"));
     assert!(doc.contains("**Unsolicited notice** 4000/100: acknowledge with 4100/100"));
 }
+
+#[test]
+fn notice_ack_and_result_inquiry_are_built_from_records() {
+    let f = hecto();
+    let header = HectoHeader {
+        id_code: "SETTLEBNK".into(),
+        company_no: "CORP0001".into(),
+        bank_code: "004".into(),
+        msg_type: "4000".into(),
+        biz_type: "100".into(),
+        send_count: 1,
+        msg_no: 321,
+        send_date: "20261123".into(),
+        send_time: "101500".into(),
+        resp_code: String::new(),
+        reserved1: "RID00001A".into(),
+        reserved2: "X".into(),
+        reserved3: "keep me".into(),
+    };
+    let notice = DepositNotice {
+        header: header.clone(),
+        account: "110123456789".into(),
+        io_cancel_type: "11".into(),
+        tx_kind: "03".into(),
+        amount: 70_000,
+        counterparty_name: "김철수".into(),
+        tx_date: "20261123".into(),
+        tx_time: "101455".into(),
+        tx_seq: 9,
+        ..Default::default()
+    };
+    let bytes = notice.encode().unwrap();
+    let (spec, record) = f.decode(&bytes).unwrap();
+    let rule = f.notice(&spec.key).expect("4000/100 is a notice");
+    let ack = f
+        .encode(&rule.ack.join("/"), &rule.ack_record(&record))
+        .unwrap();
+    // The 4100/100 ack is the notice echoed (예비영역 included) with 4100 and 0000.
+    let want = DepositNotice {
+        header: HectoHeader {
+            msg_type: "4100".into(),
+            resp_code: "0000".into(),
+            ..header.clone()
+        },
+        ..notice.clone()
+    };
+    assert_eq!(DepositNotice::decode(&ack).unwrap(), want);
+    assert_eq!(
+        HectoMessage::decode(&ack).unwrap(),
+        HectoMessage::DepositNoticeResponse(want)
+    );
+    assert_eq!(
+        f.correlation_key(&record),
+        Some(vec!["20261123".to_owned(), "321".to_owned()])
+    );
+    let (_, ack_record) = f.decode(&ack).unwrap();
+    assert_eq!(f.correlation_key(&ack_record), f.correlation_key(&record));
+    assert_eq!(f.outcome(&ack_record), Some(CodeOutcome::Success));
+
+    // A transfer whose answer was VTIM: the 7000/100 inquiry names it by 원거래전문번호.
+    let transfer = Transfer {
+        header: HectoHeader {
+            msg_type: "2000".into(),
+            msg_no: 4242,
+            resp_code: "VTIM".into(),
+            ..header
+        },
+        wd_account: "110123456789".into(),
+        amount: 50_000,
+        dep_bank: "088".into(),
+        dep_account: "5678901234".into(),
+        ..Default::default()
+    };
+    let (spec, record) = f.decode(&transfer.encode().unwrap()).unwrap();
+    assert_eq!(f.outcome(&record), Some(CodeOutcome::Unknown));
+    let inquiry = f.inquiry_for(&spec.key).expect("inquiry");
+    let mut q = inquiry.inquiry_record(&record);
+    q.set("header.msg_no", Value::UInt(4243));
+    q.set("header.send_date", Value::Text("20261123".into()));
+    let bytes = f.encode(&inquiry.key.join("/"), &q).unwrap();
+    let HectoMessage::TransferResultInquiryRequest(t) = HectoMessage::decode(&bytes).unwrap()
+    else {
+        panic!("not a 7000/100")
+    };
+    assert_eq!(t.orig_msg_no, 4242);
+    assert_eq!(t.header.msg_no, 4243);
+    assert_eq!(t.wd_account, "110123456789");
+    assert_eq!(t.dep_bank.as_deref(), Some("088"));
+    assert_eq!(t.dep_account, "5678901234");
+    assert_eq!(t.req_amount, Some(50_000));
+}

@@ -384,6 +384,21 @@ pub struct InquirySpec {
     pub not_found: Vec<String>,
 }
 
+impl InquirySpec {
+    /// The inquiry's values built from the original request's record (the `copy` fields);
+    /// encode it with [`Family::encode`] under [`InquirySpec::key`] after setting the header
+    /// (a new 전문번호, the date).
+    pub fn inquiry_record(&self, original: &Record) -> Record {
+        let mut out = Record::new();
+        for (to, from) in &self.copy {
+            if let Some(v) = original.get(from) {
+                out.set(to, v.clone());
+            }
+        }
+        out
+    }
+}
+
 /// An unsolicited inbound notice and how to acknowledge it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeSpec {
@@ -399,6 +414,28 @@ pub struct NoticeSpec {
     pub set: Vec<(String, String)>,
     /// When to acknowledge (e.g. `"durable"`: after the notice is durably recorded).
     pub after: Option<String>,
+}
+
+impl NoticeSpec {
+    /// The acknowledgement's values built from the notice's record (copied fields, then the
+    /// `set` values); encode it with [`Family::encode`] under [`NoticeSpec::ack`].
+    pub fn ack_record(&self, notice: &Record) -> Record {
+        let mut out = if self.copy_all {
+            notice.clone()
+        } else {
+            let mut r = Record::new();
+            for p in &self.copy {
+                if let Some(v) = notice.get(p) {
+                    r.set(p, v.clone());
+                }
+            }
+            r
+        };
+        for (p, v) in &self.set {
+            out.set(p, crate::Value::Text(v.clone()));
+        }
+        out
+    }
 }
 
 /// The idle-session heartbeat (polling) telegram.
@@ -682,6 +719,31 @@ impl Family {
     /// The response-code field and its success / unknown codes.
     pub fn response_code(&self) -> Option<&ResponseCodeSpec> {
         self.response_code.as_ref()
+    }
+
+    /// The outcome of a decoded response, from its response-code field.
+    pub fn outcome(&self, record: &Record) -> Option<CodeOutcome> {
+        let rc = self.response_code.as_ref()?;
+        let code = record.get(&rc.field)?.as_str()?;
+        Some(rc.outcome(code))
+    }
+
+    /// The correlation key of a decoded telegram: its values of the [`Family::correlation`]
+    /// fields, as text (`None` when a field is missing). A response has its request's key.
+    pub fn correlation_key(&self, record: &Record) -> Option<Vec<String>> {
+        self.correlation
+            .iter()
+            .map(|p| {
+                record.get(p).map(|v| match v {
+                    crate::Value::Text(s) => s.clone(),
+                    crate::Value::UInt(n) => n.to_string(),
+                    crate::Value::Int(n) => n.to_string(),
+                    crate::Value::Null => String::new(),
+                    crate::Value::Raw(b) => b.iter().map(|b| format!("{b:02x}")).collect(),
+                    crate::Value::Group(_) => String::new(),
+                })
+            })
+            .collect()
     }
 
     /// Every result inquiry.
