@@ -464,7 +464,7 @@ impl HeartbeatSpec {
         match self.layout.decode_record(telegram) {
             Ok(r) => want
                 .iter()
-                .all(|(p, v)| r.get(p).and_then(|x| x.as_str()) == Some(v.as_str())),
+                .all(|(p, v)| r.get(p).map(value_text).as_deref() == Some(v.as_str())),
             Err(_) => false,
         }
     }
@@ -493,6 +493,17 @@ impl HeartbeatSpec {
             out.set(p, crate::Value::Text(v.clone()));
         }
         Ok(self.layout.encode_record(&out)?)
+    }
+}
+
+/// A value as the text it stands for (numbers in decimal, raw bytes in hex, blank as "").
+fn value_text(v: &crate::Value) -> String {
+    match v {
+        crate::Value::Text(s) => s.clone(),
+        crate::Value::UInt(n) => n.to_string(),
+        crate::Value::Int(n) => n.to_string(),
+        crate::Value::Raw(b) => b.iter().map(|b| format!("{b:02x}")).collect(),
+        crate::Value::Null | crate::Value::Group(_) => String::new(),
     }
 }
 
@@ -733,16 +744,7 @@ impl Family {
     pub fn correlation_key(&self, record: &Record) -> Option<Vec<String>> {
         self.correlation
             .iter()
-            .map(|p| {
-                record.get(p).map(|v| match v {
-                    crate::Value::Text(s) => s.clone(),
-                    crate::Value::UInt(n) => n.to_string(),
-                    crate::Value::Int(n) => n.to_string(),
-                    crate::Value::Null => String::new(),
-                    crate::Value::Raw(b) => b.iter().map(|b| format!("{b:02x}")).collect(),
-                    crate::Value::Group(_) => String::new(),
-                })
-            })
+            .map(|p| record.get(p).map(value_text))
             .collect()
     }
 

@@ -463,3 +463,41 @@ fn absurd_sizes_are_refused_not_overflowed() {
         assert_eq!(e.line(), Some(9), "{e}");
     }
 }
+
+#[test]
+fn heartbeat_matches_numeric_and_text_fields() {
+    let text = r#"[family]
+name = "hb"
+charset = "ascii"
+[[structs]]
+name = "Beat"
+len = 9
+fields = [
+  { name = "code", type = "N",  len = 4, offset = 0 },
+  { name = "kind", type = "AN", len = 1, offset = 4 },
+  { name = "seq",  type = "N",  len = 4, offset = 5, text = true },
+]
+[heartbeat]
+struct = "Beat"
+request = { code = "800", kind = "Q" }
+response = { code = "810", kind = "R" }
+echo = ["seq"]
+"#;
+    let f = Family::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
+    let hb = f.heartbeat().unwrap();
+    assert!(hb.is_request(b"0800Q0042"));
+    assert!(!hb.is_request(b"0801Q0042"));
+    assert!(!hb.is_response(b"0800Q0042"));
+    assert_eq!(hb.respond(b"0800Q0042").unwrap(), b"0810R0042");
+    assert!(matches!(
+        hb.respond(b"08x0Q0042"),
+        Err(RecordError::Decode(_))
+    ));
+    let e =
+        Family::from_toml_str(&text.replace("echo = [\"seq\"]", "echo = [\"sq\"]")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("field `sq` is not a scalar field of struct `Beat`"),
+        "{e}"
+    );
+}
