@@ -54,7 +54,8 @@ pub fn codegen(family: &Family) -> String {
         let _ = writeln!(out, "pub enum {enum_name} {{");
         for m in family.messages() {
             let label = m.label.as_deref().unwrap_or(&m.name);
-            let _ = writeln!(out, "    /// {} {}", one_line(label), m.key_str());
+            let first = format!("{} {}", one_line(label), m.key_str());
+            doc_lines(&mut out, "    ", &first, m.doc.as_deref());
             let key: Vec<String> = m.key.iter().map(|k| format!("{k:?}")).collect();
             let _ = writeln!(out, "    #[telegram(key({}))]", key.join(", "));
             let _ = writeln!(out, "    {}({}),", m.name, m.struct_name);

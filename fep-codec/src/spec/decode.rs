@@ -547,11 +547,14 @@ impl Decoded {
             .unwrap_or(5)
             .max(5);
         let mut out = String::new();
+        let title = if self.kind.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} {}", self.kind, self.name)
+        };
         let _ = writeln!(
             out,
-            "{} {} ({} bytes{})",
-            self.kind,
-            self.name,
+            "{title} ({} bytes{})",
             self.telegram.len(),
             if self.prefix_len > 0 {
                 format!(" + {}-byte length prefix", self.prefix_len)

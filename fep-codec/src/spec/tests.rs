@@ -501,3 +501,81 @@ echo = ["seq"]
         "{e}"
     );
 }
+
+#[test]
+fn json_nests_arrays_groups_and_structs() {
+    let text = r#"[family]
+name = "nest"
+charset = "ascii"
+[[structs]]
+name = "P"
+fields = [{ name = "a", type = "AN", len = 1 }, { name = "b", type = "N", len = 1 }]
+[[structs]]
+name = "T"
+fields = [
+  { name = "inner", struct = "P" },
+  { name = "pairs", struct = "P", repeat = 2 },
+  { name = "codes", type = "N", len = 1, repeat = 3, mask = true },
+  { name = "n", type = "N", len = 1 },
+  { name = "items", struct = "P", count = "n", max = 3 },
+  { name = "tail", type = "B", rest = true },
+]
+[[messages]]
+key = []
+name = "T"
+struct = "T"
+"#;
+    let f = Family::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
+    let bytes = b"x1a2b31232c4d5\x00\xff";
+    let json = decode(
+        &f,
+        bytes,
+        &DecodeOptions {
+            format: OutputFormat::Json,
+            unmask: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["body"],
+        serde_json::json!({
+            "inner": {"a": "x", "b": 1},
+            "pairs": [{"a": "a", "b": 2}, {"a": "b", "b": 3}],
+            "codes": [1, 2, 3],
+            "n": 2,
+            "items": [{"a": "c", "b": 4}, {"a": "d", "b": 5}],
+            "tail": "00ff",
+        })
+    );
+    let masked = decode(
+        &f,
+        bytes,
+        &DecodeOptions {
+            format: OutputFormat::Json,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&masked).unwrap();
+    assert_eq!(v["body"]["codes"], serde_json::json!(["*", "*", "*"]));
+    let table = decode(
+        &f,
+        bytes,
+        &DecodeOptions {
+            unmask: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for row in [
+        "     5    1  pairs[1].b",
+        "     9    1  n ",
+        "    10    -  items",
+        "    10    1  items[0].a",
+        "    14    2  tail",
+    ] {
+        assert!(table.contains(row), "{row}\n{table}");
+    }
+}
