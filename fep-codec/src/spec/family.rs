@@ -1169,7 +1169,26 @@ impl<'t> Builder<'t> {
                 let more = if u.len() > 3 { ", …" } else { "" };
                 format!("struct `{name}` (message {}{more})", shown.join(", "))
             }
-            _ => format!("struct `{name}`"),
+            _ => {
+                let parents: Vec<String> = self
+                    .defs
+                    .iter()
+                    .filter(|d| {
+                        d.get_ref()
+                            .fields
+                            .iter()
+                            .any(|f| f.get_ref().struct_name.as_deref() == Some(name))
+                    })
+                    .map(|d| format!("`{}`", d.get_ref().name.get_ref()))
+                    .collect();
+                if parents.is_empty() {
+                    format!("struct `{name}`")
+                } else {
+                    let more = if parents.len() > 3 { ", …" } else { "" };
+                    let shown = parents[..parents.len().min(3)].join(", ");
+                    format!("struct `{name}` (used in {shown}{more})")
+                }
+            }
         }
     }
 

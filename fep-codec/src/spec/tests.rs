@@ -135,6 +135,14 @@ fn invalid_fields_name_struct_message_field_and_line() {
         "{s}"
     );
 
+    // A header field names the structs that contain the header.
+    let e = broken("len = 4, offset = 6 }", "len = 4, offset = 7 }");
+    assert!(
+        e.to_string()
+            .contains("struct `Head` (used in `Pay`) field `no`: declared offset = 7"),
+        "{e}"
+    );
+
     // Struct length.
     let e = broken("len = 33", "len = 34");
     assert_eq!(e.line(), Some(line_of(DEMO, "len = 33")));
