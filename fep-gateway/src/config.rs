@@ -107,6 +107,11 @@ pub struct Institution {
     /// `[institution.limits]`: admission limits.
     #[serde(default)]
     pub limits: Limits,
+    /// `[institution.header]`: constant header fields of every request this gateway sends,
+    /// by field path (e.g. `"header.company_no" = "COMPANY01"`): the contract's 업체번호,
+    /// 은행코드, 식별코드 and fixed values such as 송신회수.
+    #[serde(default)]
+    pub header: std::collections::BTreeMap<String, String>,
 }
 
 fn default_request_timeout() -> Duration {
@@ -435,7 +440,8 @@ impl Config {
         let mut errs = Vec::new();
         let mut err = |path: String, msg: String| errs.push((path, msg));
         let s = &self.server;
-        if s.native_listen == s.http_listen {
+        // Port 0 asks the OS for a free port each time, so two of them never collide.
+        if s.native_listen == s.http_listen && s.native_listen.port() != 0 {
             err(
                 "server.http_listen".into(),
                 format!("same address as server.native_listen ({})", s.native_listen),

@@ -6,6 +6,7 @@
 //! - [`client`]: an async client for the native protocol.
 //! - [`config`]: `fep.toml` loading and validation.
 
+pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod institution;
 pub mod journal;
 mod link;
+pub mod load;
 pub mod profile;
 pub mod protocol;
 pub mod server;

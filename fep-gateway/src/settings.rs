@@ -149,9 +149,14 @@ impl GatewaySettings {
             };
             let family = fep_codec::spec::Family::load(&inst.spec)
                 .map_err(|e| fail(format!("spec {}: {e}", inst.spec.display())))?;
+            let header: Vec<(String, String)> = inst
+                .header
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let session = crate::profile::session_keys(&family).map_err(|e| fail(e.to_string()))?;
             let profile =
-                Profile::from_family(&family, &[], session).map_err(|e| fail(e.to_string()))?;
+                Profile::from_family(&family, &header, session).map_err(|e| fail(e.to_string()))?;
             let mut links = Vec::new();
             for l in &inst.links {
                 let role = match l.role {

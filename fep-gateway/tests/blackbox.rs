@@ -1,0 +1,513 @@
+//! Black-box tests: the real `fep` binary, configured by a TOML file, talking TCP to fake
+//! institutions and to the native client / HTTP API. Loopback only; every wait is bounded.
+
+mod support;
+
+use std::time::Duration;
+
+use fep_gateway::client::Client;
+use fep_gateway::protocol::Outcome;
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+async fn signed_on(fake: &Fake) -> bool {
+    eventually(WAIT, || {
+        fake.seen()
+            .iter()
+            .any(|s| s.msg_type == "1000" && s.biz_type == "100")
+    })
+    .await
+}
+
+/// Retries while the institution is still signing on (a `rejected` that says so).
+async fn request(
+    client: &Client,
+    institution: &str,
+    amount: u64,
+) -> fep_gateway::protocol::Response {
+    request_within(client, institution, amount, Duration::from_secs(5)).await
+}
+
+async fn request_within(
+    client: &Client,
+    institution: &str,
+    amount: u64,
+    timeout: Duration,
+) -> fep_gateway::protocol::Response {
+    for _ in 0..100 {
+        let r = client
+            .request(institution, transfer(amount), timeout)
+            .await
+            .expect("client error");
+        if r.outcome == Outcome::Rejected
+            && (r.detail.contains("signing on") || r.detail.contains("no send link"))
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        return r;
+    }
+    panic!("institution never became ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplex_ok_and_declined_with_the_institutions_code() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    assert!(signed_on(&fake).await, "gateway signs on after connecting");
+    let client = Client::connect(fep.native).await.unwrap();
+
+    let ok = request(&client, "hecto", 50_000).await;
+    assert_eq!(ok.outcome, Outcome::Ok, "{}", ok.detail);
+    assert_eq!(
+        &ok.telegram[24..28],
+        b"2100",
+        "the institution's response telegram is returned"
+    );
+
+    fake.set_answer(Answer::Code("SB02"));
+    let declined = request(&client, "hecto", 99_000_000).await;
+    assert_eq!(declined.outcome, Outcome::Declined);
+    assert!(declined.detail.contains("SB02"), "{}", declined.detail);
+
+    let unknown_inst = client
+        .request("nope", transfer(1), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(unknown_inst.outcome, Outcome::Rejected);
+
+    // 전문번호 assigned by the gateway: strictly increasing, stamped with today's date.
+    let transfers = fake.transfers();
+    assert_eq!(transfers.len(), 2);
+    assert!(transfers[1].msg_no > transfers[0].msg_no);
+    assert_eq!(transfers[0].date.len(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_numbers_never_repeat_across_a_kill() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let cfg = config(
+        &dir.path().join("data"),
+        &[institution(
+            "hecto",
+            &duplex_link(fake.addr),
+            "5s",
+            "1m",
+            "5m",
+        )],
+    );
+    let fep = Fep::start(dir.path(), &cfg, &[]);
+    let client = Client::connect(fep.native).await.unwrap();
+    for i in 0..5 {
+        assert_eq!(
+            request(&client, "hecto", 1000 + i).await.outcome,
+            Outcome::Ok
+        );
+    }
+    fep.kill(); // SIGKILL: nothing flushed at exit
+    let fep = Fep::start(dir.path(), &cfg, &[]);
+    let client = Client::connect(fep.native).await.unwrap();
+    for i in 0..5 {
+        assert_eq!(
+            request(&client, "hecto", 2000 + i).await.outcome,
+            Outcome::Ok,
+            "restart must not reuse a number (the fake answers SB09 to a reuse)"
+        );
+    }
+    let mut numbers: Vec<u32> = fake.seen().iter().map(|s| s.msg_no).collect();
+    let total = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        total,
+        "every 전문번호 of the day is unique, sign-ons included"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_number_is_declined_by_the_bank_and_surfaced_as_declined() {
+    // A gateway that lost its journal reuses numbers; the bank refuses them (SB09) and the
+    // caller sees `declined` with that code — never `ok`.
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("a"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    let client = Client::connect(fep.native).await.unwrap();
+    assert_eq!(request(&client, "hecto", 1).await.outcome, Outcome::Ok);
+    fep.kill();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("b"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    let client = Client::connect(fep.native).await.unwrap();
+    let r = request(&client, "hecto", 1).await;
+    assert_eq!(r.outcome, Outcome::Declined, "{}", r.detail);
+    assert!(r.detail.contains("SB09"), "{}", r.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
+    let fake = Fake::start(Answer::Silent).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "300ms",
+                "300ms",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    assert!(signed_on(&fake).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = r#"{"type":"2000/100","fields":{"wd_account":"110123456789","amount":70000,"bal_sign":"+","dep_bank":"088","dep_account":"333012345678","memo":"급여"}}"#;
+    let (status, resp) = http(
+        fep.http,
+        "POST",
+        "/v1/institutions/hecto/messages",
+        Some(body),
+    );
+    assert_eq!(status, 200, "{resp}");
+    let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
+    assert_eq!(v["outcome"], "unknown", "{resp}");
+    let id = v["id"].as_str().unwrap().to_owned();
+
+    let fake2 = fake.clone();
+    assert!(
+        eventually(WAIT, || fake2.seen().iter().any(|s| s.msg_type == "7000")).await,
+        "a 7000/100 result inquiry is sent"
+    );
+    let mut resolved = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, tx) = http(fep.http, "GET", &format!("/v1/transactions/{id}"), None);
+        resolved = serde_json::from_str(&tx).unwrap_or_default();
+        if resolved["resolved"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(resolved["outcome"], "unknown", "{resolved}");
+    assert_eq!(
+        resolved["resolved"], "ok",
+        "the bank executed it: the inquiry says 0000 ({resolved})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_response_is_matched_recorded_and_counted() {
+    let fake = Fake::start(Answer::Late("0000", Duration::from_millis(800))).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "300ms",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    let client = Client::connect(fep.native).await.unwrap();
+    // The caller's own timeout (300 ms) wins over the institution's default.
+    let r = request_within(&client, "hecto", 5, Duration::from_millis(300)).await;
+    assert_eq!(r.outcome, Outcome::Unknown);
+    let mut status = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (_, body) = http(fep.http, "GET", "/v1/status", None);
+        status = serde_json::from_str(&body).unwrap_or_default();
+        if status["institutions"][0]["counters"]["late"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = &status["institutions"][0]["counters"];
+    assert_eq!(c["late"], 1, "{status}");
+    assert_eq!(
+        c["resolved_ok"], 1,
+        "the late 0000 resolves the unknown: {status}"
+    );
+    assert_eq!(c["unmatched"], 0, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notice_is_recorded_then_acknowledged_and_delivered_once() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    assert!(signed_on(&fake).await);
+    let notice = deposit_notice(7, "20261122");
+    fake.push_telegram(notice.clone()).await;
+    let f = fake.clone();
+    assert!(
+        eventually(WAIT, || !f.state.lock().unwrap().acks.is_empty()).await,
+        "the notice is acknowledged"
+    );
+    let ack = fake.state.lock().unwrap().acks[0].clone();
+    assert_eq!(&ack[24..31], b"4100100");
+    assert_eq!(&ack[52..56], b"0000");
+    assert_eq!(&ack[82..89], b"ECHO-ME", "예비영역 returned as received");
+    assert_eq!(&ack[100..], &notice[100..], "the body is echoed");
+
+    // The bank resends (same 전문번호): acknowledged again, delivered once.
+    fake.push_telegram(notice.clone()).await;
+    let f = fake.clone();
+    assert!(eventually(WAIT, || f.state.lock().unwrap().acks.len() == 2).await);
+
+    // A subscriber connecting later still gets it: it was durably recorded before the ack.
+    let client = Client::connect(fep.native).await.unwrap();
+    let mut sub = client.subscribe("hecto").await.unwrap();
+    let got = tokio::time::timeout(WAIT, sub.recv())
+        .await
+        .expect("notice delivered")
+        .expect("subscription open");
+    assert_eq!(&got.telegram[..], &notice[..]);
+    sub.ack(got.notice_id).await.unwrap();
+    let again = tokio::time::timeout(Duration::from_millis(500), sub.recv()).await;
+    assert!(again.is_err(), "the duplicate is not delivered twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_or_oversized_peer_is_cut_off_and_reconnected_without_hurting_others() {
+    let bad = Fake::start(Answer::Code("0000")).await;
+    let good = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[
+                institution("bad", &duplex_link(bad.addr), "2s", "1m", "5m"),
+                institution("good", &duplex_link(good.addr), "2s", "1m", "5m"),
+            ],
+        ),
+        &[],
+    );
+    assert!(signed_on(&bad).await && signed_on(&good).await);
+    let client = Client::connect(fep.native).await.unwrap();
+    assert_eq!(request(&client, "good", 1).await.outcome, Outcome::Ok);
+
+    bad.push_raw(b"GARBAGE-NOT-A-LENGTH").await;
+    let b = bad.clone();
+    assert!(
+        eventually(WAIT, || b.state.lock().unwrap().connections >= 2).await,
+        "reconnected after garbage"
+    );
+    assert_eq!(request(&client, "good", 2).await.outcome, Outcome::Ok);
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    bad.push_raw(b"9999").await; // claims 9,999 bytes; max_frame is 4,096
+    let b = bad.clone();
+    assert!(
+        eventually(WAIT, || b.state.lock().unwrap().connections >= 3).await,
+        "reconnected after an oversized length"
+    );
+    assert_eq!(request(&client, "good", 3).await.outcome, Outcome::Ok);
+    assert_eq!(
+        request(&client, "bad", 4).await.outcome,
+        Outcome::Ok,
+        "the bad institution works again after reconnecting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_are_sent_when_idle_and_answered_with_the_same_stamp() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "300ms",
+            )],
+        ),
+        &[],
+    );
+    let f = fake.clone();
+    assert!(
+        eventually(WAIT, || !f.state.lock().unwrap().polls_received.is_empty()).await,
+        "gateway polls an idle link"
+    );
+    let poll = fake.state.lock().unwrap().polls_received[0].clone();
+    assert_eq!(poll.len(), 20);
+    assert!(poll.starts_with(b"HDRREQPOLL") && poll[10..].iter().all(u8::is_ascii_digit));
+
+    fake.push_telegram(b"HDRREQPOLL1122093015".to_vec()).await;
+    let f = fake.clone();
+    assert!(
+        eventually(WAIT, || !f.state.lock().unwrap().poll_answers.is_empty()).await,
+        "gateway answers the bank's poll"
+    );
+    assert_eq!(
+        fake.state.lock().unwrap().poll_answers[0],
+        b"HDRRESPOLL1122093015"
+    );
+    drop(fep);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_lines_request_out_on_one_connection_response_back_on_another() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let recv = free_addr();
+    let links = format!(
+        "{}[[institution.links]]\nname = \"recv\"\nrole = \"inbound\"\ndirection = \"recv\"\nlisten = \"{recv}\"\nallowed_peers = [\"127.0.0.1\"]\n",
+        duplex_link(fake.addr).replace("\"duplex\"", "\"send\"").replace("\"both\"", "\"send\"")
+    );
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution("split", &links, "5s", "1m", "5m")],
+        ),
+        &[],
+    );
+    fake.connect_back(recv).await;
+    let client = Client::connect(fep.native).await.unwrap();
+    let r = request(&client, "split", 42).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.detail);
+    let (_, body) = http(fep.http, "GET", "/v1/status", None);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let links = &status["institutions"][0]["links"];
+    assert_eq!(links[0]["state"], "up", "{status}");
+    assert_eq!(links[1]["state"], "up", "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn date_change_signs_on_again_and_restarts_numbering() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let _fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &["--clock-start", "2026-11-22T23:59:57"],
+    );
+    let f = fake.clone();
+    let sign_ons = move || {
+        f.seen()
+            .into_iter()
+            .filter(|s| s.msg_type == "1000" && s.biz_type == "100")
+            .collect::<Vec<_>>()
+    };
+    let s = sign_ons.clone();
+    assert!(
+        eventually(Duration::from_secs(15), || s().len() >= 2).await,
+        "a second sign-on after midnight: {:?}",
+        sign_ons()
+    );
+    let all = sign_ons();
+    assert_eq!(all[0].date, "20261122");
+    assert_eq!(all[1].date, "20261123");
+    assert_eq!(
+        all[1].msg_no, 1,
+        "numbering restarts on the new business date"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_signs_off() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    assert!(signed_on(&fake).await);
+    let f = fake.clone();
+    // Wait until the sign-on was answered and processed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = fep.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        eventually(WAIT, || f
+            .seen()
+            .iter()
+            .any(|s| s.msg_type == "1000" && s.biz_type == "200"))
+        .await,
+        "1000/200 업무종료 sent on shutdown"
+    );
+}
