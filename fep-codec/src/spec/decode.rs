@@ -136,16 +136,24 @@ pub(crate) fn parse_hex(text: &[u8]) -> Result<Vec<u8>, ToolError> {
 }
 
 /// Identifies and decodes `input` (raw bytes or hex text) without rendering it.
+///
+/// Raw input ending in a newline (a file saved by an editor, `echo`) is tried as is first,
+/// then without the newline.
 pub fn decode_input(family: &Family, input: &[u8], hex: bool) -> Result<Decoded, ToolError> {
-    let bytes = if hex {
-        parse_hex(input)?
-    } else {
-        let trimmed = input
-            .strip_suffix(b"\r\n")
-            .or_else(|| input.strip_suffix(b"\n"))
-            .unwrap_or(input);
-        trimmed.to_vec()
-    };
+    if hex {
+        return decode_bytes(family, parse_hex(input)?);
+    }
+    let exact = decode_bytes(family, input.to_vec());
+    let trimmed = input
+        .strip_suffix(b"\r\n")
+        .or_else(|| input.strip_suffix(b"\n"));
+    match (exact, trimmed) {
+        (Err(_), Some(t)) => decode_bytes(family, t.to_vec()),
+        (result, _) => result,
+    }
+}
+
+fn decode_bytes(family: &Family, bytes: Vec<u8>) -> Result<Decoded, ToolError> {
     let framing = family.framing();
     let overhead = framing.overhead();
     let mut mismatch = false;

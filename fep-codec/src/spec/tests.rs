@@ -568,6 +568,12 @@ struct = "T"
     .unwrap();
     let v: serde_json::Value = serde_json::from_str(&masked).unwrap();
     assert_eq!(v["body"]["codes"], serde_json::json!(["*", "*", "*"]));
+    // A trailing newline that is data (a raw `rest` field) is kept.
+    let d = decode_input(&f, b"x1a2b31232c4d5\x00\n", false).unwrap();
+    assert_eq!(d.record.get("tail"), Some(&Value::Raw(vec![0, b'\n'])));
+    // A trailing newline that is not data (text/key fields) is dropped.
+    let d = decode_input(&demo(), &[pay_bytes(), b"\r\n".to_vec()].concat(), false).unwrap();
+    assert_eq!(d.telegram, pay_bytes());
     let table = decode(
         &f,
         bytes,
