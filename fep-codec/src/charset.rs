@@ -61,6 +61,15 @@ impl Charset {
         let mut pos = 0;
         let mut rest = chars.clone();
         while let Some(c) = rest.next() {
+            // Refuse a character the charset cannot hold before judging the width.
+            if (self == Self::Ascii && !c.is_ascii())
+                || (c.is_ascii() && !is_printable_ascii(c as u8))
+            {
+                return Err(EncodeErrorKind::Unmappable {
+                    ch: c,
+                    charset: self,
+                });
+            }
             let needed = if c.is_ascii() { 1 } else { 2 };
             if pos + needed > out.len() {
                 if truncate {

@@ -76,6 +76,58 @@ pub fn resolve_keys(header: &Layout, names: &[&'static str]) -> Result<Vec<KeyFi
         .collect()
 }
 
+/// Writes a variant's key into the telegram just encoded at `start`, so the bytes always decode
+/// back to the variant they were encoded from, whatever the header's key fields held.
+pub fn write_key(
+    cache: &'static OnceLock<Result<Vec<KeyField>, String>>,
+    header: fn() -> &'static Layout,
+    names: &[&'static str],
+    key: &[&str],
+    buf: &mut [u8],
+    start: usize,
+) -> Result<(), crate::EncodeError> {
+    let fields = cache
+        .get_or_init(|| resolve_keys(header(), names))
+        .as_ref()
+        .map_err(|reason| {
+            crate::EncodeError::new(
+                crate::EncodeErrorKind::Unsupported {
+                    reason: reason.clone(),
+                },
+                "",
+                None,
+            )
+        })?;
+    for (f, k) in fields.iter().zip(key) {
+        let too_long = || {
+            crate::EncodeError::new(
+                crate::EncodeErrorKind::TooLong {
+                    width: f.len,
+                    actual: k.len(),
+                },
+                f.name,
+                Some(f.offset),
+            )
+        };
+        let slot = buf
+            .get_mut(start + f.offset..start + f.offset + f.len)
+            .ok_or_else(too_long)?;
+        let k = k.as_bytes();
+        if k.len() > slot.len() {
+            return Err(too_long());
+        }
+        let pad = slot.len() - k.len();
+        if f.right_aligned {
+            slot[..pad].fill(b'0');
+            slot[pad..].copy_from_slice(k);
+        } else {
+            slot[..k.len()].copy_from_slice(k);
+            slot[k.len()..].fill(b' ');
+        }
+    }
+    Ok(())
+}
+
 /// Finds which of `keys` the frame starting at `pos` carries; the index into `keys`.
 pub fn select(
     cache: &'static OnceLock<Result<Vec<KeyField>, String>>,

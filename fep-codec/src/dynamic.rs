@@ -174,7 +174,12 @@ fn decode_fields(
         } = &f.kind
         {
             let count = out.get(count_field).and_then(Value::as_u128).unwrap_or(0);
-            let n = crate::__private::decoded_count(&f.path, count, *max, *pos, input)?;
+            // Like the derive: the error names the count field, at its offset.
+            let count_at = layout
+                .field(count_field)
+                .and_then(|c| c.offset)
+                .map_or(*pos, |rel| start + rel);
+            let n = crate::__private::decoded_count(count_field, count, *max, count_at, input)?;
             let mut items = Vec::with_capacity(n);
             for i in 0..n {
                 let mut item = Record::new();

@@ -101,7 +101,9 @@
 //! ```
 //!
 //! The key fields are read straight from the frame's bytes at their header offsets, so
-//! decoding looks at the header once and decodes only the chosen variant.
+//! decoding looks at the header once and decodes only the chosen variant. Encoding writes the
+//! variant's key into those fields, so a value always encodes to bytes that decode back to the
+//! same variant.
 
 #![deny(missing_docs)]
 
@@ -186,7 +188,7 @@ pub trait Telegram: Sized {
 /// Support for generated code. Not a public API: may change without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dispatch::{select, KeyField};
+    pub use crate::dispatch::{select, write_key, KeyField};
     pub use crate::field::{decode_rest, decode_scalar, encode_rest, encode_scalar, take};
     pub use bytes::BytesMut;
     pub use std::sync::OnceLock;

@@ -659,3 +659,47 @@ fn unknown_key_is_an_error_carrying_the_key() {
     let err = Family::decode(b"20").unwrap_err();
     assert!(matches!(err.kind(), DecodeErrorKind::WrongLength { .. }));
 }
+
+#[test]
+fn family_encode_writes_the_variant_key() {
+    // The header says 2000/100, but the value is the TransferResponse variant: the variant wins,
+    // so the bytes decode back to the same variant.
+    let t = Transfer {
+        header: Header {
+            msg_type: "2000".into(),
+            biz_type: "100".into(),
+            seq: 9,
+        },
+        amount: 1,
+    };
+    let bytes = Family::TransferResponse(t.clone()).encode().unwrap();
+    assert_eq!(&bytes[..7], b"2100100");
+    assert!(matches!(
+        Family::decode(&bytes).unwrap(),
+        Family::TransferResponse(_)
+    ));
+    let admin = Family::Short(Admin::default()).encode().unwrap();
+    assert_eq!(
+        &admin[..7],
+        b"2000007",
+        "numeric key fields are written zero-padded"
+    );
+}
+
+#[test]
+fn ascii_field_reports_the_unmappable_character_before_the_width() {
+    #[derive(Telegram, Debug, Default)]
+    struct A {
+        #[telegram(len = 7, charset = "ascii")]
+        kind: String,
+    }
+    let err = A {
+        kind: "REQPOL가".into(),
+    }
+    .encode()
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), EncodeErrorKind::Unmappable { ch: '가', .. }),
+        "{err}"
+    );
+}

@@ -146,9 +146,22 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 buf: &mut ::fep_codec::__private::BytesMut,
                 base: usize,
             ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
+                static KEYS: ::fep_codec::__private::OnceLock<
+                    ::core::result::Result<::std::vec::Vec<::fep_codec::__private::KeyField>, ::std::string::String>,
+                > = ::fep_codec::__private::OnceLock::new();
+                let start = buf.len();
+                let key = ::fep_codec::TelegramFamily::key(self);
                 match self {
-                    #(Self::#v_idents(v) => ::fep_codec::Telegram::encode_at(v, buf, base),)*
+                    #(Self::#v_idents(v) => ::fep_codec::Telegram::encode_at(v, buf, base)?,)*
                 }
+                ::fep_codec::__private::write_key(
+                    &KEYS,
+                    <#header as ::fep_codec::Telegram>::layout,
+                    Self::__KEY_FIELDS,
+                    key,
+                    buf,
+                    start,
+                )
             }
 
             fn decode_at(

@@ -224,7 +224,6 @@ fn sync_key_writes_the_variant_key() {
 /// header key disagrees encodes into bytes that decode as a *different* variant (or as an
 /// unknown key). Expected: encode writes the variant's key, or fails naming `msg_type`.
 #[test]
-#[ignore = "fep-derive: enum encode does not check or write the variant's key"]
 fn enum_encode_respects_the_variant_key() {
     let mut t = transfer();
     t.header.msg_type = "2100".into();
