@@ -139,17 +139,25 @@ pub fn sample_telegram(n: u64, inquiry: bool) -> Vec<u8> {
 }
 
 /// Runs a load against a gateway; `progress` is called about every 200 ms with the counters.
-pub async fn run(opts: &LoadOptions, progress: impl Fn(&LiveCounters, Duration) + Send + Sync + 'static) -> Result<LoadReport, String> {
+pub async fn run(
+    opts: &LoadOptions,
+    progress: impl Fn(&LiveCounters, Duration) + Send + Sync + 'static,
+) -> Result<LoadReport, String> {
     let mut clients = Vec::new();
     for _ in 0..opts.connections.max(1) {
-        clients.push(Client::connect(opts.addr.as_str()).await.map_err(|e| format!("connect {}: {e}", opts.addr))?);
+        clients.push(
+            Client::connect(opts.addr.as_str())
+                .await
+                .map_err(|e| format!("connect {}: {e}", opts.addr))?,
+        );
     }
     let live = Arc::new(LiveCounters::default());
     let started = Instant::now();
     let until = started + Duration::from_secs(opts.seconds);
     let workers = opts.concurrency.max(1);
     // Pacing: each worker waits its share of the interval between requests.
-    let per_worker_gap = (opts.rate > 0).then(|| Duration::from_secs_f64(workers as f64 / opts.rate as f64));
+    let per_worker_gap =
+        (opts.rate > 0).then(|| Duration::from_secs_f64(workers as f64 / opts.rate as f64));
     let mut tasks = Vec::with_capacity(workers);
     for w in 0..workers {
         let client = clients[w % clients.len()].clone();
@@ -171,7 +179,13 @@ pub async fn run(opts: &LoadOptions, progress: impl Fn(&LiveCounters, Duration) 
                 live.requests.fetch_add(1, Ordering::Relaxed);
                 let t0 = Instant::now();
                 // The client's own deadline is the gateway's timeout plus a grace period.
-                let result = client.request(institution, telegram, Duration::from_millis(u64::from(timeout_ms))).await;
+                let result = client
+                    .request(
+                        institution,
+                        telegram,
+                        Duration::from_millis(u64::from(timeout_ms)),
+                    )
+                    .await;
                 let micros = t0.elapsed().as_micros() as u64;
                 let counter = match result {
                     Ok(r) => match r.outcome {
@@ -202,7 +216,8 @@ pub async fn run(opts: &LoadOptions, progress: impl Fn(&LiveCounters, Duration) 
             }
         })
     };
-    let mut merged = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?;
+    let mut merged =
+        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?;
     for t in tasks {
         if let Ok(Some(h)) = t.await {
             let _ = merged.add(&h);
@@ -256,8 +271,15 @@ mod tests {
             let t = sample_telegram(n, inquiry);
             assert_eq!(t.len(), hecto::TELEGRAM_LEN);
             let m = hecto::HectoMessage::decode(&t).unwrap();
-            let expected: &[&str] = if inquiry { &["6000", "100"] } else { &["2000", "100"] };
-            assert_eq!(<hecto::HectoMessage as fep_codec::TelegramFamily>::key(&m), expected);
+            let expected: &[&str] = if inquiry {
+                &["6000", "100"]
+            } else {
+                &["2000", "100"]
+            };
+            assert_eq!(
+                <hecto::HectoMessage as fep_codec::TelegramFamily>::key(&m),
+                expected
+            );
         }
     }
 }
