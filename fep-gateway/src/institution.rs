@@ -96,6 +96,8 @@ pub struct Counters {
     pub resolved_declined: u64,
     /// Unknowns whose inquiries were exhausted: need manual reconciliation.
     pub unresolved: u64,
+    /// Times the institution's task recovered from a panic.
+    pub restarts: u64,
     /// Rejected before sending.
     pub rejected: u64,
     /// Responses that arrived after their request timed out.
@@ -160,6 +162,7 @@ pub(crate) enum LinkEvent {
 struct Submit {
     telegram: Vec<u8>,
     timeout: Duration,
+    queued_at: Instant,
     reply: oneshot::Sender<Reply>,
     tx_id: u64,
 }
@@ -167,6 +170,9 @@ struct Submit {
 enum Control {
     Status(oneshot::Sender<InstitutionStatus>),
     Shutdown(oneshot::Sender<()>),
+    /// Test hook: panic inside the actor.
+    #[cfg(test)]
+    Panic,
 }
 
 /// Handle to an institution actor; cheap to clone.
@@ -209,6 +215,7 @@ impl InstitutionHandle {
         let submit = Submit {
             telegram,
             timeout,
+            queued_at: Instant::now(),
             reply,
             tx_id,
         };
@@ -222,8 +229,14 @@ impl InstitutionHandle {
             }
         }
         // The actor answers every submission; a vanished actor means it was not sent.
-        rx.await
-            .unwrap_or_else(|_| Reply::rejected(tx_id, "institution stopped"))
+        // The actor answers every submission it took; a reply dropped unanswered can only
+        // mean the task died mid-request, after which the telegram may have been sent.
+        rx.await.unwrap_or_else(|_| Reply {
+            tx_id,
+            outcome: Outcome::Unknown,
+            detail: "institution task stopped while handling the request".into(),
+            telegram: Bytes::new(),
+        })
     }
 
     /// Current status (None if the actor is gone or does not answer within a second).
@@ -320,6 +333,16 @@ struct Actor {
     counters: Counters,
     notices: broadcast::Sender<NoticeEvent>,
     seq_tx: mpsc::Sender<(u32, Result<Range<u32>, JournalError>)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    limiter: Option<governor::DefaultDirectRateLimiter>,
+}
+
+/// The actor's inboxes; owned by the supervisor so they survive a panic.
+struct Receivers {
+    submit: mpsc::Receiver<Submit>,
+    control: mpsc::Receiver<Control>,
+    link: mpsc::Receiver<LinkEvent>,
+    seq: mpsc::Receiver<(u32, Result<Range<u32>, JournalError>)>,
 }
 
 /// Starts an institution actor. Link tasks report to the returned `LinkEvent` sender.
@@ -369,8 +392,22 @@ pub(crate) fn spawn(
         counters: Counters::default(),
         notices: notices.clone(),
         seq_tx,
+        shutdown: None,
+        limiter: None,
     };
-    tokio::spawn(actor.run(submit_rx, control_rx, link_rx, seq_rx));
+    let mut actor = actor;
+    actor.limiter = actor
+        .settings
+        .rate_tps
+        .and_then(std::num::NonZeroU32::new)
+        .map(|tps| governor::RateLimiter::direct(governor::Quota::per_second(tps)));
+    let receivers = Receivers {
+        submit: submit_rx,
+        control: control_rx,
+        link: link_rx,
+        seq: seq_rx,
+    };
+    tokio::spawn(actor.supervise(receivers));
     let handle = InstitutionHandle {
         name,
         default_timeout: actor_timeout,
@@ -383,40 +420,106 @@ pub(crate) fn spawn(
 }
 
 impl Actor {
-    async fn run(
-        mut self,
-        mut submit_rx: mpsc::Receiver<Submit>,
-        mut control_rx: mpsc::Receiver<Control>,
-        mut link_rx: mpsc::Receiver<LinkEvent>,
-        mut seq_rx: mpsc::Receiver<(u32, Result<Range<u32>, JournalError>)>,
-    ) {
+    /// Runs the actor under a supervisor: a panic while handling one event is caught, the
+    /// institution's in-flight requests are settled as `unknown` (they may have been sent), and
+    /// the actor resumes with its links and 전문번호 block intact. Other institutions never
+    /// notice: each actor is its own task.
+    async fn supervise(mut self, mut rx: Receivers) {
         self.reserve_more();
+        loop {
+            let run = std::panic::AssertUnwindSafe(self.run(&mut rx));
+            match futures::FutureExt::catch_unwind(run).await {
+                Ok(done) => {
+                    self.finish(&mut rx, done);
+                    return;
+                }
+                Err(panic) => {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(institution = %self.name, panic = %what, "institution task panicked; settling in-flight requests as unknown and restarting");
+                    metrics::counter!("fep_institution_restarts_total", "institution" => self.name.to_string()).increment(1);
+                    self.counters.restarts += 1;
+                    self.recover();
+                }
+            }
+        }
+    }
+
+    /// After a panic: every caller gets an answer, timers restart clean, links and numbers stay.
+    fn recover(&mut self) {
+        for (key, f) in std::mem::take(&mut self.inflight) {
+            if let Purpose::User { reply, tx_id } = f.purpose {
+                self.counters.unknown += 1;
+                let _ = reply.send(Reply {
+                    tx_id,
+                    outcome: Outcome::Unknown,
+                    detail: "institution task restarted after sending".into(),
+                    telegram: Bytes::new(),
+                });
+                self.journal_tx(
+                    tx_id,
+                    f.day,
+                    f.msg_no,
+                    &f.msg_type,
+                    "unknown",
+                    "institution task restarted",
+                    None,
+                );
+                self.late.insert(key, (tx_id, Instant::now()));
+            }
+        }
+        for s in std::mem::take(&mut self.waiting) {
+            self.reject(s, "institution task restarted before sending");
+        }
+        self.timers.clear();
+        // Unknowns keep being resolved: re-arm their inquiries.
+        let keys: Vec<CorrKey> = self.unresolved.keys().copied().collect();
+        for key in keys {
+            let timer = self
+                .timers
+                .insert(Timer::Inquiry(key), self.settings.inquiry_delay);
+            if let Some(u) = self.unresolved.get_mut(&key) {
+                u.timer = Some(timer);
+            }
+        }
+        self.maybe_sign_on();
+    }
+
+    /// The event loop; returns the shutdown acknowledgement when asked to stop.
+    async fn run(&mut self, rx: &mut Receivers) -> Option<oneshot::Sender<()>> {
         let mut day_check = tokio::time::interval(Duration::from_millis(500));
-        let mut shutdown: Option<oneshot::Sender<()>> = None;
         loop {
             tokio::select! {
                 biased;
-                Some(event) = link_rx.recv() => self.on_link(event),
-                Some((day, result)) = seq_rx.recv() => self.on_reserved(day, result),
+                Some(event) = rx.link.recv() => self.on_link(event),
+                Some((day, result)) = rx.seq.recv() => self.on_reserved(day, result),
                 Some(expired) = self.timers.next(), if !self.timers.is_empty() => self.on_timer(expired.into_inner()),
-                Some(control) = control_rx.recv() => match control {
+                Some(control) = rx.control.recv() => match control {
                     Control::Status(reply) => { let _ = reply.send(self.status()); }
                     Control::Shutdown(done) => {
                         self.sign_off();
-                        shutdown = Some(done);
+                        self.shutdown = Some(done);
                     }
+                    #[cfg(test)]
+                    Control::Panic => panic!("injected panic"),
                 },
                 _ = day_check.tick() => self.check_day(),
-                Some(submit) = submit_rx.recv(), if shutdown.is_none() && self.has_capacity() => self.on_submit(submit),
-                else => break,
+                Some(submit) = rx.submit.recv(), if self.shutdown.is_none() && self.has_capacity() => self.on_submit(submit),
+                else => return self.shutdown.take(),
             }
-            if shutdown.is_some() && self.user_inflight() == 0 {
-                break;
+            if self.shutdown.is_some() && self.user_inflight() == 0 {
+                return self.shutdown.take();
             }
         }
-        // Whatever is still queued is answered, never dropped.
-        submit_rx.close();
-        while let Ok(s) = submit_rx.try_recv() {
+    }
+
+    /// Answers whatever is still queued or in flight: nothing is dropped.
+    fn finish(&mut self, rx: &mut Receivers, shutdown: Option<oneshot::Sender<()>>) {
+        rx.submit.close();
+        while let Ok(s) = rx.submit.try_recv() {
             self.reject(s, "institution shutting down");
         }
         for s in std::mem::take(&mut self.waiting) {
@@ -643,6 +746,12 @@ impl Actor {
 
     // ----- requests ------------------------------------------------------------------------
 
+    fn reject_with(&mut self, s: Submit, kind: &'static str, reason: &str) {
+        metrics::counter!("fep_rejected_total", "institution" => self.name.to_string(), "reason" => kind).increment(1);
+        self.counters.rejected += 1;
+        let _ = s.reply.send(Reply::rejected(s.tx_id, reason));
+    }
+
     fn reject(&mut self, s: Submit, reason: impl Into<String>) {
         self.counters.rejected += 1;
         metrics::counter!("fep_rejected_total", "institution" => self.name.to_string())
@@ -652,6 +761,20 @@ impl Actor {
 
     fn on_submit(&mut self, s: Submit) {
         self.counters.requests += 1;
+        if s.queued_at.elapsed() >= s.timeout {
+            return self.reject_with(
+                s,
+                "overload",
+                "overload: waited in the queue past its deadline",
+            );
+        }
+        if self.limiter.as_ref().is_some_and(|l| l.check().is_err()) {
+            return self.reject_with(
+                s,
+                "rate_limit",
+                "rate limit: over the institution's contracted TPS",
+            );
+        }
         if s.telegram.len() != self.profile.telegram_len
             || self.profile.msg_key(&s.telegram).is_none()
         {
@@ -682,9 +805,14 @@ impl Actor {
         let Submit {
             telegram,
             timeout,
+            queued_at,
             reply,
             tx_id,
         } = s;
+        // The caller's deadline covers the time spent queued.
+        let timeout = timeout
+            .saturating_sub(queued_at.elapsed())
+            .max(Duration::from_millis(1));
         if let Err((Purpose::User { reply, tx_id }, reason)) =
             self.send(telegram, Purpose::User { reply, tx_id }, timeout)
         {
@@ -1119,3 +1247,33 @@ impl Actor {
 
 /// Sends a watch-triggered shutdown to background tasks.
 pub(crate) type ShutdownRx = watch::Receiver<bool>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::settings::InstitutionSettings;
+
+    #[tokio::test]
+    async fn a_panic_is_contained_and_the_actor_keeps_answering() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let (handle, _links) = spawn(
+            InstitutionSettings::hecto("x", Vec::new()),
+            journal,
+            Arc::new(SystemClock),
+        );
+        handle.control.send(Control::Panic).await.unwrap();
+        // Still alive and answering after the panic, with the restart counted.
+        let status = handle.status().await.expect("actor answers after a panic");
+        assert_eq!(status.counters.restarts, 1);
+        let reply = handle
+            .request(vec![b' '; 300], Some(Duration::from_secs(1)))
+            .await;
+        assert_eq!(
+            reply.outcome,
+            Outcome::Rejected,
+            "no send link: rejected, not lost"
+        );
+    }
+}

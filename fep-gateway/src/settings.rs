@@ -93,6 +93,8 @@ pub struct InstitutionSettings {
     pub max_inflight: usize,
     /// Requests queued for the institution at most; beyond that `rejected(overload)`.
     pub queue_depth: usize,
+    /// Contracted requests per second (token bucket); beyond that `rejected(rate_limit)`.
+    pub rate_tps: Option<u32>,
 }
 
 impl InstitutionSettings {
@@ -112,6 +114,7 @@ impl InstitutionSettings {
             inquiry_max_attempts: 10,
             max_inflight: 20_000,
             queue_depth: 20_000,
+            rate_tps: None,
         }
     }
 }
@@ -220,6 +223,7 @@ impl GatewaySettings {
                 inquiry_max_attempts: inst.unknown.inquiry_max_attempts,
                 max_inflight: inst.limits.max_inflight as usize,
                 queue_depth: inst.limits.queue_depth as usize,
+                rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
             });
         }
         Ok(GatewaySettings {
