@@ -15,13 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::{delay_queue, DelayQueue};
 
 use crate::clock::{day_of, hms_of, SharedClock};
-use crate::journal::{now_ms, Journal, JournalError, TxRecord};
+use crate::journal::{now_ms, Journal, JournalError, TelegramRow, TxRecord};
 use crate::profile::{CorrKey, FrameKind, Profile, Verdict};
 use crate::protocol::Outcome;
 use crate::settings::InstitutionSettings;
@@ -29,6 +30,9 @@ use crate::settings::InstitutionSettings;
 /// 전문번호 reserved per journal write; a crash loses at most this many numbers (gaps are fine,
 /// reuse is not).
 const SEQ_BLOCK: u32 = 1000;
+/// `InFlight::link` of a telegram still being journaled (not yet written to any link).
+const NOT_WRITTEN: usize = usize::MAX;
+
 /// Late responses are remembered this long after their request timed out.
 const LATE_WINDOW: Duration = Duration::from_secs(600);
 
@@ -335,6 +339,27 @@ struct Actor {
     seq_tx: mpsc::Sender<(u32, Result<Range<u32>, JournalError>)>,
     shutdown: Option<oneshot::Sender<()>>,
     limiter: Option<governor::DefaultDirectRateLimiter>,
+    journaling: FuturesUnordered<Journaled>,
+}
+
+/// Completes when a telegram's journal row is committed.
+struct Journaled {
+    key: CorrKey,
+    rx: oneshot::Receiver<Result<(), JournalError>>,
+}
+
+impl std::future::Future for Journaled {
+    type Output = (CorrKey, Result<(), JournalError>);
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let key = self.key;
+        std::pin::Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| (key, r.unwrap_or(Err(JournalError::Stopped))))
+    }
 }
 
 /// The actor's inboxes; owned by the supervisor so they survive a panic.
@@ -394,6 +419,7 @@ pub(crate) fn spawn(
         seq_tx,
         shutdown: None,
         limiter: None,
+        journaling: FuturesUnordered::new(),
     };
     let mut actor = actor;
     actor.limiter = actor
@@ -450,7 +476,18 @@ impl Actor {
 
     /// After a panic: every caller gets an answer, timers restart clean, links and numbers stay.
     fn recover(&mut self) {
+        self.journaling = FuturesUnordered::new();
         for (key, f) in std::mem::take(&mut self.inflight) {
+            if f.link == NOT_WRITTEN {
+                if let Purpose::User { reply, tx_id } = f.purpose {
+                    self.counters.rejected += 1;
+                    let _ = reply.send(Reply::rejected(
+                        tx_id,
+                        "institution task restarted before sending",
+                    ));
+                }
+                continue;
+            }
             if let Purpose::User { reply, tx_id } = f.purpose {
                 self.counters.unknown += 1;
                 let _ = reply.send(Reply {
@@ -496,6 +533,7 @@ impl Actor {
                 biased;
                 Some(event) = rx.link.recv() => self.on_link(event),
                 Some((day, result)) = rx.seq.recv() => self.on_reserved(day, result),
+                Some((key, result)) = self.journaling.next(), if !self.journaling.is_empty() => self.on_journaled(key, result),
                 Some(expired) = self.timers.next(), if !self.timers.is_empty() => self.on_timer(expired.into_inner()),
                 Some(control) = rx.control.recv() => match control {
                     Control::Status(reply) => { let _ = reply.send(self.status()); }
@@ -849,13 +887,26 @@ impl Actor {
             .map(|(t, b)| format!("{t}/{b}"))
             .unwrap_or_default();
         let telegram = Bytes::from(telegram);
-        let link = match self.write(telegram.clone()) {
-            Ok(link) => link,
-            Err(reason) => return Err((purpose, reason.into())),
+        // Journaled (committed) before it is written to a link: after a crash every telegram
+        // that may have reached the institution has a row.
+        let tx_id = match &purpose {
+            Purpose::User { tx_id, .. } => Some(*tx_id),
+            _ => None,
         };
-        if let Purpose::User { tx_id, .. } = &purpose {
-            self.journal_tx(*tx_id, self.day, msg_no, &msg_type, "sent", "", None);
+        let row = TelegramRow {
+            institution: self.name.to_string(),
+            direction: "out",
+            day: self.day,
+            msg_no,
+            msg_type: msg_type.clone(),
+            tx_id,
+            raw: telegram.to_vec(),
+        };
+        match self.journal.record_telegram(row) {
+            Ok(rx) => self.journaling.push(Journaled { key, rx }),
+            Err(e) => return Err((purpose, format!("overload: {e}"))),
         }
+        let link = NOT_WRITTEN;
         let deadline = Some(self.timers.insert(Timer::Deadline(key), timeout));
         self.inflight.insert(
             key,
@@ -873,6 +924,62 @@ impl Actor {
         metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
             .set(self.inflight.len() as f64);
         Ok(())
+    }
+
+    /// A telegram's journal row is committed: now it may go out.
+    fn on_journaled(&mut self, key: CorrKey, result: Result<(), JournalError>) {
+        // Gone means it expired while being journaled, and was settled as not sent.
+        let Some(telegram) = self.inflight.get(&key).map(|f| f.telegram.clone()) else {
+            return;
+        };
+        let outcome = result
+            .map_err(|e| format!("journal unavailable: {e}"))
+            .and_then(|()| self.write(telegram).map_err(str::to_owned));
+        match outcome {
+            Ok(link) => {
+                if let Some(f) = self.inflight.get_mut(&key) {
+                    f.link = link;
+                    f.sent_at = Instant::now();
+                    if let Purpose::User { tx_id, .. } = &f.purpose {
+                        let (tx_id, day, msg_no, msg_type) =
+                            (*tx_id, f.day, f.msg_no, f.msg_type.clone());
+                        self.journal_tx(tx_id, day, msg_no, &msg_type, "sent", "", None);
+                    }
+                }
+            }
+            Err(reason) => self.not_sent(key, &reason),
+        }
+    }
+
+    /// Settles an in-flight entry that never reached a link.
+    fn not_sent(&mut self, key: CorrKey, reason: &str) {
+        let Some(f) = self.inflight.remove(&key) else {
+            return;
+        };
+        if let Some(deadline) = &f.deadline {
+            self.timers.try_remove(deadline);
+        }
+        match f.purpose {
+            Purpose::User { reply, tx_id } => {
+                self.counters.rejected += 1;
+                metrics::counter!("fep_rejected_total", "institution" => self.name.to_string(), "reason" => "not_sent").increment(1);
+                self.journal_tx(
+                    tx_id,
+                    f.day,
+                    f.msg_no,
+                    &f.msg_type,
+                    "rejected",
+                    reason,
+                    None,
+                );
+                let _ = reply.send(Reply::rejected(tx_id, reason));
+            }
+            Purpose::SignOn => {
+                self.timers
+                    .insert(Timer::SignOnRetry, Duration::from_secs(1));
+            }
+            Purpose::Inquiry { orig } => self.schedule_inquiry(orig),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -897,12 +1004,7 @@ impl Actor {
             resolved,
             updated_ms: now_ms(),
         };
-        let journal = self.journal.clone();
-        tokio::spawn(async move {
-            if let Err(e) = journal.put_tx(record).await {
-                tracing::error!(error = %e, "journal write failed");
-            }
-        });
+        self.journal.put_tx_nowait(record);
     }
 
     fn on_timer(&mut self, timer: Timer) {
@@ -921,6 +1023,13 @@ impl Actor {
 
     /// Settles an in-flight request whose answer did not (or cannot) arrive.
     fn expire(&mut self, key: CorrKey, why: &str) {
+        if self
+            .inflight
+            .get(&key)
+            .is_some_and(|f| f.link == NOT_WRITTEN)
+        {
+            return self.not_sent(key, "journal too slow: not sent before the deadline");
+        }
         let Some(f) = self.inflight.remove(&key) else {
             return;
         };
@@ -1057,6 +1166,20 @@ impl Actor {
     // ----- inbound frames -----------------------------------------------------------------
 
     fn on_frame(&mut self, link: usize, frame: Bytes) {
+        // Every telegram in is journaled (joined to its request by day + 전문번호).
+        self.journal.record_telegram_nowait(TelegramRow {
+            institution: self.name.to_string(),
+            direction: "in",
+            day: self.profile.send_date.digits(&frame).unwrap_or(0) as u32,
+            msg_no: self.profile.msg_no.digits(&frame).unwrap_or(0) as u32,
+            msg_type: self
+                .profile
+                .msg_key(&frame)
+                .map(|(t, b)| format!("{t}/{b}"))
+                .unwrap_or_default(),
+            tx_id: None,
+            raw: frame.to_vec(),
+        });
         match self.profile.classify(&frame) {
             FrameKind::Response => self.on_response(frame),
             FrameKind::Notice => self.on_notice(link, frame),

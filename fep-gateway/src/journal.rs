@@ -26,6 +26,9 @@ pub enum JournalError {
     /// The writer thread is gone (shutting down or crashed).
     #[error("journal writer stopped")]
     Stopped,
+    /// The writer's queue is full: the journal cannot keep up.
+    #[error("journal busy: write queue full")]
+    Busy,
     /// The day's 전문번호 range is used up.
     #[error("sequence numbers for {institution} on {day} are exhausted (max {max})")]
     Exhausted {
@@ -81,7 +84,30 @@ pub struct PendingNotice {
     pub telegram: Vec<u8>,
 }
 
+/// One telegram crossing the institution boundary, as journaled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelegramRow {
+    /// Institution name.
+    pub institution: String,
+    /// `"out"` (to the institution) or `"in"` (from it).
+    pub direction: &'static str,
+    /// 전송일자 (YYYYMMDD).
+    pub day: u32,
+    /// 전문번호.
+    pub msg_no: u32,
+    /// e.g. "2000/100".
+    pub msg_type: String,
+    /// The transaction it belongs to, when known.
+    pub tx_id: Option<u64>,
+    /// The raw telegram.
+    pub raw: Vec<u8>,
+}
+
 enum Command {
+    Telegram {
+        row: TelegramRow,
+        reply: Option<oneshot::Sender<Result<(), JournalError>>>,
+    },
     ReserveSeq {
         institution: String,
         day: u32,
@@ -134,6 +160,11 @@ impl Journal {
                  msg_no INTEGER NOT NULL, msg_type TEXT NOT NULL, outcome TEXT NOT NULL,
                  detail TEXT NOT NULL, resolved TEXT, updated_ms INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS transactions_key ON transactions (institution, day, msg_no);
+             CREATE TABLE IF NOT EXISTS telegrams (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL,
+                 institution TEXT NOT NULL, direction TEXT NOT NULL, day INTEGER NOT NULL,
+                 msg_no INTEGER NOT NULL, msg_type TEXT NOT NULL, tx_id INTEGER, raw BLOB NOT NULL);
+             CREATE INDEX IF NOT EXISTS telegrams_key ON telegrams (institution, day, msg_no);
              CREATE TABLE IF NOT EXISTS notices (
                  id INTEGER PRIMARY KEY AUTOINCREMENT, institution TEXT NOT NULL,
                  day INTEGER NOT NULL, key TEXT NOT NULL, telegram BLOB NOT NULL,
@@ -177,6 +208,42 @@ impl Journal {
             reply,
         })
         .await?
+    }
+
+    /// Journals a telegram; the receiver answers once it is committed. Fails at once (without
+    /// waiting) when the journal is saturated, so a caller can refuse to send rather than stall.
+    pub fn record_telegram(
+        &self,
+        row: TelegramRow,
+    ) -> Result<oneshot::Receiver<Result<(), JournalError>>, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Command::Telegram {
+                row,
+                reply: Some(reply),
+            })
+            .map_err(|_| JournalError::Busy)?;
+        Ok(rx)
+    }
+
+    /// Journals a telegram without waiting for the commit (inbound traffic); never dropped:
+    /// when the queue is full the write waits in a background task.
+    pub fn record_telegram_nowait(&self, row: TelegramRow) {
+        self.submit(Command::Telegram { row, reply: None });
+    }
+
+    /// Records a transaction's state without waiting (never dropped, see above).
+    pub fn put_tx_nowait(&self, record: TxRecord) {
+        self.submit(Command::PutTx(record));
+    }
+
+    fn submit(&self, cmd: Command) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(cmd).await;
+            });
+        }
     }
 
     /// Records a transaction's current state (insert or update). Waits for the commit.
@@ -272,6 +339,24 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
 
 fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
     match cmd {
+        Command::Telegram { row, reply } => {
+            let result = txn
+                .execute(
+                    "INSERT INTO telegrams (ts_ms, institution, direction, day, msg_no, msg_type, tx_id, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![now_ms() as i64, row.institution, row.direction, row.day, row.msg_no, row.msg_type, row.tx_id.map(|t| t as i64), row.raw],
+                )
+                .map(|_| ())
+                .map_err(JournalError::from);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "journal: telegram not recorded");
+            }
+            Box::new(move || {
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            })
+        }
         Command::ReserveSeq {
             institution,
             day,
