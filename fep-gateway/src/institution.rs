@@ -364,6 +364,7 @@ impl std::future::Future for Journaled {
 
 /// The actor's inboxes; owned by the supervisor so they survive a panic.
 struct Receivers {
+    recovered: mpsc::Receiver<Vec<(TxRecord, Vec<u8>)>>,
     submit: mpsc::Receiver<Submit>,
     control: mpsc::Receiver<Control>,
     link: mpsc::Receiver<LinkEvent>,
@@ -427,7 +428,24 @@ pub(crate) fn spawn(
         .rate_tps
         .and_then(std::num::NonZeroU32::new)
         .map(|tps| governor::RateLimiter::direct(governor::Quota::per_second(tps)));
+    let (recovered_tx, recovered_rx) = mpsc::channel(1);
+    {
+        // Transactions a previous run sent but never settled become unknowns to resolve.
+        let (journal, name) = (actor.journal.clone(), actor.name.clone());
+        tokio::spawn(async move {
+            match journal.unsettled(&name).await {
+                Ok(rows) if !rows.is_empty() => {
+                    let _ = recovered_tx.send(rows).await;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(institution = %name, error = %e, "cannot read unsettled transactions")
+                }
+            }
+        });
+    }
     let receivers = Receivers {
+        recovered: recovered_rx,
         submit: submit_rx,
         control: control_rx,
         link: link_rx,
@@ -533,6 +551,7 @@ impl Actor {
                 biased;
                 Some(event) = rx.link.recv() => self.on_link(event),
                 Some((day, result)) = rx.seq.recv() => self.on_reserved(day, result),
+                Some(rows) = rx.recovered.recv() => self.on_recovered(rows),
                 Some((key, result)) = self.journaling.next(), if !self.journaling.is_empty() => self.on_journaled(key, result),
                 Some(expired) = self.timers.next(), if !self.timers.is_empty() => self.on_timer(expired.into_inner()),
                 Some(control) = rx.control.recv() => match control {
@@ -924,6 +943,32 @@ impl Actor {
         metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
             .set(self.inflight.len() as f64);
         Ok(())
+    }
+
+    /// Unsettled transactions of a previous run: unknown now, resolved by inquiry.
+    fn on_recovered(&mut self, rows: Vec<(TxRecord, Vec<u8>)>) {
+        tracing::warn!(institution = %self.name, count = rows.len(), "resuming unknown transactions left by the previous run");
+        for (tx, raw) in rows {
+            let key = u64::from(tx.day) * 1_000_000 + u64::from(tx.msg_no);
+            self.counters.unknown += 1;
+            self.journal_tx(
+                tx.id,
+                tx.day,
+                tx.msg_no,
+                &tx.msg_type,
+                "unknown",
+                "gateway restarted after sending",
+                None,
+            );
+            self.start_resolution(
+                key,
+                tx.id,
+                tx.msg_no,
+                tx.day,
+                &tx.msg_type,
+                Bytes::from(raw),
+            );
+        }
     }
 
     /// A telegram's journal row is committed: now it may go out.

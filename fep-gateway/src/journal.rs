@@ -133,6 +133,10 @@ enum Command {
     PendingNotices {
         reply: oneshot::Sender<Result<Vec<PendingNotice>, JournalError>>,
     },
+    Unsettled {
+        institution: String,
+        reply: oneshot::Sender<Result<Vec<(TxRecord, Vec<u8>)>, JournalError>>,
+    },
     Flush {
         reply: oneshot::Sender<()>,
     },
@@ -292,6 +296,17 @@ impl Journal {
         self.call(|reply| Command::PendingNotices { reply }).await?
     }
 
+    /// Transactions of `institution` that were sent but never settled (a crash in between), with
+    /// the telegram as sent — they are unknowns to resolve.
+    pub async fn unsettled(
+        &self,
+        institution: &str,
+    ) -> Result<Vec<(TxRecord, Vec<u8>)>, JournalError> {
+        let institution = institution.to_owned();
+        self.call(|reply| Command::Unsettled { institution, reply })
+            .await?
+    }
+
     /// Waits until everything sent before this call is committed.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.call(|reply| Command::Flush { reply }).await
@@ -435,6 +450,12 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
                 let _ = reply.send(result);
             })
         }
+        Command::Unsettled { institution, reply } => {
+            let result = unsettled(txn, &institution);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
+        }
         Command::Flush { reply } => Box::new(move || {
             let _ = reply.send(());
         }),
@@ -500,6 +521,35 @@ fn record_notice(
         id: txn.last_insert_rowid() as u64,
         duplicate: false,
     })
+}
+
+fn unsettled(
+    txn: &rusqlite::Transaction<'_>,
+    institution: &str,
+) -> Result<Vec<(TxRecord, Vec<u8>)>, JournalError> {
+    let mut stmt = txn.prepare(
+        "SELECT t.id, t.institution, t.day, t.msg_no, t.msg_type, t.outcome, t.detail, t.resolved, t.updated_ms,
+                (SELECT raw FROM telegrams g WHERE g.tx_id = t.id AND g.direction = 'out' ORDER BY g.id DESC LIMIT 1)
+         FROM transactions t
+         WHERE t.institution = ?1 AND t.resolved IS NULL AND t.outcome IN ('sent', 'unknown')",
+    )?;
+    let rows = stmt.query_map(params![institution], |row| {
+        Ok((
+            TxRecord {
+                id: row.get::<_, i64>(0)? as u64,
+                institution: row.get(1)?,
+                day: row.get(2)?,
+                msg_no: row.get(3)?,
+                msg_type: row.get(4)?,
+                outcome: row.get(5)?,
+                detail: row.get(6)?,
+                resolved: row.get(7)?,
+                updated_ms: row.get::<_, i64>(8)? as u64,
+            },
+            row.get::<_, Option<Vec<u8>>>(9)?.unwrap_or_default(),
+        ))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn pending_notices(txn: &rusqlite::Transaction<'_>) -> Result<Vec<PendingNotice>, JournalError> {

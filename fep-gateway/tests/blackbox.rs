@@ -511,3 +511,111 @@ async fn graceful_shutdown_signs_off() {
         "1000/200 업무종료 sent on shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
+    // The bank answers slowly, so requests are in flight when the gateway is killed.
+    let fake = Fake::start(Answer::Late("0000", Duration::from_millis(1500))).await;
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let cfg = config(
+        &data,
+        &[institution(
+            "hecto",
+            &duplex_link(fake.addr),
+            "10s",
+            "300ms",
+            "5m",
+        )],
+    );
+    let fep = Fep::start(dir.path(), &cfg, &[]);
+    let client = Client::connect(fep.native).await.unwrap();
+    assert_eq!(
+        request(&client, "hecto", 1).await.outcome,
+        Outcome::Ok,
+        "warm-up (waits for sign-on)"
+    );
+    let mut callers = Vec::new();
+    for i in 0..20 {
+        let c = client.clone();
+        callers.push(tokio::spawn(async move {
+            c.request("hecto", transfer(100 + i), Duration::from_secs(10))
+                .await
+        }));
+    }
+    let f = fake.clone();
+    assert!(
+        eventually(WAIT, || f.transfers().len() >= 21).await,
+        "all 20 reached the bank"
+    );
+    fep.kill();
+    for c in callers {
+        assert!(
+            c.await.unwrap().is_err(),
+            "the killed gateway could not answer; the client says so (not a silent drop)"
+        );
+    }
+
+    let fep = Fep::start(dir.path(), &cfg, &[]);
+    let f = fake.clone();
+    assert!(
+        eventually(Duration::from_secs(20), || f
+            .seen()
+            .iter()
+            .filter(|s| s.msg_type == "7000")
+            .count()
+            >= 20)
+        .await,
+        "each unknown is asked about with 7000/100"
+    );
+    let mut counters = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, body) = http(fep.http, "GET", "/v1/status", None);
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        counters = status["institutions"][0]["counters"].clone();
+        if counters["resolved_ok"] == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counters["resolved_ok"], 20, "{counters}");
+    drop(fep);
+
+    // Ledger: every request has exactly one terminal outcome; no 전문번호 reused.
+    let db = rusqlite::Connection::open(data.join("journal.db")).unwrap();
+    let rows: Vec<(String, Option<String>)> = db
+        .prepare("SELECT outcome, resolved FROM transactions")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 21);
+    let open: Vec<_> = rows
+        .iter()
+        .filter(|(o, r)| {
+            !(matches!(o.as_str(), "ok" | "declined" | "rejected")
+                || (o == "unknown" && r.is_some()))
+        })
+        .collect();
+    assert!(
+        open.is_empty(),
+        "transactions without a terminal outcome: {open:?}"
+    );
+    let sent: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM telegrams WHERE direction = 'out' AND msg_type = '2000/100'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        sent, 21,
+        "every transfer sent before the crash has a journal row"
+    );
+    let mut numbers: Vec<u32> = fake.seen().iter().map(|s| s.msg_no).collect();
+    let n = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), n, "no 전문번호 reused across the crash");
+}
