@@ -112,6 +112,19 @@ pub struct Institution {
     /// 은행코드, 식별코드 and fixed values such as 송신회수.
     #[serde(default)]
     pub header: std::collections::BTreeMap<String, String>,
+    /// `[institution.notices]`: delivery of unsolicited notices to internal systems.
+    #[serde(default)]
+    pub notices: NoticeDelivery,
+}
+
+/// `[institution.notices]`: where recorded notices are delivered besides native subscribers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeDelivery {
+    /// `http://…` URL that receives each notice as a JSON POST, retried with backoff until it
+    /// answers 2xx (at-least-once).
+    #[serde(default)]
+    pub webhook: Option<String>,
 }
 
 fn default_request_timeout() -> Duration {

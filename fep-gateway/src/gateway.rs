@@ -60,6 +60,14 @@ impl Gateway {
                     .await
                     .map_err(StartError::Bind)?;
             }
+            if let Some(url) = &inst.webhook {
+                crate::webhook::spawn(
+                    url.clone(),
+                    handle.clone(),
+                    journal.clone(),
+                    shutdown_rx.clone(),
+                );
+            }
             registry.insert(inst.name.clone(), handle);
         }
         let registry: Registry = Arc::new(registry);

@@ -21,3 +21,4 @@ pub mod profile;
 pub mod protocol;
 pub mod server;
 pub mod settings;
+pub mod webhook;

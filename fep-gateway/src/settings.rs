@@ -95,6 +95,8 @@ pub struct InstitutionSettings {
     pub queue_depth: usize,
     /// Contracted requests per second (token bucket); beyond that `rejected(rate_limit)`.
     pub rate_tps: Option<u32>,
+    /// URL receiving recorded notices as JSON POSTs (at-least-once).
+    pub webhook: Option<String>,
 }
 
 impl InstitutionSettings {
@@ -115,6 +117,7 @@ impl InstitutionSettings {
             max_inflight: 20_000,
             queue_depth: 20_000,
             rate_tps: None,
+            webhook: None,
         }
     }
 }
@@ -224,6 +227,7 @@ impl GatewaySettings {
                 max_inflight: inst.limits.max_inflight as usize,
                 queue_depth: inst.limits.queue_depth as usize,
                 rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
+                webhook: inst.notices.webhook.clone(),
             });
         }
         Ok(GatewaySettings {

@@ -619,3 +619,53 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
     numbers.dedup();
     assert_eq!(numbers.len(), n, "no 전문번호 reused across the crash");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_reach_the_webhook_at_least_once_despite_failures() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    // An internal endpoint that fails twice, then accepts.
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let (a, r) = (attempts.clone(), received.clone());
+    let app = axum::Router::new().route(
+        "/notices",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let (a, r) = (a.clone(), r.clone());
+            async move {
+                if a.fetch_add(1, Ordering::SeqCst) < 2 {
+                    return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                r.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+        + &format!("[institution.notices]\nwebhook = \"http://{hook}/notices\"\n");
+    let _fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
+    assert!(signed_on(&fake).await);
+    fake.push_telegram(deposit_notice(11, "20261122")).await;
+    let r = received.clone();
+    assert!(
+        eventually(Duration::from_secs(15), || !r.lock().unwrap().is_empty()).await,
+        "delivered after retries"
+    );
+    assert!(attempts.load(Ordering::SeqCst) >= 3);
+    let body = received.lock().unwrap()[0].clone();
+    assert_eq!(body["type"], "4000/100", "{body}");
+    assert_eq!(body["institution"], "hecto");
+    assert!(body["notice_id"].as_u64().is_some());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "delivered once it was accepted, not again"
+    );
+}
