@@ -75,6 +75,23 @@ enum Command {
         /// Spec TOML.
         spec: PathBuf,
     },
+    /// Query the journal (read-only; safe while the gateway runs).
+    Journal {
+        /// Data directory of the gateway (holds journal.db).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        query: crate::ledger::JournalQuery,
+        /// Show each transaction's telegrams decoded with this spec (sensitive fields masked).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Show masked fields in clear (with --spec).
+        #[arg(long)]
+        unmask: bool,
+        /// Ledger check: every transaction has exactly one terminal outcome, no number reused.
+        #[arg(long)]
+        check: bool,
+    },
     /// Spec tools.
     Spec {
         #[command(subcommand)]
@@ -170,6 +187,13 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Journal {
+            data_dir,
+            query,
+            spec,
+            unmask,
+            check,
+        } => journal(&data_dir, &query, spec.as_ref(), unmask, check),
         Command::Codegen { spec } => match load_family(&spec) {
             Ok(f) => {
                 print!("{}", fep_codec::spec::codegen(&f));
@@ -200,6 +224,82 @@ pub fn main() -> ExitCode {
             runtime.block_on(run_async(command))
         }
     }
+}
+
+fn journal(
+    data_dir: &std::path::Path,
+    query: &crate::ledger::JournalQuery,
+    spec: Option<&PathBuf>,
+    unmask: bool,
+    check: bool,
+) -> ExitCode {
+    let ledger = match crate::ledger::Ledger::open(&data_dir.join("journal.db")) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}: {e}", data_dir.join("journal.db").display());
+            return ExitCode::from(2);
+        }
+    };
+    if check {
+        return match ledger.check(query) {
+            Ok(r) => {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                if r.reused_numbers == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("ledger check failed: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let family = match spec.map(load_family).transpose() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let rows = match ledger.transactions(query) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("journal query failed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} detail",
+        "tx", "institution", "day", "no", "type", "outcome", "resolved"
+    );
+    for t in &rows {
+        println!(
+            "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {}",
+            t.id,
+            t.institution,
+            t.day,
+            t.msg_no,
+            t.msg_type,
+            t.outcome,
+            t.resolved.as_deref().unwrap_or("-"),
+            t.detail
+        );
+        if let Some(family) = &family {
+            for g in ledger
+                .telegrams(&t.institution, t.day, t.msg_no)
+                .unwrap_or_default()
+            {
+                let options = DecodeOptions {
+                    hex: false,
+                    format: OutputFormat::Table,
+                    unmask,
+                };
+                let shown = fep_codec::spec::decode(family, &g.raw, &options)
+                    .unwrap_or_else(|e| e.to_string());
+                println!("  -- {} {} --\n{shown}", g.direction, g.msg_type);
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 async fn run_async(command: Command) -> ExitCode {

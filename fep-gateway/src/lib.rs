@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod http;
 pub mod institution;
 pub mod journal;
+pub mod ledger;
 mod link;
 pub mod load;
 pub mod profile;

@@ -618,6 +618,45 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
     numbers.sort_unstable();
     numbers.dedup();
     assert_eq!(numbers.len(), n, "no 전문번호 reused across the crash");
+
+    // The operator's ledger check says the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
+        .args(["journal", "--check", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["transactions"], 21, "{report}");
+    assert_eq!(report["settled"], 21, "{report}");
+    assert_eq!(report["resolved_unknowns"], 20, "{report}");
+    assert_eq!(report["open"], 0, "{report}");
+    assert_eq!(report["reused_numbers"], 0, "{report}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
+        .args([
+            "journal",
+            "--outcome",
+            "unknown",
+            "--spec",
+            SPEC,
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("2000/100") && listing.contains("출금계좌번호"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("110123456789"),
+        "account numbers are masked: {listing}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
