@@ -364,7 +364,7 @@ impl std::future::Future for Journaled {
 
 /// The actor's inboxes; owned by the supervisor so they survive a panic.
 struct Receivers {
-    recovered: mpsc::Receiver<Vec<(TxRecord, Vec<u8>)>>,
+    recovered: mpsc::Receiver<crate::journal::Unsettled>,
     submit: mpsc::Receiver<Submit>,
     control: mpsc::Receiver<Control>,
     link: mpsc::Receiver<LinkEvent>,
@@ -946,7 +946,7 @@ impl Actor {
     }
 
     /// Unsettled transactions of a previous run: unknown now, resolved by inquiry.
-    fn on_recovered(&mut self, rows: Vec<(TxRecord, Vec<u8>)>) {
+    fn on_recovered(&mut self, rows: crate::journal::Unsettled) {
         tracing::warn!(institution = %self.name, count = rows.len(), "resuming unknown transactions left by the previous run");
         for (tx, raw) in rows {
             let key = u64::from(tx.day) * 1_000_000 + u64::from(tx.msg_no);

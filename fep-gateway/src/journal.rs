@@ -64,6 +64,9 @@ pub struct TxRecord {
     pub updated_ms: u64,
 }
 
+/// Unsettled transactions with the telegram each was sent as.
+pub type Unsettled = Vec<(TxRecord, Vec<u8>)>;
+
 /// A recorded inbound notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeRecord {
@@ -135,7 +138,7 @@ enum Command {
     },
     Unsettled {
         institution: String,
-        reply: oneshot::Sender<Result<Vec<(TxRecord, Vec<u8>)>, JournalError>>,
+        reply: oneshot::Sender<Result<Unsettled, JournalError>>,
     },
     Flush {
         reply: oneshot::Sender<()>,
@@ -298,10 +301,7 @@ impl Journal {
 
     /// Transactions of `institution` that were sent but never settled (a crash in between), with
     /// the telegram as sent — they are unknowns to resolve.
-    pub async fn unsettled(
-        &self,
-        institution: &str,
-    ) -> Result<Vec<(TxRecord, Vec<u8>)>, JournalError> {
+    pub async fn unsettled(&self, institution: &str) -> Result<Unsettled, JournalError> {
         let institution = institution.to_owned();
         self.call(|reply| Command::Unsettled { institution, reply })
             .await?
@@ -526,7 +526,7 @@ fn record_notice(
 fn unsettled(
     txn: &rusqlite::Transaction<'_>,
     institution: &str,
-) -> Result<Vec<(TxRecord, Vec<u8>)>, JournalError> {
+) -> Result<Unsettled, JournalError> {
     let mut stmt = txn.prepare(
         "SELECT t.id, t.institution, t.day, t.msg_no, t.msg_type, t.outcome, t.detail, t.resolved, t.updated_ms,
                 (SELECT raw FROM telegrams g WHERE g.tx_id = t.id AND g.direction = 'out' ORDER BY g.id DESC LIMIT 1)

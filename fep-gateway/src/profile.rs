@@ -104,6 +104,9 @@ pub enum Verdict {
     Unknown(String),
 }
 
+/// A (전문구분코드, 업무구분코드) pair, e.g. ("2000", "100").
+pub type MsgKey = (String, String);
+
 /// The spec's result inquiry for unknown transfers.
 #[derive(Debug, Clone)]
 pub struct InquiryRule {
@@ -410,7 +413,7 @@ impl Profile {
     pub fn from_family(
         family: &Family,
         header: &[(String, String)],
-        session: ((String, String), (String, String)),
+        session: (MsgKey, MsgKey),
     ) -> Result<Profile, ProfileError> {
         let fail = |reason: String| ProfileError {
             family: family.name().to_owned(),
@@ -488,11 +491,11 @@ impl Profile {
                 })
             }
         };
-        let poll = family.heartbeat().and_then(|h| {
+        let poll = family.heartbeat().map(|h| {
             let prefix = |want: &[(String, String)]| -> Vec<u8> {
                 want.iter().flat_map(|(_, v)| v.bytes()).collect()
             };
-            Some((prefix(&h.request), prefix(&h.response)))
+            (prefix(&h.request), prefix(&h.response))
         });
         let mut template = vec![b' '; telegram_len];
         for (path, value) in header {
@@ -531,7 +534,7 @@ impl Profile {
 
 /// The sign-on and sign-off request keys of a family: the messages named `SignOnRequest` and
 /// `SignOffRequest`.
-pub fn session_keys(family: &Family) -> Result<((String, String), (String, String)), ProfileError> {
+pub fn session_keys(family: &Family) -> Result<(MsgKey, MsgKey), ProfileError> {
     let find = |name: &str| {
         family
             .message_named(name)
@@ -576,7 +579,7 @@ mod tests {
         assert_eq!(&t[38..52], b"20261122093015");
         assert_eq!(&t[0..9], b"SETTLEBNK");
         assert_eq!(&t[21..24], b"004");
-        assert_eq!(p.key(&t), Some(20261122_000017));
+        assert_eq!(p.key(&t), Some(20_261_122_000_017));
         let header = hecto::HectoHeader::decode(&t[..100]).unwrap();
         assert_eq!(
             (
