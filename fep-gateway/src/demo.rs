@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::bank_sim::{BankSim, BankSimConfig};
 use crate::clock::SystemClock;
 use crate::gateway::Gateway;
 use crate::institution::InstitutionStatus;
 use crate::load::{self, LoadOptions};
 use crate::settings::{Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role};
-use crate::sim::{SimConfig, Simulator};
 
 /// Options of `fep demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,20 +79,23 @@ fn data_dir() -> PathBuf {
 
 /// Runs the demo; prints progress to stderr and the summary to stdout.
 pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
-    let sim_config = |seed: u64, connect_back: Option<SocketAddr>| SimConfig {
-        listen: "127.0.0.1:0".parse().ok(),
+    let sim_config = |seed: u64, connect_back: Option<SocketAddr>| BankSimConfig {
         connect_back,
-        latency_ms: "1..5".into(),
+        latency_ms: (1, 5),
         decline_rate: 0.05,
-        unknown_rate: 0.005,
-        no_response_rate: 0.001,
-        notice_interval_ms: Some(500),
+        unknown_rate: 0.002,
+        no_response_rate: 0.0005,
+        notice_every: Some(Duration::from_millis(500)),
         seed,
-        ..SimConfig::default()
+        ..BankSimConfig::default()
     };
-    let duplex = Simulator::start(sim_config(opts.seed, None)).await.map_err(|e| format!("simulator: {e}"))?;
+    let duplex = BankSim::start(sim_config(opts.seed, None))
+        .await
+        .map_err(|e| e.to_string())?;
     let split_recv = free_port()?;
-    let split = Simulator::start(sim_config(opts.seed + 1, Some(split_recv))).await.map_err(|e| format!("simulator: {e}"))?;
+    let split = BankSim::start(sim_config(opts.seed + 1, Some(split_recv)))
+        .await
+        .map_err(|e| e.to_string())?;
 
     let tune = |mut s: InstitutionSettings| {
         s.request_timeout = Duration::from_secs(2);
@@ -108,31 +111,68 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",
-                vec![LinkSettings { name: "duplex".into(), role: Role::Outbound { connect: duplex.addr() }, direction: Direction::Both }],
+                vec![LinkSettings {
+                    name: "duplex".into(),
+                    role: Role::Outbound {
+                        connect: duplex.addr(),
+                    },
+                    direction: Direction::Both,
+                }],
             )),
             tune(InstitutionSettings::hecto(
                 "hecto-split",
                 vec![
-                    LinkSettings { name: "send".into(), role: Role::Outbound { connect: split.addr() }, direction: Direction::Send },
+                    LinkSettings {
+                        name: "send".into(),
+                        role: Role::Outbound {
+                            connect: split.addr(),
+                        },
+                        direction: Direction::Send,
+                    },
                     LinkSettings {
                         name: "recv".into(),
-                        role: Role::Inbound { listen: split_recv, allowed_peers: vec!["127.0.0.1".parse().map_err(|e| format!("{e}"))?] },
+                        role: Role::Inbound {
+                            listen: split_recv,
+                            allowed_peers: vec!["127.0.0.1".parse().map_err(|e| format!("{e}"))?],
+                        },
                         direction: Direction::Recv,
                     },
                 ],
             )),
         ],
     };
-    let gateway = Gateway::start(settings, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
+    let gateway = Gateway::start(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
     eprintln!(
         "gateway: native {} http {} journal {}",
         gateway.native_addr(),
-        gateway.http_addr().map(|a| a.to_string()).unwrap_or_default(),
+        gateway
+            .http_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
         data_dir().display()
     );
-    wait_until(Duration::from_secs(15), || async { gateway.status().await.iter().all(|s| s.signed_on) }).await;
+    wait_until(Duration::from_secs(15), || async {
+        gateway.status().await.iter().all(|s| {
+            s.signed_on
+                && s.links
+                    .iter()
+                    .all(|l| l.state == crate::institution::LinkState::Up)
+        })
+    })
+    .await;
     for s in gateway.status().await {
-        eprintln!("  {:<12} signed_on={} links={}", s.name, s.signed_on, s.links.iter().map(|l| format!("{}:{:?}", l.name, l.state)).collect::<Vec<_>>().join(","));
+        eprintln!(
+            "  {:<12} signed_on={} links={}",
+            s.name,
+            s.signed_on,
+            s.links
+                .iter()
+                .map(|l| format!("{}:{:?}", l.name, l.state))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
     }
 
     let load_opts = LoadOptions {
@@ -147,12 +187,18 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     };
     let bar = indicatif::ProgressBar::new_spinner();
     let shown = bar.clone();
-    let report = load::run(&load_opts, move |live, elapsed| shown.set_message(load::progress_line(live, elapsed))).await?;
+    let report = load::run(&load_opts, move |live, elapsed| {
+        shown.set_message(load::progress_line(live, elapsed))
+    })
+    .await?;
     bar.finish_and_clear();
 
     // Unknowns are resolved by result inquiry a second after they happen; wait for that.
     eprintln!("load done; resolving unknown outcomes by result inquiry …");
-    wait_until(Duration::from_secs(20), || async { gateway.status().await.iter().all(|s| s.resolving == 0) }).await;
+    wait_until(Duration::from_secs(20), || async {
+        gateway.status().await.iter().all(|s| s.resolving == 0)
+    })
+    .await;
     let status = gateway.status().await;
     let sum = |f: fn(&InstitutionStatus) -> u64| status.iter().map(f).sum::<u64>();
     let summary = DemoSummary {
@@ -215,7 +261,10 @@ fn print_summary(s: &DemoSummary, status: &[InstitutionStatus], json: bool) {
     println!("  rejected   {}", s.rejected);
     println!("  lost       {}", s.lost);
     println!("  throughput {:.0} req/s", s.tps);
-    println!("  latency    p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms", s.p50_ms, s.p99_ms, s.p999_ms);
+    println!(
+        "  latency    p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+        s.p50_ms, s.p99_ms, s.p999_ms
+    );
     if json {
         let line = serde_json::json!({
             "requests": s.requests, "ok": s.ok, "declined": s.declined, "unknown": s.unknown,

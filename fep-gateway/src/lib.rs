@@ -6,10 +6,12 @@
 //! - [`client`]: an async client for the native protocol.
 //! - [`config`]: `fep.toml` loading and validation.
 
+pub mod bank_sim;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod framing;
 pub mod gateway;
 pub mod http;
