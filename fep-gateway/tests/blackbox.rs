@@ -716,17 +716,46 @@ fn demo_carries_traffic_to_two_institutions_and_loses_nothing() {
         .output()
         .expect("run fep demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let last = stdout.lines().last().unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"));
-    for key in ["requests", "ok", "declined", "unknown", "unknown_resolved", "rejected", "lost", "tps", "p50_ms", "p99_ms", "p999_ms"] {
+    let v: serde_json::Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last}"));
+    for key in [
+        "requests",
+        "ok",
+        "declined",
+        "unknown",
+        "unknown_resolved",
+        "rejected",
+        "lost",
+        "tps",
+        "p50_ms",
+        "p99_ms",
+        "p999_ms",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["lost"], 0, "{v}");
     let requests = v["requests"].as_u64().unwrap();
     assert!(requests > 100, "{v}");
-    let settled = ["ok", "declined", "unknown", "rejected"].iter().map(|k| v[k].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(settled, requests, "every request has exactly one outcome: {v}");
-    assert!(v["ok"].as_u64().unwrap() > 0 && v["declined"].as_u64().unwrap() > 0, "{v}");
-    assert!(stdout.contains("hecto-split"), "both institutions carried traffic: {stdout}");
+    let settled = ["ok", "declined", "unknown", "rejected"]
+        .iter()
+        .map(|k| v[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(
+        settled, requests,
+        "every request has exactly one outcome: {v}"
+    );
+    assert!(
+        v["ok"].as_u64().unwrap() > 0 && v["declined"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert!(
+        stdout.contains("hecto-split"),
+        "both institutions carried traffic: {stdout}"
+    );
 }
