@@ -24,4 +24,5 @@ pub mod profile;
 pub mod protocol;
 pub mod server;
 pub mod settings;
+pub mod sim;
 pub mod webhook;
