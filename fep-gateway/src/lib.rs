@@ -7,11 +7,13 @@
 //! - [`config`]: `fep.toml` loading and validation.
 
 pub mod bank_sim;
+pub mod breaker;
 pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod faultproxy;
 pub mod framing;
 pub mod gateway;
 pub mod http;
