@@ -1162,7 +1162,9 @@ fn handle_frame(shared: &Shared, session: u64, frame: &[u8]) -> Vec<Action> {
             return vec![Action::Close];
         }
     };
-    if !header.is_request() {
+    // N100 is a response (an ack, normally); anything else is a request, known or not, and
+    // gets an answer (`0001` if the bank does not serve it).
+    if !header.is_request() && header.msg_type.len() == 4 && header.msg_type.ends_with("100") {
         return on_response(shared, &header);
     }
     let kind = format!("{}/{}", header.msg_type, header.biz_type);
