@@ -125,9 +125,9 @@ pub struct ProxyStats {
     pub active: u64,
     /// Upstream connections that failed or timed out.
     pub upstream_failures: u64,
-    /// Bytes written to the upstream.
+    /// Bytes written to the upstream (counted as the write starts).
     pub bytes_to_upstream: u64,
-    /// Genuine bytes written to clients.
+    /// Genuine bytes written to clients (counted as the write starts).
     pub bytes_to_client: u64,
     /// Connections closed with RST by a [`Fault::Reset`].
     pub resets: u64,
@@ -503,8 +503,8 @@ async fn on_switch(
         {
             let mut burst = [0u8; GARBAGE_BURST];
             rand::fill(&mut burst[..]);
-            write(w, &burst, cancel).await?;
             bump(&counters.garbage_bytes, GARBAGE_BURST as u64);
+            write(w, &burst, cancel).await?;
             Ok(())
         }
         _ => Ok(()),
@@ -590,8 +590,8 @@ async fn forward(
             deliver(dir, genuine, w, conn, counters, cancel).await?;
             if !spoiled.is_empty() {
                 rand::fill(&mut spoiled[..]);
-                write(w, spoiled, cancel).await?;
                 bump(&counters.garbage_bytes, spoiled.len() as u64);
+                write(w, spoiled, cancel).await?;
                 // Once past the mark, the idle burst would only add more of the same.
                 conn.burst_sent.store(true, Ordering::Relaxed);
             }
@@ -613,7 +613,7 @@ async fn deliver(
     if data.is_empty() {
         return Ok(());
     }
-    write(w, data, cancel).await?;
+    // Counted before the write so a test that has just read the bytes sees them counted.
     let n = data.len() as u64;
     bump(&conn.forwarded, n);
     match dir {
@@ -623,6 +623,7 @@ async fn deliver(
             bump(&counters.bytes_to_client, n);
         }
     }
+    write(w, data, cancel).await?;
     Ok(())
 }
 
