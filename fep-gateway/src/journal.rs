@@ -64,6 +64,27 @@ pub struct TxRecord {
     pub updated_ms: u64,
 }
 
+/// The columns [`TxRecord::from_row`] reads, in order.
+pub(crate) const TX_COLUMNS: &str =
+    "id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms";
+
+impl TxRecord {
+    /// Reads a row selected with [`TX_COLUMNS`] (first column at index 0).
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TxRecord> {
+        Ok(TxRecord {
+            id: row.get::<_, i64>(0)? as u64,
+            institution: row.get(1)?,
+            day: row.get(2)?,
+            msg_no: row.get(3)?,
+            msg_type: row.get(4)?,
+            outcome: row.get(5)?,
+            detail: row.get(6)?,
+            resolved: row.get(7)?,
+            updated_ms: row.get::<_, i64>(8)? as u64,
+        })
+    }
+}
+
 /// Unsettled transactions with the telegram each was sent as.
 pub type Unsettled = Vec<(TxRecord, Vec<u8>)>;
 
@@ -400,22 +421,9 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         Command::GetTx { id, reply } => {
             let result = txn
                 .query_row(
-                    "SELECT id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms
-                     FROM transactions WHERE id = ?1",
+                    &format!("SELECT {TX_COLUMNS} FROM transactions WHERE id = ?1"),
                     params![id as i64],
-                    |row| {
-                        Ok(TxRecord {
-                            id: row.get::<_, i64>(0)? as u64,
-                            institution: row.get(1)?,
-                            day: row.get(2)?,
-                            msg_no: row.get(3)?,
-                            msg_type: row.get(4)?,
-                            outcome: row.get(5)?,
-                            detail: row.get(6)?,
-                            resolved: row.get(7)?,
-                            updated_ms: row.get::<_, i64>(8)? as u64,
-                        })
-                    },
+                    TxRecord::from_row,
                 )
                 .optional()
                 .map_err(JournalError::from);
@@ -535,17 +543,7 @@ fn unsettled(
     )?;
     let rows = stmt.query_map(params![institution], |row| {
         Ok((
-            TxRecord {
-                id: row.get::<_, i64>(0)? as u64,
-                institution: row.get(1)?,
-                day: row.get(2)?,
-                msg_no: row.get(3)?,
-                msg_type: row.get(4)?,
-                outcome: row.get(5)?,
-                detail: row.get(6)?,
-                resolved: row.get(7)?,
-                updated_ms: row.get::<_, i64>(8)? as u64,
-            },
+            TxRecord::from_row(row)?,
             row.get::<_, Option<Vec<u8>>>(9)?.unwrap_or_default(),
         ))
     })?;

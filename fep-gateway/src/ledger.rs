@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use serde::Serialize;
 
-use crate::journal::TxRecord;
+use crate::journal::{TxRecord, TX_COLUMNS};
 
 /// Filters of `fep journal`; all optional, combined with AND.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -114,23 +114,9 @@ impl Ledger {
     pub fn transactions(&self, q: &JournalQuery) -> Result<Vec<TxRecord>, rusqlite::Error> {
         let (filter, mut args) = Self::filter(q);
         args.push(rusqlite::types::Value::Integer(i64::from(q.limit)));
-        let sql = format!(
-            "SELECT id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms FROM transactions{filter} ORDER BY id DESC LIMIT ?"
-        );
+        let sql = format!("SELECT {TX_COLUMNS} FROM transactions{filter} ORDER BY id DESC LIMIT ?");
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), |row| {
-            Ok(TxRecord {
-                id: row.get::<_, i64>(0)? as u64,
-                institution: row.get(1)?,
-                day: row.get(2)?,
-                msg_no: row.get(3)?,
-                msg_type: row.get(4)?,
-                outcome: row.get(5)?,
-                detail: row.get(6)?,
-                resolved: row.get(7)?,
-                updated_ms: row.get::<_, i64>(8)? as u64,
-            })
-        })?;
+        let rows = stmt.query_map(params_from_iter(args), TxRecord::from_row)?;
         rows.collect()
     }
 

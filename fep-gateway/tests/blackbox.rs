@@ -259,22 +259,13 @@ async fn late_response_is_matched_recorded_and_counted() {
     // The caller's own timeout (300 ms) wins over the institution's default.
     let r = request_within(&client, "hecto", 5, Duration::from_millis(300)).await;
     assert_eq!(r.outcome, Outcome::Unknown);
-    let mut status = serde_json::Value::Null;
-    for _ in 0..50 {
-        let (_, body) = http(fep.http, "GET", "/v1/status", None);
-        status = serde_json::from_str(&body).unwrap_or_default();
-        if status["institutions"][0]["counters"]["late"] == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let c = &status["institutions"][0]["counters"];
-    assert_eq!(c["late"], 1, "{status}");
+    let c = &counters_until(fep.http, |c| c["late"] == 1).await;
+    assert_eq!(c["late"], 1, "{c}");
     assert_eq!(
         c["resolved_ok"], 1,
-        "the late 0000 resolves the unknown: {status}"
+        "the late 0000 resolves the unknown: {c}"
     );
-    assert_eq!(c["unmatched"], 0, "{status}");
+    assert_eq!(c["unmatched"], 0, "{c}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -568,16 +559,7 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
         .await,
         "each unknown is asked about with 7000/100"
     );
-    let mut counters = serde_json::Value::Null;
-    for _ in 0..100 {
-        let (_, body) = http(fep.http, "GET", "/v1/status", None);
-        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        counters = status["institutions"][0]["counters"].clone();
-        if counters["resolved_ok"] == 20 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let counters = counters_until(fep.http, |c| c["resolved_ok"] == 20).await;
     assert_eq!(counters["resolved_ok"], 20, "{counters}");
     drop(fep);
 

@@ -513,6 +513,25 @@ fn dechunk(body: &str) -> String {
     }
 }
 
+/// Polls `GET /v1/status` until `done` holds for the first institution's counters (or 10 s);
+/// returns the last counters seen.
+pub async fn counters_until(
+    http_addr: SocketAddr,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut counters = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, body) = http(http_addr, "GET", "/v1/status", None);
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        counters = status["institutions"][0]["counters"].clone();
+        if done(&counters) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    counters
+}
+
 /// A temp directory for one test.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
