@@ -52,6 +52,9 @@ use crate::config::duration_serde;
 /// Largest accepted `sliding_window_size`, bounding the window's memory.
 pub const MAX_WINDOW_SIZE: u32 = 100_000;
 
+/// Longest accepted open-state or half-open wait.
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How the closed-state window forgets old calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -124,6 +127,16 @@ pub enum BreakerConfigError {
         /// Its value.
         value: f64,
     },
+    /// A wait longer than [`MAX_WAIT`].
+    #[error("{field} must be at most {max:?}, got {value:?}")]
+    Wait {
+        /// The offending field.
+        field: &'static str,
+        /// Its value.
+        value: Duration,
+        /// The longest accepted value.
+        max: Duration,
+    },
     /// A count that must be at least 1 (and at most its limit).
     #[error("{field} must be between 1 and {max}, got {value}")]
     Count {
@@ -161,6 +174,22 @@ impl BreakerConfig {
                     field,
                     value,
                     max: MAX_WINDOW_SIZE,
+                });
+            }
+        }
+        let waits = [
+            (
+                "wait_duration_in_open_state",
+                Some(self.wait_duration_in_open_state),
+            ),
+            ("max_wait_in_half_open", self.max_wait_in_half_open),
+        ];
+        for (field, value) in waits {
+            if let Some(value) = value.filter(|v| *v > MAX_WAIT) {
+                return Err(BreakerConfigError::Wait {
+                    field,
+                    value,
+                    max: MAX_WAIT,
                 });
             }
         }
@@ -279,6 +308,7 @@ pub struct Metrics {
     /// Current state.
     pub state: State,
     /// Failure rate in percent of the current window; `None` below the minimum number of calls.
+    /// In OPEN the figures are those of the window (or trials) that tripped the breaker.
     pub failure_rate: Option<f64>,
     /// Slow-call rate in percent of the current window; `None` below the minimum.
     pub slow_call_rate: Option<f64>,
@@ -480,6 +510,8 @@ enum Inner {
     },
     Open {
         until: Instant,
+        /// The window (or trials) that tripped the breaker, kept for metrics.
+        tripped: Counts,
     },
     HalfOpen {
         since: Instant,
@@ -531,11 +563,15 @@ impl CircuitBreaker {
     /// `max_wait_in_half_open`. Call it from a timer to show HALF_OPEN without traffic.
     pub fn poll(&mut self, now: Instant) -> Option<Transition> {
         match self.inner {
-            Inner::Open { until } if now >= until => Some(self.enter_half_open(now)),
+            Inner::Open { until, .. } if now >= until => Some(self.enter_half_open(now)),
             Inner::HalfOpen { since, .. } => {
                 let limit = self.config.max_wait_in_half_open?;
                 if now.saturating_duration_since(since) >= limit {
-                    Some(self.enter_open(State::HalfOpen, Reason::HalfOpenTimedOut, now))
+                    let trials = match self.inner {
+                        Inner::HalfOpen { trials, .. } => trials,
+                        _ => Counts::default(),
+                    };
+                    Some(self.enter_open(State::HalfOpen, Reason::HalfOpenTimedOut, trials, now))
                 } else {
                     None
                 }
@@ -569,7 +605,7 @@ impl CircuitBreaker {
                     transition,
                 })
             }
-            Inner::Open { until } => {
+            Inner::Open { until, .. } => {
                 self.not_permitted += 1;
                 Err(Rejected {
                     state: State::Open,
@@ -629,7 +665,7 @@ impl CircuitBreaker {
         let (counts, minimum) = match &self.inner {
             Inner::Closed { window } => (window.totals_at(now), self.closed_minimum()),
             Inner::HalfOpen { trials, .. } => (*trials, self.config.permitted_calls_in_half_open),
-            Inner::Open { .. } => (Counts::default(), u32::MAX),
+            Inner::Open { tripped, .. } => (*tripped, 1),
         };
         let evaluated = counts.calls >= minimum;
         Metrics {
@@ -682,7 +718,7 @@ impl CircuitBreaker {
                     return None;
                 }
                 let reason = self.exceeded(totals)?;
-                Some(self.enter_open(State::Closed, reason, now))
+                Some(self.enter_open(State::Closed, reason, totals, now))
             }
             Inner::HalfOpen { trials, .. } => {
                 trials.add(outcome);
@@ -691,7 +727,7 @@ impl CircuitBreaker {
                     return None;
                 }
                 Some(match self.exceeded(trials) {
-                    Some(reason) => self.enter_open(State::HalfOpen, reason, now),
+                    Some(reason) => self.enter_open(State::HalfOpen, reason, trials, now),
                     None => self.enter_closed(now),
                 })
             }
@@ -700,11 +736,19 @@ impl CircuitBreaker {
         }
     }
 
-    fn enter_open(&mut self, from: State, reason: Reason, now: Instant) -> Transition {
+    fn enter_open(
+        &mut self,
+        from: State,
+        reason: Reason,
+        tripped: Counts,
+        now: Instant,
+    ) -> Transition {
         self.generation += 1;
-        self.inner = Inner::Open {
-            until: now + self.config.wait_duration_in_open_state,
-        };
+        // `validate` bounds the wait, so the addition cannot overflow; `now` is a safe fallback.
+        let until = now
+            .checked_add(self.config.wait_duration_in_open_state)
+            .unwrap_or(now);
+        self.inner = Inner::Open { until, tripped };
         Transition {
             from,
             to: State::Open,
@@ -875,6 +919,14 @@ mod tests {
                 sliding_window_size: MAX_WINDOW_SIZE + 1,
                 ..Default::default()
             },
+            BreakerConfig {
+                wait_duration_in_open_state: MAX_WAIT + SEC,
+                ..Default::default()
+            },
+            BreakerConfig {
+                max_wait_in_half_open: Some(MAX_WAIT + SEC),
+                ..Default::default()
+            },
         ] {
             assert!(
                 CircuitBreaker::new(bad.clone(), Instant::now()).is_err(),
@@ -1008,7 +1060,11 @@ mod tests {
                 transition: None
             })
         );
-        assert_eq!(b.metrics(t).not_permitted_calls, 1);
+        let m = b.metrics(t);
+        assert_eq!(m.not_permitted_calls, 1);
+        // OPEN reports the window that tripped it.
+        assert_eq!(m.failure_rate, Some(50.0));
+        assert_eq!(m.buffered_calls, 10);
         assert_eq!(b.poll(t + 9 * SEC), None);
         let p = acquire(&mut b, t + 10 * SEC);
         assert_eq!(
@@ -1272,5 +1328,65 @@ mod tests {
             reason: Reason::FailureRate(62.5),
         };
         assert_eq!(tr.to_string(), "CLOSED -> OPEN (failure rate 62.5%)");
+    }
+
+    mod windows {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn sum<'a>(items: impl Iterator<Item = &'a (bool, bool)>) -> Counts {
+            let mut c = Counts::default();
+            for &(f, s) in items {
+                c.add(Counts::one(f, s));
+            }
+            c
+        }
+
+        proptest! {
+            #[test]
+            fn count_window_totals_are_the_last_n_outcomes(
+                size in 1u32..20,
+                outcomes in prop::collection::vec((any::<bool>(), any::<bool>()), 0..120),
+            ) {
+                let mut w = CountWindow::new(size);
+                for (i, &(f, s)) in outcomes.iter().enumerate() {
+                    w.record(Counts::one(f, s));
+                    let start = (i + 1).saturating_sub(size as usize);
+                    prop_assert_eq!(w.total, sum(outcomes[start..=i].iter()));
+                }
+            }
+
+            #[test]
+            fn time_window_totals_are_the_last_n_seconds(
+                size in 1u32..8,
+                events in prop::collection::vec((0u64..2500, any::<bool>(), any::<bool>()), 0..120),
+                look_ahead in 0u64..12,
+            ) {
+                let t0 = Instant::now();
+                let mut w = TimeWindow::new(size, t0);
+                let mut at = Duration::ZERO;
+                let mut log: Vec<(u64, (bool, bool))> = Vec::new();
+                let within = |log: &[(u64, (bool, bool))], sec: u64| {
+                    let kept: Vec<(bool, bool)> = log
+                        .iter()
+                        .filter(|(x, _)| x + u64::from(size) > sec)
+                        .map(|(_, o)| *o)
+                        .collect();
+                    sum(kept.iter())
+                };
+                for (step, f, s) in events {
+                    at += Duration::from_millis(step);
+                    w.record(Counts::one(f, s), t0 + at);
+                    let sec = at.as_secs();
+                    log.push((sec, (f, s)));
+                    prop_assert_eq!(w.total, within(&log, sec));
+                    let later = sec + look_ahead;
+                    prop_assert_eq!(
+                        w.totals_at(t0 + Duration::from_secs(later)),
+                        within(&log, later)
+                    );
+                }
+            }
+        }
     }
 }
