@@ -48,6 +48,8 @@ impl Gateway {
         std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
             StartError::Bind(format!("data_dir {}: {e}", settings.data_dir.display()))
         })?;
+        // Before anything records a metric: values recorded earlier would be lost.
+        let _ = crate::http::prometheus();
         let journal = Journal::open(&settings.data_dir.join("journal.db"))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut registry = HashMap::new();

@@ -741,3 +741,56 @@ fn demo_carries_traffic_to_two_institutions_and_loses_nothing() {
         "both institutions carried traffic: {stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let recv = free_addr();
+    // Only 127.0.0.2 may open the recv line; the fake connects from 127.0.0.1.
+    let links = format!(
+        "{}[[institution.links]]\nname = \"recv\"\nrole = \"inbound\"\ndirection = \"recv\"\nlisten = \"{recv}\"\nallowed_peers = [\"127.0.0.2\"]\n",
+        duplex_link(fake.addr).replace("\"duplex\"", "\"send\"").replace("\"both\"", "\"send\"")
+    );
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution("split", &links, "500ms", "1m", "5m")],
+        ),
+        &[],
+    );
+    // Signed on first (answered on the send connection), then the bank opens its recv line.
+    assert!(signed_on(&fake).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    fake.connect_back(recv).await;
+    let client = Client::connect(fep.native).await.unwrap();
+    let r = request_within(&client, "split", 1, Duration::from_millis(500)).await;
+    assert_eq!(
+        r.outcome,
+        Outcome::Unknown,
+        "the answer came on a refused connection, so it never arrived: {}",
+        r.detail
+    );
+    let (_, body) = http(fep.http, "GET", "/v1/status", None);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["institutions"][0]["links"][1]["state"], "down",
+        "{status}"
+    );
+
+    let (code, metrics) = http(fep.http, "GET", "/metrics", None);
+    assert_eq!(code, 200);
+    for name in [
+        "fep_requests_total",
+        "fep_request_duration_seconds_bucket",
+        "fep_inflight_requests",
+        "fep_link_up",
+    ] {
+        assert!(
+            metrics.contains(name),
+            "{name} missing from /metrics:\n{metrics}"
+        );
+    }
+    assert!(metrics.contains("outcome=\"unknown\""), "{metrics}");
+}

@@ -498,19 +498,32 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, dechunk(&body))
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((resp.as_str(), ""));
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    )
 }
 
-fn dechunk(body: &str) -> String {
-    // axum may answer chunked; a JSON body starts with '{'.
-    match body.find('{') {
-        Some(start) => body[start..body.rfind('}').map_or(body.len(), |e| e + 1)].to_owned(),
-        None => body.to_owned(),
+/// Decodes an HTTP/1.1 chunked body: `<hex size>\r\n<data>\r\n` … `0\r\n\r\n`.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
     }
+    out
 }
 
 /// Polls `GET /v1/status` until `done` holds for the first institution's counters (or 10 s);
