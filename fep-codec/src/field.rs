@@ -358,6 +358,21 @@ fn decode_numeric_text(raw: &[u8]) -> Result<String, (usize, DecodeErrorKind)> {
 
 /// Writes `value` as right-aligned, '0'-padded digits filling `out`.
 pub(crate) fn write_digits(mut value: u128, out: &mut [u8]) -> Result<(), EncodeErrorKind> {
+    // Values that fit a u64 (every amount and counter in practice) use u64 division, which is
+    // a multiply-shift; u128 division by 10 is a call into a slow runtime routine.
+    if let Ok(mut v) = u64::try_from(value) {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        if v != 0 {
+            return Err(EncodeErrorKind::TooLong {
+                width: out.len(),
+                actual: out.len() + digit_count(u128::from(v)),
+            });
+        }
+        return Ok(());
+    }
     for slot in out.iter_mut().rev() {
         *slot = b'0' + (value % 10) as u8;
         value /= 10;
