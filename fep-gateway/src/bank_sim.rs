@@ -293,6 +293,21 @@ fn handle(shared: &Arc<Shared>, frame: Bytes, tx: &mpsc::Sender<Bytes>) {
         out[193..197].copy_from_slice(format!("{result:<4}").as_bytes());
         return reply(shared, tx, out);
     }
+    if msg_type == "6000" && biz == "100" {
+        // 계좌성명조회: the holder's name, as the bank has it.
+        let answer = hecto::AccountNameInquiry::decode(&frame)
+            .ok()
+            .and_then(|mut q| {
+                q.header = header.to_response("0000")?;
+                q.holder1 = "홍길동".into();
+                q.encode().ok()
+            });
+        return reply(
+            shared,
+            tx,
+            answer.unwrap_or_else(|| respond(&frame, &header, "0001")),
+        );
+    }
     if msg_type != "2000" {
         return reply(shared, tx, respond(&frame, &header, "0000"));
     }
