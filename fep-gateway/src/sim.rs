@@ -196,6 +196,9 @@ pub struct SimConfig {
     /// The company's account named in deposit notices.
     #[arg(long, default_value = "1002003004005")]
     pub account: String,
+    /// Split lines: hold responses this long (ms) while the connect-back line is down.
+    #[arg(long, default_value_t = 5_000)]
+    pub back_hold_ms: u64,
     /// Largest frame accepted.
     #[arg(long, default_value_t = 4096)]
     pub max_frame: usize,
@@ -243,6 +246,7 @@ impl Default for SimConfig {
             company_no: String::new(),
             bank_code: "004".into(),
             account: "1002003004005".into(),
+            back_hold_ms: 5_000,
             max_frame: 4096,
             max_connections: 64,
         }
@@ -328,6 +332,7 @@ struct Settings {
     idle_timeout: Duration,
     notice_interval: Option<Duration>,
     notice_ack_timeout: Duration,
+    back_hold: Duration,
 }
 
 impl Settings {
@@ -414,6 +419,7 @@ impl Settings {
             idle_timeout: Duration::from_millis(cfg.idle_timeout_ms),
             notice_interval: cfg.notice_interval_ms.map(Duration::from_millis),
             notice_ack_timeout: Duration::from_millis(cfg.notice_ack_timeout_ms),
+            back_hold: Duration::from_millis(cfg.back_hold_ms),
             cfg,
         })
     }
@@ -687,6 +693,15 @@ fn key_of(h: &HectoHeader) -> (u32, u32) {
 struct Routes {
     sessions: BTreeMap<u64, mpsc::Sender<Bytes>>,
     back: Option<(u64, mpsc::Sender<Bytes>)>,
+    /// Responses waiting for the connect-back line: (expiry, frame, code).
+    held: VecDeque<(Instant, Bytes, String)>,
+}
+
+/// What became of a response handed to the connect-back line.
+enum BackSend {
+    Sent,
+    Held,
+    Lost,
 }
 
 struct Shared {
@@ -706,10 +721,23 @@ impl Shared {
         self.s.cfg.connect_back.is_some()
     }
 
-    /// Sends a response on the connect-back line (split mode).
-    fn send_back(&self, frame: Bytes) -> bool {
-        let tx = lock(&self.routes).back.as_ref().map(|(_, tx)| tx.clone());
-        tx.is_some_and(|tx| tx.try_send(frame).is_ok())
+    /// Sends a response on the connect-back line (split mode). While the line is down the
+    /// response is held for `back_hold_ms` (the gateway's sign-on usually arrives before the
+    /// bank has connected back), then lost like on a real line.
+    fn send_back(&self, frame: Bytes, code: &str) -> BackSend {
+        let mut routes = lock(&self.routes);
+        match routes.back.as_ref() {
+            Some((_, tx)) => match tx.try_send(frame) {
+                Ok(()) => BackSend::Sent,
+                Err(_) => BackSend::Lost,
+            },
+            None if routes.held.len() < OUT_QUEUE && self.s.back_hold > Duration::ZERO => {
+                let until = Instant::now() + self.s.back_hold;
+                routes.held.push_back((until, frame, code.to_owned()));
+                BackSend::Held
+            }
+            None => BackSend::Lost,
+        }
     }
 
     /// Where notices go now: the connect-back line in split mode, else the signed-on session.
@@ -816,6 +844,22 @@ impl SimHandle {
     pub fn true_outcome(&self, date: &str, msg_no: u32) -> Option<TrueOutcome> {
         let date: u32 = date.parse().ok()?;
         lock(&self.shared.bank).outcome(date, msg_no).cloned()
+    }
+
+    /// Every recorded transfer and collection as (전송일자 `YYYYMMDD`, 전문번호, outcome),
+    /// ordered by date and number (the last three business days are kept).
+    pub fn outcomes(&self) -> Vec<(String, u32, TrueOutcome)> {
+        let bank = lock(&self.shared.bank);
+        let mut v: Vec<_> = bank
+            .seen
+            .iter()
+            .filter_map(|((d, n), seen)| match seen {
+                Seen::Transfer(t) => Some((format!("{d:08}"), *n, t.clone())),
+                Seen::Other => None,
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        v
     }
 
     /// Whether a session is signed on (업무개시 received, no 업무종료 since).
@@ -968,15 +1012,28 @@ async fn session(
     };
     let mut conn = Framed::new(stream, codec);
     let (tx, mut rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
-    {
+    let held = {
         let mut routes = lock(&shared.routes);
         if back {
             routes.back = Some((id, tx.clone()));
+            // Taken under the same lock that publishes the line, so nothing is held after it.
+            std::mem::take(&mut routes.held)
         } else {
             routes.sessions.insert(id, tx.clone());
+            VecDeque::new()
+        }
+    };
+    drop(tx);
+    let now = Instant::now();
+    for (until, frame, code) in held {
+        if until < now {
+            shared.stat(|s| s.undeliverable += 1);
+        } else if write(&mut conn, frame).await {
+            shared.stat(|s| *s.responses.entry(code).or_default() += 1);
+        } else {
+            shared.stat(|s| s.undeliverable += 1);
         }
     }
-    drop(tx);
     let mut delayed: DelayQueue<(Bytes, Route, String)> = DelayQueue::new();
     let mut last_rx = Instant::now();
     let mut last_io = Instant::now();
@@ -1074,7 +1131,12 @@ async fn session(
 /// this session's socket failed.
 async fn deliver(shared: &Shared, conn: &mut Conn, frame: Bytes, route: Route, code: &str) -> bool {
     let (sent, alive) = if route == Route::Response && shared.split() {
-        (shared.send_back(frame), true)
+        match shared.send_back(frame, code) {
+            BackSend::Sent => (true, true),
+            // Counted when the line comes up and it is written.
+            BackSend::Held => return true,
+            BackSend::Lost => (false, true),
+        }
     } else {
         let ok = write(conn, frame).await;
         (ok, ok)

@@ -698,3 +698,175 @@ async fn run_stops_on_shutdown_future() {
         .expect("run ok");
     assert_eq!(stats.connections, 0);
 }
+
+/// The real gateway against two simulated banks (duplex, and split lines via connect-back):
+/// every request gets exactly one outcome, unknowns are resolved by 7000/100, notices are
+/// acknowledged with the 예비영역 echoed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gateway_interop() {
+    use fep_gateway::clock::SystemClock;
+    use fep_gateway::gateway::Gateway;
+    use fep_gateway::load::{self, LoadOptions};
+    use fep_gateway::settings::{
+        Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role,
+    };
+    use std::sync::Arc;
+
+    let cfg = |seed: u64, connect_back: Option<SocketAddr>| SimConfig {
+        connect_back,
+        latency_ms: "1..3".into(),
+        decline_rate: 0.1,
+        unknown_rate: 0.03,
+        no_response_rate: 0.01,
+        notice_interval_ms: Some(100),
+        notice_ack_timeout_ms: 1_000,
+        seed,
+        ..SimConfig::default()
+    };
+    let duplex = start(cfg(3, None)).await;
+    let split_recv = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let split = start(cfg(4, Some(split_recv))).await;
+    let tune = |mut s: InstitutionSettings| {
+        s.request_timeout = Duration::from_millis(800);
+        s.inquiry_delay = Duration::from_millis(300);
+        s.inquiry_interval = Duration::from_millis(300);
+        s.poll_interval = Some(Duration::from_secs(30));
+        s
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let settings = GatewaySettings {
+        native_listen: "127.0.0.1:0".parse().expect("addr"),
+        http_listen: None,
+        data_dir: dir.path().to_path_buf(),
+        institutions: vec![
+            tune(InstitutionSettings::hecto(
+                "hecto",
+                vec![LinkSettings {
+                    name: "duplex".into(),
+                    role: Role::Outbound {
+                        connect: duplex.addr(),
+                    },
+                    direction: Direction::Both,
+                }],
+            )),
+            tune(InstitutionSettings::hecto(
+                "hecto-split",
+                vec![
+                    LinkSettings {
+                        name: "send".into(),
+                        role: Role::Outbound {
+                            connect: split.addr(),
+                        },
+                        direction: Direction::Send,
+                    },
+                    LinkSettings {
+                        name: "recv".into(),
+                        role: Role::Inbound {
+                            listen: split_recv,
+                            allowed_peers: vec!["127.0.0.1".parse().expect("ip")],
+                        },
+                        direction: Direction::Recv,
+                    },
+                ],
+            )),
+        ],
+    };
+    let gateway = Gateway::start(settings, Arc::new(SystemClock))
+        .await
+        .expect("gateway");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(gateway.status().await.iter().all(|s| s.signed_on) && split.connected_back()) {
+        assert!(Instant::now() < deadline, "gateway did not sign on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let opts = LoadOptions {
+        addr: gateway.native_addr().to_string(),
+        institutions: vec!["hecto".into(), "hecto-split".into()],
+        concurrency: 32,
+        rate: 0,
+        seconds: 2,
+        inquiry_percent: 10,
+        timeout_ms: 800,
+        connections: 2,
+    };
+    let report = timeout(Duration::from_secs(30), load::run(&opts, |_, _| {}))
+        .await
+        .expect("load finished")
+        .expect("load ran");
+    assert!(report.requests > 100, "{report:?}");
+    assert_eq!(report.lost, 0, "{report:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gateway.status().await.iter().any(|s| s.resolving > 0) {
+        assert!(Instant::now() < deadline, "unknowns not resolved");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for s in gateway.status().await {
+        let c = &s.counters;
+        assert!(c.ok > 0 && c.declined > 0, "{}: {c:?}", s.name);
+        assert_eq!(c.unknown_resolved, c.resolved_ok + c.resolved_declined);
+        assert!(c.notices > 0, "{}: notices recorded", s.name);
+    }
+    // Every transfer the bank left in doubt (unknown code or no answer) was resolved by the
+    // gateway to its true outcome; timeouts of answered transfers can only add to these.
+    let (mut doubt_ok, mut doubt_declined) = (0u64, 0u64);
+    for sim in [&duplex, &split] {
+        for (_, _, t) in sim.outcomes() {
+            if t.answered.as_deref().is_none_or(|a| a != t.result) {
+                if t.executed {
+                    doubt_ok += 1;
+                } else {
+                    doubt_declined += 1;
+                }
+            }
+        }
+    }
+    let status = gateway.status().await;
+    let resolved_ok: u64 = status.iter().map(|s| s.counters.resolved_ok).sum();
+    let resolved_declined: u64 = status.iter().map(|s| s.counters.resolved_declined).sum();
+    assert!(doubt_ok + doubt_declined > 0, "the run produced unknowns");
+    assert!(
+        resolved_ok >= doubt_ok && resolved_declined >= doubt_declined,
+        "gateway resolved {resolved_ok} ok / {resolved_declined} declined; bank truth {doubt_ok} / {doubt_declined}"
+    );
+    for sim in [&duplex, &split] {
+        let st = sim.stats();
+        assert!(st.notices_acked > 0, "{st:?}");
+        assert_eq!(st.notice_acks_bad, 0, "{st:?}");
+        assert_eq!(st.duplicates_rejected, 0, "gateway never reuses a number");
+        assert_eq!(st.bad_frames, 0, "{st:?}");
+    }
+    gateway.shutdown(Duration::from_secs(5)).await;
+    duplex.shutdown().await;
+    split.shutdown().await;
+}
+
+#[tokio::test]
+async fn split_lines_hold_responses_until_connected_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let sim = start(SimConfig {
+        connect_back: Some(port),
+        ..SimConfig::default()
+    })
+    .await;
+    let mut send = Client::connect(sim.addr()).await;
+    // The gateway's sign-on arrives before its inbound listener is up.
+    send.send(admin("100", 1)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!sim.connected_back());
+    let back = TcpListener::bind(port).await.expect("bind");
+    let (stream, _) = timeout(WAIT, back.accept())
+        .await
+        .expect("simulator connects back")
+        .expect("accept");
+    let mut recv = Client::from_stream(stream);
+    assert!(matches!(
+        recv.recv_msg().await,
+        HectoMessage::SignOnResponse(m) if m.header.msg_no == 1
+    ));
+    assert_eq!(sim.stats().responses_with("0000"), 1);
+    sim.shutdown().await;
+}
