@@ -12,8 +12,8 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,7 +21,7 @@ use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::{Instant, sleep, sleep_until, timeout};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Random bytes written toward the client when [`Fault::Garbage`] triggers on an idle connection.
@@ -398,7 +398,11 @@ async fn serve(client: TcpStream, shared: Arc<Shared>) {
         let to_up = run_dir(Dir::ToUpstream, cr, uw, &shared, &conn, &cancel);
         let to_client = run_dir(Dir::ToClient, ur, cw, &shared, &conn, &cancel);
         let (a, b) = tokio::join!(to_up, to_client);
-        if a.rank() >= b.rank() { a } else { b }
+        if a.rank() >= b.rank() {
+            a
+        } else {
+            b
+        }
     };
     match end {
         End::Reset => {

@@ -3,11 +3,11 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fep_gateway::faultproxy::{Fault, FaultProxy, FaultProxyError, GARBAGE_BURST, ProxyOptions};
+use fep_gateway::faultproxy::{Fault, FaultProxy, FaultProxyError, ProxyOptions, GARBAGE_BURST};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
