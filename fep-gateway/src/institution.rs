@@ -681,7 +681,9 @@ impl Actor {
             self.seq = 0..0;
             self.spare = None;
             self.reserving = false;
-            self.signed_on = false;
+            if self.settings.sign_on_at_date_change {
+                self.signed_on = false;
+            }
             self.reserve_more();
         }
         let expired: Vec<CorrKey> = self

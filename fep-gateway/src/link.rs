@@ -38,6 +38,7 @@ pub(crate) struct LinkContext {
     pub profile: Arc<Profile>,
     pub codec: FrameCodec,
     pub poll_interval: Option<Duration>,
+    pub answer_polls: bool,
     pub events: mpsc::Sender<LinkEvent>,
     pub clock: SharedClock,
 }
@@ -55,6 +56,7 @@ impl LinkContext {
             profile: Arc::new(settings.profile.clone()),
             codec,
             poll_interval: settings.poll_interval,
+            answer_polls: settings.answer_peer_polls,
             events,
             clock,
         })
@@ -198,13 +200,13 @@ async fn run(
                 Some(Ok(frame)) => {
                     last_rx = Instant::now();
                     match ctx.profile.classify(&frame) {
-                        FrameKind::PollRequest => {
+                        FrameKind::PollRequest if ctx.answer_polls => {
                             if let Some(answer) = ctx.profile.poll_answer(&frame) {
                                 if framed.send(Bytes::from(answer)).await.is_err() { break "write failed"; }
                                 last_tx = Instant::now();
                             }
                         }
-                        FrameKind::PollResponse => {}
+                        FrameKind::PollRequest | FrameKind::PollResponse => {}
                         _ => if ctx.events.send(LinkEvent::Frame { link: index, frame }).await.is_err() { break "institution stopped"; },
                     }
                 }

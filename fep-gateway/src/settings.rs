@@ -81,6 +81,10 @@ pub struct InstitutionSettings {
     pub request_timeout: Duration,
     /// Send 업무개시 after connecting and at each date change.
     pub sign_on: bool,
+    /// Sign on again when the business date changes (banks end the session at midnight).
+    pub sign_on_at_date_change: bool,
+    /// Answer the institution's heartbeat polls.
+    pub answer_peer_polls: bool,
     /// Send a heartbeat after this much idle time on a link (None = never).
     pub poll_interval: Option<Duration>,
     /// First result inquiry this long after an outcome became unknown.
@@ -110,6 +114,8 @@ impl InstitutionSettings {
             links,
             request_timeout: Duration::from_secs(10),
             sign_on: true,
+            sign_on_at_date_change: true,
+            answer_peer_polls: true,
             poll_interval: Some(Duration::from_secs(300)),
             inquiry_delay: Duration::from_secs(300),
             inquiry_interval: Duration::from_secs(60),
@@ -220,6 +226,8 @@ impl GatewaySettings {
                 links,
                 request_timeout: inst.request_timeout,
                 sign_on: inst.signon.enabled,
+                sign_on_at_date_change: inst.signon.on_date_change,
+                answer_peer_polls: inst.polling.answer_peer_polls,
                 poll_interval: inst.polling.enabled.then_some(inst.polling.idle_interval),
                 inquiry_delay: inst.unknown.inquiry_delay,
                 inquiry_interval: inst.unknown.inquiry_interval,
