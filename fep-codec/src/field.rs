@@ -349,8 +349,10 @@ fn decode_numeric_text(raw: &[u8]) -> Result<String, (usize, DecodeErrorKind)> {
     if let Some(i) = raw.iter().position(|b| !b.is_ascii_digit()) {
         return Err((i, DecodeErrorKind::BadDigit { byte: raw[i] }));
     }
-    // All ASCII digits, so valid UTF-8.
-    Ok(raw.iter().map(|&b| b as char).collect())
+    // All ASCII digits, so valid UTF-8: copied in one go rather than char by char.
+    std::str::from_utf8(raw)
+        .map(str::to_owned)
+        .map_err(|e| (e.valid_up_to(), DecodeErrorKind::BadDigit { byte: raw[e.valid_up_to()] }))
 }
 
 // ---------------------------------------------------------------------------------------------

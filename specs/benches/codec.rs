@@ -906,6 +906,23 @@ fn main() {
         hand::encode_deposit_notice,
     );
 
+    // For a profiler (callgrind counts instructions deterministically on a noisy machine):
+    // `CODEC_BENCH_ONLY="transfer|notice decode|encode derive|hand|dynamic|fixed_width N"`
+    // runs just that loop N times and exits, e.g.
+    // `CODEC_BENCH_ONLY="transfer decode derive 1000" valgrind --tool=callgrind \
+    //    --toggle-collect='*Case*run*' target/release/deps/codec-…`.
+    if let Ok(only) = std::env::var("CODEC_BENCH_ONLY") {
+        let w: Vec<&str> = only.split_whitespace().collect();
+        let imp = IMPLS.iter().position(|i| Some(i) == w.get(2)).expect("implementation");
+        let encode = w.get(1) == Some(&"encode");
+        let n = w.get(3).and_then(|n| n.parse().ok()).unwrap_or(1000);
+        match w.first() {
+            Some(&"notice") => notice.run(imp, encode, n),
+            _ => transfer.run(imp, encode, n),
+        }
+        return;
+    }
+
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -915,8 +932,10 @@ fn main() {
     notice.criterion(&mut c);
     c.final_summary();
 
-    // `cargo test --benches` runs this binary without `--bench`: checks only, no timing.
-    if !std::env::args().any(|a| a == "--bench") {
+    // `cargo test --benches` runs this binary without `--bench`: checks only, no timing; a
+    // `--profile-time` run is for a profiler: no table either.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--profile-time") {
         return;
     }
     println!();
