@@ -115,6 +115,9 @@ pub struct Institution {
     /// `[institution.notices]`: delivery of unsolicited notices to internal systems.
     #[serde(default)]
     pub notices: NoticeDelivery,
+    /// `[institution.breaker]`: circuit breaker (Resilience4j settings); defaults when absent.
+    #[serde(default)]
+    pub breaker: Option<crate::breaker::BreakerConfig>,
 }
 
 /// `[institution.notices]`: where recorded notices are delivered besides native subscribers.

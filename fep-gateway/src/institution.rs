@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::{delay_queue, DelayQueue};
 
+use crate::breaker::{CircuitBreaker, Permit, Transition};
 use crate::clock::{day_of, hms_of, SharedClock};
 use crate::journal::{now_ms, Journal, JournalError, TelegramRow, TxRecord};
 use crate::profile::{CorrKey, FrameKind, Profile, Verdict};
@@ -140,6 +141,8 @@ pub struct InstitutionStatus {
     pub inflight: usize,
     /// Unknowns still being resolved.
     pub resolving: usize,
+    /// Circuit breaker state: closed, open or half_open (none when disabled).
+    pub breaker: String,
     /// Counters.
     pub counters: Counters,
 }
@@ -282,6 +285,8 @@ enum Purpose {
 struct InFlight {
     /// The telegram as sent (kept for the result inquiry's copied fields).
     telegram: Bytes,
+    /// The circuit-breaker permit the outcome settles (user requests only).
+    permit: Option<Permit>,
     purpose: Purpose,
     msg_type: String,
     msg_no: u32,
@@ -340,6 +345,7 @@ struct Actor {
     shutdown: Option<oneshot::Sender<()>>,
     limiter: Option<governor::DefaultDirectRateLimiter>,
     journaling: FuturesUnordered<Journaled>,
+    breaker: Option<CircuitBreaker>,
 }
 
 /// Completes when a telegram's journal row is committed.
@@ -421,8 +427,16 @@ pub(crate) fn spawn(
         shutdown: None,
         limiter: None,
         journaling: FuturesUnordered::new(),
+        breaker: None,
     };
     let mut actor = actor;
+    actor.breaker = actor.settings.breaker.clone().and_then(|config| match CircuitBreaker::new(config, Instant::now()) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::error!(institution = %actor.name, error = %e, "invalid breaker settings: breaker disabled");
+            None
+        }
+    });
     actor.limiter = actor
         .settings
         .rate_tps
@@ -872,8 +886,31 @@ impl Actor {
         let timeout = timeout
             .saturating_sub(queued_at.elapsed())
             .max(Duration::from_millis(1));
+        // An open breaker refuses at once, without touching the link.
+        let permit = match self.breaker.as_mut().map(|b| b.try_acquire(Instant::now())) {
+            None => None,
+            Some(Ok(permit)) => {
+                let t = permit.transition();
+                self.on_breaker_transition(t);
+                Some(permit)
+            }
+            Some(Err(rejected)) => {
+                self.on_breaker_transition(rejected.transition);
+                self.counters.rejected += 1;
+                metrics::counter!("fep_rejected_total", "institution" => self.name.to_string(), "reason" => "circuit_open").increment(1);
+                let retry = rejected
+                    .retry_after
+                    .map(|d| format!("; retry in {} ms", d.as_millis()))
+                    .unwrap_or_default();
+                let _ = reply.send(Reply::rejected(
+                    tx_id,
+                    format!("circuit open ({}){retry}", rejected.state.as_str()),
+                ));
+                return;
+            }
+        };
         if let Err((Purpose::User { reply, tx_id }, reason)) =
-            self.send(telegram, Purpose::User { reply, tx_id }, timeout)
+            self.send_with(telegram, Purpose::User { reply, tx_id }, timeout, permit)
         {
             self.counters.rejected += 1;
             metrics::counter!("fep_rejected_total", "institution" => self.name.to_string())
@@ -882,13 +919,78 @@ impl Actor {
         }
     }
 
+    fn on_breaker_transition(&mut self, t: Option<Transition>) {
+        let Some(t) = t else { return };
+        tracing::warn!(institution = %self.name, from = t.from.as_str(), to = t.to.as_str(), reason = ?t.reason, "circuit breaker");
+        let code = match t.to.as_str() {
+            "closed" => 0.0,
+            "half_open" => 1.0,
+            _ => 2.0,
+        };
+        metrics::gauge!("fep_circuit_state", "institution" => self.name.to_string()).set(code);
+    }
+
+    /// Settles a breaker permit: `failed` for timeouts, dead links and unknown-outcome codes;
+    /// answers (business declines included) are successes; `None` = never sent.
+    fn settle_permit(&mut self, permit: Option<Permit>, failed: Option<bool>, sent_at: Instant) {
+        let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) else {
+            return;
+        };
+        let now = Instant::now();
+        let t = match failed {
+            Some(true) => b.on_failure(p, now),
+            Some(false) => b.on_success(p, now.saturating_duration_since(sent_at), now),
+            None => {
+                b.on_ignored(p);
+                None
+            }
+        };
+        self.on_breaker_transition(t);
+    }
+
     /// Assigns a 전문번호, stamps, writes and tracks a telegram.
     fn send(
+        &mut self,
+        telegram: Vec<u8>,
+        purpose: Purpose,
+        timeout: Duration,
+    ) -> Result<(), (Purpose, String)> {
+        self.send_with(telegram, purpose, timeout, None)
+    }
+
+    /// Like `send`, holding a breaker permit that the outcome will settle; a permit of a
+    /// telegram that could not be sent is given back.
+    fn send_with(
+        &mut self,
+        telegram: Vec<u8>,
+        purpose: Purpose,
+        timeout: Duration,
+        permit: Option<Permit>,
+    ) -> Result<(), (Purpose, String)> {
+        let result = self.stamp_and_track(telegram, purpose, timeout);
+        match (result, permit) {
+            (Ok(key), Some(permit)) => {
+                if let Some(f) = self.inflight.get_mut(&key) {
+                    f.permit = Some(permit);
+                }
+                Ok(())
+            }
+            (Ok(_), None) => Ok(()),
+            (Err(e), permit) => {
+                if let (Some(b), Some(p)) = (self.breaker.as_mut(), permit) {
+                    b.on_ignored(p);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn stamp_and_track(
         &mut self,
         mut telegram: Vec<u8>,
         purpose: Purpose,
         timeout: Duration,
-    ) -> Result<(), (Purpose, String)> {
+    ) -> Result<CorrKey, (Purpose, String)> {
         let Some(msg_no) = self.next_msg_no() else {
             return Err((purpose, "no sequence number available".into()));
         };
@@ -940,11 +1042,12 @@ impl Actor {
                 deadline,
                 link,
                 telegram,
+                permit: None,
             },
         );
         metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
             .set(self.inflight.len() as f64);
-        Ok(())
+        Ok(key)
     }
 
     /// Unsettled transactions of a previous run: unknown now, resolved by inquiry.
@@ -1000,12 +1103,13 @@ impl Actor {
 
     /// Settles an in-flight entry that never reached a link.
     fn not_sent(&mut self, key: CorrKey, reason: &str) {
-        let Some(f) = self.inflight.remove(&key) else {
+        let Some(mut f) = self.inflight.remove(&key) else {
             return;
         };
         if let Some(deadline) = &f.deadline {
             self.timers.try_remove(deadline);
         }
+        self.settle_permit(f.permit.take(), None, f.sent_at);
         match f.purpose {
             Purpose::User { reply, tx_id } => {
                 self.counters.rejected += 1;
@@ -1077,12 +1181,13 @@ impl Actor {
         {
             return self.not_sent(key, "journal too slow: not sent before the deadline");
         }
-        let Some(f) = self.inflight.remove(&key) else {
+        let Some(mut f) = self.inflight.remove(&key) else {
             return;
         };
         if let Some(deadline) = &f.deadline {
             self.timers.try_remove(deadline);
         }
+        self.settle_permit(f.permit.take(), Some(true), f.sent_at);
         match f.purpose {
             Purpose::User { reply, tx_id } => {
                 self.counters.unknown += 1;
@@ -1244,13 +1349,15 @@ impl Actor {
             self.counters.unmatched += 1;
             return;
         };
-        let Some(f) = self.inflight.remove(&key) else {
+        let Some(mut f) = self.inflight.remove(&key) else {
             return self.on_late_or_unmatched(key, frame);
         };
         if let Some(deadline) = &f.deadline {
             self.timers.try_remove(deadline);
         }
         let verdict = self.profile.verdict(&frame);
+        let failed = matches!(verdict, Verdict::Unknown(_));
+        self.settle_permit(f.permit.take(), Some(failed), f.sent_at);
         match f.purpose {
             Purpose::User { reply, tx_id } => {
                 let (outcome, detail) = match &verdict {
@@ -1410,6 +1517,11 @@ impl Actor {
                 .collect(),
             inflight: self.user_inflight(),
             resolving: self.unresolved.len(),
+            breaker: self
+                .breaker
+                .as_ref()
+                .map_or("none", |b| b.state().as_str())
+                .to_owned(),
             counters: self.counters.clone(),
         }
     }

@@ -199,10 +199,30 @@ impl Journal {
                  received_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
                  UNIQUE (institution, day, key));",
         )?;
+        // The writer never checkpoints: a checkpoint copies the WAL into the database and
+        // syncs, which would stall every commit (and so every institution's requests) behind
+        // it. A second connection checkpoints passively instead; WAL readers and writers are
+        // not blocked by it.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        let checkpointer = Connection::open(path)?;
+        checkpointer.execute_batch("PRAGMA busy_timeout = 5000;")?;
         let (tx, rx) = mpsc::channel(8192);
+        let alive = tx.downgrade();
         std::thread::Builder::new()
             .name("fep-journal".into())
             .spawn(move || writer(conn, rx))
+            .map_err(|_| JournalError::Stopped)?;
+        std::thread::Builder::new()
+            .name("fep-journal-checkpoint".into())
+            .spawn(move || {
+                // Runs while the journal is in use; a failed checkpoint is retried next round.
+                while alive.upgrade().is_some() {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    if let Err(e) = checkpointer.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "journal checkpoint failed");
+                    }
+                }
+            })
             .map_err(|_| JournalError::Stopped)?;
         Ok(Journal { tx })
     }

@@ -101,6 +101,8 @@ pub struct InstitutionSettings {
     pub rate_tps: Option<u32>,
     /// URL receiving recorded notices as JSON POSTs (at-least-once).
     pub webhook: Option<String>,
+    /// Circuit breaker (None = disabled).
+    pub breaker: Option<crate::breaker::BreakerConfig>,
 }
 
 impl InstitutionSettings {
@@ -124,6 +126,7 @@ impl InstitutionSettings {
             queue_depth: 20_000,
             rate_tps: None,
             webhook: None,
+            breaker: Some(crate::breaker::BreakerConfig::default()),
         }
     }
 }
@@ -159,6 +162,9 @@ impl GatewaySettings {
                 institution: inst.name.clone(),
                 reason,
             };
+            if let Some(b) = &inst.breaker {
+                b.validate().map_err(|e| fail(format!("breaker: {e}")))?;
+            }
             let family = fep_codec::spec::Family::load(&inst.spec)
                 .map_err(|e| fail(format!("spec {}: {e}", inst.spec.display())))?;
             let header: Vec<(String, String)> = inst
@@ -236,6 +242,10 @@ impl GatewaySettings {
                 queue_depth: inst.limits.queue_depth as usize,
                 rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
                 webhook: inst.notices.webhook.clone(),
+                breaker: inst
+                    .breaker
+                    .clone()
+                    .or_else(|| Some(crate::breaker::BreakerConfig::default())),
             });
         }
         Ok(GatewaySettings {

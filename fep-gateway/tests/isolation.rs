@@ -34,7 +34,12 @@ async fn hammer_a(fep: &Fep, until: Instant) -> (u64, u64, u64, Duration) {
         let c = client.clone();
         tasks.push(tokio::spawn(async move {
             let (mut unknown, mut rejected, mut ok, mut slowest_reject) = (0, 0, 0, Duration::ZERO);
+            // A fixed offered load (20 req/s per caller) whatever the outcome, so every phase
+            // puts the same pressure on the gateway and only A's health differs.
+            let mut next = Instant::now();
             while Instant::now() < until {
+                tokio::time::sleep_until(next.into()).await;
+                next += Duration::from_millis(50);
                 let t0 = Instant::now();
                 match c
                     .request("a", transfer(1), Duration::from_secs(1))
@@ -44,12 +49,13 @@ async fn hammer_a(fep: &Fep, until: Instant) -> (u64, u64, u64, Duration) {
                     Ok(Outcome::Rejected) => {
                         rejected += 1;
                         slowest_reject = slowest_reject.max(t0.elapsed());
-                        tokio::time::sleep(Duration::from_millis(5)).await;
                     }
                     Ok(Outcome::Unknown) => unknown += 1,
                     Ok(_) => ok += 1,
                     Err(e) => panic!("request to A lost: {e}"),
                 }
+                // A caller waiting out a timeout does not make up for the missed slots.
+                next = next.max(Instant::now());
             }
             (unknown, rejected, ok, slowest_reject)
         }));
@@ -114,8 +120,23 @@ async fn a_failing_institution_does_not_slow_the_others() {
         load_b(&fep, 4),
         hammer_a(&fep, Instant::now() + Duration::from_secs(4))
     );
+    // Phase 4: A healthy again (its breaker closes after the open wait); a second baseline
+    // brackets the failure phases, so slow drift of the shared machine is not blamed on A.
+    a.set_answer(Answer::Code("0000"));
+    let (healthy_after, _) = tokio::join!(
+        load_b(&fep, 4),
+        hammer_a(&fep, Instant::now() + Duration::from_secs(4))
+    );
     let rss_end = fep.rss_kib();
-
+    eprintln!(
+        "isolation: healthy B before/after: tps {:.0}/{:.0}, p99 {:.2}/{:.2} ms",
+        healthy.tps, healthy_after.tps, healthy.p99_ms, healthy_after.p99_ms
+    );
+    let healthy = if healthy_after.p99_ms > healthy.p99_ms {
+        healthy_after
+    } else {
+        healthy
+    };
     for (name, run) in [("blackholed", &blackholed), ("slow", &slow)] {
         let tps_ratio = run.tps / healthy.tps;
         let p99_ratio = run.p99_ms / healthy.p99_ms.max(0.001);
@@ -140,5 +161,36 @@ async fn a_failing_institution_does_not_slow_the_others() {
     }
     eprintln!("isolation: A blackholed: unknown {} rejected {} (slowest rejection {:?}); A slow: unknown {} rejected {}", a_black.0, a_black.1, a_black.3, a_slow.0, a_slow.1);
     eprintln!("isolation: fep RSS {} KiB → {} KiB", rss_start, rss_end);
+    // Once A's breaker opens, its callers are refused at once instead of waiting for timeouts.
+    assert!(
+        a_black.1 > 0,
+        "A's breaker opened while it was blackholed: {a_black:?}"
+    );
+    assert!(
+        a_black.3 < Duration::from_millis(250),
+        "rejections are fast: slowest {:?}",
+        a_black.3
+    );
+    let (_, body) = http(fep.http, "GET", "/v1/status", None);
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let a_status = status["institutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "a")
+        .unwrap()
+        .clone();
+    assert_ne!(a_status["breaker"], "closed", "{a_status}");
+    let b_status = status["institutions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "b")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        b_status["breaker"], "closed",
+        "B's breaker never moved: {b_status}"
+    );
     assert!(rss_end < 200 * 1024, "memory bounded: {rss_end} KiB");
 }
