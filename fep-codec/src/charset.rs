@@ -118,6 +118,108 @@ impl Charset {
         Ok(pos)
     }
 
+    /// [`Charset::encode_chars`] for the common Korean field: `s` holds only ASCII and
+    /// precomposed Hangul syllables (so it is already NFC) and the charset is EUC-KR or CP949.
+    /// One encoding_rs call encodes the whole field, then the written bytes are checked in
+    /// order; results and errors are exactly those of `encode_chars` (same first error, same
+    /// `TooLong` length, same truncation point).
+    pub(crate) fn encode_hangul(
+        self,
+        s: &str,
+        out: &mut [u8],
+        truncate: bool,
+    ) -> Result<usize, EncodeErrorKind> {
+        debug_assert!(self != Self::Ascii);
+        let mut encoder = EUC_KR.new_encoder();
+        let mut pos = 0;
+        let mut src = s;
+        let mut n_chars = 0;
+        loop {
+            let (result, read, written) =
+                encoder.encode_from_utf8_without_replacement(src, &mut out[pos..], true);
+            // Every character written is one byte (ASCII) or two (a lead byte >= 0x81 and a
+            // trail), so walking the output in order meets the characters in order.
+            let end = pos + written;
+            while pos < end {
+                let b = out[pos];
+                let bad = if b < 0x80 {
+                    pos += 1;
+                    !is_printable_ascii(b)
+                } else {
+                    let t = out.get(pos + 1).copied().unwrap_or(0);
+                    pos += 2;
+                    self == Self::EucKr && !(is_ksx1001_byte(b) && is_ksx1001_byte(t))
+                };
+                if bad {
+                    let ch = s.chars().nth(n_chars).unwrap_or(char::REPLACEMENT_CHARACTER);
+                    return Err(EncodeErrorKind::Unmappable { ch, charset: self });
+                }
+                n_chars += 1;
+            }
+            pos = end;
+            src = src.get(read..).unwrap_or_default();
+            // encoding_rs stopped before `c`: it wants room for a whole 2-byte character
+            // (OutputFull, even when `c` is ASCII and would fit), or cannot map `c` (then `c`
+            // is already consumed). Judge `c` as encode_chars would.
+            let (c, unmappable) = match result {
+                EncoderResult::InputEmpty => return Ok(pos),
+                EncoderResult::OutputFull => match src.chars().next() {
+                    Some(c) => {
+                        src = &src[c.len_utf8()..];
+                        (c, false)
+                    }
+                    None => return Ok(pos),
+                },
+                EncoderResult::Unmappable(c) => (c, true),
+            };
+            if c.is_ascii() && !is_printable_ascii(c as u8) {
+                return Err(EncodeErrorKind::Unmappable {
+                    ch: c,
+                    charset: self,
+                });
+            }
+            let needed = encoded_len_estimate(c);
+            if pos + needed > out.len() {
+                if truncate {
+                    return Ok(pos);
+                }
+                let actual = pos + needed + src.chars().map(encoded_len_estimate).sum::<usize>();
+                return Err(EncodeErrorKind::TooLong {
+                    width: out.len(),
+                    actual,
+                });
+            }
+            let refused = EncodeErrorKind::Unmappable {
+                ch: c,
+                charset: self,
+            };
+            if unmappable {
+                return Err(refused);
+            }
+            // `c` fits: encode it alone, then carry on with the rest.
+            if c.is_ascii() {
+                out[pos] = c as u8;
+                pos += 1;
+            } else {
+                let mut utf8 = [0u8; 4];
+                let (r, _, w) = encoder.encode_from_utf8_without_replacement(
+                    c.encode_utf8(&mut utf8),
+                    &mut out[pos..pos + 2],
+                    true,
+                );
+                if r != EncoderResult::InputEmpty
+                    || w != 2
+                    || (self == Self::EucKr
+                        && !(is_ksx1001_byte(out[pos]) && is_ksx1001_byte(out[pos + 1])))
+                {
+                    return Err(refused);
+                }
+                pos += 2;
+            }
+            n_chars += 1;
+        }
+    }
+
     /// Checks `raw` byte by byte for this charset's structure; returns the offset of the first
     /// bad byte. Structure only: unassigned code points are caught by [`Charset::decode`].
     fn validate(self, raw: &[u8]) -> Result<(), (usize, DecodeErrorKind)> {
@@ -310,6 +412,30 @@ mod tests {
         let err = Charset::EucKr.decode(&[0x8C, 0x63]).unwrap_err();
         assert_eq!(err.0, 0);
         assert_eq!(Charset::Cp949.decode(&[0x8C, 0x63]).unwrap(), "똠");
+    }
+
+    #[test]
+    fn encode_hangul_matches_encode_chars() {
+        let inputs = [
+            "", "가", "홍길동", "급여이체", "A가B", "가나다라마", "똠", "가똠", "가\t", "\t가",
+            "가나\u{1}", "ab가", "가 나", "가나다😀", "가😀", "😀", "abc", "가\u{7f}",
+        ];
+        for cs in [Charset::EucKr, Charset::Cp949] {
+            for s in inputs {
+                for width in 0..12 {
+                    for truncate in [false, true] {
+                        let mut a = vec![b' '; width];
+                        let mut b = vec![b' '; width];
+                        let ra = cs.encode_chars(s.chars(), &mut a, truncate);
+                        let rb = cs.encode_hangul(s, &mut b, truncate);
+                        assert_eq!(ra, rb, "{cs} {s:?} width {width} truncate {truncate}");
+                        if let Ok(n) = ra {
+                            assert_eq!(a[..n], b[..n], "{cs} {s:?} width {width}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -285,6 +285,14 @@ fn encode_text(s: &str, format: &FieldFormat, out: &mut [u8]) -> Result<usize, E
         out[..n].copy_from_slice(&bytes[..n]);
         return Ok(n);
     }
+    // Korean fast path: ASCII and precomposed Hangul syllables only is already NFC (all have
+    // canonical combining class 0 and NFC_QC=Yes), and is encoded in one encoding_rs call.
+    if !format.fullwidth
+        && format.charset != Charset::Ascii
+        && s.chars().all(|c| c.is_ascii() || ('\u{AC00}'..='\u{D7A3}').contains(&c))
+    {
+        return format.charset.encode_hangul(s, out, format.truncate);
+    }
     let fullwidth = format.fullwidth;
     let map = move |c: char| if fullwidth { to_fullwidth(c) } else { c };
     // Decomposed Hangul (NFD, as macOS produces) is composed first; `nfc()` is lazy, so the
