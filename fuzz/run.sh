@@ -9,6 +9,7 @@
 #   FUZZ_JOBS=N         libFuzzer -fork=N per target (default: 1, no fork)
 #   FUZZ_SANITIZER=...  cargo-fuzz sanitizer (default: address; "none" is ~2x faster)
 #   FUZZ_ARGS="..."     extra libFuzzer arguments
+#   FUZZ_TARGET_DIR=DIR cargo target dir (default: fuzz/target)
 #
 # Committed seeds live in fuzz/seeds/<target>/ and are copied into the (git-ignored)
 # working corpus fuzz/corpus/<target>/ before each run; crashes land in
@@ -26,6 +27,10 @@ else
   TARGETS=("${ALL_TARGETS[@]}")
 fi
 SANITIZER="${FUZZ_SANITIZER:-address}"
+BUILD_OPTS=(-s "$SANITIZER")
+if [ -n "${FUZZ_TARGET_DIR:-}" ]; then
+  BUILD_OPTS+=(--target-dir "$FUZZ_TARGET_DIR")
+fi
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz/run.sh: the nightly toolchain is required (rustup toolchain install nightly)" >&2
@@ -41,10 +46,10 @@ echo "== building fuzz targets (sanitizer: $SANITIZER)"
 build_failed=0
 if [ "$#" -gt 0 ]; then
   for t in "${TARGETS[@]}"; do
-    cargo +nightly fuzz build -s "$SANITIZER" "$t" || build_failed=1
+    cargo +nightly fuzz build "${BUILD_OPTS[@]}" "$t" || build_failed=1
   done
 else
-  cargo +nightly fuzz build -s "$SANITIZER" || build_failed=1
+  cargo +nightly fuzz build "${BUILD_OPTS[@]}" || build_failed=1
 fi
 if [ "$build_failed" -ne 0 ]; then
   echo "fuzz/run.sh: build failed" >&2
@@ -67,7 +72,7 @@ for t in "${TARGETS[@]}"; do
   fi
   # shellcheck disable=SC2206
   extra+=(${FUZZ_ARGS:-})
-  cargo +nightly fuzz run -s "$SANITIZER" "$t" "corpus/$t" -- \
+  cargo +nightly fuzz run "${BUILD_OPTS[@]}" "$t" "corpus/$t" -- \
     -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" "${extra[@]}" >"$log" 2>&1
   rc=$?

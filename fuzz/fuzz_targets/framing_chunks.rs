@@ -186,7 +186,12 @@ fn fuzz(input: Input) {
             Framing::Fixed { size, .. } => p.len() == size,
             _ => p.len() as u64 <= limit,
         };
-        assert_eq!(result.is_ok(), fits, "encode of {} bytes: {result:?}", p.len());
+        assert_eq!(
+            result.is_ok(),
+            fits,
+            "encode of {} bytes: {result:?}",
+            p.len()
+        );
         if result.is_ok() {
             sent.push(p.clone());
         } else {
@@ -208,7 +213,10 @@ fn fuzz(input: Input) {
     let cuts: Vec<usize> = input.cuts.iter().map(|&c| usize::from(c).max(1)).collect();
     for (cuts, exact) in [(&cuts[..], false), (&cuts[..], true), (&[1][..], false)] {
         let pass = run(&codec, &stream, cuts, exact);
-        assert_eq!(pass.frames, whole.frames, "frames differ with chunks {cuts:?}");
+        assert_eq!(
+            pass.frames, whole.frames,
+            "frames differ with chunks {cuts:?}"
+        );
         assert_eq!(pass.end, whole.end, "end differs with chunks {cuts:?}");
     }
 }

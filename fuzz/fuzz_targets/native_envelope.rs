@@ -22,7 +22,8 @@ use tokio_util::codec::Decoder;
 
 fn round_trip_body(m: &Message) {
     let mut body = BytesMut::new();
-    m.encode_body(&mut body).expect("a parsed message re-encodes");
+    m.encode_body(&mut body)
+        .expect("a parsed message re-encodes");
     let back = Message::parse(body.freeze()).expect("encode_body output parses");
     assert_eq!(&back, m, "parse(encode(m)) != m");
 }
@@ -31,7 +32,8 @@ fn view_as_body(data: &[u8]) {
     match Message::parse(Bytes::copy_from_slice(data)) {
         Ok(m) => {
             let mut body = BytesMut::new();
-            m.encode_body(&mut body).expect("a parsed message re-encodes");
+            m.encode_body(&mut body)
+                .expect("a parsed message re-encodes");
             assert_eq!(&body[..], data, "encode_body(parse(x)) != x for {m:?}");
             round_trip_body(&m);
         }
@@ -78,10 +80,7 @@ fn view_as_stream(data: &[u8]) {
                 break;
             }
             Err(e) => {
-                if let ProtocolError::Frame(fep_gateway::framing::FrameError::TooLarge {
-                    ..
-                }) = e
-                {
+                if let ProtocolError::Frame(fep_gateway::framing::FrameError::TooLarge { .. }) = e {
                     assert_eq!(buf.capacity(), cap, "oversize frame must not reserve");
                 }
                 let _ = e.to_string();
@@ -154,7 +153,10 @@ fn view_as_arbitrary(data: &[u8]) {
             assert!(wire.is_empty(), "bytes left after one frame");
         }
         Err(e) => {
-            assert!(wire.is_empty(), "a refused frame leaves the buffer as it was");
+            assert!(
+                wire.is_empty(),
+                "a refused frame leaves the buffer as it was"
+            );
             assert!(
                 matches!(e, ProtocolError::TooLarge { .. }),
                 "only size refuses a message: {e}"
