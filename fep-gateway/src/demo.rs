@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bank_sim::{BankSim, BankSimConfig};
 use crate::clock::SystemClock;
 use crate::gateway::Gateway;
 use crate::institution::InstitutionStatus;
 use crate::load::{self, LoadOptions};
 use crate::settings::{Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role};
+use crate::sim::{SimConfig, Simulator};
 
 /// Options of `fep demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,23 +79,25 @@ fn data_dir() -> PathBuf {
 
 /// Runs the demo; prints progress to stderr and the summary to stdout.
 pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
-    let sim_config = |seed: u64, connect_back: Option<SocketAddr>| BankSimConfig {
+    let sim_config = |seed: u64, connect_back: Option<SocketAddr>| SimConfig {
+        listen: "127.0.0.1:0".parse().ok(),
         connect_back,
-        latency_ms: (1, 5),
+        latency_ms: "1..5".into(),
         decline_rate: 0.05,
         unknown_rate: 0.002,
         no_response_rate: 0.0005,
-        notice_every: Some(Duration::from_millis(500)),
+        notice_interval_ms: Some(500),
+        company_no: "FEPDEMO01".into(),
         seed,
-        ..BankSimConfig::default()
+        ..SimConfig::default()
     };
-    let duplex = BankSim::start(sim_config(opts.seed, None))
+    let duplex = Simulator::start(sim_config(opts.seed, None))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("simulator: {e}"))?;
     let split_recv = free_port()?;
-    let split = BankSim::start(sim_config(opts.seed + 1, Some(split_recv)))
+    let split = Simulator::start(sim_config(opts.seed + 1, Some(split_recv)))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("simulator: {e}"))?;
 
     let tune = |mut s: InstitutionSettings| {
         s.request_timeout = Duration::from_secs(2);
