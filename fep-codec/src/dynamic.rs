@@ -279,7 +279,7 @@ fn encode_fields(
             AutoLen::Rest => buf.len() - (at + f.len.unwrap_or(0)),
         };
         let slot = &mut buf[at..at + f.len.unwrap_or(0)];
-        crate::field::write_digits(len as u128, slot)
+        crate::__private::write_len(slot, f.sign, len)
             .map_err(|kind| EncodeError::new(kind, &f.path, Some(at - base)))?;
     }
     Ok(())

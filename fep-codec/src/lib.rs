@@ -270,8 +270,35 @@ pub mod __private {
                 Some(at - base),
             )
         })?;
-        crate::field::write_digits(value as u128, slot)
+        write_len(slot, format.sign, value)
             .map_err(|kind| EncodeError::new(kind, format.name, Some(at - base)))
+    }
+
+    /// Writes an `auto_len` length into its field's bytes: right-aligned '0'-padded digits,
+    /// after (or before) a `+` when the field has a sign byte, so the field decodes back.
+    pub fn write_len(
+        slot: &mut [u8],
+        sign: crate::Sign,
+        value: usize,
+    ) -> Result<(), EncodeErrorKind> {
+        let digits = match sign {
+            crate::Sign::None => slot,
+            crate::Sign::Leading | crate::Sign::Trailing if slot.is_empty() => {
+                return Err(EncodeErrorKind::Unsupported {
+                    reason: "a signed field needs at least one byte".into(),
+                })
+            }
+            crate::Sign::Leading => {
+                slot[0] = b'+';
+                &mut slot[1..]
+            }
+            crate::Sign::Trailing => {
+                let end = slot.len() - 1;
+                slot[end] = b'+';
+                &mut slot[..end]
+            }
+        };
+        crate::field::write_digits(value as u128, digits)
     }
 
     /// Checks a decoded `auto_len` value against the measured length.
