@@ -30,6 +30,8 @@ struct Cli {
 enum Command {
     /// Simulated institutions + the gateway + a load, with a live summary.
     Demo(crate::demo::DemoOptions),
+    /// Gateway benchmark: saturation throughput, added latency, RSS with 10k in flight.
+    Bench(crate::bench::BenchOptions),
     /// Run the gateway.
     Run {
         /// Configuration file.
@@ -376,6 +378,9 @@ async fn run_async(command: Command) -> ExitCode {
                 Err(format!("{} requests lost", s.lost))
             }
         }),
+        Command::Bench(opts) => crate::bench::run(&opts)
+            .await
+            .map(|r| crate::bench::print(&r)),
         Command::Run {
             config,
             clock_start,

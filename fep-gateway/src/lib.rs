@@ -7,6 +7,7 @@
 //! - [`config`]: `fep.toml` loading and validation.
 
 pub mod bank_sim;
+pub mod bench;
 pub mod breaker;
 pub mod cli;
 pub mod client;

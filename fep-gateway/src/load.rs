@@ -224,10 +224,13 @@ pub async fn run(
         }
     }
     ticker.abort();
-    let elapsed = started.elapsed().as_secs_f64();
+    Ok(report(&live, &merged, started.elapsed().as_secs_f64()))
+}
+
+fn report(live: &LiveCounters, merged: &Histogram<u64>, elapsed: f64) -> LoadReport {
     let ms = |q: f64| merged.value_at_quantile(q) as f64 / 1000.0;
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    Ok(LoadReport {
+    LoadReport {
         requests: get(&live.requests),
         ok: get(&live.ok),
         declined: get(&live.declined),
@@ -241,7 +244,7 @@ pub async fn run(
         p999_ms: ms(0.999),
         max_ms: merged.max() as f64 / 1000.0,
         elapsed_s: elapsed,
-    })
+    }
 }
 
 /// One human line of live counters.
@@ -259,6 +262,164 @@ pub fn progress_line(live: &LiveCounters, elapsed: Duration) -> String {
         get(&live.lost),
         requests as f64 / elapsed.as_secs_f64().max(1e-9)
     )
+}
+
+/// Responses awaited on one direct connection, by correlation key (전송일자 + 전문번호).
+type Pending =
+    Arc<std::sync::Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<Bytes>>>>;
+
+/// One direct Hecto connection: a writer task batching frames before each flush (as the
+/// gateway's link does) and a reader task answering waiters by correlation key.
+struct DirectConn {
+    out: tokio::sync::mpsc::Sender<Bytes>,
+    pending: Pending,
+}
+
+impl DirectConn {
+    async fn open(addr: &str) -> Result<DirectConn, String> {
+        use futures::{SinkExt, StreamExt};
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("connect {addr}: {e}"))?;
+        let _ = stream.set_nodelay(true);
+        let codec = crate::framing::FrameCodec::new(crate::framing::Framing::hecto(), 4096)
+            .map_err(|e| e.to_string())?;
+        let (mut sink, mut frames) = tokio_util::codec::Framed::new(stream, codec).split();
+        let (out, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                if sink.feed(first).await.is_err() {
+                    return;
+                }
+                while let Ok(more) = rx.try_recv() {
+                    if sink.feed(more).await.is_err() {
+                        return;
+                    }
+                }
+                if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let pending: Pending = Arc::default();
+        let waiters = pending.clone();
+        let profile = crate::profile::Profile::hecto("FEPDEMO01", "004");
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = frames.next().await {
+                let Some(key) = profile.key(&frame) else {
+                    continue;
+                };
+                let waiter = waiters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&key);
+                if let Some(w) = waiter {
+                    let _ = w.send(frame);
+                }
+            }
+        });
+        Ok(DirectConn { out, pending })
+    }
+}
+
+/// The same load as [`run`], but straight at a Hecto institution (e.g. the simulator), without
+/// the gateway: the load tool frames the telegrams itself, stamps unique 전문번호 (from 1, today's
+/// date) and matches responses by 전문번호 on the connection they were sent on. A baseline for
+/// the latency the gateway adds. `opts.addr` is the institution's address; `opts.institutions`
+/// is ignored; `opts.connections` connections are opened.
+pub async fn run_direct(opts: &LoadOptions) -> Result<LoadReport, String> {
+    use crate::clock::Clock;
+    let mut conns = Vec::new();
+    for _ in 0..opts.connections.max(1) {
+        conns.push(Arc::new(DirectConn::open(&opts.addr).await?));
+    }
+    let live = Arc::new(LiveCounters::default());
+    let next_no = Arc::new(AtomicU64::new(1));
+    let profile = Arc::new(crate::profile::Profile::hecto("FEPDEMO01", "004"));
+    let started = Instant::now();
+    let until = started + Duration::from_secs(opts.seconds);
+    let workers = opts.concurrency.max(1);
+    let per_worker_gap =
+        (opts.rate > 0).then(|| Duration::from_secs_f64(workers as f64 / opts.rate as f64));
+    let mut tasks = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let conn = conns[w % conns.len()].clone();
+        let (live, next_no, profile) = (live.clone(), next_no.clone(), profile.clone());
+        let (timeout, inquiry_percent) = (
+            Duration::from_millis(u64::from(opts.timeout_ms)),
+            u64::from(opts.inquiry_percent),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).ok();
+            let mut n = w as u64;
+            let mut next = Instant::now();
+            while Instant::now() < until {
+                if let Some(gap) = per_worker_gap {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += gap;
+                }
+                let mut telegram = sample_telegram(n, n % 100 < inquiry_percent);
+                n += workers as u64;
+                let no = next_no.fetch_add(1, Ordering::Relaxed) as u32;
+                let now = crate::clock::SystemClock.now();
+                live.requests.fetch_add(1, Ordering::Relaxed);
+                let t0 = Instant::now();
+                let stamped = profile.stamp(
+                    &mut telegram,
+                    no,
+                    crate::clock::day_of(&now),
+                    crate::clock::hms_of(&now),
+                );
+                let answer = match profile.key(&telegram).filter(|_| stamped) {
+                    Some(key) => {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        conn.pending
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(key, tx);
+                        let sent = conn.out.send(Bytes::from(telegram)).await.is_ok();
+                        let answer = match sent {
+                            true => tokio::time::timeout(timeout, rx)
+                                .await
+                                .ok()
+                                .and_then(Result::ok),
+                            false => None,
+                        };
+                        if answer.is_none() {
+                            conn.pending
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&key);
+                        }
+                        answer
+                    }
+                    None => None,
+                };
+                let micros = t0.elapsed().as_micros() as u64;
+                let counter = match answer {
+                    Some(frame) => match profile.verdict(&frame) {
+                        crate::profile::Verdict::Ok => &live.ok,
+                        crate::profile::Verdict::Declined(_) => &live.declined,
+                        crate::profile::Verdict::Unknown(_) => &live.unknown,
+                    },
+                    None => &live.lost,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                if let Some(h) = hist.as_mut() {
+                    let _ = h.record(micros.max(1));
+                }
+            }
+            hist
+        }));
+    }
+    let mut merged =
+        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?;
+    for t in tasks {
+        if let Ok(Some(h)) = t.await {
+            let _ = merged.add(&h);
+        }
+    }
+    Ok(report(&live, &merged, started.elapsed().as_secs_f64()))
 }
 
 #[cfg(test)]
