@@ -7,7 +7,6 @@
 
 use bytes::{BufMut, BytesMut};
 use serde::{Deserialize, Serialize};
-use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 use crate::charset::{is_printable_ascii, Charset};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
@@ -289,22 +288,81 @@ fn encode_text(s: &str, format: &FieldFormat, out: &mut [u8]) -> Result<usize, E
     // canonical combining class 0 and NFC_QC=Yes), and is encoded in one encoding_rs call.
     if !format.fullwidth
         && format.charset != Charset::Ascii
-        && s.chars().all(|c| c.is_ascii() || ('\u{AC00}'..='\u{D7A3}').contains(&c))
+        && s.chars()
+            .all(|c| c.is_ascii() || ('\u{AC00}'..='\u{D7A3}').contains(&c))
     {
         return format.charset.encode_hangul(s, out, format.truncate);
     }
     let fullwidth = format.fullwidth;
     let map = move |c: char| if fullwidth { to_fullwidth(c) } else { c };
-    // Decomposed Hangul (NFD, as macOS produces) is composed first; `nfc()` is lazy, so the
-    // common already-NFC case costs one quick scan and no allocation.
-    if is_nfc_quick(s.chars()) == IsNormalized::Yes {
+    // Decomposed Hangul (conjoining jamo, as macOS produces) is composed into syllables. Only
+    // Hangul: full NFC would also fold characters KS X 1001 encodes in their own right (the
+    // 268 compatibility Hanja, OHM SIGN, ANGSTROM SIGN) into others, so a telegram that
+    // decoded would encode to different bytes or not at all.
+    if s.chars().any(is_conjoining_jamo) {
         format
             .charset
-            .encode_chars(s.chars().map(map), out, format.truncate)
+            .encode_chars(ComposeHangul::new(s.chars()).map(map), out, format.truncate)
     } else {
         format
             .charset
-            .encode_chars(s.nfc().map(map), out, format.truncate)
+            .encode_chars(s.chars().map(map), out, format.truncate)
+    }
+}
+
+/// Hangul conjoining jamo (U+1100..=U+11FF): the decomposed form of syllables.
+fn is_conjoining_jamo(c: char) -> bool {
+    ('\u{1100}'..='\u{11FF}').contains(&c)
+}
+
+/// Composes conjoining jamo sequences L V (T) into precomposed syllables (Unicode §3.12, the
+/// Hangul part of canonical composition); every other character passes through unchanged.
+#[derive(Clone)]
+struct ComposeHangul<I: Iterator<Item = char>> {
+    chars: std::iter::Peekable<I>,
+}
+
+impl<I: Iterator<Item = char>> ComposeHangul<I> {
+    fn new(chars: I) -> Self {
+        ComposeHangul {
+            chars: chars.peekable(),
+        }
+    }
+}
+
+impl<I: Iterator<Item = char> + Clone> Iterator for ComposeHangul<I> {
+    type Item = char;
+
+    fn next(&mut self) -> Option<char> {
+        const S_BASE: u32 = 0xAC00;
+        const L_BASE: u32 = 0x1100;
+        const V_BASE: u32 = 0x1161;
+        const T_BASE: u32 = 0x11A7;
+        const T_COUNT: u32 = 28;
+        let c = self.chars.next()?;
+        let mut syllable = c as u32;
+        let l = syllable.wrapping_sub(L_BASE);
+        if l < 19 {
+            match self.chars.peek().map(|&v| (v as u32).wrapping_sub(V_BASE)) {
+                Some(v) if v < 21 => {
+                    self.chars.next();
+                    syllable = S_BASE + (l * 21 + v) * T_COUNT;
+                }
+                _ => return Some(c),
+            }
+        } else if !(S_BASE..S_BASE + 11_172).contains(&syllable)
+            || !(syllable - S_BASE).is_multiple_of(T_COUNT)
+        {
+            return Some(c);
+        }
+        // An LV syllable (composed or just built) takes a trailing consonant.
+        if let Some(t) = self.chars.peek().map(|&t| (t as u32).wrapping_sub(T_BASE)) {
+            if (1..T_COUNT).contains(&t) {
+                self.chars.next();
+                syllable += t;
+            }
+        }
+        Some(char::from_u32(syllable).unwrap_or(c))
     }
 }
 
@@ -358,9 +416,14 @@ fn decode_numeric_text(raw: &[u8]) -> Result<String, (usize, DecodeErrorKind)> {
         return Err((i, DecodeErrorKind::BadDigit { byte: raw[i] }));
     }
     // All ASCII digits, so valid UTF-8: copied in one go rather than char by char.
-    std::str::from_utf8(raw)
-        .map(str::to_owned)
-        .map_err(|e| (e.valid_up_to(), DecodeErrorKind::BadDigit { byte: raw[e.valid_up_to()] }))
+    std::str::from_utf8(raw).map(str::to_owned).map_err(|e| {
+        (
+            e.valid_up_to(),
+            DecodeErrorKind::BadDigit {
+                byte: raw[e.valid_up_to()],
+            },
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -750,6 +813,39 @@ mod tests {
             enc(&nfd.to_string(), &f).unwrap(),
             enc(&"한".to_string(), &f).unwrap()
         );
+    }
+
+    #[test]
+    fn hangul_composition_covers_lv_lvt_and_leaves_the_rest_alone() {
+        let compose = |s: &str| ComposeHangul::new(s.chars()).collect::<String>();
+        assert_eq!(compose("\u{1100}\u{1161}"), "가");
+        assert_eq!(compose("\u{1100}\u{1161}\u{11A8}"), "각");
+        assert_eq!(
+            compose("가\u{11A8}"),
+            "각",
+            "precomposed LV + trailing consonant"
+        );
+        assert_eq!(
+            compose("각\u{11A8}"),
+            "각\u{11A8}",
+            "LVT takes no second trailing consonant"
+        );
+        assert_eq!(
+            compose("\u{1100}x"),
+            "\u{1100}x",
+            "a lone leading consonant stays"
+        );
+        assert_eq!(
+            compose("\u{F996}\u{2126}A"),
+            "\u{F996}\u{2126}A",
+            "no compatibility folding"
+        );
+        // Every syllable, decomposed by an independent NFD, composes back.
+        use unicode_normalization::UnicodeNormalization;
+        for cp in 0xAC00u32..=0xD7A3 {
+            let syllable = char::from_u32(cp).unwrap().to_string();
+            assert_eq!(compose(&syllable.nfd().collect::<String>()), syllable);
+        }
     }
 
     #[test]
