@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::time::{delay_queue, DelayQueue};
 
-use crate::breaker::{CircuitBreaker, Permit, Transition};
+use crate::breaker::{CircuitBreaker, Permit, State, Transition};
 use crate::clock::{day_of, hms_of, SharedClock};
 use crate::journal::{now_ms, Journal, JournalError, TelegramRow, TxRecord};
 use crate::profile::{CorrKey, FrameKind, Profile, Verdict};
@@ -922,10 +922,10 @@ impl Actor {
     fn on_breaker_transition(&mut self, t: Option<Transition>) {
         let Some(t) = t else { return };
         tracing::warn!(institution = %self.name, from = t.from.as_str(), to = t.to.as_str(), reason = ?t.reason, "circuit breaker");
-        let code = match t.to.as_str() {
-            "closed" => 0.0,
-            "half_open" => 1.0,
-            _ => 2.0,
+        let code = match t.to {
+            State::Closed => 0.0,
+            State::HalfOpen => 1.0,
+            State::Open => 2.0,
         };
         metrics::gauge!("fep_circuit_state", "institution" => self.name.to_string()).set(code);
     }
