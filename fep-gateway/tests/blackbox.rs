@@ -794,3 +794,100 @@ async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
     }
     assert!(metrics.contains("outcome=\"unknown\""), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contracted_tps_is_enforced_with_an_immediate_rejection() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+        .replace("rate_tps = 1000", "rate_tps = 5");
+    let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
+    let client = Client::connect(fep.native).await.unwrap();
+    assert_eq!(request(&client, "hecto", 1).await.outcome, Outcome::Ok);
+    let mut calls = Vec::new();
+    for i in 0..30 {
+        let c = client.clone();
+        calls.push(tokio::spawn(async move {
+            c.request("hecto", transfer(10 + i), Duration::from_secs(5))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ok = 0;
+    let mut limited = 0;
+    for c in calls {
+        let r = c.await.unwrap();
+        match r.outcome {
+            Outcome::Ok => ok += 1,
+            Outcome::Rejected if r.detail.contains("rate limit") => limited += 1,
+            other => panic!("unexpected {other:?}: {}", r.detail),
+        }
+    }
+    assert!(
+        limited >= 20,
+        "a burst of 30 at 5 TPS is mostly refused: ok {ok}, limited {limited}"
+    );
+    assert!(ok >= 1, "the bucket still lets its quota through");
+    assert_eq!(
+        fake.transfers().len(),
+        1 + ok,
+        "refused requests never reached the bank"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_faults_settle_requests_and_the_link_recovers() {
+    use fep_gateway::faultproxy::{Fault, FaultProxy};
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let proxy = FaultProxy::start(fake.addr, Fault::None).await.unwrap();
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(proxy.addr()),
+                "800ms",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    let client = Client::connect(fep.native).await.unwrap();
+    assert_eq!(request(&client, "hecto", 1).await.outcome, Outcome::Ok);
+
+    // Half-open: requests go out, answers never come back → unknown at the deadline.
+    proxy.set_fault(Fault::HalfOpen);
+    let r = client
+        .request("hecto", transfer(2), Duration::from_millis(800))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Unknown, "{}", r.detail);
+
+    // RST on the live link: the gateway reconnects and serves again.
+    proxy.set_fault(Fault::Reset { after_bytes: 0 });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.set_fault(Fault::None);
+    let mut recovered = false;
+    for i in 0..50 {
+        let r = client
+            .request("hecto", transfer(100 + i), Duration::from_secs(2))
+            .await
+            .unwrap();
+        if r.outcome == Outcome::Ok {
+            recovered = true;
+            break;
+        }
+        assert!(
+            matches!(r.outcome, Outcome::Rejected | Outcome::Unknown),
+            "{:?} {}",
+            r.outcome,
+            r.detail
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the link reconnected after the reset");
+    assert!(proxy.stats().resets >= 1);
+}
