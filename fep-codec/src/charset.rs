@@ -151,7 +151,10 @@ impl Charset {
                     self == Self::EucKr && !(is_ksx1001_byte(b) && is_ksx1001_byte(t))
                 };
                 if bad {
-                    let ch = s.chars().nth(n_chars).unwrap_or(char::REPLACEMENT_CHARACTER);
+                    let ch = s
+                        .chars()
+                        .nth(n_chars)
+                        .unwrap_or(char::REPLACEMENT_CHARACTER);
                     return Err(EncodeErrorKind::Unmappable { ch, charset: self });
                 }
                 n_chars += 1;
@@ -417,8 +420,24 @@ mod tests {
     #[test]
     fn encode_hangul_matches_encode_chars() {
         let inputs = [
-            "", "가", "홍길동", "급여이체", "A가B", "가나다라마", "똠", "가똠", "가\t", "\t가",
-            "가나\u{1}", "ab가", "가 나", "가나다😀", "가😀", "😀", "abc", "가\u{7f}",
+            "",
+            "가",
+            "홍길동",
+            "급여이체",
+            "A가B",
+            "가나다라마",
+            "똠",
+            "가똠",
+            "가\t",
+            "\t가",
+            "가나\u{1}",
+            "ab가",
+            "가 나",
+            "가나다😀",
+            "가😀",
+            "😀",
+            "abc",
+            "가\u{7f}",
         ];
         for cs in [Charset::EucKr, Charset::Cp949] {
             for s in inputs {

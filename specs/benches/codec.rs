@@ -768,8 +768,16 @@ where
     assert_eq!(bytes.len(), 300);
     assert_eq!(T::decode(&bytes).expect("derive decodes"), value);
     // (b) hand-written: same struct, same bytes.
-    assert_eq!(hand_decode(&bytes).expect("hand decodes"), value, "{name}: hand decode");
-    assert_eq!(hand_encode(&value).expect("hand encodes"), bytes, "{name}: hand encode");
+    assert_eq!(
+        hand_decode(&bytes).expect("hand decodes"),
+        value,
+        "{name}: hand decode"
+    );
+    assert_eq!(
+        hand_encode(&value).expect("hand encodes"),
+        bytes,
+        "{name}: hand encode"
+    );
     // (c) dynamic, on the layout loaded from hecto.toml: same layout as the derive's, and the
     // record encodes back to the same bytes.
     let layout = family
@@ -779,7 +787,10 @@ where
         .clone();
     assert_eq!(&layout, T::layout(), "{name}: TOML layout = derive layout");
     let record = layout.decode_record(&bytes).expect("dynamic decodes");
-    assert_eq!(layout.encode_record(&record).expect("dynamic encodes"), bytes);
+    assert_eq!(
+        layout.encode_record(&record).expect("dynamic encodes"),
+        bytes
+    );
     // (d) fixed_width: same values, same bytes.
     let fw_value = F::from(&value);
     let fw_decoded: F = fixed_width::from_bytes(&bytes).expect("fixed_width decodes");
@@ -913,7 +924,10 @@ fn main() {
     //    --toggle-collect='*Case*run*' target/release/deps/codec-…`.
     if let Ok(only) = std::env::var("CODEC_BENCH_ONLY") {
         let w: Vec<&str> = only.split_whitespace().collect();
-        let imp = IMPLS.iter().position(|i| Some(i) == w.get(2)).expect("implementation");
+        let imp = IMPLS
+            .iter()
+            .position(|i| Some(i) == w.get(2))
+            .expect("implementation");
         let encode = w.get(1) == Some(&"encode");
         let n = w.get(3).and_then(|n| n.parse().ok()).unwrap_or(1000);
         match w.first() {
