@@ -203,6 +203,7 @@ impl FieldValue for String {
         encode_str(self, format, buf)
     }
 
+    #[inline]
     fn decode_field(raw: &[u8], format: &FieldFormat) -> Result<Self, (usize, DecodeErrorKind)> {
         if format.numeric {
             return decode_numeric_text(raw);
