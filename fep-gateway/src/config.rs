@@ -50,6 +50,14 @@ pub struct ServerConfig {
     /// Directory for the journal and sequence state.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Days journal rows are kept once settled (telegrams, settled transactions, delivered
+    /// notices); unsettled transactions, undelivered notices and number blocks are never pruned.
+    #[serde(default = "default_retention_days")]
+    pub journal_retention_days: u32,
+}
+
+fn default_retention_days() -> u32 {
+    90
 }
 
 impl Default for ServerConfig {
@@ -58,6 +66,7 @@ impl Default for ServerConfig {
             native_listen: default_native_listen(),
             http_listen: default_http_listen(),
             data_dir: default_data_dir(),
+            journal_retention_days: default_retention_days(),
         }
     }
 }

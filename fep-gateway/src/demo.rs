@@ -110,6 +110,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         native_listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
         http_listen: Some("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?),
         data_dir: data_dir(),
+        retention_days: 0,
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",

@@ -51,6 +51,7 @@ impl Gateway {
         // Before anything records a metric: values recorded earlier would be lost.
         let _ = crate::http::prometheus();
         let journal = Journal::open(&settings.data_dir.join("journal.db"))?;
+        journal.keep_days(settings.retention_days);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut registry = HashMap::new();
         for inst in settings.institutions {

@@ -15,7 +15,10 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most commands folded into one SQLite transaction.
-const GROUP_MAX: usize = 512;
+const GROUP_MAX: usize = 4096;
+/// Commands queued for the writer. Above an institution's `max_inflight` (20,000 by default)
+/// so that a burst of in-flight-limited requests is not refused as `Busy`.
+const QUEUE: usize = 65_536;
 
 /// Journal failures.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +167,10 @@ enum Command {
     Flush {
         reply: oneshot::Sender<()>,
     },
+    Prune {
+        cutoff_ms: u64,
+        reply: oneshot::Sender<Result<u64, JournalError>>,
+    },
 }
 
 /// Handle to the journal writer; cheap to clone.
@@ -206,7 +213,7 @@ impl Journal {
         conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
         let checkpointer = Connection::open(path)?;
         checkpointer.execute_batch("PRAGMA busy_timeout = 5000;")?;
-        let (tx, rx) = mpsc::channel(8192);
+        let (tx, rx) = mpsc::channel(QUEUE);
         let alive = tx.downgrade();
         std::thread::Builder::new()
             .name("fep-journal".into())
@@ -348,6 +355,36 @@ impl Journal {
             .await?
     }
 
+    /// Deletes settled rows last changed before `cutoff_ms` (unix ms); returns rows deleted.
+    /// Unsettled transactions, undelivered notices and number blocks are kept.
+    pub async fn prune(&self, cutoff_ms: u64) -> Result<u64, JournalError> {
+        self.call(|reply| Command::Prune { cutoff_ms, reply })
+            .await?
+    }
+
+    /// Prunes rows older than `days` now and then every hour (0 = keep forever).
+    pub fn keep_days(&self, days: u32) {
+        if days == 0 {
+            return;
+        }
+        let journal = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let cutoff = now_ms().saturating_sub(u64::from(days) * 86_400_000);
+                match journal.prune(cutoff).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(rows = n, days, "journal retention: old rows deleted")
+                    }
+                    Ok(_) => {}
+                    Err(JournalError::Stopped) => return,
+                    Err(e) => tracing::warn!(error = %e, "journal retention failed"),
+                }
+            }
+        });
+    }
+
     /// Waits until everything sent before this call is committed.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.call(|reply| Command::Flush { reply }).await
@@ -396,12 +433,13 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>) {
 fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
     match cmd {
         Command::Telegram { row, reply } => {
+            // Cached statements: parsing the SQL again for every row was the writer's top cost.
             let result = txn
-                .execute(
+                .prepare_cached(
                     "INSERT INTO telegrams (ts_ms, institution, direction, day, msg_no, msg_type, tx_id, raw)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![now_ms() as i64, row.institution, row.direction, row.day, row.msg_no, row.msg_type, row.tx_id.map(|t| t as i64), row.raw],
                 )
+                .and_then(|mut st| st.execute(params![now_ms() as i64, row.institution, row.direction, row.day, row.msg_no, row.msg_type, row.tx_id.map(|t| t as i64), row.raw]))
                 .map(|_| ())
                 .map_err(JournalError::from);
             if let Err(e) = &result {
@@ -426,13 +464,14 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
             })
         }
         Command::PutTx(r) => {
-            let result = txn.execute(
-                "INSERT INTO transactions (id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT(id) DO UPDATE SET msg_no = ?4, day = ?3, outcome = ?6, detail = ?7,
-                     resolved = ?8, updated_ms = ?9",
-                params![r.id as i64, r.institution, r.day, r.msg_no, r.msg_type, r.outcome, r.detail, r.resolved, r.updated_ms as i64],
-            );
+            let result = txn
+                .prepare_cached(
+                    "INSERT INTO transactions (id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(id) DO UPDATE SET msg_no = ?4, day = ?3, outcome = ?6, detail = ?7,
+                         resolved = ?8, updated_ms = ?9",
+                )
+                .and_then(|mut st| st.execute(params![r.id as i64, r.institution, r.day, r.msg_no, r.msg_type, r.outcome, r.detail, r.resolved, r.updated_ms as i64]));
             if let Err(e) = result {
                 tracing::error!(error = %e, id = r.id, "journal: transaction not recorded");
             }
@@ -480,6 +519,12 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         }
         Command::Unsettled { institution, reply } => {
             let result = unsettled(txn, &institution);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
+        }
+        Command::Prune { cutoff_ms, reply } => {
+            let result = prune(txn, cutoff_ms);
             Box::new(move || {
                 let _ = reply.send(result);
             })
@@ -570,6 +615,21 @@ fn unsettled(
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
+fn prune(txn: &rusqlite::Transaction<'_>, cutoff_ms: u64) -> Result<u64, JournalError> {
+    let cutoff = cutoff_ms as i64;
+    let mut n = txn.execute("DELETE FROM telegrams WHERE ts_ms < ?1", params![cutoff])?;
+    n += txn.execute(
+        "DELETE FROM transactions WHERE updated_ms < ?1
+         AND (outcome IN ('ok', 'declined', 'rejected') OR resolved IS NOT NULL)",
+        params![cutoff],
+    )?;
+    n += txn.execute(
+        "DELETE FROM notices WHERE delivered = 1 AND received_ms < ?1",
+        params![cutoff],
+    )?;
+    Ok(n as u64)
+}
+
 fn pending_notices(txn: &rusqlite::Transaction<'_>) -> Result<Vec<PendingNotice>, JournalError> {
     let mut stmt = txn
         .prepare("SELECT id, institution, telegram FROM notices WHERE delivered = 0 ORDER BY id")?;
@@ -646,6 +706,52 @@ mod tests {
         assert_eq!(j.pending_notices().await.unwrap().len(), 1);
         j.notice_delivered(a.id).await.unwrap();
         assert!(j.pending_notices().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn retention_prunes_settled_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.db")).unwrap();
+        let tx = |id: u64, outcome: &str, resolved: Option<&str>| TxRecord {
+            id,
+            institution: "h".into(),
+            day: 1,
+            msg_no: id as u32,
+            msg_type: "2000/100".into(),
+            outcome: outcome.into(),
+            detail: String::new(),
+            resolved: resolved.map(str::to_owned),
+            updated_ms: 1,
+        };
+        j.put_tx(tx(1, "ok", None)).await.unwrap();
+        j.put_tx(tx(2, "unknown", Some("ok"))).await.unwrap();
+        j.put_tx(tx(3, "unknown", None)).await.unwrap();
+        j.put_tx(tx(4, "sent", None)).await.unwrap();
+        let delivered = j.record_notice("h", 1, "a", b"x").await.unwrap();
+        j.notice_delivered(delivered.id).await.unwrap();
+        j.record_notice("h", 1, "b", b"y").await.unwrap();
+        let block = j.reserve_seq("h", 1, 10, 100).await.unwrap();
+        // Everything is older than a cutoff in the future.
+        let deleted = j.prune(now_ms() + 1000).await.unwrap();
+        assert_eq!(
+            deleted, 3,
+            "two settled transactions and one delivered notice"
+        );
+        assert!(j.get_tx(1).await.unwrap().is_none() && j.get_tx(2).await.unwrap().is_none());
+        assert!(
+            j.get_tx(3).await.unwrap().is_some() && j.get_tx(4).await.unwrap().is_some(),
+            "unsettled kept"
+        );
+        assert_eq!(
+            j.pending_notices().await.unwrap().len(),
+            1,
+            "undelivered kept"
+        );
+        assert_eq!(
+            j.reserve_seq("h", 1, 10, 100).await.unwrap().start,
+            block.end,
+            "numbers never reused"
+        );
     }
 
     #[tokio::test]

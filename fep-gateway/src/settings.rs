@@ -140,6 +140,8 @@ pub struct GatewaySettings {
     pub http_listen: Option<SocketAddr>,
     /// Where the journal lives.
     pub data_dir: PathBuf,
+    /// Days settled journal rows are kept (0 = forever).
+    pub retention_days: u32,
     /// Institutions.
     pub institutions: Vec<InstitutionSettings>,
 }
@@ -252,6 +254,7 @@ impl GatewaySettings {
             native_listen: config.server.native_listen,
             http_listen: Some(config.server.http_listen),
             data_dir: config.server.data_dir.clone(),
+            retention_days: config.server.journal_retention_days,
             institutions,
         })
     }

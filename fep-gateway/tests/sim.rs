@@ -740,6 +740,7 @@ async fn gateway_interop() {
         native_listen: "127.0.0.1:0".parse().expect("addr"),
         http_listen: None,
         data_dir: dir.path().to_path_buf(),
+        retention_days: 0,
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",
