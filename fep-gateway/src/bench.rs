@@ -174,6 +174,7 @@ async fn start_pair(tag: &str) -> Result<(BankSim, Gateway, PathBuf), String> {
         native_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         http_listen: None,
         data_dir: dir.clone(),
+        retention_days: 0,
         institutions: vec![inst],
     };
     let gateway = Gateway::start(settings, Arc::new(SystemClock))

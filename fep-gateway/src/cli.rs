@@ -48,7 +48,7 @@ enum Command {
         config: PathBuf,
     },
     /// A simulated Hecto bank (for tests, demos and benchmarks).
-    Sim(SimArgs),
+    Sim(crate::sim::SimConfig),
     /// Load generator over the native protocol.
     Load {
         #[command(flatten)]
@@ -101,69 +101,6 @@ enum Command {
         #[command(subcommand)]
         command: SpecCommand,
     },
-}
-
-/// Options of `fep sim`.
-#[derive(Debug, Clone, clap::Args)]
-struct SimArgs {
-    /// Listen address for the gateway's outbound links.
-    #[arg(long, default_value = "127.0.0.1:9101")]
-    listen: std::net::SocketAddr,
-    /// Split lines: send answers and notices on a connection to this gateway address.
-    #[arg(long)]
-    connect_back: Option<std::net::SocketAddr>,
-    /// Answer latency range in milliseconds, e.g. `1..5` or `0`.
-    #[arg(long, default_value = "1..5")]
-    latency_ms: String,
-    /// Share of transfers declined (0..1).
-    #[arg(long, default_value_t = 0.05)]
-    decline_rate: f64,
-    /// Share of transfers answered VTIM (outcome unknown, revealed by inquiry).
-    #[arg(long, default_value_t = 0.01)]
-    unknown_rate: f64,
-    /// Share of transfers never answered.
-    #[arg(long, default_value_t = 0.0)]
-    no_response_rate: f64,
-    /// Send a deposit notice every N milliseconds (0 = never).
-    #[arg(long, default_value_t = 0)]
-    notice_every_ms: u64,
-    /// Seed: same seed, same outcomes.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-}
-
-async fn run_sim(args: SimArgs) -> Result<(), String> {
-    let latency = match args.latency_ms.split_once("..") {
-        Some((a, b)) => (
-            a.trim().parse().map_err(|e| format!("--latency-ms: {e}"))?,
-            b.trim().parse().map_err(|e| format!("--latency-ms: {e}"))?,
-        ),
-        None => {
-            let v = args
-                .latency_ms
-                .trim()
-                .parse()
-                .map_err(|e| format!("--latency-ms: {e}"))?;
-            (v, v)
-        }
-    };
-    let sim = crate::bank_sim::BankSim::start(crate::bank_sim::BankSimConfig {
-        listen: args.listen,
-        connect_back: args.connect_back,
-        latency_ms: latency,
-        decline_rate: args.decline_rate,
-        unknown_rate: args.unknown_rate,
-        no_response_rate: args.no_response_rate,
-        notice_every: (args.notice_every_ms > 0)
-            .then(|| Duration::from_millis(args.notice_every_ms)),
-        seed: args.seed,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    println!("fep sim listening on {}", sim.addr());
-    shutdown_signal().await;
-    sim.shutdown().await;
-    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -385,7 +322,10 @@ async fn run_async(command: Command) -> ExitCode {
             config,
             clock_start,
         } => run_gateway(config, clock_start).await,
-        Command::Sim(args) => run_sim(args).await,
+        Command::Sim(config) => crate::sim::run(config, shutdown_signal())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         Command::Load { options, json } => {
             let bar = indicatif::ProgressBar::new_spinner();
             let shown = bar.clone();
