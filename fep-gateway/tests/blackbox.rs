@@ -891,3 +891,47 @@ async fn transport_faults_settle_requests_and_the_link_recovers() {
     assert!(recovered, "the link reconnected after the reset");
     assert!(proxy.stats().resets >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_recorded_before_a_crash_is_delivered_after_the_restart() {
+    use std::sync::{Arc, Mutex};
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let hook = free_addr(); // nothing listens yet: the webhook is down
+    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+        + &format!("[institution.notices]\nwebhook = \"http://{hook}/n\"\n");
+    let cfg = config(&data, &[inst]);
+    let fep = Fep::start(dir.path(), &cfg, &[]);
+    assert!(signed_on(&fake).await);
+    fake.push_telegram(deposit_notice(21, "20261122")).await;
+    let f = fake.clone();
+    assert!(
+        eventually(WAIT, || !f.state.lock().unwrap().acks.is_empty()).await,
+        "acknowledged (so recorded)"
+    );
+    fep.kill();
+
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let r = received.clone();
+    let app = axum::Router::new().route(
+        "/n",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let r = r.clone();
+            async move {
+                r.lock().unwrap().push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(hook).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let _fep = Fep::start(dir.path(), &cfg, &[]);
+    let r = received.clone();
+    assert!(
+        eventually(Duration::from_secs(15), || !r.lock().unwrap().is_empty()).await,
+        "the journal's backlog is delivered after the restart"
+    );
+    let body = received.lock().unwrap()[0].clone();
+    assert_eq!(body["type"], "4000/100", "{body}");
+}
