@@ -285,8 +285,8 @@ fn encode_text(s: &str, format: &FieldFormat, out: &mut [u8]) -> Result<usize, E
         out[..n].copy_from_slice(&bytes[..n]);
         return Ok(n);
     }
-    // Korean fast path: ASCII and precomposed Hangul syllables only is already NFC (all have
-    // canonical combining class 0 and NFC_QC=Yes), and is encoded in one encoding_rs call.
+    // Korean fast path: ASCII and precomposed Hangul syllables only has no conjoining jamo to
+    // compose (it is already NFC), and is encoded in one encoding_rs call.
     if !format.fullwidth
         && format.charset != Charset::Ascii
         && s.chars()
