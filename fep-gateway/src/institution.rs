@@ -346,6 +346,26 @@ struct Actor {
     limiter: Option<governor::DefaultDirectRateLimiter>,
     journaling: FuturesUnordered<Journaled>,
     breaker: Option<CircuitBreaker>,
+    metrics: Metrics,
+}
+
+/// Metric handles of the request path, registered once: building the label set (and its
+/// `String`s) on every request was a measurable share of the actor's time.
+struct Metrics {
+    inflight: metrics::Gauge,
+    duration: metrics::Histogram,
+    /// `fep_requests_total` by msg_type, then by outcome.
+    requests: HashMap<String, Vec<(Outcome, metrics::Counter)>>,
+}
+
+impl Metrics {
+    fn new(name: &Arc<str>) -> Metrics {
+        Metrics {
+            inflight: metrics::gauge!("fep_inflight_requests", "institution" => name.to_string()),
+            duration: metrics::histogram!("fep_request_duration_seconds", "institution" => name.to_string()),
+            requests: HashMap::new(),
+        }
+    }
 }
 
 /// Completes when a telegram's journal row is committed.
@@ -428,6 +448,7 @@ pub(crate) fn spawn(
         limiter: None,
         journaling: FuturesUnordered::new(),
         breaker: None,
+        metrics: Metrics::new(&name),
     };
     let mut actor = actor;
     actor.breaker = actor.settings.breaker.clone().and_then(|config| match CircuitBreaker::new(config, Instant::now()) {
@@ -1045,8 +1066,7 @@ impl Actor {
                 permit: None,
             },
         );
-        metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
-            .set(self.inflight.len() as f64);
+        self.metrics.inflight.set(self.inflight.len() as f64);
         Ok(key)
     }
 
@@ -1415,8 +1435,7 @@ impl Actor {
                 None => self.schedule_inquiry(orig),
             },
         }
-        metrics::gauge!("fep_inflight_requests", "institution" => self.name.to_string())
-            .set(self.inflight.len() as f64);
+        self.metrics.inflight.set(self.inflight.len() as f64);
     }
 
     fn on_late_or_unmatched(&mut self, key: CorrKey, frame: Bytes) {
@@ -1491,9 +1510,25 @@ impl Actor {
         });
     }
 
-    fn count(&self, msg_type: &str, outcome: Outcome, sent_at: Instant) {
-        metrics::counter!("fep_requests_total", "institution" => self.name.to_string(), "msg_type" => msg_type.to_owned(), "outcome" => outcome.as_str()).increment(1);
-        metrics::histogram!("fep_request_duration_seconds", "institution" => self.name.to_string())
+    fn count(&mut self, msg_type: &str, outcome: Outcome, sent_at: Instant) {
+        let by_outcome = match self.metrics.requests.get_mut(msg_type) {
+            Some(v) => v,
+            None => self
+                .metrics
+                .requests
+                .entry(msg_type.to_owned())
+                .or_default(),
+        };
+        match by_outcome.iter().find(|(o, _)| *o == outcome) {
+            Some((_, c)) => c.increment(1),
+            None => {
+                let c = metrics::counter!("fep_requests_total", "institution" => self.name.to_string(), "msg_type" => msg_type.to_owned(), "outcome" => outcome.as_str());
+                c.increment(1);
+                by_outcome.push((outcome, c));
+            }
+        }
+        self.metrics
+            .duration
             .record(sent_at.elapsed().as_secs_f64());
     }
 

@@ -121,7 +121,16 @@ async fn connection(
             Some(notice) = notice_rx.recv() => Message::Notice(notice),
             _ = shutdown.changed() => break,
         };
-        if framed.send(out).await.is_err() {
+        if framed.feed(out).await.is_err() {
+            break;
+        }
+        // Replies already done go out with this one: one flush (one write) for the lot.
+        while let Some(Some(more)) = futures::FutureExt::now_or_never(open.next()) {
+            if framed.feed(more).await.is_err() {
+                return;
+            }
+        }
+        if SinkExt::<Message>::flush(&mut framed).await.is_err() {
             break;
         }
     }
