@@ -385,6 +385,7 @@ inquiry_max_attempts = 10
 [institution.limits]
 max_inflight = {limit}
 queue_depth = {limit}
+rate_tps = 1000000
 "#,
         data = dir.join("data").display(),
         spec = opts.spec.display(),
