@@ -1,8 +1,12 @@
-//! A compact simulated Hecto bank for the demo and benchmarks: answers sign-on, polls, TEST
-//! CALL, transfers (with seeded decline / unknown / no-response rates and a latency range),
-//! name inquiries and result inquiries (revealing the true outcome of unknowns), refuses a
-//! reused 전문번호 (SB09), sends deposit notices until acknowledged, and can answer on a
-//! separate connection it opens to the gateway (split lines).
+//! A minimal simulated Hecto bank, kept deliberately small and cheap for `fep bench`: the
+//! benchmark measures the gateway, so the bank on the other side must cost as little CPU as
+//! possible. For demos and behaviour tests use the full simulator, [`crate::sim`] (latency
+//! distributions, in-progress inquiries, notice resends, session rules).
+//!
+//! It answers sign-on, polls, TEST CALL, transfers (with seeded decline / unknown /
+//! no-response rates and a latency range), name inquiries and result inquiries (revealing the
+//! true outcome of unknowns), refuses a reused 전문번호 (SB09), sends deposit notices, and can
+//! answer on a separate connection it opens to the gateway (split lines).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
