@@ -39,16 +39,22 @@ pub struct KeyField {
 impl KeyField {
     /// True when `raw` (the field's bytes) holds `key` formatted as this field formats it.
     fn holds(&self, raw: &[u8], key: &str) -> bool {
-        let key = key.as_bytes();
-        if key.len() > raw.len() {
-            return false;
-        }
-        let pad = raw.len() - key.len();
-        if self.right_aligned {
-            raw[..pad].iter().all(|&b| b == b'0') && &raw[pad..] == key
-        } else {
-            &raw[..key.len()] == key && raw[key.len()..].iter().all(|&b| b == b' ')
-        }
+        key_holds(raw, key, self.right_aligned)
+    }
+}
+
+/// True when a key field's bytes `raw` hold `key`: zero-padded on the left for N fields,
+/// space-padded on the right for AN fields.
+pub(crate) fn key_holds(raw: &[u8], key: &str, right_aligned: bool) -> bool {
+    let key = key.as_bytes();
+    if key.len() > raw.len() {
+        return false;
+    }
+    let pad = raw.len() - key.len();
+    if right_aligned {
+        raw[..pad].iter().all(|&b| b == b'0') && &raw[pad..] == key
+    } else {
+        &raw[..key.len()] == key && raw[key.len()..].iter().all(|&b| b == b' ')
     }
 }
 

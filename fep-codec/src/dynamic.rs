@@ -136,15 +136,7 @@ impl Layout {
         let mut record = Record::new();
         decode_fields(self, bytes, &mut pos, &mut record)?;
         if pos != bytes.len() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::WrongLength {
-                    expected: pos,
-                    actual: bytes.len(),
-                },
-                "",
-                pos,
-                &bytes[pos..],
-            ));
+            return Err(DecodeError::trailing(bytes, pos));
         }
         Ok(record)
     }

@@ -101,6 +101,20 @@ impl DecodeError {
         }
     }
 
+    /// Bytes left over after a whole telegram was decoded (the slice must be consumed).
+    pub fn trailing(bytes: &[u8], consumed: usize) -> Self {
+        let at = consumed.min(bytes.len());
+        Self::new(
+            DecodeErrorKind::WrongLength {
+                expected: consumed,
+                actual: bytes.len(),
+            },
+            "",
+            at,
+            &bytes[at..],
+        )
+    }
+
     /// Why decoding failed.
     pub fn kind(&self) -> &DecodeErrorKind {
         &self.kind

@@ -163,15 +163,7 @@ pub trait Telegram: Sized {
         let mut pos = 0;
         let value = Self::decode_at(bytes, &mut pos)?;
         if pos != bytes.len() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::WrongLength {
-                    expected: pos,
-                    actual: bytes.len(),
-                },
-                "",
-                pos,
-                &bytes[pos.min(bytes.len())..],
-            ));
+            return Err(DecodeError::trailing(bytes, pos));
         }
         Ok(value)
     }

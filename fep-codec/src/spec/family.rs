@@ -151,16 +151,7 @@ pub struct KeyField {
 impl KeyField {
     /// True when `raw` (the field's bytes) holds `key` formatted as this field formats it.
     pub fn holds(&self, raw: &[u8], key: &str) -> bool {
-        let key = key.as_bytes();
-        if key.len() > raw.len() {
-            return false;
-        }
-        let pad = raw.len() - key.len();
-        if self.right_aligned {
-            raw[..pad].iter().all(|&b| b == b'0') && &raw[pad..] == key
-        } else {
-            &raw[..key.len()] == key && raw[key.len()..].iter().all(|&b| b == b' ')
-        }
+        crate::dispatch::key_holds(raw, key, self.right_aligned)
     }
 }
 
