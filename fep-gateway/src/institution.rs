@@ -1038,15 +1038,19 @@ impl Actor {
             _ => None,
         };
         let row = TelegramRow {
-            institution: self.name.to_string(),
+            institution: self.name.clone(),
             direction: "out",
             day: self.day,
             msg_no,
             msg_type: msg_type.clone(),
             tx_id,
-            raw: telegram.to_vec(),
+            raw: telegram.clone(),
         };
-        match self.journal.record_telegram(row) {
+        // A user request's transaction is opened (`sent`) in the same commit, before the
+        // telegram can reach a link: a crash at any point after leaves it to recovery.
+        let opens =
+            tx_id.map(|id| self.tx_record(id, self.day, msg_no, &msg_type, "sent", "", None));
+        match self.journal.record_telegram(row, opens) {
             Ok(rx) => self.journaling.push(Journaled { key, rx }),
             Err(e) => return Err((purpose, format!("overload: {e}"))),
         }
@@ -1110,11 +1114,6 @@ impl Actor {
                 if let Some(f) = self.inflight.get_mut(&key) {
                     f.link = link;
                     f.sent_at = Instant::now();
-                    if let Purpose::User { tx_id, .. } = &f.purpose {
-                        let (tx_id, day, msg_no, msg_type) =
-                            (*tx_id, f.day, f.msg_no, f.msg_type.clone());
-                        self.journal_tx(tx_id, day, msg_no, &msg_type, "sent", "", None);
-                    }
                 }
             }
             Err(reason) => self.not_sent(key, &reason),
@@ -1164,7 +1163,22 @@ impl Actor {
         detail: &str,
         resolved: Option<String>,
     ) {
-        let record = TxRecord {
+        let record = self.tx_record(id, day, msg_no, msg_type, outcome, detail, resolved);
+        self.journal.put_tx_nowait(record);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tx_record(
+        &self,
+        id: u64,
+        day: u32,
+        msg_no: u32,
+        msg_type: &str,
+        outcome: &str,
+        detail: &str,
+        resolved: Option<String>,
+    ) -> TxRecord {
+        TxRecord {
             id,
             institution: self.name.to_string(),
             day,
@@ -1174,8 +1188,7 @@ impl Actor {
             detail: detail.to_owned(),
             resolved,
             updated_ms: now_ms(),
-        };
-        self.journal.put_tx_nowait(record);
+        }
     }
 
     fn on_timer(&mut self, timer: Timer) {
@@ -1340,7 +1353,7 @@ impl Actor {
     fn on_frame(&mut self, link: usize, frame: Bytes) {
         // Every telegram in is journaled (joined to its request by day + 전문번호).
         self.journal.record_telegram_nowait(TelegramRow {
-            institution: self.name.to_string(),
+            institution: self.name.clone(),
             direction: "in",
             day: self.profile.send_date.digits(&frame).unwrap_or(0) as u32,
             msg_no: self.profile.msg_no.digits(&frame).unwrap_or(0) as u32,
@@ -1350,7 +1363,7 @@ impl Actor {
                 .map(|(t, b)| format!("{t}/{b}"))
                 .unwrap_or_default(),
             tx_id: None,
-            raw: frame.to_vec(),
+            raw: frame.clone(),
         });
         match self.profile.classify(&frame) {
             FrameKind::Response => self.on_response(frame),
