@@ -8,7 +8,7 @@
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,9 +17,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
-/// How the WAL is kept in bounds (see `Journal::open`).
+/// The writer's queue and how the WAL is kept in bounds (see `Journal::open`).
 #[derive(Debug, Clone, Copy)]
-struct WalTuning {
+struct Tuning {
+    /// Commands queued for the writer.
+    queue: usize,
     /// Pause between background (passive) checkpoints.
     checkpoint_every: std::time::Duration,
     /// WAL length, in frames of one page, above which the writer finishes a checkpoint
@@ -31,9 +33,10 @@ struct WalTuning {
     keep_bytes: i64,
 }
 
-impl Default for WalTuning {
-    fn default() -> WalTuning {
-        WalTuning {
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            queue: QUEUE,
             checkpoint_every: std::time::Duration::from_millis(500),
             // 32,768 × 4 KiB pages = 128 MiB: under sustained load of ~30,000 requests/s the
             // writer pauses (~20 ms here) once every few seconds, at a few thousand/s never.
@@ -208,15 +211,29 @@ enum Command {
 #[derive(Clone)]
 pub struct Journal {
     tx: mpsc::Sender<Command>,
+    overflow: Arc<Overflow>,
+}
+
+/// Where fire-and-forget records wait when the writer's queue is full, in order.
+///
+/// The actors that submit them cannot wait (they would stall every request of their
+/// institution) and the records must not be dropped; a task per record would not keep their
+/// order, and a transaction's states must be applied in the order they happened (`unknown`
+/// before its resolution). Its length is bounded in practice by admission: each request in
+/// flight (`max_inflight`) produces a handful of records.
+struct Overflow {
+    /// Records handed to the forwarder and not yet in the writer's queue.
+    pending: AtomicUsize,
+    tx: std::sync::mpsc::Sender<Command>,
 }
 
 impl Journal {
     /// Opens (or creates) the journal at `path` and starts its writer thread.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        Journal::open_tuned(path, WalTuning::default())
+        Journal::open_tuned(path, Tuning::default())
     }
 
-    fn open_tuned(path: &Path, tuning: WalTuning) -> Result<Journal, JournalError> {
+    fn open_tuned(path: &Path, tuning: Tuning) -> Result<Journal, JournalError> {
         let conn = Connection::open(path)?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -265,7 +282,7 @@ impl Journal {
         let restart_wal = Arc::new(AtomicBool::new(false));
         let checkpointer = Connection::open(path)?;
         checkpointer.execute_batch("PRAGMA busy_timeout = 5000;")?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let (tx, rx) = mpsc::channel(tuning.queue);
         let alive = tx.downgrade();
         std::thread::Builder::new()
             .name("fep-journal".into())
@@ -300,7 +317,30 @@ impl Journal {
                 }
             })
             .map_err(|_| JournalError::Stopped)?;
-        Ok(Journal { tx })
+        let (overflow_tx, overflow_rx) = std::sync::mpsc::channel::<Command>();
+        let overflow = Arc::new(Overflow {
+            pending: AtomicUsize::new(0),
+            tx: overflow_tx,
+        });
+        std::thread::Builder::new()
+            .name("fep-journal-overflow".into())
+            .spawn({
+                let (tx, overflow) = (tx.clone(), Arc::downgrade(&overflow));
+                move || {
+                    // Ends when every Journal handle (and so the overflow sender) is gone.
+                    for cmd in overflow_rx {
+                        let sent = tx.blocking_send(cmd);
+                        if let Some(o) = overflow.upgrade() {
+                            o.pending.fetch_sub(1, Ordering::AcqRel);
+                        }
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|_| JournalError::Stopped)?;
+        Ok(Journal { tx, overflow })
     }
 
     async fn call<T>(
@@ -369,11 +409,18 @@ impl Journal {
     }
 
     fn submit(&self, cmd: Command) {
-        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.tx.try_send(cmd) {
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let _ = tx.send(cmd).await;
-            });
+        // Once a record waits in the overflow, the ones after it queue behind it.
+        let cmd = if self.overflow.pending.load(Ordering::Acquire) == 0 {
+            match self.tx.try_send(cmd) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(cmd)) => cmd,
+            }
+        } else {
+            cmd
+        };
+        self.overflow.pending.fetch_add(1, Ordering::AcqRel);
+        if self.overflow.tx.send(cmd).is_err() {
+            self.overflow.pending.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -931,12 +978,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn records_that_overflow_a_full_queue_keep_their_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.db");
+        let j = Journal::open_tuned(
+            &path,
+            Tuning {
+                queue: 2,
+                ..Tuning::default()
+            },
+        )
+        .unwrap();
+        let state = |n: u32| TxRecord {
+            detail: format!("state {n}"),
+            ..sent(1, 1)
+        };
+        // Another connection holds the write lock: the writer blocks in its first batch.
+        let blocker = Connection::open(&path).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+        j.put_tx_nowait(state(0));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        for n in 1..=5 {
+            j.put_tx_nowait(state(n)); // 1, 2 fill the queue; 3..=5 overflow
+        }
+        // The writer drains the queue; this task has not yielded, so nothing it started
+        // in the background has run, and there is room again when state 6 is submitted.
+        blocker.execute_batch("COMMIT;").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        j.put_tx_nowait(state(6));
+        // Let anything still on its way land before looking.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        j.flush().await.unwrap();
+        assert_eq!(j.get_tx(1).await.unwrap(), Some(state(6)));
+    }
+
+    #[tokio::test]
     async fn the_wal_starts_over_under_sustained_writes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.db");
         let j = Journal::open_tuned(
             &path,
-            WalTuning {
+            Tuning {
+                queue: QUEUE,
                 checkpoint_every: std::time::Duration::from_millis(20),
                 restart_frames: 256,
                 keep_bytes: 4 << 20,
