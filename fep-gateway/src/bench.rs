@@ -54,6 +54,9 @@ pub struct BenchOptions {
     /// Hecto spec the child gateway loads (RSS phase).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../specs/hecto.toml"))]
     pub spec: PathBuf,
+    /// The gateways' journal sync mode (`[server] journal_sync`): full or normal.
+    #[arg(long, value_enum, default_value = "full")]
+    pub journal_sync: crate::journal::JournalSync,
 }
 
 /// One step of the saturation ramp.
@@ -153,7 +156,10 @@ fn data_dir(tag: &str) -> PathBuf {
 }
 
 /// A zero-latency simulator and an in-process gateway with one duplex link to it, signed on.
-async fn start_pair(tag: &str) -> Result<(BankSim, Gateway, PathBuf), String> {
+async fn start_pair(
+    tag: &str,
+    sync: crate::journal::JournalSync,
+) -> Result<(BankSim, Gateway, PathBuf), String> {
     let sim = BankSim::start(BankSimConfig::default())
         .await
         .map_err(|e| e.to_string())?;
@@ -175,6 +181,7 @@ async fn start_pair(tag: &str) -> Result<(BankSim, Gateway, PathBuf), String> {
         http_listen: None,
         data_dir: dir.clone(),
         retention_days: 0,
+        journal_sync: sync,
         institutions: vec![inst],
     };
     let gateway = Gateway::start(settings, Arc::new(SystemClock))
@@ -214,7 +221,8 @@ async fn through_gateway(
     concurrency: usize,
     rate: u64,
 ) -> Result<Measured, String> {
-    let (sim, gateway, dir) = start_pair(&format!("c{concurrency}-r{rate}")).await?;
+    let (sim, gateway, dir) =
+        start_pair(&format!("c{concurrency}-r{rate}"), opts.journal_sync).await?;
     let lo = load_options(gateway.native_addr().to_string(), opts, concurrency, rate);
     let report = measured(load::run(&lo, |_, _| {})).await;
     stop_pair(sim, gateway, &dir).await;
@@ -357,6 +365,7 @@ async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
         r#"[server]
 native_listen = "127.0.0.1:0"
 data_dir = "{data}"
+journal_sync = "{sync}"
 
 [[institution]]
 name = "hecto"
@@ -388,6 +397,7 @@ queue_depth = {limit}
 rate_tps = 1000000
 "#,
         data = dir.join("data").display(),
+        sync = opts.journal_sync.as_str(),
         spec = opts.spec.display(),
         sim = sim.addr(),
     );

@@ -17,6 +17,7 @@ use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
 use crate::framing::Framing;
+use crate::journal::JournalSync;
 
 /// Largest `max_frame` accepted (16 MiB): telegrams are a few KiB at most.
 pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
@@ -54,6 +55,10 @@ pub struct ServerConfig {
     /// notices); unsettled transactions, undelivered notices and number blocks are never pruned.
     #[serde(default = "default_retention_days")]
     pub journal_retention_days: u32,
+    /// `full` (default): every journal commit is synced to disk and survives a power loss;
+    /// `normal`: survives a crash of the gateway only (see [`JournalSync`]).
+    #[serde(default)]
+    pub journal_sync: JournalSync,
 }
 
 fn default_retention_days() -> u32 {
@@ -67,6 +72,7 @@ impl Default for ServerConfig {
             http_listen: default_http_listen(),
             data_dir: default_data_dir(),
             journal_retention_days: default_retention_days(),
+            journal_sync: JournalSync::default(),
         }
     }
 }
@@ -1064,6 +1070,27 @@ links = [ { name = "main", role = "outbound", connect = "127.0.0.1:9100" } ]
         );
         assert!(d.path.starts_with("institution[0]"), "{d}");
         assert_eq!(d.line, line_of(&text, "request_timout"));
+    }
+
+    #[test]
+    fn journal_sync_is_full_unless_set() {
+        assert_eq!(
+            parse(MINIMAL).unwrap().server.journal_sync,
+            JournalSync::Full
+        );
+        let text = format!("[server]\njournal_sync = \"normal\"\n{MINIMAL}");
+        assert_eq!(
+            parse(&text).unwrap().server.journal_sync,
+            JournalSync::Normal
+        );
+        let text = format!("[server]\njournal_sync = \"off\"\n{MINIMAL}");
+        let d = fail(&text);
+        assert_eq!(d.path, "server.journal_sync");
+        assert_eq!(d.line, 2);
+        assert_eq!(
+            d.message,
+            "unknown variant \"off\", expected one of full, normal"
+        );
     }
 
     #[test]

@@ -111,6 +111,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         http_listen: Some("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?),
         data_dir: data_dir(),
         retention_days: 0,
+        journal_sync: Default::default(),
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",

@@ -50,7 +50,8 @@ impl Gateway {
         })?;
         // Before anything records a metric: values recorded earlier would be lost.
         let _ = crate::http::prometheus();
-        let journal = Journal::open(&settings.data_dir.join("journal.db"))?;
+        let journal =
+            Journal::open_with(&settings.data_dir.join("journal.db"), settings.journal_sync)?;
         journal.keep_days(settings.retention_days);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut registry = HashMap::new();

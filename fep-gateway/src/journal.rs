@@ -17,9 +17,43 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
+/// How far a journal commit is pushed before the writer answers (`[server] journal_sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalSync {
+    /// Every group commit is synced to the disk (`fsync` of the WAL): a committed row — the
+    /// telegram about to be sent, the 전문번호 block about to be used — survives a power loss
+    /// or an OS crash, not only a crash of the gateway.
+    #[default]
+    Full,
+    /// Commits reach the OS, and the disk at checkpoints: survives `kill -9` of the gateway,
+    /// but a power loss can undo the last commits (a telegram sent without its row, a number
+    /// block handed out again). For test systems, or disks that are themselves protected.
+    Normal,
+}
+
+impl JournalSync {
+    /// The mode's name in the config (`"full"`, `"normal"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalSync::Full => "full",
+            JournalSync::Normal => "normal",
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            JournalSync::Full => "FULL",
+            JournalSync::Normal => "NORMAL",
+        }
+    }
+}
+
 /// The writer's queue and how the WAL is kept in bounds (see `Journal::open`).
 #[derive(Debug, Clone, Copy)]
 struct Tuning {
+    /// SQLite `synchronous` of the writer.
+    sync: JournalSync,
     /// Commands queued for the writer.
     queue: usize,
     /// Pause between background (passive) checkpoints.
@@ -36,6 +70,7 @@ struct Tuning {
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
+            sync: JournalSync::default(),
             queue: QUEUE,
             checkpoint_every: std::time::Duration::from_millis(500),
             // 32,768 × 4 KiB pages = 128 MiB: under sustained load of ~30,000 requests/s the
@@ -228,16 +263,28 @@ struct Overflow {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal at `path` and starts its writer thread.
+    /// Opens (or creates) the journal at `path` and starts its writer thread, with
+    /// [`JournalSync::Full`].
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        Journal::open_tuned(path, Tuning::default())
+        Journal::open_with(path, JournalSync::default())
+    }
+
+    /// Like [`Journal::open`], with the given sync mode.
+    pub fn open_with(path: &Path, sync: JournalSync) -> Result<Journal, JournalError> {
+        Journal::open_tuned(
+            path,
+            Tuning {
+                sync,
+                ..Tuning::default()
+            },
+        )
     }
 
     fn open_tuned(path: &Path, tuning: Tuning) -> Result<Journal, JournalError> {
         let conn = Connection::open(path)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+            &"PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = SYNC_MODE;
              PRAGMA busy_timeout = 5000;
              CREATE TABLE IF NOT EXISTS seq_blocks (
                  institution TEXT NOT NULL, day INTEGER NOT NULL, next INTEGER NOT NULL,
@@ -264,7 +311,8 @@ impl Journal {
                  id INTEGER PRIMARY KEY AUTOINCREMENT, institution TEXT NOT NULL,
                  day INTEGER NOT NULL, key TEXT NOT NULL, telegram BLOB NOT NULL,
                  received_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
-                 UNIQUE (institution, day, key));",
+                 UNIQUE (institution, day, key));"
+                .replace("SYNC_MODE", tuning.sync.pragma()),
         )?;
         // The writer does not checkpoint on its own: a checkpoint copies the WAL into the
         // database and syncs, which would stall every commit (and so every institution's
@@ -1019,10 +1067,10 @@ mod tests {
         let j = Journal::open_tuned(
             &path,
             Tuning {
-                queue: QUEUE,
                 checkpoint_every: std::time::Duration::from_millis(20),
                 restart_frames: 256,
                 keep_bytes: 4 << 20,
+                ..Tuning::default()
             },
         )
         .unwrap();

@@ -142,6 +142,8 @@ pub struct GatewaySettings {
     pub data_dir: PathBuf,
     /// Days settled journal rows are kept (0 = forever).
     pub retention_days: u32,
+    /// How far journal commits are synced.
+    pub journal_sync: crate::journal::JournalSync,
     /// Institutions.
     pub institutions: Vec<InstitutionSettings>,
 }
@@ -255,6 +257,7 @@ impl GatewaySettings {
             http_listen: Some(config.server.http_listen),
             data_dir: config.server.data_dir.clone(),
             retention_days: config.server.journal_retention_days,
+            journal_sync: config.server.journal_sync,
             institutions,
         })
     }

@@ -741,6 +741,7 @@ async fn gateway_interop() {
         http_listen: None,
         data_dir: dir.path().to_path_buf(),
         retention_days: 0,
+        journal_sync: Default::default(),
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",
