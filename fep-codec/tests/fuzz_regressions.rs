@@ -126,3 +126,43 @@ fn auto_len_keeps_the_sign_byte() {
         Some(&Value::UInt(10))
     );
 }
+
+/// Found by `dynamic_layout` (input `/wsKJSUl…`): a `lenient` auto_len field one digit wide,
+/// then a `rest` field, decoding a 69-byte telegram. Lenient decode accepts whatever length
+/// the field holds (here `0`); encoding the record again must write the real length, 69,
+/// which does not fit one digit. Not a codec bug — the layout cannot describe that telegram's
+/// length — but the encoder must refuse it clearly, naming the length field, rather than write
+/// a wrong length or cut the digits. (The fuzz target's round-trip property now allows this
+/// for unchecked length fields, as it already did for full-width text.)
+#[test]
+fn lenient_length_field_too_narrow_for_the_real_length_is_an_encode_error() {
+    let layout = Layout::builder("T")
+        .field(
+            FieldLayout::scalar("len", FieldKind::UInt, 1)
+                .with_auto_len(Some(fep_codec::AutoLen::Total), true),
+        )
+        .field(FieldLayout {
+            rest: true,
+            ..FieldLayout::scalar("filler", FieldKind::Raw, 0)
+        })
+        .build();
+    let mut bytes = b"0".to_vec();
+    bytes.extend_from_slice(&[0x5A; 68]);
+    let record = layout
+        .decode_record(&bytes)
+        .expect("lenient: any length is accepted");
+    assert_eq!(record.get("len"), Some(&Value::UInt(0)));
+    let e = layout.encode_record(&record).unwrap_err();
+    assert_eq!(e.path(), "len");
+    assert_eq!(
+        e.kind(),
+        &fep_codec::EncodeErrorKind::TooLong {
+            width: 1,
+            actual: 2
+        }
+    );
+    // A length that fits is written, whatever the record said.
+    bytes.truncate(9);
+    let record = layout.decode_record(&bytes).unwrap();
+    assert_eq!(layout.encode_record(&record).unwrap(), b"9ZZZZZZZZ");
+}

@@ -94,6 +94,9 @@ fn charset(c: u8) -> Charset {
 struct Traits {
     fullwidth: bool,
     lossy_auto_len: bool,
+    /// Names of the `lenient` or `optional` auto_len fields: decode accepts any value there,
+    /// so the telegram's real length may not fit the field when the record is encoded again.
+    unchecked_auto_len: Vec<String>,
 }
 
 struct Builder {
@@ -152,6 +155,9 @@ impl Builder {
             };
             f = f.with_auto_len(Some(mode), s.lenient);
             self.traits.lossy_auto_len |= s.lenient || s.optional;
+            if s.lenient || s.optional {
+                self.traits.unchecked_auto_len.push(name.clone());
+            }
         }
         f
     }
@@ -394,9 +400,11 @@ fuzz_target!(|data: &[u8]| {
     let encoded = match layout.encode_record(&decoded) {
         Ok(e) => e,
         Err(e) => {
-            // Narrow text in a full-width field widens on encode and may no longer fit.
+            // Narrow text in a full-width field widens on encode and may no longer fit; an
+            // unchecked length field may be too narrow for the length it must now hold.
+            let field = e.path().rsplit('.').next().unwrap_or("");
             assert!(
-                traits.fullwidth,
+                traits.fullwidth || traits.unchecked_auto_len.iter().any(|n| n == field),
                 "a decoded record does not encode: {e}\nrecord: {decoded:?}"
             );
             return;
