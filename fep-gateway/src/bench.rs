@@ -25,7 +25,7 @@ use crate::bank_sim::{BankSim, BankSimConfig};
 use crate::clock::SystemClock;
 use crate::gateway::Gateway;
 use crate::load::{self, LoadOptions, LoadReport};
-use crate::settings::{Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role};
+use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 
 /// Options of `fep bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -165,16 +165,8 @@ async fn start_pair(
         .map_err(|e| e.to_string())?;
     let dir = data_dir(tag);
     let _ = std::fs::remove_dir_all(&dir);
-    let mut inst = InstitutionSettings::hecto(
-        "hecto",
-        vec![LinkSettings {
-            name: "duplex".into(),
-            role: Role::Outbound {
-                connect: sim.addr(),
-            },
-            direction: Direction::Both,
-        }],
-    );
+    let mut inst =
+        InstitutionSettings::hecto("hecto", vec![LinkSettings::outbound_duplex(sim.addr())]);
     inst.request_timeout = Duration::from_secs(5);
     let settings = GatewaySettings {
         native_listen: SocketAddr::from(([127, 0, 0, 1], 0)),

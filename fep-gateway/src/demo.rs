@@ -115,13 +115,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",
-                vec![LinkSettings {
-                    name: "duplex".into(),
-                    role: Role::Outbound {
-                        connect: duplex.addr(),
-                    },
-                    direction: Direction::Both,
-                }],
+                vec![LinkSettings::outbound_duplex(duplex.addr())],
             )),
             tune(InstitutionSettings::hecto(
                 "hecto-split",

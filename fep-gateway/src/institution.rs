@@ -533,11 +533,14 @@ impl Actor {
         for (key, f) in std::mem::take(&mut self.inflight) {
             if f.link == NOT_WRITTEN {
                 if let Purpose::User { reply, tx_id } = f.purpose {
-                    self.counters.rejected += 1;
-                    let _ = reply.send(Reply::rejected(
+                    // Its `sent` row may already be committed: settle it, or a restart would
+                    // inquire about a telegram the institution never got.
+                    self.reject_unsent(
                         tx_id,
+                        reply,
+                        (f.day, f.msg_no, &f.msg_type),
                         "institution task restarted before sending",
-                    ));
+                    );
                 }
                 continue;
             }
@@ -1131,18 +1134,7 @@ impl Actor {
         self.settle_permit(f.permit.take(), None, f.sent_at);
         match f.purpose {
             Purpose::User { reply, tx_id } => {
-                self.counters.rejected += 1;
-                metrics::counter!("fep_rejected_total", "institution" => self.name.to_string(), "reason" => "not_sent").increment(1);
-                self.journal_tx(
-                    tx_id,
-                    f.day,
-                    f.msg_no,
-                    &f.msg_type,
-                    "rejected",
-                    reason,
-                    None,
-                );
-                let _ = reply.send(Reply::rejected(tx_id, reason));
+                self.reject_unsent(tx_id, reply, (f.day, f.msg_no, &f.msg_type), reason)
             }
             Purpose::SignOn => {
                 self.timers
@@ -1150,6 +1142,21 @@ impl Actor {
             }
             Purpose::Inquiry { orig } => self.schedule_inquiry(orig),
         }
+    }
+
+    /// Answers `rejected` for a user request whose telegram never reached a link, and settles
+    /// its journaled transaction (`at`: day, 전문번호, message type).
+    fn reject_unsent(
+        &mut self,
+        tx_id: u64,
+        reply: oneshot::Sender<Reply>,
+        (day, msg_no, msg_type): (u32, u32, &str),
+        reason: &str,
+    ) {
+        self.counters.rejected += 1;
+        metrics::counter!("fep_rejected_total", "institution" => self.name.to_string(), "reason" => "not_sent").increment(1);
+        self.journal_tx(tx_id, day, msg_no, msg_type, "rejected", reason, None);
+        let _ = reply.send(Reply::rejected(tx_id, reason));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1605,5 +1612,73 @@ mod tests {
             Outcome::Rejected,
             "no send link: rejected, not lost"
         );
+    }
+
+    /// A request whose telegram was being journaled when the actor panicked is answered
+    /// `rejected`, and its journaled `sent` state is settled so a restart does not inquire
+    /// about a telegram that never left.
+    #[tokio::test]
+    async fn a_panic_before_sending_settles_the_journaled_transaction() {
+        use crate::bank_sim::{BankSim, BankSimConfig};
+        use crate::gateway::Gateway;
+        use crate::settings::{GatewaySettings, LinkSettings};
+
+        let sim = BankSim::start(BankSimConfig::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = GatewaySettings {
+            native_listen: "127.0.0.1:0".parse().unwrap(),
+            http_listen: None,
+            data_dir: dir.path().to_path_buf(),
+            retention_days: 0,
+            journal_sync: Default::default(),
+            institutions: vec![InstitutionSettings::hecto(
+                "hecto",
+                vec![LinkSettings::outbound_duplex(sim.addr())],
+            )],
+        };
+        let gateway = Gateway::start(settings, Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !gateway.status().await.iter().all(|s| s.signed_on) {
+            assert!(Instant::now() < deadline, "no sign-on");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Hold the journal's write lock: the request's telegram cannot be committed, so it is
+        // in flight but not yet written to the link.
+        let blocker = rusqlite::Connection::open(dir.path().join("journal.db")).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+        let handle = gateway.institution("hecto").unwrap().clone();
+        let request = {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                handle
+                    .request(crate::load::sample_telegram(1, false), None)
+                    .await
+            })
+        };
+        while handle.status().await.unwrap().inflight == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        handle.control.send(Control::Panic).await.unwrap();
+        let reply = request.await.unwrap();
+        assert_eq!(reply.outcome, Outcome::Rejected);
+        blocker.execute_batch("COMMIT;").unwrap();
+        gateway.journal().flush().await.unwrap();
+        let tx = gateway
+            .journal()
+            .get_tx(reply.tx_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tx.outcome, "rejected");
+        assert!(gateway
+            .journal()
+            .unsettled("hecto")
+            .await
+            .unwrap()
+            .is_empty());
+        gateway.shutdown(Duration::from_secs(5)).await;
+        sim.shutdown().await;
     }
 }

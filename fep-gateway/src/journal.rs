@@ -396,11 +396,21 @@ impl Journal {
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, JournalError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(make(reply))
-            .await
-            .map_err(|_| JournalError::Stopped)?;
+        self.enqueue(make(reply)).await?;
         rx.await.map_err(|_| JournalError::Stopped)
+    }
+
+    /// Queues a command behind everything submitted before it, overflow included (so that
+    /// `flush` and reads see every earlier record); waits while the queue is full.
+    async fn enqueue(&self, cmd: Command) -> Result<(), JournalError> {
+        if self.overflow.pending.load(Ordering::Acquire) > 0 {
+            self.overflow.pending.fetch_add(1, Ordering::AcqRel);
+            return self.overflow.tx.send(cmd).map_err(|_| {
+                self.overflow.pending.fetch_sub(1, Ordering::AcqRel);
+                JournalError::Stopped
+            });
+        }
+        self.tx.send(cmd).await.map_err(|_| JournalError::Stopped)
     }
 
     /// Durably reserves the next `block` 전문번호 of `day` (never handed out again).
@@ -424,12 +434,16 @@ impl Journal {
 
     /// Journals a telegram about to be sent, with the transaction it opens (its `sent` state),
     /// in one commit; the receiver answers once it is committed. Fails at once (without
-    /// waiting) when the journal is saturated, so a caller can refuse to send rather than stall.
+    /// waiting) when the journal is saturated — its queue full, or records waiting in the
+    /// overflow — so a caller can refuse to send rather than stall.
     pub fn record_telegram(
         &self,
         row: TelegramRow,
         opens: Option<TxRecord>,
     ) -> Result<oneshot::Receiver<Result<(), JournalError>>, JournalError> {
+        if self.overflow.pending.load(Ordering::Acquire) > 0 {
+            return Err(JournalError::Busy);
+        }
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Command::Telegram {
@@ -442,7 +456,7 @@ impl Journal {
     }
 
     /// Journals a telegram without waiting for the commit (inbound traffic); never dropped:
-    /// when the queue is full the write waits in a background task.
+    /// when the queue is full it waits in the ordered overflow.
     pub fn record_telegram_nowait(&self, row: TelegramRow) {
         self.submit(Command::Telegram {
             row,
@@ -472,12 +486,10 @@ impl Journal {
         }
     }
 
-    /// Records a transaction's current state (insert or update). Waits for the commit.
+    /// Records a transaction's current state (insert or update). Waits until it is queued
+    /// (not for the commit: `flush` does).
     pub async fn put_tx(&self, record: TxRecord) -> Result<(), JournalError> {
-        self.tx
-            .send(Command::PutTx(record))
-            .await
-            .map_err(|_| JournalError::Stopped)
+        self.enqueue(Command::PutTx(record)).await
     }
 
     /// A transaction by id.
@@ -507,10 +519,7 @@ impl Journal {
 
     /// Marks a notice as delivered to an internal subscriber.
     pub async fn notice_delivered(&self, id: u64) -> Result<(), JournalError> {
-        self.tx
-            .send(Command::NoticeDelivered { id })
-            .await
-            .map_err(|_| JournalError::Stopped)
+        self.enqueue(Command::NoticeDelivered { id }).await
     }
 
     /// Notices recorded but not yet delivered, oldest first.
@@ -573,6 +582,10 @@ pub fn now_ms() -> u64 {
 type Reply = Box<dyn FnOnce() + Send>;
 
 fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>, restart_wal: &AtomicBool) {
+    // A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
+    // over; meanwhile the writer retries at most every 100 ms, not after every batch (each try
+    // syncs the database).
+    let mut last_try: Option<std::time::Instant> = None;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_MAX {
@@ -598,7 +611,10 @@ fn writer(mut conn: Connection, mut rx: mpsc::Receiver<Command>, restart_wal: &A
         for reply in replies {
             reply();
         }
-        if restart_wal.load(Ordering::Relaxed) {
+        if restart_wal.load(Ordering::Relaxed)
+            && last_try.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(100))
+        {
+            last_try = Some(std::time::Instant::now());
             // Between batches no write is open, so this checkpoint can reach the end of the
             // WAL (the background one has copied all but the last few hundred milliseconds);
             // if the background one holds the checkpoint lock, it is tried after the next batch.
@@ -1025,8 +1041,18 @@ mod tests {
         assert!(j.unsettled("hecto").await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn records_that_overflow_a_full_queue_keep_their_order() {
+    /// State `n` of transaction 1.
+    fn state(n: u32) -> TxRecord {
+        TxRecord {
+            detail: format!("state {n}"),
+            ..sent(1, 1)
+        }
+    }
+
+    /// A journal whose writer queue holds two commands, blocked by another connection holding
+    /// the write lock (returned: `COMMIT` on it releases the writer) after taking state 0;
+    /// then states 1..=`last` are submitted: 1 and 2 fill the queue, the rest overflow.
+    fn journal_with_overflow(last: u32) -> (tempfile::TempDir, Journal, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.db");
         let j = Journal::open_tuned(
@@ -1037,18 +1063,19 @@ mod tests {
             },
         )
         .unwrap();
-        let state = |n: u32| TxRecord {
-            detail: format!("state {n}"),
-            ..sent(1, 1)
-        };
-        // Another connection holds the write lock: the writer blocks in its first batch.
         let blocker = Connection::open(&path).unwrap();
         blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
         j.put_tx_nowait(state(0));
         std::thread::sleep(std::time::Duration::from_millis(100));
-        for n in 1..=5 {
-            j.put_tx_nowait(state(n)); // 1, 2 fill the queue; 3..=5 overflow
+        for n in 1..=last {
+            j.put_tx_nowait(state(n));
         }
+        (dir, j, blocker)
+    }
+
+    #[tokio::test]
+    async fn records_that_overflow_a_full_queue_keep_their_order() {
+        let (_dir, j, blocker) = journal_with_overflow(5);
         // The writer drains the queue; this task has not yielded, so nothing it started
         // in the background has run, and there is room again when state 6 is submitted.
         blocker.execute_batch("COMMIT;").unwrap();
@@ -1058,6 +1085,41 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         j.flush().await.unwrap();
         assert_eq!(j.get_tx(1).await.unwrap(), Some(state(6)));
+    }
+
+    #[tokio::test]
+    async fn flush_and_reads_wait_for_records_in_the_overflow() {
+        let (dir, j, blocker) = journal_with_overflow(2000);
+        let path = dir.path().join("j.db");
+        // While records wait in the overflow, a new send is refused rather than queued.
+        assert!(matches!(
+            j.record_telegram(out_row(2, None, Bytes::new()), None),
+            Err(JournalError::Busy)
+        ));
+        // A shutdown's flush, issued while records still wait in the overflow: when it returns,
+        // the database (read by another connection, as after an exit) has all of them. The
+        // queue holds two commands, so a flush queued ahead of the overflow would return
+        // with most of the 2,000 still to come.
+        let reader = {
+            let (j, path) = (j.clone(), path.clone());
+            tokio::spawn(async move {
+                j.flush().await.unwrap();
+                Connection::open(&path)
+                    .unwrap()
+                    .query_row("SELECT detail FROM transactions WHERE id = 1", [], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .unwrap()
+            })
+        };
+        tokio::task::yield_now().await;
+        blocker.execute_batch("COMMIT;").unwrap();
+        assert_eq!(reader.await.unwrap(), "state 2000");
+        assert_eq!(j.get_tx(1).await.unwrap(), Some(state(2000)));
+        assert_eq!(j.overflow.pending.load(Ordering::Acquire), 0);
+        assert!(j
+            .record_telegram(out_row(2, None, Bytes::new()), None)
+            .is_ok());
     }
 
     #[tokio::test]

@@ -64,6 +64,17 @@ pub struct LinkSettings {
     pub direction: Direction,
 }
 
+impl LinkSettings {
+    /// A link named `duplex` that connects to `addr` and carries requests and responses.
+    pub fn outbound_duplex(addr: SocketAddr) -> LinkSettings {
+        LinkSettings {
+            name: "duplex".into(),
+            role: Role::Outbound { connect: addr },
+            direction: Direction::Both,
+        }
+    }
+}
+
 /// Everything about one institution.
 #[derive(Debug, Clone)]
 pub struct InstitutionSettings {

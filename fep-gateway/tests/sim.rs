@@ -745,13 +745,7 @@ async fn gateway_interop() {
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",
-                vec![LinkSettings {
-                    name: "duplex".into(),
-                    role: Role::Outbound {
-                        connect: duplex.addr(),
-                    },
-                    direction: Direction::Both,
-                }],
+                vec![LinkSettings::outbound_duplex(duplex.addr())],
             )),
             tune(InstitutionSettings::hecto(
                 "hecto-split",

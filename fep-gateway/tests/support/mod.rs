@@ -234,6 +234,9 @@ impl Fake {
         let f = fake.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                // As a real institution's host would: without it, Nagle holds a second
+                // answer back until the first is acknowledged (up to 40 ms).
+                let _ = stream.set_nodelay(true);
                 f.state.lock().unwrap().connections += 1;
                 tokio::spawn(f.clone().serve(stream));
             }
