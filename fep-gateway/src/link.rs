@@ -199,6 +199,7 @@ async fn run(
             frame = framed.next() => match frame {
                 Some(Ok(frame)) => {
                     last_rx = Instant::now();
+                    ack_at_once(framed.get_ref());
                     match ctx.profile.classify(&frame) {
                         FrameKind::PollRequest if ctx.answer_polls => {
                             if let Some(answer) = ctx.profile.poll_answer(&frame) {
@@ -253,3 +254,16 @@ async fn run(
     tracing::info!(institution = %ctx.institution, link = index, reason, "link closed");
     let _ = ctx.events.send(LinkEvent::Down { link: index, conn }).await;
 }
+
+/// Asks the kernel to acknowledge what arrives at once instead of delaying the ACK (up to
+/// 40 ms on Linux). An institution host that leaves Nagle's algorithm on holds each answer
+/// back until the previous one is acknowledged, so delayed ACKs would add up to 40 ms to every
+/// other response (measured: B's p99 47–55 ms → 11–24 ms in the isolation test with such a
+/// host). The kernel drops the flag after a while, so it is set again after each frame.
+#[cfg(target_os = "linux")]
+fn ack_at_once(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ack_at_once(_stream: &TcpStream) {}

@@ -98,6 +98,53 @@ async fn duplex_ok_and_declined_with_the_institutions_code() {
     assert_eq!(transfers[0].date.len(), 8);
 }
 
+/// A legacy host that leaves Nagle's algorithm on sends a second answer only once the first
+/// is acknowledged; were the gateway to delay its ACKs (Linux: up to 40 ms), every answer
+/// that follows another one closely would wait for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_from_a_host_with_nagle_on_are_not_held_by_delayed_acks() {
+    let fake = Fake::start_legacy(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    assert!(signed_on(&fake).await);
+    let client = Client::connect(fep.native).await.unwrap();
+    assert_eq!(request(&client, "hecto", 1).await.outcome, Outcome::Ok);
+    // Rounds of two requests sent together: the host writes the two answers separately,
+    // and nothing else is sent to it until both are back.
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        let (a, b) = tokio::join!(
+            client.request("hecto", transfer(1), Duration::from_secs(5)),
+            client.request("hecto", transfer(2), Duration::from_secs(5)),
+        );
+        assert_eq!(a.unwrap().outcome, Outcome::Ok);
+        assert_eq!(b.unwrap().outcome, Outcome::Ok);
+        took.push(started.elapsed());
+    }
+    took.sort();
+    let median = took[took.len() / 2];
+    // Held by a delayed ACK, the second answer of a round takes ~40 ms; acknowledged at once,
+    // a round takes a few ms (debug build).
+    assert!(
+        median < Duration::from_millis(20),
+        "median round {median:?}: {took:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequence_numbers_never_repeat_across_a_kill() {
     let fake = Fake::start(Answer::Code("0000")).await;

@@ -222,7 +222,18 @@ fn codec() -> FrameCodec {
 }
 
 impl Fake {
+    /// A host that sets `TCP_NODELAY` on its connections.
     pub async fn start(answer: Answer) -> Fake {
+        Fake::start_with(answer, true).await
+    }
+
+    /// A legacy host that leaves Nagle's algorithm on: a second answer waits until the first
+    /// is acknowledged.
+    pub async fn start_legacy(answer: Answer) -> Fake {
+        Fake::start_with(answer, false).await
+    }
+
+    async fn start_with(answer: Answer, nodelay: bool) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
         let fake = Fake {
             addr: listener.local_addr().expect("addr"),
@@ -234,9 +245,7 @@ impl Fake {
         let f = fake.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                // As a real institution's host would: without it, Nagle holds a second
-                // answer back until the first is acknowledged (up to 40 ms).
-                let _ = stream.set_nodelay(true);
+                let _ = stream.set_nodelay(nodelay);
                 f.state.lock().unwrap().connections += 1;
                 tokio::spawn(f.clone().serve(stream));
             }
