@@ -552,7 +552,7 @@ impl Actor {
                     detail: "institution task restarted after sending".into(),
                     telegram: Bytes::new(),
                 });
-                self.journal_tx(
+                self.journal.put_tx_nowait(self.tx_record(
                     tx_id,
                     f.day,
                     f.msg_no,
@@ -560,7 +560,7 @@ impl Actor {
                     "unknown",
                     "institution task restarted",
                     None,
-                );
+                ));
                 self.late.insert(key, (tx_id, Instant::now()));
             }
         }
@@ -1083,7 +1083,7 @@ impl Actor {
         for (tx, raw) in rows {
             let key = u64::from(tx.day) * 1_000_000 + u64::from(tx.msg_no);
             self.counters.unknown += 1;
-            self.journal_tx(
+            self.journal.put_tx_nowait(self.tx_record(
                 tx.id,
                 tx.day,
                 tx.msg_no,
@@ -1091,7 +1091,7 @@ impl Actor {
                 "unknown",
                 "gateway restarted after sending",
                 None,
-            );
+            ));
             self.start_resolution(
                 key,
                 tx.id,
@@ -1155,25 +1155,12 @@ impl Actor {
     ) {
         self.counters.rejected += 1;
         metrics::counter!("fep_rejected_total", "institution" => self.name.to_string(), "reason" => "not_sent").increment(1);
-        self.journal_tx(tx_id, day, msg_no, msg_type, "rejected", reason, None);
+        self.journal
+            .put_tx_nowait(self.tx_record(tx_id, day, msg_no, msg_type, "rejected", reason, None));
         let _ = reply.send(Reply::rejected(tx_id, reason));
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn journal_tx(
-        &self,
-        id: u64,
-        day: u32,
-        msg_no: u32,
-        msg_type: &str,
-        outcome: &str,
-        detail: &str,
-        resolved: Option<String>,
-    ) {
-        let record = self.tx_record(id, day, msg_no, msg_type, outcome, detail, resolved);
-        self.journal.put_tx_nowait(record);
-    }
-
+    /// A transaction's state as journaled (send it with `put_tx_nowait`).
     #[allow(clippy::too_many_arguments)]
     fn tx_record(
         &self,
@@ -1239,7 +1226,15 @@ impl Actor {
                     telegram: Bytes::new(),
                 });
                 self.late.insert(key, (tx_id, Instant::now()));
-                self.journal_tx(tx_id, f.day, f.msg_no, &f.msg_type, "unknown", why, None);
+                self.journal.put_tx_nowait(self.tx_record(
+                    tx_id,
+                    f.day,
+                    f.msg_no,
+                    &f.msg_type,
+                    "unknown",
+                    why,
+                    None,
+                ));
                 self.start_resolution(key, tx_id, f.msg_no, f.day, &f.msg_type, f.telegram.clone());
             }
             Purpose::SignOn => {
@@ -1296,7 +1291,7 @@ impl Actor {
             self.unresolved.remove(&orig);
             self.counters.unresolved += 1;
             tracing::error!(institution = %self.name, tx_id, msg_no, "unknown outcome not resolved after {max} inquiries: needs manual reconciliation");
-            self.journal_tx(
+            self.journal.put_tx_nowait(self.tx_record(
                 tx_id,
                 day,
                 msg_no,
@@ -1304,7 +1299,7 @@ impl Actor {
                 "unknown",
                 "inquiries exhausted",
                 Some("unresolved".into()),
-            );
+            ));
             return;
         }
         u.timer = Some(self.timers.insert(Timer::Inquiry(orig), interval));
@@ -1344,7 +1339,7 @@ impl Actor {
             Verdict::Unknown(code) => ("unknown", code.clone()),
         };
         tracing::info!(institution = %self.name, tx_id = u.tx_id, msg_no = u.msg_no, resolved, how, "unknown outcome resolved");
-        self.journal_tx(
+        self.journal.put_tx_nowait(self.tx_record(
             u.tx_id,
             u.day,
             u.msg_no,
@@ -1352,7 +1347,7 @@ impl Actor {
             "unknown",
             &detail,
             Some(resolved.to_owned()),
-        );
+        ));
     }
 
     // ----- inbound frames -----------------------------------------------------------------
@@ -1414,7 +1409,7 @@ impl Actor {
                     _ => self.counters.unknown += 1,
                 }
                 self.count(&f.msg_type, outcome, f.sent_at);
-                self.journal_tx(
+                self.journal.put_tx_nowait(self.tx_record(
                     tx_id,
                     f.day,
                     f.msg_no,
@@ -1422,7 +1417,7 @@ impl Actor {
                     outcome.as_str(),
                     &detail,
                     None,
-                );
+                ));
                 if outcome == Outcome::Unknown {
                     self.start_resolution(
                         key,

@@ -20,6 +20,27 @@ async fn signed_on(fake: &Fake) -> bool {
     .await
 }
 
+/// The gateway with one institution, "hecto", on one duplex link to `fake` (5 s request
+/// timeout, inquiry after 1 m, every 5 m). The directory holds its journal: keep it alive.
+fn start_hecto(fake: &Fake) -> (tempfile::TempDir, Fep) {
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution(
+                "hecto",
+                &duplex_link(fake.addr),
+                "5s",
+                "1m",
+                "5m",
+            )],
+        ),
+        &[],
+    );
+    (dir, fep)
+}
+
 /// Retries while the institution is still signing on (a `rejected` that says so).
 async fn request(
     client: &Client,
@@ -54,21 +75,7 @@ async fn request_within(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplex_ok_and_declined_with_the_institutions_code() {
     let fake = Fake::start(Answer::Code("0000")).await;
-    let dir = tempdir();
-    let fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(fake.addr),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &[],
-    );
+    let (_dir, fep) = start_hecto(&fake);
     assert!(signed_on(&fake).await, "gateway signs on after connecting");
     let client = Client::connect(fep.native).await.unwrap();
 
@@ -104,21 +111,7 @@ async fn duplex_ok_and_declined_with_the_institutions_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_from_a_host_with_nagle_on_are_not_held_by_delayed_acks() {
     let fake = Fake::start_legacy(Answer::Code("0000")).await;
-    let dir = tempdir();
-    let fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(fake.addr),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &[],
-    );
+    let (_dir, fep) = start_hecto(&fake);
     assert!(signed_on(&fake).await);
     let client = Client::connect(fep.native).await.unwrap();
     assert_eq!(request(&client, "hecto", 1).await.outcome, Outcome::Ok);
@@ -318,21 +311,7 @@ async fn late_response_is_matched_recorded_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notice_is_recorded_then_acknowledged_and_delivered_once() {
     let fake = Fake::start(Answer::Code("0000")).await;
-    let dir = tempdir();
-    let fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(fake.addr),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &[],
-    );
+    let (_dir, fep) = start_hecto(&fake);
     assert!(signed_on(&fake).await);
     let notice = deposit_notice(7, "20261122");
     fake.push_telegram(notice.clone()).await;
@@ -519,21 +498,7 @@ async fn date_change_signs_on_again_and_restarts_numbering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_signs_off() {
     let fake = Fake::start(Answer::Code("0000")).await;
-    let dir = tempdir();
-    let fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(fake.addr),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &[],
-    );
+    let (_dir, fep) = start_hecto(&fake);
     assert!(signed_on(&fake).await);
     let f = fake.clone();
     // Wait until the sign-on was answered and processed.
