@@ -21,3 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod hecto;
+
+/// The Hecto family as data (`specs/hecto.toml`), embedded so tools that need the spec file
+/// (a child gateway, `fep check` examples) work from the binary alone, wherever it was built.
+pub const HECTO_TOML: &str = include_str!("../hecto.toml");

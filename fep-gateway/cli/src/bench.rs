@@ -1,0 +1,563 @@
+//! `fep bench`: the gateway benchmark of issue #6. One run measures
+//!
+//! 1. **saturation throughput** through the gateway: a zero-latency simulated bank on one
+//!    duplex link, the native-protocol load ramped in concurrency until throughput stops
+//!    growing or p99 explodes (each step on a fresh gateway and simulator, so the journal and
+//!    the simulator's ledger start empty);
+//! 2. **added latency**: at half the saturation rate, p50/p99 through the gateway against the
+//!    same load sent straight to the simulator ([`crate::load::run_direct`]);
+//! 3. **peak RSS with 10,000 requests in flight**: the gateway as a child `fep run` process
+//!    (so the figure is the gateway's alone), the simulator answering after 2 s.
+//!
+//! Everything runs on loopback; every phase is bounded in time. The load generator shares the
+//! machine with the gateway, so on a small machine the figures are a floor.
+
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::load::{self, LoadOptions, LoadReport};
+use fep_gateway::clock::SystemClock;
+use fep_gateway::gateway::Gateway;
+use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
+use fep_testkit::bank_sim::{BankSim, BankSimConfig};
+
+/// Options of `fep bench`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchOptions {
+    /// Seconds of load per measurement step.
+    #[arg(long, default_value_t = 4)]
+    pub step_seconds: u64,
+    /// Concurrency steps of the saturation ramp (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128,256,512,1024")]
+    pub concurrency: Vec<usize>,
+    /// Native connections the load opens to the gateway.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+    /// The ramp stops when p99 exceeds this (milliseconds).
+    #[arg(long, default_value_t = 100.0)]
+    pub max_p99_ms: f64,
+    /// Workers of the half-saturation latency runs (paced, so this only bounds concurrency).
+    #[arg(long, default_value_t = 256)]
+    pub latency_workers: usize,
+    /// Requests kept in flight for the RSS measurement (0 skips it).
+    #[arg(long, default_value_t = 10_000)]
+    pub inflight: usize,
+    /// Simulator answer latency during the RSS measurement (milliseconds).
+    #[arg(long, default_value_t = 2000)]
+    pub inflight_latency_ms: u64,
+    /// Hecto spec the child gateway loads (RSS phase); the embedded `specs/hecto.toml` when
+    /// not given.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// The gateways' journal sync mode (`[server] journal_sync`): full or normal.
+    #[arg(long, default_value = "full")]
+    pub journal_sync: fep_gateway::journal::JournalSync,
+}
+
+/// One step of the saturation ramp.
+#[derive(Debug, Clone, Serialize)]
+pub struct RampStep {
+    /// Requests kept in flight.
+    pub concurrency: usize,
+    /// Throughput.
+    pub tps: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+    /// Requests without an ok answer (should be 0 with a zero-latency, no-decline simulator).
+    pub not_ok: u64,
+    /// CPU of the whole process (load, gateway, simulator) per request, in microseconds.
+    pub cpu_us_per_req: f64,
+}
+
+/// The benchmark's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// The saturation ramp.
+    pub ramp: Vec<RampStep>,
+    /// Highest throughput of the ramp (req/s).
+    pub saturation_tps: f64,
+    /// Rate of the latency comparison (half of saturation).
+    pub half_rate: u64,
+    /// Through the gateway at `half_rate`.
+    pub gateway_p50_ms: f64,
+    /// Through the gateway at `half_rate`.
+    pub gateway_p99_ms: f64,
+    /// Achieved rate through the gateway.
+    pub gateway_tps: f64,
+    /// Straight to the simulator at `half_rate`.
+    pub direct_p50_ms: f64,
+    /// Straight to the simulator at `half_rate`.
+    pub direct_p99_ms: f64,
+    /// Achieved rate straight to the simulator.
+    pub direct_tps: f64,
+    /// Gateway p50 − direct p50.
+    pub added_p50_ms: f64,
+    /// Gateway p99 − direct p99.
+    pub added_p99_ms: f64,
+    /// Process CPU per request through the gateway minus the direct run's: the gateway's own
+    /// CPU cost per request (µs), the steadiest figure on a shared machine.
+    pub gateway_cpu_us_per_req: f64,
+    /// Requests in flight during the RSS measurement (0 = skipped).
+    pub inflight: usize,
+    /// Gateway RSS before the load (MB).
+    pub idle_rss_mb: f64,
+    /// Gateway peak RSS with `inflight` requests in flight (MB, VmHWM).
+    pub peak_rss_mb: f64,
+    /// Requests of the RSS phase answered ok (each of the `inflight` workers sends in a loop).
+    pub inflight_ok: u64,
+    /// Requests of the RSS phase without an ok answer.
+    pub inflight_not_ok: u64,
+}
+
+/// CPU time this process has used (user + system), from `/proc/self/stat` (Linux; 0 elsewhere).
+/// On a shared machine CPU per request is steadier than throughput, which other tenants bend.
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+            let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+            let utime: u64 = rest.get(11)?.parse().ok()?;
+            let stime: u64 = rest.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// A load report with the process CPU it took per request.
+struct Measured {
+    report: LoadReport,
+    cpu_us_per_req: f64,
+}
+
+async fn measured(
+    run: impl std::future::Future<Output = Result<LoadReport, String>>,
+) -> Result<Measured, String> {
+    let before = process_cpu();
+    let report = run.await?;
+    let cpu = process_cpu().saturating_sub(before);
+    Ok(Measured {
+        cpu_us_per_req: cpu.as_secs_f64() * 1e6 / report.requests.max(1) as f64,
+        report,
+    })
+}
+
+fn data_dir(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("fep-bench-{}-{tag}", std::process::id()))
+}
+
+/// A zero-latency simulator and an in-process gateway with one duplex link to it, signed on.
+async fn start_pair(
+    tag: &str,
+    sync: fep_gateway::journal::JournalSync,
+) -> Result<(BankSim, Gateway, PathBuf), String> {
+    let sim = BankSim::start(BankSimConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let dir = data_dir(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut inst =
+        InstitutionSettings::hecto("hecto", vec![LinkSettings::outbound_duplex(sim.addr())]);
+    inst.request_timeout = Duration::from_secs(5);
+    let settings = GatewaySettings {
+        native_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_listen: None,
+        data_dir: dir.clone(),
+        retention_days: 0,
+        journal_sync: sync,
+        institutions: vec![inst],
+    };
+    let gateway = Gateway::start(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gateway.status().await.iter().all(|s| s.signed_on) {
+        if Instant::now() > deadline {
+            return Err("gateway did not sign on within 15 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok((sim, gateway, dir))
+}
+
+async fn stop_pair(sim: BankSim, gateway: Gateway, dir: &Path) {
+    gateway.shutdown(Duration::from_secs(5)).await;
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn load_options(addr: String, opts: &BenchOptions, concurrency: usize, rate: u64) -> LoadOptions {
+    LoadOptions {
+        addr,
+        institutions: vec!["hecto".into()],
+        concurrency,
+        rate,
+        seconds: opts.step_seconds,
+        inquiry_percent: 0,
+        timeout_ms: 5000,
+        connections: opts.connections,
+    }
+}
+
+async fn through_gateway(
+    opts: &BenchOptions,
+    concurrency: usize,
+    rate: u64,
+) -> Result<Measured, String> {
+    let (sim, gateway, dir) =
+        start_pair(&format!("c{concurrency}-r{rate}"), opts.journal_sync).await?;
+    let lo = load_options(gateway.native_addr().to_string(), opts, concurrency, rate);
+    let report = measured(load::run(&lo, |_, _| {})).await;
+    stop_pair(sim, gateway, &dir).await;
+    report
+}
+
+async fn direct(opts: &BenchOptions, concurrency: usize, rate: u64) -> Result<Measured, String> {
+    let sim = BankSim::start(BankSimConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    // One connection, like the gateway's one duplex link.
+    let mut lo = load_options(sim.addr().to_string(), opts, concurrency, rate);
+    lo.connections = 1;
+    let report = measured(load::run_direct(&lo)).await;
+    sim.shutdown().await;
+    report
+}
+
+/// Runs the whole benchmark, printing progress to stderr.
+pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
+    // (a) Saturation ramp.
+    let mut ramp = Vec::new();
+    let mut best = 0.0f64;
+    for &c in &opts.concurrency {
+        let Measured {
+            report: r,
+            cpu_us_per_req,
+        } = through_gateway(opts, c, 0).await?;
+        let step = RampStep {
+            cpu_us_per_req,
+            concurrency: c,
+            tps: r.tps,
+            p50_ms: r.p50_ms,
+            p99_ms: r.p99_ms,
+            not_ok: r.requests.saturating_sub(r.ok),
+        };
+        eprintln!(
+            "ramp: concurrency {:>5}  {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  cpu {:>6.1} µs/req  not ok {}",
+            c, step.tps, step.p50_ms, step.p99_ms, step.cpu_us_per_req, step.not_ok
+        );
+        let grew = step.tps > best * 1.05;
+        let exploded = step.p99_ms > opts.max_p99_ms;
+        best = best.max(step.tps);
+        ramp.push(step);
+        if !grew || exploded {
+            break;
+        }
+    }
+
+    // (b) Latency the gateway adds, at half of saturation.
+    let half_rate = ((best / 2.0) as u64).max(1);
+    let Measured {
+        report: gw,
+        cpu_us_per_req: gw_cpu,
+    } = through_gateway(opts, opts.latency_workers, half_rate).await?;
+    eprintln!(
+        "half rate {half_rate}/s through the gateway: {:.0} req/s p50 {:.3} ms p99 {:.3} ms cpu {:.1} µs/req",
+        gw.tps, gw.p50_ms, gw.p99_ms, gw_cpu
+    );
+    let Measured {
+        report: di,
+        cpu_us_per_req: di_cpu,
+    } = direct(opts, opts.latency_workers, half_rate).await?;
+    eprintln!(
+        "half rate {half_rate}/s direct to the simulator: {:.0} req/s p50 {:.3} ms p99 {:.3} ms cpu {:.1} µs/req",
+        di.tps, di.p50_ms, di.p99_ms, di_cpu
+    );
+
+    // (c) Peak RSS with `inflight` requests in flight.
+    let rss = if opts.inflight > 0 {
+        inflight_rss(opts).await?
+    } else {
+        RssFigures::default()
+    };
+
+    Ok(BenchReport {
+        ramp,
+        saturation_tps: best,
+        half_rate,
+        gateway_p50_ms: gw.p50_ms,
+        gateway_p99_ms: gw.p99_ms,
+        gateway_tps: gw.tps,
+        direct_p50_ms: di.p50_ms,
+        direct_p99_ms: di.p99_ms,
+        direct_tps: di.tps,
+        added_p50_ms: gw.p50_ms - di.p50_ms,
+        added_p99_ms: gw.p99_ms - di.p99_ms,
+        gateway_cpu_us_per_req: gw_cpu - di_cpu,
+        inflight: if opts.inflight > 0 { opts.inflight } else { 0 },
+        idle_rss_mb: rss.idle_mb,
+        peak_rss_mb: rss.peak_mb,
+        inflight_ok: rss.ok,
+        inflight_not_ok: rss.not_ok,
+    })
+}
+
+#[derive(Default)]
+struct RssFigures {
+    idle_mb: f64,
+    peak_mb: f64,
+    ok: u64,
+    not_ok: u64,
+}
+
+/// A `/proc/<pid>/status` field in MB (Linux).
+fn proc_status_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Kills the child gateway when the phase ends, however it ends.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
+    let sim = BankSim::start(BankSimConfig {
+        latency_ms: (opts.inflight_latency_ms, opts.inflight_latency_ms),
+        ..BankSimConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let dir = data_dir("rss");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let limit = opts.inflight * 2;
+    let spec = match &opts.spec {
+        Some(path) => path.clone(),
+        None => {
+            let path = dir.join("hecto.toml");
+            std::fs::write(&path, fep_specs::HECTO_TOML)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            path
+        }
+    };
+    let config = format!(
+        r#"[server]
+native_listen = "127.0.0.1:0"
+data_dir = "{data}"
+journal_sync = "{sync}"
+
+[[institution]]
+name = "hecto"
+spec = "{spec}"
+framing = {{ kind = "ascii", digits = 4, includes_self = false }}
+max_frame = 4096
+request_timeout = "30s"
+
+[[institution.links]]
+name = "duplex"
+role = "outbound"
+direction = "both"
+connect = "{sim}"
+
+[institution.header]
+"header.id_code" = "SETTLEBNK"
+"header.company_no" = "FEPDEMO01"
+"header.bank_code" = "004"
+"header.send_count" = "1"
+
+[institution.unknown]
+inquiry_delay = "5m"
+inquiry_interval = "1m"
+inquiry_max_attempts = 10
+
+[institution.limits]
+max_inflight = {limit}
+queue_depth = {limit}
+rate_tps = 1000000
+"#,
+        data = dir.join("data").display(),
+        sync = opts.journal_sync.as_str(),
+        spec = spec.display(),
+        sim = sim.addr(),
+    );
+    let config_path = dir.join("fep.toml");
+    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .arg("run")
+        .arg("--config")
+        .arg(&config_path)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn fep run: {e}"))?;
+    let stdout = child.stdout.take();
+    let child = ChildGuard(child);
+    let pid = child.0.id();
+    // The readiness line carries `native=<addr>`.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(out) = stdout {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let native = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let line = rx.recv_timeout(left).ok()?;
+            if let Some(addr) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("native="))
+            {
+                return Some(addr.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or("child gateway did not report readiness within 20 s")?;
+
+    // Wait until it has signed on: a probe request answered ok.
+    let client = fep_client::client::Client::connect(native.as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let probe = client
+            .request(
+                "hecto",
+                bytes::Bytes::from(load::sample_telegram(0, false)),
+                Duration::from_secs(10),
+            )
+            .await;
+        if probe.is_ok_and(|r| r.outcome == fep_client::protocol::Outcome::Ok) {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err("child gateway did not answer a probe within 15 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(client);
+    let idle_mb = proc_status_mb(pid, "VmRSS:");
+
+    let sampling = Arc::new(AtomicBool::new(true));
+    let peak_kib = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let (sampling, peak_kib) = (sampling.clone(), peak_kib.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                let kib = (proc_status_mb(pid, "VmRSS:") * 1024.0) as u64;
+                peak_kib.fetch_max(kib, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    // Three rounds of the simulator's latency: every worker keeps one request in flight.
+    let lo = LoadOptions {
+        addr: native,
+        institutions: vec!["hecto".into()],
+        concurrency: opts.inflight,
+        rate: 0,
+        seconds: (opts.inflight_latency_ms * 3 / 1000).max(1),
+        inquiry_percent: 0,
+        timeout_ms: 30_000,
+        connections: opts.connections,
+    };
+    let report = load::run(&lo, |_, _| {}).await;
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    // VmHWM is the kernel's own high-water mark; the sampled maximum is a cross-check.
+    let peak_mb =
+        proc_status_mb(pid, "VmHWM:").max(peak_kib.load(Ordering::Relaxed) as f64 / 1024.0);
+    drop(child);
+    sim.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = report?;
+    eprintln!(
+        "{} in flight ({} ms answers): gateway RSS idle {:.1} MB, peak {:.1} MB; {} ok, {} not ok",
+        opts.inflight,
+        opts.inflight_latency_ms,
+        idle_mb,
+        peak_mb,
+        report.ok,
+        report.requests - report.ok
+    );
+    Ok(RssFigures {
+        idle_mb,
+        peak_mb,
+        ok: report.ok,
+        not_ok: report.requests.saturating_sub(report.ok),
+    })
+}
+
+/// Prints the results table and a final JSON line.
+pub fn print(report: &BenchReport) {
+    println!("== fep bench ==");
+    println!("saturation ramp (zero-latency simulator, one duplex link, in-process load):");
+    println!("  concurrency      req/s    p50 ms    p99 ms  cpu µs/req  not ok");
+    for s in &report.ramp {
+        println!(
+            "  {:>11} {:>10.0} {:>9.2} {:>9.2} {:>11.1} {:>7}",
+            s.concurrency, s.tps, s.p50_ms, s.p99_ms, s.cpu_us_per_req, s.not_ok
+        );
+    }
+    println!("  saturation       {:>10.0} req/s", report.saturation_tps);
+    println!("latency at half saturation ({} req/s):", report.half_rate);
+    println!("                    req/s    p50 ms    p99 ms");
+    println!(
+        "  gateway      {:>10.0} {:>9.3} {:>9.3}",
+        report.gateway_tps, report.gateway_p50_ms, report.gateway_p99_ms
+    );
+    println!(
+        "  direct       {:>10.0} {:>9.3} {:>9.3}",
+        report.direct_tps, report.direct_p50_ms, report.direct_p99_ms
+    );
+    println!(
+        "  added                 {:>9.3} {:>9.3}",
+        report.added_p50_ms, report.added_p99_ms
+    );
+    println!(
+        "  gateway CPU per request: {:.1} µs (process CPU per request, gateway run minus direct run)",
+        report.gateway_cpu_us_per_req
+    );
+    if report.inflight > 0 {
+        println!(
+            "memory: {} requests in flight: gateway RSS idle {:.1} MB, peak {:.1} MB ({} ok, {} not ok)",
+            report.inflight,
+            report.idle_rss_mb,
+            report.peak_rss_mb,
+            report.inflight_ok,
+            report.inflight_not_ok
+        );
+    }
+    println!("{}", serde_json::to_string(report).unwrap_or_default());
+}

@@ -1,0 +1,451 @@
+//! The `fep` command line: argument parsing and dispatch to the library. `main.rs` only calls
+//! [`main`].
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use fep_codec::spec::{DecodeOptions, Family, OutputFormat};
+
+use fep_gateway::clock::{SharedClock, StartedClock, SystemClock};
+use fep_gateway::config::{check_summary, Config};
+use fep_gateway::gateway::Gateway;
+use fep_gateway::settings::GatewaySettings;
+
+/// Front-end processor gateway for fixed-length telegram institutions.
+#[derive(Parser)]
+#[command(name = "fep", version, about)]
+struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once per process: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum Command {
+    /// Simulated institutions + the gateway + a load, with a live summary.
+    Demo(crate::demo::DemoOptions),
+    /// Gateway benchmark: saturation throughput, added latency, RSS with 10k in flight.
+    Bench(crate::bench::BenchOptions),
+    /// Run the gateway.
+    Run {
+        /// Configuration file.
+        #[arg(long, default_value = "fep.toml")]
+        config: PathBuf,
+        /// Start the business clock at this KST time (`2026-11-22T23:59:55`) — for date-change drills.
+        #[arg(long, hide = true)]
+        clock_start: Option<String>,
+    },
+    /// Validate a configuration file; errors point at the offending line.
+    Check {
+        /// Path of the configuration file.
+        #[arg(long, default_value = "fep.toml")]
+        config: PathBuf,
+    },
+    /// A simulated Hecto bank (for tests, demos and benchmarks).
+    Sim(fep_testkit::sim::SimConfig),
+    /// Load generator over the native protocol.
+    Load {
+        #[command(flatten)]
+        options: crate::load::LoadOptions,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode a telegram (raw bytes or hex) with a spec: field table or JSON.
+    Decode {
+        /// Spec TOML of the family.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The input is hex text.
+        #[arg(long)]
+        hex: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show masked fields in clear.
+        #[arg(long)]
+        unmask: bool,
+        /// Input file, or `-` for standard input.
+        input: PathBuf,
+    },
+    /// Generate Rust derive structs from a spec TOML.
+    Codegen {
+        /// Spec TOML.
+        spec: PathBuf,
+    },
+    /// Query the journal (read-only; safe while the gateway runs).
+    Journal {
+        /// Data directory of the gateway (holds journal.db).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        query: JournalArgs,
+        /// Show each transaction's telegrams decoded with this spec (sensitive fields masked).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Show masked fields in clear (with --spec).
+        #[arg(long)]
+        unmask: bool,
+        /// Ledger check: every transaction has exactly one terminal outcome, no number reused.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Spec tools.
+    Spec {
+        #[command(subcommand)]
+        command: SpecCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SpecCommand {
+    /// Print the family as a Markdown 전문설계서.
+    Doc {
+        /// Spec TOML.
+        spec: PathBuf,
+    },
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_family(path: &PathBuf) -> Result<Family, ExitCode> {
+    Family::load(path).map_err(|e| {
+        eprintln!("{}: {e}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match cli.command {
+        Command::Check { config } => match Config::load(&config) {
+            Ok(c) => {
+                println!("{}", check_summary(&c));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Decode {
+            spec,
+            hex,
+            json,
+            unmask,
+            input,
+        } => {
+            let family = match load_family(&spec) {
+                Ok(f) => f,
+                Err(code) => return code,
+            };
+            let bytes = if input.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::stdin().read_to_end(&mut buf).map(|_| buf)
+            } else {
+                std::fs::read(&input)
+            };
+            let bytes = match bytes {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("{}: {e}", input.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let options = DecodeOptions {
+                hex,
+                format: if json {
+                    OutputFormat::Json
+                } else {
+                    OutputFormat::Table
+                },
+                unmask,
+            };
+            match fep_codec::spec::decode(&family, &bytes, &options) {
+                Ok(out) => {
+                    println!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Journal {
+            data_dir,
+            query,
+            spec,
+            unmask,
+            check,
+        } => journal(&data_dir, &(&query).into(), spec.as_ref(), unmask, check),
+        Command::Codegen { spec } => match load_family(&spec) {
+            Ok(f) => {
+                print!("{}", fep_codec::spec::codegen(&f));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Spec {
+            command: SpecCommand::Doc { spec },
+        } => match load_family(&spec) {
+            Ok(f) => {
+                print!("{}", fep_codec::spec::spec_doc(&f));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(run_async(command))
+        }
+    }
+}
+
+fn journal(
+    data_dir: &std::path::Path,
+    query: &fep_gateway::ledger::JournalQuery,
+    spec: Option<&PathBuf>,
+    unmask: bool,
+    check: bool,
+) -> ExitCode {
+    let ledger = match fep_gateway::ledger::Ledger::open(&data_dir.join("journal.db")) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{}: {e}", data_dir.join("journal.db").display());
+            return ExitCode::from(2);
+        }
+    };
+    if check {
+        return match ledger.check(query) {
+            Ok(r) => {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                if r.reused_numbers == 0 {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("ledger check failed: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let family = match spec.map(load_family).transpose() {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let rows = match ledger.transactions(query) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("journal query failed: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!(
+        "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} detail",
+        "tx", "institution", "day", "no", "type", "outcome", "resolved"
+    );
+    for t in &rows {
+        println!(
+            "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {}",
+            t.id,
+            t.institution,
+            t.day,
+            t.msg_no,
+            t.msg_type,
+            t.outcome,
+            t.resolved.as_deref().unwrap_or("-"),
+            t.detail
+        );
+        if let Some(family) = &family {
+            for g in ledger
+                .telegrams(&t.institution, t.day, t.msg_no)
+                .unwrap_or_default()
+            {
+                let options = DecodeOptions {
+                    hex: false,
+                    format: OutputFormat::Table,
+                    unmask,
+                };
+                let shown = fep_codec::spec::decode(family, &g.raw, &options)
+                    .unwrap_or_else(|e| e.to_string());
+                println!("  -- {} {} --\n{shown}", g.direction, g.msg_type);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn run_async(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Demo(opts) => crate::demo::run(opts).await.and_then(|s| {
+            if s.lost == 0 {
+                Ok(())
+            } else {
+                Err(format!("{} requests lost", s.lost))
+            }
+        }),
+        Command::Bench(opts) => crate::bench::run(&opts)
+            .await
+            .map(|r| crate::bench::print(&r)),
+        Command::Run {
+            config,
+            clock_start,
+        } => run_gateway(config, clock_start).await,
+        Command::Sim(config) => fep_testkit::sim::run(config, shutdown_signal())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Command::Load { options, json } => {
+            let bar = indicatif::ProgressBar::new_spinner();
+            let shown = bar.clone();
+            match crate::load::run(&options, move |live, elapsed| {
+                shown.set_message(crate::load::progress_line(live, elapsed))
+            })
+            .await
+            {
+                Ok(report) => {
+                    bar.finish_and_clear();
+                    if json {
+                        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                    } else {
+                        println!(
+                            "requests {}  ok {}  declined {}  unknown {}  rejected {}  lost {}\nthroughput {:.0} req/s\nlatency p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                            report.requests, report.ok, report.declined, report.unknown, report.rejected, report.lost,
+                            report.tps, report.p50_ms, report.p90_ms, report.p99_ms, report.p999_ms, report.max_ms
+                        );
+                    }
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+        _ => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(), String> {
+    let config = Config::load(&config).map_err(|e| e.to_string())?;
+    let settings = GatewaySettings::from_config(&config).map_err(|e| e.to_string())?;
+    let clock: SharedClock = match clock_start {
+        Some(s) => {
+            let start = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S")
+                .map_err(|e| format!("--clock-start {s:?}: {e}"))?;
+            Arc::new(StartedClock::new(start))
+        }
+        None => Arc::new(SystemClock),
+    };
+    let gateway = Gateway::start(settings, clock)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Machine-readable readiness line for supervisors and black-box tests.
+    println!(
+        "fep ready native={} http={}",
+        gateway.native_addr(),
+        gateway
+            .http_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    shutdown_signal().await;
+    eprintln!("shutting down: draining in-flight requests (up to 10 s), signing off");
+    gateway.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Filters of `fep journal`; all optional, combined with AND.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JournalArgs {
+    /// 전송일자 (YYYYMMDD).
+    #[arg(long)]
+    pub date: Option<u32>,
+    /// Institution name.
+    #[arg(long)]
+    pub institution: Option<String>,
+    /// 전문번호.
+    #[arg(long)]
+    pub msg_no: Option<u32>,
+    /// Outcome (ok, declined, unknown, rejected, sent).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Transaction id.
+    #[arg(long)]
+    pub tx: Option<u64>,
+    /// Most rows shown.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+impl From<&JournalArgs> for fep_gateway::ledger::JournalQuery {
+    fn from(a: &JournalArgs) -> Self {
+        fep_gateway::ledger::JournalQuery {
+            date: a.date,
+            institution: a.institution.clone(),
+            msg_no: a.msg_no,
+            outcome: a.outcome.clone(),
+            tx: a.tx,
+            limit: a.limit,
+        }
+    }
+}

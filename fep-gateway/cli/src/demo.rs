@@ -1,0 +1,274 @@
+//! `fep demo`: two simulated institutions (one duplex, one on split send/recv lines), the
+//! gateway on embedded defaults and a load, with a live progress line and a summary in which
+//! every request is accounted for.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::load::{self, LoadOptions};
+use fep_gateway::clock::SystemClock;
+use fep_gateway::gateway::Gateway;
+use fep_gateway::institution::InstitutionStatus;
+use fep_gateway::settings::{Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role};
+use fep_testkit::sim::{SimConfig, Simulator};
+
+/// Options of `fep demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoOptions {
+    /// How long the load runs.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Requests kept in flight.
+    #[arg(long, default_value_t = 128)]
+    pub concurrency: usize,
+    /// Target total rate in requests per second (0 = unthrottled).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Print the summary's last line as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Simulator seed (same seed, same decline/unknown pattern).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// The demo's final accounting.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    /// Requests sent.
+    pub requests: u64,
+    /// Answered ok.
+    pub ok: u64,
+    /// Answered declined.
+    pub declined: u64,
+    /// Answered unknown.
+    pub unknown: u64,
+    /// Unknowns resolved by inquiry or late response.
+    pub unknown_resolved: u64,
+    /// … that turned out executed.
+    pub unknown_resolved_ok: u64,
+    /// … that turned out not executed.
+    pub unknown_resolved_declined: u64,
+    /// Rejected before sending.
+    pub rejected: u64,
+    /// Requests without any answer (must be 0).
+    pub lost: u64,
+    /// Throughput.
+    pub tps: f64,
+    /// Median latency.
+    pub p50_ms: f64,
+    /// 99th percentile latency.
+    pub p99_ms: f64,
+    /// 99.9th percentile latency.
+    pub p999_ms: f64,
+}
+
+/// A free loopback port (bind, read, release) for a listener another process connects to.
+fn free_port() -> Result<SocketAddr, String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map_err(|e| e.to_string())
+}
+
+fn data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("fep-demo-{}", std::process::id()))
+}
+
+/// Runs the demo; prints progress to stderr and the summary to stdout.
+pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
+    let sim_config = |seed: u64, connect_back: Option<SocketAddr>| SimConfig {
+        listen: "127.0.0.1:0".parse().ok(),
+        connect_back,
+        latency_ms: "1..5".into(),
+        decline_rate: 0.05,
+        unknown_rate: 0.002,
+        no_response_rate: 0.0005,
+        notice_interval_ms: Some(500),
+        company_no: "FEPDEMO01".into(),
+        seed,
+        ..SimConfig::default()
+    };
+    let duplex = Simulator::start(sim_config(opts.seed, None))
+        .await
+        .map_err(|e| format!("simulator: {e}"))?;
+    let split_recv = free_port()?;
+    let split = Simulator::start(sim_config(opts.seed + 1, Some(split_recv)))
+        .await
+        .map_err(|e| format!("simulator: {e}"))?;
+
+    let tune = |mut s: InstitutionSettings| {
+        s.request_timeout = Duration::from_secs(2);
+        s.inquiry_delay = Duration::from_secs(1);
+        s.inquiry_interval = Duration::from_secs(1);
+        s.poll_interval = Some(Duration::from_secs(30));
+        s
+    };
+    let settings = GatewaySettings {
+        native_listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        http_listen: Some("127.0.0.1:0".parse().map_err(|e| format!("{e}"))?),
+        data_dir: data_dir(),
+        retention_days: 0,
+        journal_sync: Default::default(),
+        institutions: vec![
+            tune(InstitutionSettings::hecto(
+                "hecto",
+                vec![LinkSettings::outbound_duplex(duplex.addr())],
+            )),
+            tune(InstitutionSettings::hecto(
+                "hecto-split",
+                vec![
+                    LinkSettings {
+                        name: "send".into(),
+                        role: Role::Outbound {
+                            connect: split.addr(),
+                        },
+                        direction: Direction::Send,
+                    },
+                    LinkSettings {
+                        name: "recv".into(),
+                        role: Role::Inbound {
+                            listen: split_recv,
+                            allowed_peers: vec!["127.0.0.1".parse().map_err(|e| format!("{e}"))?],
+                        },
+                        direction: Direction::Recv,
+                    },
+                ],
+            )),
+        ],
+    };
+    let gateway = Gateway::start(settings, Arc::new(SystemClock))
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "gateway: native {} http {} journal {}",
+        gateway.native_addr(),
+        gateway
+            .http_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        data_dir().display()
+    );
+    wait_until(Duration::from_secs(15), || async {
+        gateway.status().await.iter().all(|s| {
+            s.signed_on
+                && s.links
+                    .iter()
+                    .all(|l| l.state == fep_gateway::institution::LinkState::Up)
+        })
+    })
+    .await;
+    for s in gateway.status().await {
+        eprintln!(
+            "  {:<12} signed_on={} links={}",
+            s.name,
+            s.signed_on,
+            s.links
+                .iter()
+                .map(|l| format!("{}:{:?}", l.name, l.state))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+
+    let load_opts = LoadOptions {
+        addr: gateway.native_addr().to_string(),
+        institutions: vec!["hecto".into(), "hecto-split".into()],
+        concurrency: opts.concurrency,
+        rate: opts.rate,
+        seconds: opts.seconds,
+        inquiry_percent: 10,
+        timeout_ms: 2000,
+        connections: 2,
+    };
+    let bar = indicatif::ProgressBar::new_spinner();
+    let shown = bar.clone();
+    let report = load::run(&load_opts, move |live, elapsed| {
+        shown.set_message(load::progress_line(live, elapsed))
+    })
+    .await?;
+    bar.finish_and_clear();
+
+    // Unknowns are resolved by result inquiry a second after they happen; wait for that.
+    eprintln!("load done; resolving unknown outcomes by result inquiry …");
+    wait_until(Duration::from_secs(20), || async {
+        gateway.status().await.iter().all(|s| s.resolving == 0)
+    })
+    .await;
+    let status = gateway.status().await;
+    let sum = |f: fn(&InstitutionStatus) -> u64| status.iter().map(f).sum::<u64>();
+    let summary = DemoSummary {
+        requests: report.requests,
+        ok: report.ok,
+        declined: report.declined,
+        unknown: report.unknown,
+        unknown_resolved: sum(|s| s.counters.unknown_resolved),
+        unknown_resolved_ok: sum(|s| s.counters.resolved_ok),
+        unknown_resolved_declined: sum(|s| s.counters.resolved_declined),
+        rejected: report.rejected,
+        lost: report.lost,
+        tps: report.tps,
+        p50_ms: report.p50_ms,
+        p99_ms: report.p99_ms,
+        p999_ms: report.p999_ms,
+    };
+    print_summary(&summary, &status, opts.json);
+    gateway.shutdown(Duration::from_secs(5)).await;
+    duplex.shutdown().await;
+    split.shutdown().await;
+    let _ = std::fs::remove_dir_all(data_dir());
+    Ok(summary)
+}
+
+async fn wait_until<F, Fut>(limit: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn print_summary(s: &DemoSummary, status: &[InstitutionStatus], json: bool) {
+    println!("== fep demo summary ==");
+    for i in status {
+        let c = &i.counters;
+        println!(
+            "  {:<12} requests {:>8}  ok {:>8}  declined {:>6}  unknown {:>4}  rejected {:>4}  late {:>3}  notices {:>4}",
+            i.name, c.requests, c.ok, c.declined, c.unknown, c.rejected, c.late, c.notices
+        );
+    }
+    println!("  requests   {}", s.requests);
+    println!("  ok         {}", s.ok);
+    println!("  declined   {}", s.declined);
+    println!(
+        "  unknown    {} (resolved {}: {} executed, {} not executed; {} still open)",
+        s.unknown,
+        s.unknown_resolved,
+        s.unknown_resolved_ok,
+        s.unknown_resolved_declined,
+        s.unknown.saturating_sub(s.unknown_resolved)
+    );
+    println!("  rejected   {}", s.rejected);
+    println!("  lost       {}", s.lost);
+    println!("  throughput {:.0} req/s", s.tps);
+    println!(
+        "  latency    p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+        s.p50_ms, s.p99_ms, s.p999_ms
+    );
+    if json {
+        let line = serde_json::json!({
+            "requests": s.requests, "ok": s.ok, "declined": s.declined, "unknown": s.unknown,
+            "unknown_resolved": s.unknown_resolved, "rejected": s.rejected, "lost": s.lost,
+            "tps": s.tps, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "p999_ms": s.p999_ms,
+        });
+        println!("{line}");
+    }
+}

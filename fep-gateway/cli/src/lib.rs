@@ -1,0 +1,12 @@
+//! fep-cli: the `fep` command (see [`cli`]) and the tools behind its subcommands.
+//!
+//! - [`cli`]: argument parsing and dispatch (`run`, `check`, `demo`, `sim`, `load`, `bench`,
+//!   `decode`, `journal`, …).
+//! - [`demo`]: simulated institutions + the gateway + a load, with a live summary.
+//! - [`load`]: the load generator (native protocol), with a latency histogram.
+//! - [`bench`]: the gateway benchmark (saturation, added latency, RSS).
+
+pub mod bench;
+pub mod cli;
+pub mod demo;
+pub mod load;

@@ -1,0 +1,794 @@
+//! The native internal protocol between internal services and the gateway.
+//!
+//! A length-framed, multiplexed binary envelope; `docs/protocol.md` is the normative byte
+//! description. Every frame is `u32 BE length | u8 kind | fields`, the length counting the
+//! kind byte and the fields. Integers are big-endian, strings are `u16 length | UTF-8`,
+//! telegrams are `u32 length | bytes`. Parsing never panics: every malformed input is a
+//! [`ProtocolError`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::framing::{FrameCodec, FrameError};
+
+/// Default maximum frame size (kind byte + fields), 1 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
+
+/// Kind byte of [`Message::Request`].
+pub const KIND_REQUEST: u8 = 0x01;
+/// Kind byte of [`Message::Response`].
+pub const KIND_RESPONSE: u8 = 0x02;
+/// Kind byte of [`Message::Subscribe`].
+pub const KIND_SUBSCRIBE: u8 = 0x03;
+/// Kind byte of [`Message::Notice`].
+pub const KIND_NOTICE: u8 = 0x04;
+/// Kind byte of [`Message::Ack`].
+pub const KIND_ACK: u8 = 0x05;
+/// Kind byte of [`Message::Ping`].
+pub const KIND_PING: u8 = 0x06;
+/// Kind byte of [`Message::Pong`].
+pub const KIND_PONG: u8 = 0x07;
+
+/// What happened to a request, as seen by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum Outcome {
+    /// The institution answered normally.
+    Ok,
+    /// The institution answered with an error code.
+    Declined,
+    /// Timed out or the link died after sending: the money may have moved.
+    Unknown,
+    /// Not sent (breaker open, overload, institution down, bad request).
+    Rejected,
+}
+
+impl Outcome {
+    /// All outcomes, in wire-code order.
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Declined,
+        Outcome::Unknown,
+        Outcome::Rejected,
+    ];
+
+    /// Lowercase name (`ok`, `declined`, `unknown`, `rejected`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Declined => "declined",
+            Outcome::Unknown => "unknown",
+            Outcome::Rejected => "rejected",
+        }
+    }
+
+    /// Wire code (0..=3).
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Declined => 1,
+            Outcome::Unknown => 2,
+            Outcome::Rejected => 3,
+        }
+    }
+
+    /// Outcome for a wire code.
+    pub fn from_code(code: u8) -> Option<Outcome> {
+        Outcome::ALL.get(usize::from(code)).copied()
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unrecognised outcome name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown outcome {0:?}, expected one of ok, declined, unknown, rejected")]
+pub struct ParseOutcomeError(pub String);
+
+impl FromStr for Outcome {
+    type Err = ParseOutcomeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| ParseOutcomeError(s.to_string()))
+    }
+}
+
+/// A request to send a telegram to an institution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Client-chosen id, echoed in the response; unique among the connection's open requests.
+    pub id: u64,
+    /// Institution name from the gateway config.
+    pub institution: String,
+    /// How long the caller will wait, in milliseconds.
+    pub timeout_ms: u32,
+    /// The telegram, without framing.
+    pub telegram: Bytes,
+}
+
+/// The gateway's answer to a [`Request`] or [`Subscribe`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Id of the request answered.
+    pub id: u64,
+    /// Outcome of the request.
+    pub outcome: Outcome,
+    /// Human-readable detail (response code, reason for rejection, …).
+    pub detail: String,
+    /// The institution's response telegram (empty when there is none).
+    pub telegram: Bytes,
+}
+
+/// Subscribes the connection to unsolicited notices of an institution (or `"*"` for all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribe {
+    /// Id answered by a [`Response`] (`ok` or `rejected`).
+    pub id: u64,
+    /// Institution name or `"*"`.
+    pub institution: String,
+}
+
+/// An unsolicited inbound telegram pushed by the gateway; must be acknowledged with
+/// [`Message::Ack`], otherwise it is delivered again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// Institution the telegram came from.
+    pub institution: String,
+    /// Gateway-assigned id to acknowledge.
+    pub notice_id: u64,
+    /// The telegram, without framing.
+    pub telegram: Bytes,
+}
+
+/// One native-protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Client → gateway: send a telegram.
+    Request(Request),
+    /// Gateway → client: answer to a request or subscribe.
+    Response(Response),
+    /// Client → gateway: start receiving notices.
+    Subscribe(Subscribe),
+    /// Gateway → client: unsolicited telegram.
+    Notice(Notice),
+    /// Client → gateway: notice durably handled.
+    Ack {
+        /// The acknowledged notice.
+        notice_id: u64,
+    },
+    /// Either direction: liveness probe.
+    Ping {
+        /// Echoed in the pong.
+        nonce: u64,
+    },
+    /// Either direction: answer to a ping.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+}
+
+/// Errors of the native protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// Framing failed (I/O, oversized or truncated frame).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// A frame with no kind byte.
+    #[error("empty frame")]
+    Empty,
+    /// An unassigned kind byte.
+    #[error("unknown message kind 0x{0:02x}")]
+    UnknownKind(u8),
+    /// An unassigned outcome code.
+    #[error("unknown outcome code {0}")]
+    UnknownOutcome(u8),
+    /// A field runs past the end of the frame.
+    #[error(
+        "{kind}: truncated at field {field} (offset {offset}, need {need} bytes, have {have})"
+    )]
+    Truncated {
+        /// Message kind name.
+        kind: &'static str,
+        /// Field name.
+        field: &'static str,
+        /// Offset of the field within the frame (after the length).
+        offset: usize,
+        /// Bytes the field needs.
+        need: usize,
+        /// Bytes left.
+        have: usize,
+    },
+    /// Bytes after the last field.
+    #[error("{kind}: {extra} unexpected trailing bytes")]
+    Trailing {
+        /// Message kind name.
+        kind: &'static str,
+        /// Count of extra bytes.
+        extra: usize,
+    },
+    /// A string field that is not UTF-8.
+    #[error("{kind}: field {field} is not valid UTF-8")]
+    BadUtf8 {
+        /// Message kind name.
+        kind: &'static str,
+        /// Field name.
+        field: &'static str,
+    },
+    /// A string longer than 65535 bytes on encode.
+    #[error("field {field} is {len} bytes, more than a u16 length allows")]
+    StringTooLong {
+        /// Field name.
+        field: &'static str,
+        /// Byte length.
+        len: usize,
+    },
+    /// An encoded message larger than the maximum frame.
+    #[error("message of {len} bytes exceeds max frame {max}")]
+    TooLarge {
+        /// Encoded size (kind + fields).
+        len: usize,
+        /// Maximum.
+        max: usize,
+    },
+}
+
+impl From<std::io::Error> for ProtocolError {
+    fn from(e: std::io::Error) -> Self {
+        ProtocolError::Frame(FrameError::Io(e))
+    }
+}
+
+/// Reads fields off a frame body, naming the field on failure.
+struct Reader {
+    kind: &'static str,
+    buf: Bytes,
+    start_len: usize,
+}
+
+impl Reader {
+    fn take(&mut self, field: &'static str, need: usize) -> Result<Bytes, ProtocolError> {
+        if self.buf.len() < need {
+            return Err(ProtocolError::Truncated {
+                kind: self.kind,
+                field,
+                offset: 1 + self.start_len - self.buf.len(),
+                need,
+                have: self.buf.len(),
+            });
+        }
+        Ok(self.buf.split_to(need))
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, ProtocolError> {
+        Ok(self.take(field, 1)?.get_u8())
+    }
+
+    fn u16(&mut self, field: &'static str) -> Result<u16, ProtocolError> {
+        Ok(self.take(field, 2)?.get_u16())
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32, ProtocolError> {
+        Ok(self.take(field, 4)?.get_u32())
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, ProtocolError> {
+        Ok(self.take(field, 8)?.get_u64())
+    }
+
+    fn string(&mut self, field: &'static str) -> Result<String, ProtocolError> {
+        let len = self.u16(field)?;
+        let raw = self.take(field, usize::from(len))?;
+        String::from_utf8(raw.to_vec()).map_err(|_| ProtocolError::BadUtf8 {
+            kind: self.kind,
+            field,
+        })
+    }
+
+    fn bytes(&mut self, field: &'static str) -> Result<Bytes, ProtocolError> {
+        let len = self.u32(field)?;
+        // The take() bound check guards against lengths beyond the frame; no allocation.
+        self.take(field, len as usize)
+    }
+
+    fn finish(self) -> Result<(), ProtocolError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(ProtocolError::Trailing {
+                kind: self.kind,
+                extra: self.buf.len(),
+            })
+        }
+    }
+}
+
+fn put_string(dst: &mut BytesMut, field: &'static str, s: &str) -> Result<(), ProtocolError> {
+    let len = u16::try_from(s.len()).map_err(|_| ProtocolError::StringTooLong {
+        field,
+        len: s.len(),
+    })?;
+    dst.put_u16(len);
+    dst.put_slice(s.as_bytes());
+    Ok(())
+}
+
+fn put_bytes(dst: &mut BytesMut, b: &[u8]) -> Result<(), ProtocolError> {
+    let len = u32::try_from(b.len()).map_err(|_| ProtocolError::TooLarge {
+        len: b.len(),
+        max: u32::MAX as usize,
+    })?;
+    dst.put_u32(len);
+    dst.put_slice(b);
+    Ok(())
+}
+
+impl Message {
+    /// Kind byte of this message.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Message::Request(_) => KIND_REQUEST,
+            Message::Response(_) => KIND_RESPONSE,
+            Message::Subscribe(_) => KIND_SUBSCRIBE,
+            Message::Notice(_) => KIND_NOTICE,
+            Message::Ack { .. } => KIND_ACK,
+            Message::Ping { .. } => KIND_PING,
+            Message::Pong { .. } => KIND_PONG,
+        }
+    }
+
+    /// Name of a kind byte, for diagnostics.
+    pub fn kind_name(kind: u8) -> &'static str {
+        match kind {
+            KIND_REQUEST => "Request",
+            KIND_RESPONSE => "Response",
+            KIND_SUBSCRIBE => "Subscribe",
+            KIND_NOTICE => "Notice",
+            KIND_ACK => "Ack",
+            KIND_PING => "Ping",
+            KIND_PONG => "Pong",
+            _ => "?",
+        }
+    }
+
+    /// Appends the kind byte and fields (no length prefix) to `dst`.
+    pub fn encode_body(&self, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        dst.put_u8(self.kind());
+        match self {
+            Message::Request(r) => {
+                dst.put_u64(r.id);
+                dst.put_u32(r.timeout_ms);
+                put_string(dst, "institution", &r.institution)?;
+                put_bytes(dst, &r.telegram)?;
+            }
+            Message::Response(r) => {
+                dst.put_u64(r.id);
+                dst.put_u8(r.outcome.code());
+                put_string(dst, "detail", &r.detail)?;
+                put_bytes(dst, &r.telegram)?;
+            }
+            Message::Subscribe(s) => {
+                dst.put_u64(s.id);
+                put_string(dst, "institution", &s.institution)?;
+            }
+            Message::Notice(n) => {
+                dst.put_u64(n.notice_id);
+                put_string(dst, "institution", &n.institution)?;
+                put_bytes(dst, &n.telegram)?;
+            }
+            Message::Ack { notice_id: v }
+            | Message::Ping { nonce: v }
+            | Message::Pong { nonce: v } => {
+                dst.put_u64(*v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes a whole frame (length, kind, fields), refusing frames above `max_frame`.
+    pub fn encode_frame(&self, max_frame: usize, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        let start = dst.len();
+        dst.put_u32(0);
+        if let Err(e) = self.encode_body(dst) {
+            dst.truncate(start);
+            return Err(e);
+        }
+        let len = dst.len() - start - 4;
+        if len > max_frame || u32::try_from(len).is_err() {
+            dst.truncate(start);
+            return Err(ProtocolError::TooLarge {
+                len,
+                max: max_frame,
+            });
+        }
+        // Bounded by the check above.
+        dst[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+        Ok(())
+    }
+
+    /// Parses one frame body (kind byte + fields, without the length prefix).
+    pub fn parse(mut frame: Bytes) -> Result<Message, ProtocolError> {
+        if frame.is_empty() {
+            return Err(ProtocolError::Empty);
+        }
+        let kind = frame.get_u8();
+        let name = Message::kind_name(kind);
+        let mut r = Reader {
+            kind: name,
+            start_len: frame.len(),
+            buf: frame,
+        };
+        let msg = match kind {
+            KIND_REQUEST => Message::Request(Request {
+                id: r.u64("id")?,
+                timeout_ms: r.u32("timeout_ms")?,
+                institution: r.string("institution")?,
+                telegram: r.bytes("telegram")?,
+            }),
+            KIND_RESPONSE => {
+                let id = r.u64("id")?;
+                let code = r.u8("outcome")?;
+                let outcome =
+                    Outcome::from_code(code).ok_or(ProtocolError::UnknownOutcome(code))?;
+                Message::Response(Response {
+                    id,
+                    outcome,
+                    detail: r.string("detail")?,
+                    telegram: r.bytes("telegram")?,
+                })
+            }
+            KIND_SUBSCRIBE => Message::Subscribe(Subscribe {
+                id: r.u64("id")?,
+                institution: r.string("institution")?,
+            }),
+            KIND_NOTICE => Message::Notice(Notice {
+                notice_id: r.u64("notice_id")?,
+                institution: r.string("institution")?,
+                telegram: r.bytes("telegram")?,
+            }),
+            KIND_ACK => Message::Ack {
+                notice_id: r.u64("notice_id")?,
+            },
+            KIND_PING => Message::Ping {
+                nonce: r.u64("nonce")?,
+            },
+            KIND_PONG => Message::Pong {
+                nonce: r.u64("nonce")?,
+            },
+            other => return Err(ProtocolError::UnknownKind(other)),
+        };
+        r.finish()?;
+        Ok(msg)
+    }
+}
+
+/// tokio-util codec for the native protocol: `u32 BE length` framing plus [`Message`] parsing.
+#[derive(Debug, Clone)]
+pub struct NativeCodec {
+    frames: FrameCodec,
+}
+
+impl NativeCodec {
+    /// A codec refusing frames (kind + fields) larger than `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        Self {
+            frames: FrameCodec::u32_length(max_frame),
+        }
+    }
+
+    /// Maximum frame size (kind + fields).
+    pub fn max_frame(&self) -> usize {
+        self.frames.max_frame()
+    }
+}
+
+impl Default for NativeCodec {
+    fn default() -> Self {
+        NativeCodec::new(DEFAULT_MAX_FRAME)
+    }
+}
+
+impl Decoder for NativeCodec {
+    type Item = Message;
+    type Error = ProtocolError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        match self.frames.decode(src)? {
+            Some(frame) => Message::parse(frame).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        match self.frames.decode_eof(src)? {
+            Some(frame) => Message::parse(frame).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Encoder<&Message> for NativeCodec {
+    type Error = ProtocolError;
+
+    fn encode(&mut self, item: &Message, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        item.encode_frame(self.frames.max_frame(), dst)
+    }
+}
+
+impl Encoder<Message> for NativeCodec {
+    type Error = ProtocolError;
+
+    fn encode(&mut self, item: Message, dst: &mut BytesMut) -> Result<(), ProtocolError> {
+        item.encode_frame(self.frames.max_frame(), dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame(msg: &Message) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        msg.encode_frame(DEFAULT_MAX_FRAME, &mut b).unwrap();
+        b.to_vec()
+    }
+
+    fn samples() -> Vec<Message> {
+        vec![
+            Message::Request(Request {
+                id: 1,
+                institution: "hecto".into(),
+                timeout_ms: 5000,
+                telegram: Bytes::from_static(b"TELEGRAM"),
+            }),
+            Message::Response(Response {
+                id: u64::MAX,
+                outcome: Outcome::Declined,
+                detail: "응답코드 SB02".into(),
+                telegram: Bytes::new(),
+            }),
+            Message::Subscribe(Subscribe {
+                id: 9,
+                institution: "*".into(),
+            }),
+            Message::Notice(Notice {
+                institution: "hecto".into(),
+                notice_id: 77,
+                telegram: Bytes::from_static(&[0, 1, 2, 255]),
+            }),
+            Message::Ack { notice_id: 77 },
+            Message::Ping { nonce: 3 },
+            Message::Pong { nonce: 3 },
+        ]
+    }
+
+    #[test]
+    fn outcome_names_roundtrip() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
+            assert_eq!(Outcome::from_code(o.code()), Some(o));
+            #[cfg(feature = "serde")]
+            assert_eq!(
+                serde_json::to_string(&o).unwrap(),
+                format!("\"{}\"", o.as_str())
+            );
+        }
+        assert!("OK".parse::<Outcome>().is_err());
+        assert_eq!(Outcome::from_code(4), None);
+    }
+
+    #[test]
+    fn request_bytes_match_docs_example() {
+        // The annotated example in docs/protocol.md.
+        let msg = Message::Request(Request {
+            id: 1,
+            institution: "hecto".into(),
+            timeout_ms: 5000,
+            telegram: Bytes::from_static(b"TELEGRAM"),
+        });
+        let expected = hex::decode(concat!(
+            "00000020",         // length 32
+            "01",               // kind Request
+            "0000000000000001", // id
+            "00001388",         // timeout_ms 5000
+            "0005",
+            "686563746f", // "hecto"
+            "00000008",
+            "54454c454752414d" // "TELEGRAM"
+        ))
+        .unwrap();
+        assert_eq!(frame(&msg), expected);
+    }
+
+    #[test]
+    fn response_bytes_match_docs_example() {
+        let msg = Message::Response(Response {
+            id: 1,
+            outcome: Outcome::Ok,
+            detail: "0000".into(),
+            telegram: Bytes::from_static(b"RESP"),
+        });
+        let expected = hex::decode(concat!(
+            "00000018",
+            "02",
+            "0000000000000001",
+            "00",
+            "0004",
+            "30303030",
+            "00000004",
+            "52455350"
+        ))
+        .unwrap();
+        assert_eq!(frame(&msg), expected);
+    }
+
+    #[test]
+    fn ack_bytes_match_docs_example() {
+        let expected = hex::decode("0000000905000000000000004d").unwrap();
+        assert_eq!(frame(&Message::Ack { notice_id: 77 }), expected);
+    }
+
+    #[test]
+    fn every_kind_roundtrips_through_codec() {
+        let mut codec = NativeCodec::default();
+        let mut wire = BytesMut::new();
+        for m in samples() {
+            codec.encode(&m, &mut wire).unwrap();
+        }
+        let mut got = Vec::new();
+        while let Some(m) = codec.decode(&mut wire).unwrap() {
+            got.push(m);
+        }
+        assert_eq!(got, samples());
+    }
+
+    #[test]
+    fn truncated_fields_are_named() {
+        let bytes = frame(&samples()[0]);
+        // Cut the telegram short but fix up the outer length so framing passes.
+        let body = Bytes::copy_from_slice(&bytes[4..bytes.len() - 3]);
+        let err = Message::parse(body).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProtocolError::Truncated {
+                    field: "telegram",
+                    need: 8,
+                    have: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn trailing_unknown_and_bad_utf8() {
+        let mut body = frame(&Message::Ping { nonce: 1 })[4..].to_vec();
+        body.push(0);
+        assert!(matches!(
+            Message::parse(body.into()),
+            Err(ProtocolError::Trailing { extra: 1, .. })
+        ));
+        assert!(matches!(
+            Message::parse(Bytes::from_static(&[0x99])),
+            Err(ProtocolError::UnknownKind(0x99))
+        ));
+        assert!(matches!(
+            Message::parse(Bytes::new()),
+            Err(ProtocolError::Empty)
+        ));
+        let bad = [KIND_SUBSCRIBE, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0xff];
+        assert!(matches!(
+            Message::parse(Bytes::copy_from_slice(&bad)),
+            Err(ProtocolError::BadUtf8 {
+                field: "institution",
+                ..
+            })
+        ));
+        let mut resp = frame(&samples()[1])[4..].to_vec();
+        resp[9] = 9;
+        assert!(matches!(
+            Message::parse(resp.into()),
+            Err(ProtocolError::UnknownOutcome(9))
+        ));
+    }
+
+    #[test]
+    fn oversized_frame_refused_before_allocation() {
+        let mut codec = NativeCodec::new(1024);
+        let mut buf = BytesMut::with_capacity(16);
+        buf.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, KIND_REQUEST]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(err, ProtocolError::Frame(FrameError::TooLarge { .. })),
+            "{err}"
+        );
+        assert!(buf.capacity() < 1024);
+        let big = Message::Notice(Notice {
+            institution: "x".into(),
+            notice_id: 1,
+            telegram: Bytes::from(vec![0u8; 2000]),
+        });
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            codec.encode(&big, &mut out),
+            Err(ProtocolError::TooLarge { max: 1024, .. })
+        ));
+        assert!(
+            out.is_empty(),
+            "a refused frame must leave no partial bytes"
+        );
+    }
+
+    #[test]
+    fn inner_length_beyond_frame_is_error_not_allocation() {
+        // Notice whose telegram length claims 4 GiB inside a 20-byte frame.
+        let mut body = vec![KIND_NOTICE];
+        body.extend_from_slice(&1u64.to_be_bytes());
+        body.extend_from_slice(&[0, 1, b'x']);
+        body.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            Message::parse(body.into()),
+            Err(ProtocolError::Truncated {
+                field: "telegram",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn string_too_long_refused() {
+        let m = Message::Subscribe(Subscribe {
+            id: 1,
+            institution: "x".repeat(70_000),
+        });
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            m.encode_frame(DEFAULT_MAX_FRAME, &mut out),
+            Err(ProtocolError::StringTooLong { len: 70_000, .. })
+        ));
+        assert!(out.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = Message::parse(Bytes::from(data.clone()));
+            let mut codec = NativeCodec::new(128);
+            let mut buf = BytesMut::from(&data[..]);
+            while let Ok(Some(_)) = codec.decode(&mut buf) {}
+        }
+
+        #[test]
+        fn mutated_frames_never_panic(idx in 0usize..7, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let mut bytes = frame(&samples()[idx]);
+            let p = pos.index(bytes.len());
+            bytes[p] = byte;
+            let mut codec = NativeCodec::default();
+            let mut buf = BytesMut::from(&bytes[..]);
+            let _ = codec.decode(&mut buf);
+        }
+
+        #[test]
+        fn request_roundtrip(id in any::<u64>(), t in any::<u32>(), inst in ".{0,40}", tel in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let m = Message::Request(Request { id, institution: inst, timeout_ms: t, telegram: tel.into() });
+            let bytes = frame(&m);
+            prop_assert_eq!(Message::parse(Bytes::copy_from_slice(&bytes[4..])).unwrap(), m);
+        }
+    }
+}

@@ -1,0 +1,687 @@
+//! How the gateway reads and writes one institution's telegrams on the hot path.
+//!
+//! A [`Profile`] holds byte ranges (taken from the spec's layout) and code sets. The gateway
+//! never fully decodes a telegram to route it: it stamps the sequence number, date and time in
+//! place, and reads the correlation key, message type and response code straight from the
+//! bytes. Full decoding is left to callers and tools.
+
+use std::ops::RangeInclusive;
+
+use fep_codec::spec::Family;
+use fep_codec::{Layout, Telegram, TelegramFamily};
+use fep_specs::hecto;
+
+/// A field's byte range inside a telegram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Offset from the start of the telegram.
+    pub offset: usize,
+    /// Width in bytes.
+    pub len: usize,
+}
+
+impl Span {
+    /// The span of `path` in `layout`, if it has a fixed offset.
+    pub fn of(layout: &Layout, path: &str) -> Option<Span> {
+        let f = layout.field(path)?;
+        Some(Span {
+            offset: f.offset?,
+            len: f.len?,
+        })
+    }
+
+    /// The field's bytes, or `None` if the telegram is too short.
+    pub fn get<'a>(&self, telegram: &'a [u8]) -> Option<&'a [u8]> {
+        telegram.get(self.offset..self.offset + self.len)
+    }
+
+    fn get_mut<'a>(&self, telegram: &'a mut [u8]) -> Option<&'a mut [u8]> {
+        telegram.get_mut(self.offset..self.offset + self.len)
+    }
+
+    /// Writes `value` right-aligned with '0' padding (an N field).
+    pub fn put_digits(&self, telegram: &mut [u8], mut value: u64) -> bool {
+        let Some(slot) = self.get_mut(telegram) else {
+            return false;
+        };
+        for b in slot.iter_mut().rev() {
+            *b = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        value == 0
+    }
+
+    /// Writes `text` left-aligned with space padding (an AN field); false if it does not fit.
+    pub fn put_text(&self, telegram: &mut [u8], text: &[u8]) -> bool {
+        match self.get_mut(telegram) {
+            Some(slot) if text.len() <= slot.len() => {
+                slot[..text.len()].copy_from_slice(text);
+                slot[text.len()..].fill(b' ');
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Parses the field as ASCII digits.
+    pub fn digits(&self, telegram: &[u8]) -> Option<u64> {
+        let raw = self.get(telegram)?;
+        if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(raw.iter().fold(0u64, |v, b| v * 10 + u64::from(b - b'0')))
+    }
+
+    /// The field as trimmed ASCII text.
+    pub fn text<'a>(&self, telegram: &'a [u8]) -> Option<&'a str> {
+        std::str::from_utf8(self.get(telegram)?).ok().map(str::trim)
+    }
+}
+
+/// What a received frame is, as far as routing is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A heartbeat request (answer on the same session).
+    PollRequest,
+    /// A heartbeat answer.
+    PollResponse,
+    /// A response to one of our requests.
+    Response,
+    /// An unsolicited notice that must be recorded, then acknowledged.
+    Notice,
+    /// A request we do not serve, or an unreadable header.
+    Other,
+}
+
+/// How a response settles a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Success code.
+    Ok,
+    /// The institution refused, with its code.
+    Declined(String),
+    /// Timeout / in-progress code: the money may have moved; resolve by inquiry.
+    Unknown(String),
+}
+
+/// A (전문구분코드, 업무구분코드) pair, e.g. ("2000", "100").
+pub type MsgKey = (String, String);
+
+/// The spec's result inquiry for unknown transfers.
+#[derive(Debug, Clone)]
+pub struct InquiryRule {
+    /// Request (msg_type, biz_type) pairs that are resolved by this inquiry.
+    pub for_requests: Vec<(String, String)>,
+    /// The inquiry's msg_type and biz_type (Hecto 7000/100).
+    pub key: (String, String),
+    /// Where the original 전문번호 goes in the inquiry.
+    pub orig_msg_no: Span,
+    /// Where the original transaction's result sits in the inquiry response.
+    pub result: Span,
+    /// Result codes meaning "never received": the original was not executed.
+    pub not_found: Vec<String>,
+    /// Inquiry field ← original request field, copied byte for byte (equal widths).
+    pub copy: Vec<(Span, Span)>,
+}
+
+/// Everything the gateway needs to know about an institution's telegrams.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// Family name.
+    pub family: String,
+    /// Size of every telegram, when fixed.
+    pub telegram_len: usize,
+    /// 전문구분코드.
+    pub msg_type: Span,
+    /// 업무구분코드.
+    pub biz_type: Span,
+    /// 전문번호: assigned by the gateway, echoed by responses.
+    pub msg_no: Span,
+    /// 전송일자 (YYYYMMDD).
+    pub send_date: Span,
+    /// 전송시간 (hhmmss).
+    pub send_time: Span,
+    /// 응답코드.
+    pub resp_code: Span,
+    /// Daily range of 전문번호.
+    pub seq_range: RangeInclusive<u32>,
+    /// Response codes meaning success.
+    pub success_codes: Vec<String>,
+    /// Response codes meaning "outcome unknown" (VTIM, 처리중 …).
+    pub unknown_codes: Vec<String>,
+    /// Unsolicited notices: (msg_type, biz_type).
+    pub notices: Vec<(String, String)>,
+    /// 업무개시 (sign-on) request key.
+    pub sign_on: (String, String),
+    /// 업무종료 (sign-off) request key.
+    pub sign_off: (String, String),
+    /// Result inquiry for unknown outcomes.
+    pub inquiry: Option<InquiryRule>,
+    /// A blank telegram with the header's constant fields filled in (식별코드, 업체번호 …).
+    pub template: Vec<u8>,
+    /// Heartbeat request prefix (`HDRREQPOLL`) and response prefix (`HDRRESPOLL`).
+    pub poll: Option<(Vec<u8>, Vec<u8>)>,
+    /// Full layouts by message type (`"2000/100"`), for the dynamic codec.
+    pub layouts: Vec<(String, Layout)>,
+}
+
+/// The 전문번호 correlation key: (전송일자, 전문번호) packed into one integer.
+pub type CorrKey = u64;
+
+impl Profile {
+    /// The Hecto real-time firm-banking profile for one company contract.
+    pub fn hecto(company_no: &str, bank_code: &str) -> Profile {
+        let header = hecto::HectoHeader::layout();
+        let span = |path: &str| Span::of(header, path).unwrap_or(Span { offset: 0, len: 0 });
+        let inquiry = hecto::TransferResultInquiry::layout();
+        let mut template = vec![b' '; hecto::TELEGRAM_LEN];
+        let profile = Profile {
+            family: "hecto".into(),
+            telegram_len: hecto::TELEGRAM_LEN,
+            msg_type: span("msg_type"),
+            biz_type: span("biz_type"),
+            msg_no: span("msg_no"),
+            send_date: span("send_date"),
+            send_time: span("send_time"),
+            resp_code: span("resp_code"),
+            seq_range: 1..=950_000,
+            success_codes: vec![hecto::RESP_OK.into()],
+            unknown_codes: ["VTIM", "UTIM", "7430", "U430", "U602", "U726"]
+                .map(String::from)
+                .to_vec(),
+            notices: vec![("3000".into(), "100".into()), ("4000".into(), "100".into())],
+            sign_on: ("1000".into(), "100".into()),
+            sign_off: ("1000".into(), "200".into()),
+            inquiry: Some(InquiryRule {
+                for_requests: vec![("2000".into(), "100".into()), ("2000".into(), "200".into())],
+                key: ("7000".into(), "100".into()),
+                orig_msg_no: Span::of(inquiry, "orig_msg_no").unwrap_or(Span {
+                    offset: 100,
+                    len: 6,
+                }),
+                result: Span::of(inquiry, "result").unwrap_or(Span {
+                    offset: 193,
+                    len: 4,
+                }),
+                not_found: vec![hecto::RESULT_NO_RECORD.into()],
+                copy: Vec::new(),
+            }),
+            template: Vec::new(),
+            poll: Some((b"HDRREQPOLL".to_vec(), b"HDRRESPOLL".to_vec())),
+            layouts: <hecto::HectoMessage as TelegramFamily>::keys()
+                .iter()
+                .filter_map(|k| {
+                    Some((k.join("/"), hecto::HectoMessage::layout_for_key(k)?.clone()))
+                })
+                .collect(),
+        };
+        let put = |t: &mut Vec<u8>, path: &str, v: &[u8]| {
+            if let Some(s) = Span::of(header, path) {
+                s.put_text(t, v);
+            }
+        };
+        put(&mut template, "id_code", hecto::ID_CODE.as_bytes());
+        put(&mut template, "company_no", company_no.as_bytes());
+        put(&mut template, "bank_code", bank_code.as_bytes());
+        put(&mut template, "send_count", b"1");
+        Profile {
+            template,
+            ..profile
+        }
+    }
+
+    /// The full layout of a message type such as `"2000/100"`.
+    pub fn layout_for(&self, msg_type: &str) -> Option<&Layout> {
+        self.layouts
+            .iter()
+            .find(|(k, _)| k == msg_type)
+            .map(|(_, l)| l)
+    }
+
+    /// Overwrites the header constants (식별코드, 업체번호 …) and the message type of a
+    /// telegram built from caller-supplied fields.
+    pub fn fill_header(&self, telegram: &mut [u8], msg_type: &str) {
+        let header_end = [
+            self.msg_type,
+            self.biz_type,
+            self.msg_no,
+            self.send_date,
+            self.send_time,
+        ]
+        .iter()
+        .map(|s| s.offset + s.len)
+        .max()
+        .unwrap_or(0);
+        for (i, b) in self.template.iter().take(header_end).enumerate() {
+            if *b != b' ' {
+                if let Some(slot) = telegram.get_mut(i) {
+                    *slot = *b;
+                }
+            }
+        }
+        let mut parts = msg_type.splitn(2, '/');
+        self.msg_type
+            .put_text(telegram, parts.next().unwrap_or("").as_bytes());
+        self.biz_type
+            .put_text(telegram, parts.next().unwrap_or("").as_bytes());
+    }
+
+    /// Classifies a received frame.
+    pub fn classify(&self, frame: &[u8]) -> FrameKind {
+        if let Some((req, resp)) = &self.poll {
+            if frame.starts_with(req) {
+                return FrameKind::PollRequest;
+            }
+            if frame.starts_with(resp) {
+                return FrameKind::PollResponse;
+            }
+        }
+        let (Some(t), Some(b)) = (self.msg_type.text(frame), self.biz_type.text(frame)) else {
+            return FrameKind::Other;
+        };
+        if self.notices.iter().any(|(nt, nb)| nt == t && nb == b) {
+            return FrameKind::Notice;
+        }
+        if is_response_type(t) {
+            return FrameKind::Response;
+        }
+        FrameKind::Other
+    }
+
+    /// The correlation key of a request or response.
+    pub fn key(&self, telegram: &[u8]) -> Option<CorrKey> {
+        let date = self.send_date.digits(telegram)?;
+        let no = self.msg_no.digits(telegram)?;
+        Some(date * 1_000_000 + no)
+    }
+
+    /// Writes the gateway-owned header fields: 전문번호, 전송일자, 전송시간.
+    pub fn stamp(&self, telegram: &mut [u8], msg_no: u32, date: u32, time: u32) -> bool {
+        self.msg_no.put_digits(telegram, u64::from(msg_no))
+            & self.send_date.put_digits(telegram, u64::from(date))
+            & self.send_time.put_digits(telegram, u64::from(time))
+    }
+
+    /// (msg_type, biz_type) of a telegram.
+    pub fn msg_key<'a>(&self, telegram: &'a [u8]) -> Option<(&'a str, &'a str)> {
+        Some((self.msg_type.text(telegram)?, self.biz_type.text(telegram)?))
+    }
+
+    /// How a response settles its request.
+    pub fn verdict(&self, response: &[u8]) -> Verdict {
+        let code = self.resp_code.text(response).unwrap_or("").to_owned();
+        self.code_verdict(code)
+    }
+
+    fn code_verdict(&self, code: String) -> Verdict {
+        if self.success_codes.contains(&code) {
+            Verdict::Ok
+        } else if self.unknown_codes.contains(&code) {
+            Verdict::Unknown(code)
+        } else {
+            Verdict::Declined(code)
+        }
+    }
+
+    /// A blank request of `key` (e.g. sign-on), header constants filled, not yet stamped.
+    pub fn admin(&self, key: &(String, String)) -> Vec<u8> {
+        let mut t = self.template.clone();
+        self.msg_type.put_text(&mut t, key.0.as_bytes());
+        self.biz_type.put_text(&mut t, key.1.as_bytes());
+        t
+    }
+
+    /// True when a request of this key should be resolved by inquiry when its outcome is unknown.
+    pub fn resolvable(&self, telegram: &[u8]) -> bool {
+        match (&self.inquiry, self.msg_key(telegram)) {
+            (Some(rule), Some((t, b))) => {
+                rule.for_requests.iter().any(|(rt, rb)| rt == t && rb == b)
+            }
+            _ => false,
+        }
+    }
+
+    /// The result inquiry for the original request (its 전문번호 is `orig`), not yet stamped.
+    pub fn inquiry(&self, orig: u32, original: &[u8]) -> Option<Vec<u8>> {
+        let rule = self.inquiry.as_ref()?;
+        let mut t = self.admin(&rule.key);
+        for (to, from) in &rule.copy {
+            if let (Some(src), true) = (from.get(original), to.len == from.len) {
+                let src = src.to_vec();
+                to.put_text(&mut t, &src);
+            }
+        }
+        rule.orig_msg_no.put_digits(&mut t, u64::from(orig));
+        Some(t)
+    }
+
+    /// What an inquiry response says about the original: `None` while still in progress.
+    pub fn inquiry_verdict(&self, response: &[u8]) -> Option<Verdict> {
+        let rule = self.inquiry.as_ref()?;
+        match self.verdict(response) {
+            Verdict::Ok => {}
+            Verdict::Unknown(_) => return None,
+            // The inquiry itself was refused: keep asking.
+            Verdict::Declined(_) => return None,
+        }
+        let result = rule.result.text(response).unwrap_or("").to_owned();
+        if rule.not_found.contains(&result) {
+            return Some(Verdict::Declined(result));
+        }
+        match self.code_verdict(result) {
+            Verdict::Unknown(_) => None,
+            v => Some(v),
+        }
+    }
+
+    /// The acknowledgement of a notice: the notice echoed with 전문구분코드 + 100 and a success code.
+    pub fn notice_ack(&self, notice: &[u8]) -> Option<Vec<u8>> {
+        let t = self.msg_type.text(notice)?;
+        let response = response_type(t)?;
+        let mut ack = notice.to_vec();
+        self.msg_type.put_text(&mut ack, response.as_bytes());
+        let ok = self.success_codes.first().map_or("0000", String::as_str);
+        self.resp_code.put_text(&mut ack, ok.as_bytes());
+        Some(ack)
+    }
+
+    /// The heartbeat answer to a poll request: same stamp, response prefix.
+    pub fn poll_answer(&self, poll: &[u8]) -> Option<Vec<u8>> {
+        let (req, resp) = self.poll.as_ref()?;
+        let stamp = poll.get(req.len()..)?;
+        Some([resp.as_slice(), stamp].concat())
+    }
+
+    /// A heartbeat request stamped `mmddhhmmss`.
+    pub fn poll_request(&self, stamp: &str) -> Option<Vec<u8>> {
+        let (req, _) = self.poll.as_ref()?;
+        Some([req.as_slice(), stamp.as_bytes()].concat())
+    }
+}
+
+/// Why a spec cannot drive the gateway.
+#[derive(Debug, thiserror::Error)]
+#[error("spec {family}: {reason}")]
+pub struct ProfileError {
+    family: String,
+    reason: String,
+}
+
+impl Profile {
+    /// Builds the profile from a family spec (TOML). `header` sets constant header fields of
+    /// every request (e.g. `header.company_no`); `session` names the sign-on and sign-off keys.
+    pub fn from_family(
+        family: &Family,
+        header: &[(String, String)],
+        session: (MsgKey, MsgKey),
+    ) -> Result<Profile, ProfileError> {
+        let fail = |reason: String| ProfileError {
+            family: family.name().to_owned(),
+            reason,
+        };
+        let first = family
+            .messages()
+            .first()
+            .ok_or_else(|| fail("no messages".into()))?;
+        let telegram_len = first
+            .layout
+            .len()
+            .ok_or_else(|| fail("messages must be fixed-size".into()))?;
+        let span_in = |layout: &Layout, path: &str| {
+            Span::of(layout, path)
+                .ok_or_else(|| fail(format!("field {path:?} has no fixed offset")))
+        };
+        let span = |path: &str| span_in(&first.layout, path);
+        let keys = family.key_fields();
+        let key_span = |i: usize| {
+            keys.get(i).map(|k| Span {
+                offset: k.offset,
+                len: k.len,
+            })
+        };
+        let msg_type = key_span(0).ok_or_else(|| fail("no dispatch key".into()))?;
+        let biz_type = key_span(1).unwrap_or(Span {
+            offset: msg_type.offset + msg_type.len,
+            len: 0,
+        });
+        let seq = family
+            .sequence()
+            .ok_or_else(|| fail("no [sequence]".into()))?;
+        let date = family.date().ok_or_else(|| fail("no [date]".into()))?;
+        let codes = family
+            .response_code()
+            .ok_or_else(|| fail("no [response_code]".into()))?;
+        let pair = |k: &[String]| {
+            (
+                k.first().cloned().unwrap_or_default(),
+                k.get(1).cloned().unwrap_or_default(),
+            )
+        };
+        let inquiry = match family.inquiries().first() {
+            None => None,
+            Some(q) => {
+                let layout = &family
+                    .message_by_key(&q.key)
+                    .ok_or_else(|| fail(format!("inquiry message {:?} missing", q.key)))?
+                    .layout;
+                let request = q
+                    .for_keys
+                    .first()
+                    .and_then(|k| family.message_by_key(k))
+                    .map(|m| &m.layout);
+                let mut copy = Vec::new();
+                for (to, from) in &q.copy {
+                    if let (Ok(to), Some(Ok(from))) =
+                        (span_in(layout, to), request.map(|r| span_in(r, from)))
+                    {
+                        copy.push((to, from));
+                    }
+                }
+                let result = q
+                    .result_field
+                    .as_deref()
+                    .ok_or_else(|| fail("inquiry without result_field".into()))?;
+                Some(InquiryRule {
+                    for_requests: q.for_keys.iter().map(|k| pair(k)).collect(),
+                    key: pair(&q.key),
+                    orig_msg_no: span_in(layout, &q.key_field)?,
+                    result: span_in(layout, result)?,
+                    not_found: q.not_found.clone(),
+                    copy,
+                })
+            }
+        };
+        let poll = family.heartbeat().map(|h| {
+            let prefix = |want: &[(String, String)]| -> Vec<u8> {
+                want.iter().flat_map(|(_, v)| v.bytes()).collect()
+            };
+            (prefix(&h.request), prefix(&h.response))
+        });
+        let mut template = vec![b' '; telegram_len];
+        for (path, value) in header {
+            span(path)?.put_text(&mut template, value.as_bytes());
+        }
+        Ok(Profile {
+            family: family.name().to_owned(),
+            telegram_len,
+            msg_type,
+            biz_type,
+            msg_no: span(&seq.field)?,
+            send_date: span(&date.field)?,
+            send_time: match &date.time_field {
+                Some(f) => span(f)?,
+                None => Span { offset: 0, len: 0 },
+            },
+            resp_code: span(&codes.field)?,
+            seq_range: u32::try_from(seq.min).unwrap_or(1)
+                ..=u32::try_from(seq.max).unwrap_or(u32::MAX),
+            success_codes: codes.success.clone(),
+            unknown_codes: codes.unknown.clone(),
+            notices: family.notices().iter().map(|n| pair(&n.key)).collect(),
+            sign_on: session.0,
+            sign_off: session.1,
+            inquiry,
+            template,
+            poll,
+            layouts: family
+                .messages()
+                .iter()
+                .map(|m| (m.key_str(), m.layout.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// The sign-on and sign-off request keys of a family: the messages named `SignOnRequest` and
+/// `SignOffRequest`.
+pub fn session_keys(family: &Family) -> Result<(MsgKey, MsgKey), ProfileError> {
+    let find = |name: &str| {
+        family
+            .message_named(name)
+            .map(|m| {
+                (
+                    m.key.first().cloned().unwrap_or_default(),
+                    m.key.get(1).cloned().unwrap_or_default(),
+                )
+            })
+            .ok_or_else(|| ProfileError {
+                family: family.name().to_owned(),
+                reason: format!("no message named {name} (needed for 업무개시/종료)"),
+            })
+    };
+    Ok((find("SignOnRequest")?, find("SignOffRequest")?))
+}
+
+/// N000 → N100: the response type of a request type.
+pub fn response_type(msg_type: &str) -> Option<String> {
+    let n: u32 = msg_type.parse().ok()?;
+    (msg_type.len() == 4 && n.is_multiple_of(1000)).then(|| format!("{:04}", n + 100))
+}
+
+fn is_response_type(msg_type: &str) -> bool {
+    msg_type.len() == 4 && msg_type.parse::<u32>().is_ok_and(|n| n % 1000 == 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(p: &Profile) -> Vec<u8> {
+        p.admin(&("2000".into(), "100".into()))
+    }
+
+    #[test]
+    fn stamps_and_reads_back_the_key() {
+        let p = Profile::hecto("COMPANY01", "004");
+        let mut t = transfer(&p);
+        assert!(p.stamp(&mut t, 17, 20261122, 93015));
+        assert_eq!(&t[32..38], b"000017");
+        assert_eq!(&t[38..52], b"20261122093015");
+        assert_eq!(&t[0..9], b"SETTLEBNK");
+        assert_eq!(&t[21..24], b"004");
+        assert_eq!(p.key(&t), Some(20_261_122_000_017));
+        let header = hecto::HectoHeader::decode(&t[..100]).unwrap();
+        assert_eq!(
+            (
+                header.msg_no,
+                header.send_date.as_str(),
+                header.company_no.as_str()
+            ),
+            (17, "20261122", "COMPANY01")
+        );
+    }
+
+    #[test]
+    fn classifies_and_judges_responses() {
+        let p = Profile::hecto("C", "004");
+        let mut r = p.admin(&("2100".into(), "100".into()));
+        assert_eq!(p.classify(&r), FrameKind::Response);
+        p.resp_code.put_text(&mut r, b"0000");
+        assert_eq!(p.verdict(&r), Verdict::Ok);
+        p.resp_code.put_text(&mut r, b"VTIM");
+        assert_eq!(p.verdict(&r), Verdict::Unknown("VTIM".into()));
+        p.resp_code.put_text(&mut r, b"SB02");
+        assert_eq!(p.verdict(&r), Verdict::Declined("SB02".into()));
+        let n = p.admin(&("4000".into(), "100".into()));
+        assert_eq!(p.classify(&n), FrameKind::Notice);
+        let ack = p.notice_ack(&n).unwrap();
+        assert_eq!(&ack[24..28], b"4100");
+        assert_eq!(&ack[52..56], b"0000");
+        assert_eq!(p.classify(b"HDRREQPOLL1122093015"), FrameKind::PollRequest);
+        assert_eq!(
+            p.poll_answer(b"HDRREQPOLL1122093015").unwrap(),
+            b"HDRRESPOLL1122093015"
+        );
+    }
+
+    #[test]
+    fn profile_from_the_toml_spec_matches_the_derive_one() {
+        let family = Family::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../specs/hecto.toml"
+        ))
+        .unwrap();
+        let header = [
+            ("header.id_code".to_owned(), "SETTLEBNK".to_owned()),
+            ("header.company_no".to_owned(), "FEPDEMO01".to_owned()),
+            ("header.bank_code".to_owned(), "004".to_owned()),
+            ("header.send_count".to_owned(), "1".to_owned()),
+        ];
+        let from_toml =
+            Profile::from_family(&family, &header, session_keys(&family).unwrap()).unwrap();
+        let derived = Profile::hecto("FEPDEMO01", "004");
+        assert_eq!(
+            (from_toml.msg_type, from_toml.biz_type, from_toml.msg_no),
+            (derived.msg_type, derived.biz_type, derived.msg_no)
+        );
+        assert_eq!(
+            (
+                from_toml.send_date,
+                from_toml.send_time,
+                from_toml.resp_code
+            ),
+            (derived.send_date, derived.send_time, derived.resp_code)
+        );
+        assert_eq!(from_toml.seq_range, derived.seq_range);
+        assert_eq!(from_toml.template, derived.template);
+        assert_eq!(
+            (from_toml.sign_on.clone(), from_toml.sign_off.clone()),
+            (derived.sign_on.clone(), derived.sign_off.clone())
+        );
+        assert_eq!(from_toml.notices, derived.notices);
+        assert_eq!(from_toml.poll, derived.poll);
+        let (a, b) = (from_toml.inquiry.unwrap(), derived.inquiry.unwrap());
+        assert_eq!(
+            (a.key, a.orig_msg_no, a.result, a.not_found),
+            (b.key, b.orig_msg_no, b.result, b.not_found)
+        );
+        assert!(
+            a.copy.len() >= 3,
+            "inquiry copies account and amount fields: {:?}",
+            a.copy
+        );
+        assert_eq!(from_toml.layouts.len(), derived.layouts.len());
+    }
+
+    #[test]
+    fn inquiry_round() {
+        let p = Profile::hecto("C", "004");
+        let q = p.inquiry(42, &transfer(&p)).unwrap();
+        assert_eq!(&q[24..31], b"7000100");
+        assert_eq!(&q[100..106], b"000042");
+        let mut r = p.admin(&("7100".into(), "100".into()));
+        p.resp_code.put_text(&mut r, b"0000");
+        p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"0000");
+        assert_eq!(p.inquiry_verdict(&r), Some(Verdict::Ok));
+        p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"NREC");
+        assert_eq!(
+            p.inquiry_verdict(&r),
+            Some(Verdict::Declined("NREC".into()))
+        );
+        p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"U726");
+        assert_eq!(p.inquiry_verdict(&r), None);
+        assert!(p.resolvable(&transfer(&p)));
+        assert_eq!(response_type("2000").as_deref(), Some("2100"));
+        assert_eq!(response_type("2100"), None);
+    }
+}
