@@ -11,9 +11,8 @@ use clap::{Parser, Subcommand};
 use fep_codec::spec::{DecodeOptions, Family, OutputFormat};
 
 use fep_gateway::clock::{SharedClock, StartedClock, SystemClock};
-use fep_gateway::config::{check_summary, Config};
+use fep_gateway::config::load_and_resolve;
 use fep_gateway::gateway::Gateway;
-use fep_gateway::settings::GatewaySettings;
 
 /// Front-end processor gateway for fixed-length telegram institutions.
 #[derive(Parser)]
@@ -139,9 +138,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
     match cli.command {
-        Command::Check { config } => match Config::load(&config) {
-            Ok(c) => {
-                println!("{}", check_summary(&c));
+        // The same pipeline as `fep run`: what passes here starts there.
+        Command::Check { config } => match load_and_resolve(&config) {
+            Ok(resolved) => {
+                println!("{}", resolved.summary());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -364,8 +364,9 @@ async fn run_async(command: Command) -> ExitCode {
 }
 
 async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(), String> {
-    let config = Config::load(&config).map_err(|e| e.to_string())?;
-    let settings = GatewaySettings::from_config(&config).map_err(|e| e.to_string())?;
+    let settings = load_and_resolve(&config)
+        .map_err(|e| e.to_string())?
+        .settings;
     let clock: SharedClock = match clock_start {
         Some(s) => {
             let start = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S")

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use fep_client::framing::Framing;
-use fep_gateway::config::{check_summary, Config, Direction, Role};
+use fep_gateway::breaker::BreakerConfig;
+use fep_gateway::config::{check_summary, load_and_resolve, Direction, Role};
 
 fn example_path() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fep.example.toml")
@@ -14,8 +15,10 @@ fn example_path() -> std::path::PathBuf {
 #[test]
 fn example_config_loads_with_expected_contents() {
     let path = example_path();
-    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(check_summary(&c), "ok: 2 institutions, 3 links");
+    let resolved = load_and_resolve(&path).unwrap_or_else(|e| panic!("{e}"));
+    let c = &resolved.config;
+    assert_eq!(check_summary(c), "ok: 2 institutions, 3 links");
+    assert_eq!(resolved.summary(), check_summary(c));
     assert_eq!(
         c.server.native_listen,
         "127.0.0.1:7700".parse::<SocketAddr>().unwrap()
@@ -65,6 +68,23 @@ fn example_config_loads_with_expected_contents() {
     assert_eq!(split.polling.idle_interval, Duration::from_secs(120));
     assert_eq!(split.unknown.inquiry_max_attempts, 5);
     assert_eq!(split.limits.rate_tps, 50);
+
+    // What the gateway runs with: `count = 2` is two connections, the breaker has its defaults.
+    let settings = &resolved.settings;
+    let names: Vec<&str> = settings.institutions[1]
+        .links
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(names, ["send-1", "send-2", "recv"]);
+    assert_eq!(
+        settings.institutions[0].breaker.as_deref(),
+        Some(&BreakerConfig::default())
+    );
+    assert_eq!(
+        settings.institutions[0].webhook.as_deref(),
+        Some("http://127.0.0.1:8080/fep/notices")
+    );
 }
 
 #[test]
@@ -112,4 +132,112 @@ fn fep_check_binary_reports_ok_and_errors() {
         )),
         "{stderr}"
     );
+}
+
+/// Runs `fep <args>` and waits at most 60 s: a `fep run` that starts instead of refusing the
+/// config is killed and fails the test rather than hanging it.
+fn fep_output(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("fep {args:?} still running after 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn fep_check_and_fep_run_refuse_a_missing_spec_alike() {
+    // The example, copied where `specs/hecto.toml` does not exist: the spec paths are
+    // relative to the config file. `fep check` used to pass this and `fep run` to fail.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fep.toml");
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    std::fs::write(&config, &text).unwrap();
+    let spec_positions: Vec<(usize, usize)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("spec = "))
+        .map(|(i, l)| (i + 1, l.find('"').unwrap() + 1))
+        .collect();
+    assert_eq!(spec_positions.len(), 2);
+
+    let check = fep_output(&["check".as_ref(), "--config".as_ref(), config.as_ref()]);
+    assert_eq!(check.status.code(), Some(2));
+    assert!(check.stdout.is_empty());
+    let check_err = String::from_utf8_lossy(&check.stderr).into_owned();
+    let lines: Vec<&str> = check_err.lines().collect();
+    assert_eq!(lines.len(), 2, "{check_err}");
+    for (i, (line, col)) in spec_positions.iter().enumerate() {
+        let want = format!(
+            "{}:{line}:{col}: institution[{i}].spec: cannot read spec file ",
+            config.display()
+        );
+        assert!(lines[i].starts_with(&want), "{want}\n{check_err}");
+    }
+
+    let run = fep_output(&["run".as_ref(), "--config".as_ref(), config.as_ref()]);
+    assert!(!run.status.success());
+    assert!(
+        !String::from_utf8_lossy(&run.stdout).contains("fep ready"),
+        "fep run started"
+    );
+    let run_err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run_err.contains(check_err.trim_end()),
+        "fep run said:\n{run_err}\nfep check said:\n{check_err}"
+    );
+}
+
+#[test]
+fn fep_check_reports_breaker_and_webhook_problems_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("fep.toml");
+    let spec = example_path()
+        .parent()
+        .unwrap()
+        .join("specs/hecto.toml")
+        .canonicalize()
+        .unwrap();
+    let text = std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace(
+            "spec = \"specs/hecto.toml\"",
+            &format!("spec = {:?}", spec.display().to_string()),
+        )
+        .replace(
+            "http://127.0.0.1:8080/fep/notices",
+            "ftp://127.0.0.1/notices",
+        )
+        + "\n[institution.breaker]\nfailure_rate_threshold = 150.0\nminimum_number_of_calls = 0\n";
+    std::fs::write(&config, &text).unwrap();
+    let out = fep_output(&["check".as_ref(), "--config".as_ref(), config.as_ref()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (line, key) in [
+        (line_of("ftp://"), "institution[0].notices.webhook"),
+        (
+            line_of("failure_rate_threshold"),
+            "institution[1].breaker.failure_rate_threshold",
+        ),
+        (
+            line_of("minimum_number_of_calls"),
+            "institution[1].breaker.minimum_number_of_calls",
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!(":{line}:")) && stderr.contains(key),
+            "{key} at line {line}:\n{stderr}"
+        );
+    }
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
 }

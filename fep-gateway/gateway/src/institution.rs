@@ -451,13 +451,11 @@ pub(crate) fn spawn(
         metrics: Metrics::new(&name),
     };
     let mut actor = actor;
-    actor.breaker = actor.settings.breaker.clone().and_then(|config| match CircuitBreaker::new(config, Instant::now()) {
-        Ok(b) => Some(b),
-        Err(e) => {
-            tracing::error!(institution = %actor.name, error = %e, "invalid breaker settings: breaker disabled");
-            None
-        }
-    });
+    actor.breaker = actor
+        .settings
+        .breaker
+        .clone()
+        .map(|config| CircuitBreaker::from_valid(config, Instant::now()));
     actor.limiter = actor
         .settings
         .rate_tps

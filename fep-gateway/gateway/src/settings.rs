@@ -1,42 +1,21 @@
 //! Resolved runtime settings of the gateway: what the config file says, with defaults applied,
-//! links expanded and spec files loaded. The gateway core is built from these, never from raw
-//! config, so tests and the demo can construct them directly.
+//! links expanded, spec files loaded and every value checked
+//! ([`config::load_and_resolve`](crate::config::load_and_resolve) builds them). The gateway core
+//! is built from these, never from raw config, so tests and the demo can construct them
+//! directly.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::breaker::ValidBreakerConfig;
 use crate::framing::Framing;
 use crate::profile::Profile;
 
-/// Which way a link carries telegrams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Requests out only.
-    Send,
-    /// Responses and notices in only.
-    Recv,
-    /// Both.
-    Both,
-}
+pub use crate::config::Direction;
 
-impl Direction {
-    /// `send`, `recv` or `both`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Direction::Send => "send",
-            Direction::Recv => "recv",
-            Direction::Both => "both",
-        }
-    }
-
-    /// Whether requests may be written on this link.
-    pub fn can_send(self) -> bool {
-        self != Direction::Recv
-    }
-}
-
-/// Who opens the TCP connection.
+/// Who opens the TCP connection, with the resolved addresses (the config file's tag without
+/// addresses is [`config::Role`](crate::config::Role)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
     /// We connect to the institution.
@@ -110,10 +89,12 @@ pub struct InstitutionSettings {
     pub queue_depth: usize,
     /// Contracted requests per second (token bucket); beyond that `rejected(rate_limit)`.
     pub rate_tps: Option<u32>,
-    /// URL receiving recorded notices as JSON POSTs (at-least-once).
+    /// URL receiving recorded notices as JSON POSTs (at-least-once); an `http`/`https` URL
+    /// with a host when it comes from a config file.
     pub webhook: Option<String>,
-    /// Circuit breaker (None = disabled).
-    pub breaker: Option<crate::breaker::BreakerConfig>,
+    /// Circuit breaker (None = disabled, which only code can ask for: a config file always
+    /// gets one, with defaults when `[institution.breaker]` is absent).
+    pub breaker: Option<ValidBreakerConfig>,
 }
 
 impl InstitutionSettings {
@@ -137,7 +118,7 @@ impl InstitutionSettings {
             queue_depth: 20_000,
             rate_tps: None,
             webhook: None,
-            breaker: Some(crate::breaker::BreakerConfig::default()),
+            breaker: Some(ValidBreakerConfig::default()),
         }
     }
 }
@@ -157,119 +138,4 @@ pub struct GatewaySettings {
     pub journal_sync: crate::journal::JournalSync,
     /// Institutions.
     pub institutions: Vec<InstitutionSettings>,
-}
-
-/// Why a valid config still cannot start a gateway (spec file, address resolution).
-#[derive(Debug, thiserror::Error)]
-#[error("institution {institution}: {reason}")]
-pub struct SettingsError {
-    institution: String,
-    reason: String,
-}
-
-impl GatewaySettings {
-    /// Resolves a loaded config: loads each institution's spec, resolves addresses and expands
-    /// `count` into individual links.
-    pub fn from_config(config: &crate::config::Config) -> Result<GatewaySettings, SettingsError> {
-        let mut institutions = Vec::new();
-        for inst in &config.institutions {
-            let fail = |reason: String| SettingsError {
-                institution: inst.name.clone(),
-                reason,
-            };
-            if let Some(b) = &inst.breaker {
-                b.validate().map_err(|e| fail(format!("breaker: {e}")))?;
-            }
-            let family = fep_codec::spec::Family::load(&inst.spec)
-                .map_err(|e| fail(format!("spec {}: {e}", inst.spec.display())))?;
-            let header: Vec<(String, String)> = inst
-                .header
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let session = crate::profile::session_keys(&family).map_err(|e| fail(e.to_string()))?;
-            let profile =
-                Profile::from_family(&family, &header, session).map_err(|e| fail(e.to_string()))?;
-            let mut links = Vec::new();
-            for l in &inst.links {
-                let role = match l.role {
-                    crate::config::Role::Outbound => {
-                        let target = l
-                            .connect
-                            .as_deref()
-                            .ok_or_else(|| fail(format!("link {}: no connect address", l.name)))?;
-                        let connect = std::net::ToSocketAddrs::to_socket_addrs(target)
-                            .map_err(|e| {
-                                fail(format!("link {}: cannot resolve {target}: {e}", l.name))
-                            })?
-                            .next()
-                            .ok_or_else(|| {
-                                fail(format!("link {}: {target} resolves to nothing", l.name))
-                            })?;
-                        Role::Outbound { connect }
-                    }
-                    crate::config::Role::Inbound => Role::Inbound {
-                        listen: l
-                            .listen
-                            .ok_or_else(|| fail(format!("link {}: no listen address", l.name)))?,
-                        allowed_peers: l.allowed_peers.clone(),
-                    },
-                };
-                let direction = match l.direction {
-                    crate::config::Direction::Send => Direction::Send,
-                    crate::config::Direction::Recv => Direction::Recv,
-                    crate::config::Direction::Both => Direction::Both,
-                };
-                // An inbound listener accepts all of its `count` connections itself.
-                let copies = if matches!(role, Role::Inbound { .. }) {
-                    1
-                } else {
-                    l.count.max(1)
-                };
-                for i in 0..copies {
-                    let name = if copies > 1 {
-                        format!("{}-{}", l.name, i + 1)
-                    } else {
-                        l.name.clone()
-                    };
-                    links.push(LinkSettings {
-                        name,
-                        role: role.clone(),
-                        direction,
-                    });
-                }
-            }
-            institutions.push(InstitutionSettings {
-                name: inst.name.clone(),
-                profile,
-                framing: inst.framing.clone(),
-                max_frame: inst.max_frame,
-                links,
-                request_timeout: inst.request_timeout,
-                sign_on: inst.signon.enabled,
-                sign_on_at_date_change: inst.signon.on_date_change,
-                answer_peer_polls: inst.polling.answer_peer_polls,
-                poll_interval: inst.polling.enabled.then_some(inst.polling.idle_interval),
-                inquiry_delay: inst.unknown.inquiry_delay,
-                inquiry_interval: inst.unknown.inquiry_interval,
-                inquiry_max_attempts: inst.unknown.inquiry_max_attempts,
-                max_inflight: inst.limits.max_inflight as usize,
-                queue_depth: inst.limits.queue_depth as usize,
-                rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
-                webhook: inst.notices.webhook.clone(),
-                breaker: inst
-                    .breaker
-                    .clone()
-                    .or_else(|| Some(crate::breaker::BreakerConfig::default())),
-            });
-        }
-        Ok(GatewaySettings {
-            native_listen: config.server.native_listen,
-            http_listen: Some(config.server.http_listen),
-            data_dir: config.server.data_dir.clone(),
-            retention_days: config.server.journal_retention_days,
-            journal_sync: config.server.journal_sync,
-            institutions,
-        })
-    }
 }

@@ -1,0 +1,290 @@
+//! From a parsed [`Config`] to [`GatewaySettings`]: the steps that turn text into the typed
+//! values a gateway runs with (spec family and profile, checked breaker config, webhook URL,
+//! socket addresses, one [`LinkSettings`] per connection).
+//!
+//! Each step reports its own problems and the steps of one institution do not stop at the
+//! first, so a file with a missing spec and a bad breaker shows both. Settings are returned
+//! only when no step of any institution found anything.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+use fep_codec::spec::{Family, Location, SpecError};
+
+use super::diagnostic::{ConfigError, Diagnostic, Locator};
+use super::validate::host_port_problem;
+use super::{check_summary, Config, Institution, Role as LinkRole};
+use crate::profile::{session_keys, Profile};
+use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings, Role};
+
+/// A configuration that passed every check, and the settings a gateway runs with.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The file as written, with defaults applied and `spec` paths anchored to its directory.
+    pub config: Config,
+    /// What the gateway runs with.
+    pub settings: GatewaySettings,
+}
+
+impl Resolved {
+    /// What `fep check` prints: `ok: N institutions, M links`.
+    pub fn summary(&self) -> String {
+        check_summary(&self.config)
+    }
+}
+
+/// Reads `path` and runs the whole pipeline: parse → cross-field rules → spec load → profile
+/// → breaker ranges → webhook URL → addresses → links. `fep check` and `fep run` both call
+/// this, so whatever one accepts the other starts. Relative `spec` paths are resolved against
+/// the file's directory.
+pub fn load_and_resolve(path: impl AsRef<Path>) -> Result<Resolved, ConfigError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    resolve_str(&text, &name, path.parent().unwrap_or(Path::new("")))
+}
+
+/// [`load_and_resolve`] on text already read: `name` is shown in diagnostics and `base` is the
+/// directory relative `spec` paths are resolved against.
+pub fn resolve_str(text: &str, name: &str, base: &Path) -> Result<Resolved, ConfigError> {
+    let locator = Locator::new(text, name)?;
+    let mut config = Config::parse(&locator, text)?;
+    config.anchor_spec_paths(base);
+    let mut found = Problems {
+        locator: &locator,
+        list: Vec::new(),
+    };
+    for (path, message) in config.validate() {
+        found.at(path, message);
+    }
+    let mut institutions = Vec::new();
+    for (i, inst) in config.institutions.iter().enumerate() {
+        if let Ok(settings) = resolve_institution(inst, &format!("institution[{i}]"), &mut found) {
+            institutions.push(settings);
+        }
+    }
+    if !found.list.is_empty() {
+        return Err(ConfigError::invalid(name, found.list));
+    }
+    let server = &config.server;
+    let settings = GatewaySettings {
+        native_listen: server.native_listen,
+        http_listen: Some(server.http_listen),
+        data_dir: server.data_dir.clone(),
+        retention_days: server.journal_retention_days,
+        journal_sync: server.journal_sync,
+        institutions,
+    };
+    Ok(Resolved { config, settings })
+}
+
+/// A step failed and said why in [`Problems`] (or the cross-field rules already did).
+struct Reported;
+
+/// The problems found so far, located in the config file.
+struct Problems<'l, 'a> {
+    locator: &'l Locator<'a>,
+    list: Vec<Diagnostic>,
+}
+
+impl Problems<'_, '_> {
+    fn at(&mut self, path: String, message: String) -> Reported {
+        self.list.push(self.locator.at_path(&path, message));
+        Reported
+    }
+
+    /// A spec file problem: at the spec file's own position when the codec knows it, else at
+    /// the config's `spec` key.
+    fn spec(&mut self, key: String, spec: &Path, e: SpecError) -> Reported {
+        let (location, message) = match e {
+            SpecError::Io { path, source } => {
+                let message = format!("cannot read spec file {}: {source}", path.display());
+                return self.at(key, message);
+            }
+            SpecError::Syntax { location, message } => (location, message),
+            SpecError::Invalid {
+                location,
+                context,
+                message,
+            } => (location, format!("{context}: {message}")),
+        };
+        match location {
+            Location {
+                file: Some(file),
+                line: Some(line),
+                column,
+            } => {
+                self.list.push(Diagnostic {
+                    file: file.display().to_string(),
+                    line,
+                    column: column.unwrap_or(1),
+                    path: key,
+                    message: format!("in the spec file: {message}"),
+                });
+                Reported
+            }
+            _ => self.at(key, format!("spec file {}: {message}", spec.display())),
+        }
+    }
+}
+
+fn resolve_institution(
+    inst: &Institution,
+    p: &str,
+    found: &mut Problems<'_, '_>,
+) -> Result<InstitutionSettings, Reported> {
+    // Every step runs before any `?`, so independent problems are all reported.
+    let profile = build_profile(inst, p, found);
+    let breaker = inst
+        .breaker
+        .clone()
+        .unwrap_or_default()
+        .validated()
+        .map_err(|problems| {
+            for e in problems {
+                found.at(format!("{p}.breaker.{}", e.field()), e.to_string());
+            }
+            Reported
+        });
+    let webhook = match &inst.notices.webhook {
+        None => Ok(None),
+        Some(url) => match webhook_problem(url) {
+            None => Ok(Some(url.clone())),
+            Some(m) => Err(found.at(format!("{p}.notices.webhook"), m)),
+        },
+    };
+    let links = resolve_links(inst, p, found);
+    Ok(InstitutionSettings {
+        name: inst.name.clone(),
+        profile: profile?,
+        framing: inst.framing.clone(),
+        max_frame: inst.max_frame,
+        links: links?,
+        request_timeout: inst.request_timeout,
+        sign_on: inst.signon.enabled,
+        sign_on_at_date_change: inst.signon.on_date_change,
+        answer_peer_polls: inst.polling.answer_peer_polls,
+        poll_interval: inst.polling.enabled.then_some(inst.polling.idle_interval),
+        inquiry_delay: inst.unknown.inquiry_delay,
+        inquiry_interval: inst.unknown.inquiry_interval,
+        inquiry_max_attempts: inst.unknown.inquiry_max_attempts,
+        max_inflight: inst.limits.max_inflight as usize,
+        queue_depth: inst.limits.queue_depth as usize,
+        rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
+        webhook: webhook?,
+        breaker: Some(breaker?),
+    })
+}
+
+/// Loads the spec family and builds the profile, with the `[institution.header]` values.
+fn build_profile(
+    inst: &Institution,
+    p: &str,
+    found: &mut Problems<'_, '_>,
+) -> Result<Profile, Reported> {
+    let key = format!("{p}.spec");
+    if inst.spec.as_os_str().is_empty() {
+        // The cross-field rules said "must not be empty"; opening "" would only repeat it.
+        return Err(Reported);
+    }
+    let family = Family::load(&inst.spec).map_err(|e| found.spec(key.clone(), &inst.spec, e))?;
+    let session = session_keys(&family).map_err(|e| found.at(key.clone(), e.to_string()))?;
+    let header: Vec<(String, String)> = inst
+        .header
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Profile::from_family(&family, &header, session).map_err(|e| match e.header_field() {
+        Some(field) => found.at(format!("{p}.header.\"{field}\""), e.to_string()),
+        None => found.at(key, e.to_string()),
+    })
+}
+
+/// Why `url` cannot receive notices: it must parse, be `http` or `https`, and name a host.
+fn webhook_problem(url: &str) -> Option<String> {
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return Some(format!("{url:?} is not a URL: {e}")),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Some(format!(
+            "{url:?}: the scheme must be http or https, not {:?}",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Some(format!("{url:?} has no host"));
+    }
+    None
+}
+
+/// One [`LinkSettings`] per connection, with addresses resolved. A link whose address the
+/// cross-field rules already refused is skipped without a second message.
+fn resolve_links(
+    inst: &Institution,
+    p: &str,
+    found: &mut Problems<'_, '_>,
+) -> Result<Vec<LinkSettings>, Reported> {
+    let mut links = Vec::new();
+    let mut failed = false;
+    for (j, link) in inst.links.iter().enumerate() {
+        let role = match link.role {
+            LinkRole::Outbound => {
+                let target = link
+                    .connect
+                    .as_deref()
+                    .filter(|t| host_port_problem(t).is_none());
+                match target.map(resolve_address) {
+                    Some(Ok(connect)) => Role::Outbound { connect },
+                    Some(Err(m)) => {
+                        found.at(format!("{p}.links[{j}].connect"), m);
+                        failed = true;
+                        continue;
+                    }
+                    None => {
+                        failed = true;
+                        continue;
+                    }
+                }
+            }
+            LinkRole::Inbound => match link.listen {
+                Some(listen) => Role::Inbound {
+                    listen,
+                    allowed_peers: link.allowed_peers.clone(),
+                },
+                None => {
+                    failed = true;
+                    continue;
+                }
+            },
+        };
+        for name in link.connection_names() {
+            links.push(LinkSettings {
+                name,
+                role: role.clone(),
+                direction: link.direction,
+            });
+        }
+    }
+    if failed {
+        Err(Reported)
+    } else {
+        Ok(links)
+    }
+}
+
+/// `host:port` to the first address it resolves to (a host name goes through the resolver,
+/// as it would when the gateway starts).
+fn resolve_address(target: &str) -> Result<SocketAddr, String> {
+    target
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {target:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{target:?} resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,327 @@
+//! The whole pipeline on real files: spec loading, breaker ranges, webhook URLs, names.
+
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::breaker::{BreakerConfig, WindowType};
+use crate::config::Direction;
+
+const CONFIG: &str = r#"
+[[institution]]
+name = "hecto"
+spec = "specs/hecto.toml"
+framing = { kind = "ascii", digits = 4 }
+links = [ { name = "main", role = "outbound", connect = "127.0.0.1:9100" } ]
+"#;
+
+/// A directory holding `fep.toml` (= `config`) and, when `spec` is set, `specs/hecto.toml`.
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new(config: &str, spec: Option<&str>) -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fep.toml"), config).unwrap();
+        if let Some(spec) = spec {
+            std::fs::create_dir(dir.path().join("specs")).unwrap();
+            std::fs::write(dir.path().join("specs/hecto.toml"), spec).unwrap();
+        }
+        Files { dir }
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("fep.toml")
+    }
+
+    fn resolve(&self) -> Result<Resolved, ConfigError> {
+        load_and_resolve(self.config_path())
+    }
+
+    fn problems(&self) -> Vec<Diagnostic> {
+        match self.resolve() {
+            Ok(r) => panic!("expected problems, got {:?}", r.config),
+            Err(ConfigError::Invalid(d)) => d,
+            Err(e) => panic!("expected located problems: {e}"),
+        }
+    }
+}
+
+fn ok(config: &str) -> Resolved {
+    Files::new(config, Some(fep_specs::HECTO_TOML))
+        .resolve()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn problems(config: &str) -> Vec<Diagnostic> {
+    Files::new(config, Some(fep_specs::HECTO_TOML)).problems()
+}
+
+/// The only problem at `path`.
+fn at<'d>(ds: &'d [Diagnostic], path: &str) -> &'d Diagnostic {
+    let mut found = ds.iter().filter(|d| d.path == path);
+    match (found.next(), found.next()) {
+        (Some(d), None) => d,
+        _ => panic!("want exactly one problem at {path}, got:\n{ds:#?}"),
+    }
+}
+
+/// 1-based line and column of the first `needle` at or after line `from`.
+fn pos_from(text: &str, from: usize, needle: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .skip(from - 1)
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, l[..c].chars().count() + 1)))
+        .unwrap_or_else(|| panic!("{needle:?} not in text"))
+}
+
+fn pos(text: &str, needle: &str) -> (usize, usize) {
+    pos_from(text, 1, needle)
+}
+
+fn assert_at(d: &Diagnostic, file: &Path, (line, column): (usize, usize)) {
+    assert_eq!(
+        (d.file.as_str(), d.line, d.column),
+        (file.display().to_string().as_str(), line, column),
+        "{d}"
+    );
+}
+
+#[test]
+fn valid_config_resolves_with_expanded_links_and_default_breaker() {
+    let text = CONFIG.replace(
+        "links = [ { name = \"main\", role = \"outbound\", connect = \"127.0.0.1:9100\" } ]",
+        "links = [\n  { name = \"out\", role = \"outbound\", direction = \"send\", connect = \"127.0.0.1:9100\", count = 2 },\n  { name = \"in\", role = \"inbound\", direction = \"recv\", listen = \"127.0.0.1:9200\", allowed_peers = [\"127.0.0.1\"], count = 3 },\n]",
+    ) + "[institution.notices]\nwebhook = \"https://hooks.example/fep\"\n";
+    let r = ok(&text);
+    assert_eq!(r.summary(), "ok: 1 institutions, 2 links");
+    let inst = &r.settings.institutions[0];
+    let links: Vec<(&str, Direction)> = inst
+        .links
+        .iter()
+        .map(|l| (l.name.as_str(), l.direction))
+        .collect();
+    // Outbound `count` opens that many connections; an inbound listener stays one entry.
+    assert_eq!(
+        links,
+        [
+            ("out-1", Direction::Send),
+            ("out-2", Direction::Send),
+            ("in", Direction::Recv)
+        ]
+    );
+    assert_eq!(
+        inst.links[0].role,
+        crate::settings::Role::Outbound {
+            connect: "127.0.0.1:9100".parse().unwrap()
+        }
+    );
+    assert_eq!(inst.webhook.as_deref(), Some("https://hooks.example/fep"));
+    assert_eq!(inst.breaker.as_deref(), Some(&BreakerConfig::default()));
+    assert!(inst.profile.layout_for("2000/100").is_some());
+}
+
+#[test]
+fn configured_breaker_reaches_the_settings() {
+    let text = format!(
+        "{CONFIG}[institution.breaker]\nsliding_window_type = \"time_based\"\nsliding_window_size = 30\nfailure_rate_threshold = 25.0\nmax_wait_in_half_open = \"1m\"\n"
+    );
+    let r = ok(&text);
+    let b = r.settings.institutions[0].breaker.clone().unwrap();
+    assert_eq!(b.sliding_window_type, WindowType::TimeBased);
+    assert_eq!(b.sliding_window_size, 30);
+    assert_eq!(b.failure_rate_threshold, 25.0);
+    assert_eq!(
+        b.max_wait_in_half_open,
+        Some(std::time::Duration::from_secs(60))
+    );
+}
+
+#[test]
+fn missing_spec_file_is_reported_at_the_spec_key() {
+    let files = Files::new(CONFIG, None);
+    let ds = files.problems();
+    let d = at(&ds, "institution[0].spec");
+    assert_at(d, &files.config_path(), pos(CONFIG, "\"specs/hecto.toml\""));
+    assert!(d.message.starts_with("cannot read spec file "), "{d}");
+    assert!(d.message.contains("specs/hecto.toml"), "{d}");
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+}
+
+#[test]
+fn spec_syntax_error_points_into_the_spec_file() {
+    let spec = "[family]\nname = \"broken\"\nbogus_key = 1\n";
+    let files = Files::new(CONFIG, Some(spec));
+    let ds = files.problems();
+    let d = at(&ds, "institution[0].spec");
+    let spec_path = files.dir.path().join("specs/hecto.toml");
+    assert_eq!(d.file, spec_path.display().to_string(), "{d}");
+    assert!(d.line >= 1 && d.line <= 3, "{d}");
+    assert!(d.message.starts_with("in the spec file: "), "{d}");
+}
+
+#[test]
+fn spec_without_sign_on_messages_is_refused_at_the_spec_key() {
+    // A valid family that cannot drive a gateway: no SignOnRequest / SignOffRequest.
+    let spec = fep_specs::HECTO_TOML
+        .replace("SignOnRequest", "LogOnRequest")
+        .replace("SignOffRequest", "LogOffRequest");
+    let files = Files::new(CONFIG, Some(&spec));
+    let ds = files.problems();
+    let d = at(&ds, "institution[0].spec");
+    assert_at(d, &files.config_path(), pos(CONFIG, "\"specs/hecto.toml\""));
+    assert!(d.message.contains("SignOnRequest"), "{d}");
+}
+
+#[test]
+fn breaker_ranges_are_all_reported_with_positions() {
+    let text = format!(
+        "{CONFIG}\n[institution.breaker]\nfailure_rate_threshold = 150.0\nminimum_number_of_calls = 0\npermitted_calls_in_half_open = 0\nsliding_window_size = 0\nwait_duration_in_open_state = \"2d\"\n"
+    );
+    let ds = problems(&text);
+    let cases = [
+        (
+            "failure_rate_threshold",
+            "150.0",
+            "must be in (0, 100], got 150",
+        ),
+        ("minimum_number_of_calls", "0", "must be between 1 and"),
+        ("permitted_calls_in_half_open", "0", "must be between 1 and"),
+        ("sliding_window_size", "0", "must be between 1 and"),
+        ("wait_duration_in_open_state", "\"2d\"", "must be at most"),
+    ];
+    for (key, value, message) in cases {
+        let d = at(&ds, &format!("institution[0].breaker.{key}"));
+        let (line, _) = pos(&text, &format!("{key} = "));
+        let column = format!("{key} = ").len() + 1;
+        assert_eq!((d.line, d.column), (line, column), "{d}");
+        assert!(text.lines().nth(line - 1).unwrap().ends_with(value), "{d}");
+        assert!(d.message.contains(message), "{key}: {d}");
+    }
+    assert_eq!(ds.len(), cases.len(), "{ds:#?}");
+}
+
+#[test]
+fn second_institution_breaker_is_located_in_its_own_table() {
+    let second = CONFIG
+        .replace("name = \"hecto\"", "name = \"other\"")
+        .replace("9100", "9101");
+    let text = format!("{CONFIG}{second}[institution.breaker]\nfailure_rate_threshold = 0.0\n");
+    let ds = problems(&text);
+    let d = at(&ds, "institution[1].breaker.failure_rate_threshold");
+    assert_eq!(d.line, pos(&text, "failure_rate_threshold").0);
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+}
+
+#[test]
+fn bad_webhook_urls_are_refused_at_their_value() {
+    for (url, why) in [
+        ("ftp://x", "the scheme must be http or https, not \"ftp\""),
+        ("http://", "is not a URL: empty host"),
+        ("garbage", "is not a URL"),
+        ("mailto:ops@example.com", "the scheme must be http or https"),
+    ] {
+        let text = format!("{CONFIG}[institution.notices]\nwebhook = \"{url}\"\n");
+        let ds = problems(&text);
+        let d = at(&ds, "institution[0].notices.webhook");
+        assert_eq!((d.line, d.column), pos(&text, &format!("\"{url}\"")), "{d}");
+        assert!(d.message.contains(why), "{url}: {d}");
+        assert_eq!(ds.len(), 1, "{url}: {ds:#?}");
+    }
+}
+
+#[test]
+fn duplicate_names_and_independent_problems_are_reported_together() {
+    let second = CONFIG.replace(
+        "links = [ { name = \"main\", role = \"outbound\", connect = \"127.0.0.1:9100\" } ]",
+        "links = [\n  { name = \"a\", role = \"outbound\", connect = \"127.0.0.1:9101\" },\n  { name = \"a\", role = \"outbound\", connect = \"127.0.0.1:9102\" },\n]",
+    ) + "[institution.notices]\nwebhook = \"ftp://x\"\n";
+    let text = format!("{CONFIG}{second}");
+    let ds = problems(&text);
+    let second_start = pos_from(&text, 3, "[[institution]]").0;
+    let name = at(&ds, "institution[1].name");
+    assert_eq!(
+        (name.line, name.column),
+        pos_from(&text, second_start, "\"hecto\"")
+    );
+    assert!(
+        name.message
+            .contains("duplicate institution name \"hecto\" (also institution[0])"),
+        "{name}"
+    );
+    let link = at(&ds, "institution[1].links[1].name");
+    let link_line = pos(
+        &text,
+        "name = \"a\", role = \"outbound\", connect = \"127.0.0.1:9102\"",
+    )
+    .0;
+    assert_eq!(
+        (link.line, link.column),
+        (link_line, "  { name = ".len() + 1)
+    );
+    assert!(link.message.contains("duplicate link name \"a\""), "{link}");
+    at(&ds, "institution[1].notices.webhook");
+    assert_eq!(ds.len(), 3, "{ds:#?}");
+    // Reading order: by line in the file.
+    assert!(ds.windows(2).all(|w| w[0].line <= w[1].line), "{ds:#?}");
+}
+
+#[test]
+fn expanded_connection_names_must_not_collide() {
+    let text = CONFIG.replace(
+        "links = [ { name = \"main\", role = \"outbound\", connect = \"127.0.0.1:9100\" } ]",
+        "links = [\n  { name = \"out\", role = \"outbound\", connect = \"127.0.0.1:9100\", count = 2 },\n  { name = \"out-2\", role = \"outbound\", connect = \"127.0.0.1:9101\" },\n]",
+    );
+    let ds = problems(&text);
+    let d = at(&ds, "institution[0].links[1].name");
+    assert_eq!(d.line, pos(&text, "\"out-2\"").0);
+    assert!(
+        d.message
+            .contains("connection name \"out-2\" is also used by links[0]"),
+        "{d}"
+    );
+}
+
+#[test]
+fn header_problems_point_at_the_header_key() {
+    let text = format!(
+        "{CONFIG}[institution.header]\n\"header.company_no\" = \"COMPANY01\"\n\"header.no_such\" = \"x\"\n"
+    );
+    let ds = problems(&text);
+    let d = at(&ds, "institution[0].header.\"header.no_such\"");
+    assert_eq!((d.line, d.column), pos(&text, "\"x\""), "{d}");
+    assert!(d.message.contains("not a field"), "{d}");
+
+    // 13 bytes into the 12-byte 업체번호: refused instead of being left blank.
+    let text = format!("{CONFIG}[institution.header]\n\"header.company_no\" = \"COMPANY000001\"\n");
+    let ds = problems(&text);
+    let d = at(&ds, "institution[0].header.\"header.company_no\"");
+    assert_eq!(d.line, pos(&text, "COMPANY000001").0);
+    assert!(d.message.contains("holds 12"), "{d}");
+}
+
+#[test]
+fn structural_errors_stop_before_files_are_opened() {
+    // A type error leaves no config to resolve: one problem, and no spec error alongside.
+    let text = CONFIG.replace("role = \"outbound\"", "role = \"outbnd\"");
+    let files = Files::new(&text, None);
+    let ds = files.problems();
+    assert_eq!(ds.len(), 1, "{ds:#?}");
+    assert_eq!(ds[0].path, "institution[0].links[0].role");
+}
+
+#[test]
+fn resolve_str_uses_the_given_base_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("specs")).unwrap();
+    std::fs::write(dir.path().join("specs/hecto.toml"), fep_specs::HECTO_TOML).unwrap();
+    let r = resolve_str(CONFIG, "inline.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        r.config.institutions[0].spec,
+        dir.path().join("specs/hecto.toml")
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let e = resolve_str(CONFIG, "inline.toml", elsewhere.path()).unwrap_err();
+    assert_eq!(e.diagnostics()[0].file, "inline.toml");
+    assert_eq!(e.diagnostics()[0].path, "institution[0].spec");
+}
