@@ -3,7 +3,8 @@ use serde::Deserialize;
 use super::diagnostic::line_col;
 use super::*;
 
-const MINIMAL: &str = r#"
+/// One institution, one outbound link: the smallest valid file (shared with the resolve tests).
+pub(super) const MINIMAL: &str = r#"
 [[institution]]
 name = "hecto"
 spec = "specs/hecto.toml"

@@ -6,13 +6,7 @@ use super::*;
 use crate::breaker::{BreakerConfig, WindowType};
 use crate::config::Direction;
 
-const CONFIG: &str = r#"
-[[institution]]
-name = "hecto"
-spec = "specs/hecto.toml"
-framing = { kind = "ascii", digits = 4 }
-links = [ { name = "main", role = "outbound", connect = "127.0.0.1:9100" } ]
-"#;
+use crate::config::tests::MINIMAL as CONFIG;
 
 /// A directory holding `fep.toml` (= `config`) and, when `spec` is set, `specs/hecto.toml`.
 struct Files {
