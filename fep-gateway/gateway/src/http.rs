@@ -238,3 +238,43 @@ async fn metrics() -> Response {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fep_codec::spec::Family;
+
+    use super::*;
+
+    /// A masked N field and a repeat group of structs whose element has a masked field.
+    const SPEC: &str = r#"
+[family]
+name = "m"
+[[structs]]
+name = "Item"
+fields = [
+  { name = "acct", type = "N", len = 8, mask = true },
+  { name = "memo", type = "AN", len = 2 },
+]
+[[structs]]
+name = "T"
+fields = [
+  { name = "card", type = "N", len = 8, rust = "u64", mask = true },
+  { name = "n", type = "N", len = 1 },
+  { name = "items", struct = "Item", count = "n", max = 2 },
+]
+"#;
+
+    #[test]
+    fn masks_numbers_and_group_elements_by_the_layout() {
+        let family = Family::from_toml_str(SPEC).unwrap_or_else(|e| panic!("{e}"));
+        let layout = &family.struct_spec("T").expect("struct T").layout;
+        let record = layout
+            .decode_record(b"12345678211112222ab33334444cd")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let json = masked(layout, &record);
+        assert_eq!(json["card"], "123***78", "{json}");
+        assert_eq!(json["items"][0]["acct"], "111***22", "{json}");
+        assert_eq!(json["items"][1]["acct"], "333***44", "{json}");
+        assert_eq!(json["items"][1]["memo"], "cd", "{json}");
+    }
+}
