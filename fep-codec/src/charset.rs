@@ -8,22 +8,24 @@
 use std::fmt;
 
 use encoding_rs::{DecoderResult, EncoderResult, EUC_KR};
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DecodeErrorKind, EncodeErrorKind};
 
 /// The charset of a text field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum Charset {
     /// Printable ASCII only (0x20..=0x7E).
-    #[serde(rename = "ascii")]
+    #[cfg_attr(feature = "serde", serde(rename = "ascii"))]
     Ascii,
     /// EUC-KR restricted to KS X 1001 (2,350 precomposed Hangul, Hanja, symbols).
     #[default]
-    #[serde(rename = "euc-kr")]
+    #[cfg_attr(feature = "serde", serde(rename = "euc-kr"))]
     EucKr,
     /// Windows code page 949 (Unified Hangul Code): all 11,172 Hangul syllables.
-    #[serde(rename = "cp949")]
+    #[cfg_attr(feature = "serde", serde(rename = "cp949"))]
     Cp949,
 }
 

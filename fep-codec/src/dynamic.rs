@@ -5,7 +5,9 @@
 //! values and the same errors (field path, absolute offset).
 
 use bytes::BytesMut;
+#[cfg(feature = "serde")]
 use serde::ser::{SerializeMap, SerializeSeq};
+#[cfg(feature = "serde")]
 use serde::{Serialize, Serializer};
 
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
@@ -51,6 +53,8 @@ impl Value {
     }
 }
 
+/// JSON-friendly: numbers as numbers (as strings beyond 64 bits), raw bytes as hex.
+#[cfg(feature = "serde")]
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -119,6 +123,8 @@ impl Record {
     }
 }
 
+/// A map from field path to value, in wire order.
+#[cfg(feature = "serde")]
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.fields.len()))?;
@@ -381,9 +387,9 @@ mod tests {
         };
         assert_eq!(items[1].get("code"), Some(&Value::Text("02".into())));
         assert_eq!(l.encode_record(&r).unwrap(), bytes);
-        let json = serde_json::to_string(&r).unwrap();
+        #[cfg(feature = "serde")]
         assert_eq!(
-            json,
+            serde_json::to_string(&r).unwrap(),
             r#"{"len":18,"name":"급여","fee":null,"n":2,"items":[{"code":"01"},{"code":"02"}]}"#
         );
     }

@@ -6,14 +6,16 @@
 //! functions, so both codecs share one set of rules.
 
 use bytes::{BufMut, BytesMut};
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::charset::{is_printable_ascii, Charset};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 
 /// Where a signed N field keeps its sign byte.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum Sign {
     /// No sign byte: negative values cannot be encoded.
     #[default]
@@ -62,8 +64,9 @@ impl FieldFormat {
 }
 
 /// The shape of a scalar value, recorded in layouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum ValueKind {
     /// AN text.
     Text,

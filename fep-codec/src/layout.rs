@@ -4,13 +4,15 @@
 //! from a TOML spec. Both describe fields the same way, so the two can be compared field by
 //! field and the dynamic codec can decode anything the derive can.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::charset::Charset;
 use crate::field::{FieldFormat, Sign, ValueKind};
 
 /// The ordered fields of a telegram, nested structs flattened into dotted paths.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Layout {
     name: String,
     fields: Vec<FieldLayout>,
@@ -57,8 +59,9 @@ impl Layout {
 }
 
 /// What a field holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum FieldKind {
     /// AN text (`String`).
     Text,
@@ -82,8 +85,9 @@ pub enum FieldKind {
 }
 
 /// How an `auto_len` field is filled on encode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum AutoLen {
     /// The telegram's (or enclosing struct's) total length.
     Total,
@@ -92,7 +96,8 @@ pub enum AutoLen {
 }
 
 /// One field of a [`Layout`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct FieldLayout {
     /// Dotted path, e.g. `"checks[2].no"`.
     pub path: String,

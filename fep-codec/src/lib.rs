@@ -105,6 +105,17 @@
 //! variant's key into those fields, so a value always encodes to bytes that decode back to the
 //! same variant.
 
+//! # Features
+//!
+//! - `spec` (default): the spec-file model, the `spec` module — families described in TOML, the
+//!   dynamic codec over them, Rust code generation and documentation. Brings toml,
+//!   serde_json and serde.
+//! - `serde` (implied by `spec`): serde derives on [`Layout`], [`Charset`] and friends, and
+//!   `Serialize` on [`Record`] / [`Value`].
+//!
+//! A crate that only derives telegrams can depend on `fep-codec` with
+//! `default-features = false` and carries none of them.
+
 #![deny(missing_docs)]
 
 mod charset;
@@ -114,6 +125,7 @@ mod dynamic;
 mod error;
 mod field;
 mod layout;
+#[cfg(feature = "spec")]
 pub mod spec;
 
 use bytes::BytesMut;

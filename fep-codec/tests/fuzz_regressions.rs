@@ -57,7 +57,7 @@ fn ohm_and_angstrom_signs_survive_decode_encode() {
 }
 
 /// What the fix must keep: decomposed (NFD) Hangul, as macOS produces it, is still composed
-/// before encoding (ARCHITECTURE.md, "NFD input").
+/// before encoding (`docs/architecture.md`, "NFD input").
 #[test]
 fn nfd_hangul_is_still_composed() {
     let nfd = Memo {

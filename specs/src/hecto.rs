@@ -1,7 +1,7 @@
 //! 헥토파이낸셜 (Hecto Financial, formerly 세틀뱅크) 실시간펌뱅킹 — real-time firm banking.
 //!
-//! Source: ㈜헥토파이낸셜 *실시간펌뱅킹전문설계서 Ver.2.0* (revised 2024-03-08), as
-//! transcribed in `/work/shared/specs/hecto-realtime-firmbanking.md`.
+//! Source: ㈜헥토파이낸셜 *실시간펌뱅킹전문설계서 Ver.2.0* (revised 2024-03-08); the same
+//! family as data, field by field, is `specs/hecto.toml`.
 //!
 //! Every telegram is **300 bytes**: a 100-byte 공통부 ([`HectoHeader`]) followed by a 200-byte
 //! 개별부 (body). On the wire each telegram is preceded by a 4-byte ASCII decimal length that

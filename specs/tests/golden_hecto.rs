@@ -1,7 +1,7 @@
 //! Golden vectors for the Hecto real-time firm-banking family.
 //!
-//! Every vector is built BY HAND from the tables in
-//! `/work/shared/specs/hecto-realtime-firmbanking.md`: one field per line, with the field
+//! Every vector is built BY HAND from the tables of the 전문설계서 (㈜헥토파이낸셜
+//! 실시간펌뱅킹전문설계서 Ver.2.0, 2024-03-08), not from this crate: one field per line, with the field
 //! name and its absolute 0-based offset. Korean text is written as EUC-KR byte escapes taken
 //! from an independent oracle (`python3 -c "print('홍길동'.encode('euc-kr').hex())"`):
 //!

@@ -16,6 +16,7 @@ use serde_json::json;
 
 use crate::institution::ShutdownRx;
 use crate::journal::Journal;
+use crate::profile::Profile;
 use crate::server::Registry;
 
 /// Bucket bounds of `fep_request_duration_seconds`.
@@ -127,22 +128,7 @@ async fn send_message(
             body.timeout_ms.map(std::time::Duration::from_millis),
         )
         .await;
-    let response = if reply.telegram.is_empty() {
-        serde_json::Value::Null
-    } else {
-        let response_type = profile
-            .msg_key(&reply.telegram)
-            .map(|(t, b)| format!("{t}/{b}"))
-            .unwrap_or_default();
-        match profile
-            .layout_for(&response_type)
-            .map(|l| l.decode_record(&reply.telegram))
-        {
-            Some(Ok(r)) => json!({ "type": response_type, "fields": masked(layout, &r) }),
-            Some(Err(e)) => json!({ "type": response_type, "error": e.to_string() }),
-            None => json!({ "type": response_type }),
-        }
-    };
+    let response = response_json(profile, &reply.telegram);
     Json(json!({
         "id": reply.tx_id.to_string(),
         "outcome": reply.outcome.as_str(),
@@ -150,6 +136,26 @@ async fn send_message(
         "response": response,
     }))
     .into_response()
+}
+
+/// The answered telegram as JSON: its type, and its fields decoded and masked by the layout of
+/// *its own* message key (a response's layout may differ from its request's), or null when
+/// nothing was answered.
+fn response_json(profile: &Profile, telegram: &[u8]) -> serde_json::Value {
+    if telegram.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let response_type = profile
+        .msg_key(telegram)
+        .map(|(t, b)| format!("{t}/{b}"))
+        .unwrap_or_default();
+    match profile.layout_for(&response_type) {
+        Some(layout) => match layout.decode_record(telegram) {
+            Ok(r) => json!({ "type": response_type, "fields": masked(layout, &r) }),
+            Err(e) => json!({ "type": response_type, "error": e.to_string() }),
+        },
+        None => json!({ "type": response_type }),
+    }
 }
 
 /// JSON fields → record: strings stay text, numbers become N values. Unknown names are errors.
@@ -180,14 +186,21 @@ fn to_record(
     Ok(record)
 }
 
-/// A record as JSON with `mask` fields masked.
+/// A record as JSON with the layout's `mask` fields masked, numbers included (an account
+/// number may be an N field), and repeat-group elements masked by the element layout.
 fn masked(layout: &Layout, record: &Record) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for (path, value) in record.iter() {
-        let mask = layout.field(path).is_some_and(|f| f.mask);
-        let v = match value {
-            Value::Text(s) if mask => json!(fep_codec::mask_value(s)),
-            other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+        let field = layout.field(path);
+        let mask = field.is_some_and(|f| f.mask);
+        let v = match (value, field.map(|f| &f.kind)) {
+            (Value::Text(s), _) if mask => json!(fep_codec::mask_value(s)),
+            (Value::UInt(n), _) if mask => json!(fep_codec::mask_value(&n.to_string())),
+            (Value::Int(n), _) if mask => json!(fep_codec::mask_value(&n.to_string())),
+            (Value::Group(items), Some(FieldKind::Group { element, .. })) => {
+                items.iter().map(|item| masked(element, item)).collect()
+            }
+            (other, _) => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
         };
         out.insert(path.to_owned(), v);
     }
@@ -223,5 +236,45 @@ async fn metrics() -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics recorder not installed",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fep_codec::spec::Family;
+
+    use super::*;
+
+    /// A masked N field and a repeat group of structs whose element has a masked field.
+    const SPEC: &str = r#"
+[family]
+name = "m"
+[[structs]]
+name = "Item"
+fields = [
+  { name = "acct", type = "N", len = 8, mask = true },
+  { name = "memo", type = "AN", len = 2 },
+]
+[[structs]]
+name = "T"
+fields = [
+  { name = "card", type = "N", len = 8, rust = "u64", mask = true },
+  { name = "n", type = "N", len = 1 },
+  { name = "items", struct = "Item", count = "n", max = 2 },
+]
+"#;
+
+    #[test]
+    fn masks_numbers_and_group_elements_by_the_layout() {
+        let family = Family::from_toml_str(SPEC).unwrap_or_else(|e| panic!("{e}"));
+        let layout = &family.struct_spec("T").expect("struct T").layout;
+        let record = layout
+            .decode_record(b"12345678211112222ab33334444cd")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let json = masked(layout, &record);
+        assert_eq!(json["card"], "123***78", "{json}");
+        assert_eq!(json["items"][0]["acct"], "111***22", "{json}");
+        assert_eq!(json["items"][1]["acct"], "333***44", "{json}");
+        assert_eq!(json["items"][1]["memo"], "cd", "{json}");
     }
 }

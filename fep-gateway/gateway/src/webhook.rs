@@ -4,15 +4,27 @@
 //! marks undelivered (e.g. after a crash), then each new one, in order, retrying with jittered
 //! exponential backoff until the endpoint answers 2xx. Only then is the notice marked
 //! delivered. Receivers deduplicate by `notice_id`.
+//!
+//! `https://` webhooks use rustls with the `ring` provider and trust the platform's root
+//! certificates; `SSL_CERT_FILE` / `SSL_CERT_DIR` replace those, e.g. with an internal CA.
+//! Failures that a retry cannot cure (a certificate not trusted, a refusal such as 404) are
+//! logged as errors and counted in `fep_webhook_failures_total{kind="permanent"}`, and retried
+//! at the longest backoff: someone has to fix the endpoint or the trust store, and the notice
+//! must still go out once they have.
 
 use std::time::Duration;
 
 use backon::BackoffBuilder;
+use rustls::pki_types::CertificateDer;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::institution::{InstitutionHandle, ShutdownRx};
 use crate::journal::Journal;
+
+/// The shortest and the longest pause between two delivery attempts.
+const MIN_DELAY: Duration = Duration::from_millis(200);
+const MAX_DELAY: Duration = Duration::from_secs(30);
 
 /// The JSON body POSTed for each notice.
 #[derive(Debug, Serialize)]
@@ -28,7 +40,144 @@ pub struct WebhookNotice<'a> {
     pub telegram_hex: String,
 }
 
-/// Starts the delivery task of one institution.
+/// Why a webhook cannot be used, or why one delivery attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// Not a URL, or not an `http://` / `https://` one.
+    #[error("webhook URL {url:?}: {reason}")]
+    Url {
+        /// The URL as configured.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The HTTP client could not be built (TLS setup).
+    #[error("webhook client: {0}")]
+    Client(String),
+    /// The TLS handshake failed: typically a certificate that the trust store does not accept.
+    #[error("webhook TLS failure: {0}")]
+    Tls(String),
+    /// No answer: connection refused or reset, timeout.
+    #[error("webhook unreachable: {0}")]
+    Unreachable(String),
+    /// The endpoint answered, but not with 2xx.
+    #[error("webhook answered {0}")]
+    Status(reqwest::StatusCode),
+}
+
+impl WebhookError {
+    /// True when retrying soon cannot help: the URL, the TLS trust or the endpoint's
+    /// configuration must change first. 5xx, 408 and 429 are the endpoint's passing trouble.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Url { .. } | Self::Client(_) | Self::Tls(_) => true,
+            Self::Unreachable(_) => false,
+            Self::Status(s) => {
+                !(s.is_server_error()
+                    || *s == reqwest::StatusCode::REQUEST_TIMEOUT
+                    || *s == reqwest::StatusCode::TOO_MANY_REQUESTS)
+            }
+        }
+    }
+
+    /// Sorts a transport error: TLS failures apart from plain unreachability.
+    fn from_reqwest(e: &reqwest::Error) -> WebhookError {
+        let text = chain(e);
+        if e.is_builder() {
+            return WebhookError::Client(text);
+        }
+        if is_tls(e) {
+            return WebhookError::Tls(text);
+        }
+        WebhookError::Unreachable(text)
+    }
+}
+
+/// Whether a rustls error sits anywhere under `err`. It hides under hyper's and nested io
+/// wrappers, and `io::Error::source` skips the error it wraps, so io errors are opened here.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    if err.is::<rustls::Error>() {
+        return true;
+    }
+    let wrapped = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| is_tls(inner));
+    wrapped || err.source().is_some_and(is_tls)
+}
+
+/// An error and its causes on one line: reqwest's own message alone rarely says why.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Parses a webhook URL, refusing any scheme but `http` and `https`.
+pub fn validate_url(url: &str) -> Result<reqwest::Url, WebhookError> {
+    let fail = |reason: String| WebhookError::Url {
+        url: url.to_owned(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| fail(e.to_string()))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(parsed),
+        other => Err(fail(format!(
+            "scheme {other:?} is not supported (use http or https)"
+        ))),
+    }
+}
+
+/// The webhook HTTP client: rustls over `ring`, trusting the platform's roots (as overridden
+/// by `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus `extra_roots`. A host without any root still
+/// gets a client, so `http://` webhooks keep working; `https://` ones then fail as TLS errors.
+pub fn client(extra_roots: &[CertificateDer<'static>]) -> Result<reqwest::Client, WebhookError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "webhook TLS: a platform root certificate store is unreadable");
+    }
+    roots.add_parsable_certificates(native.certs);
+    for cert in extra_roots {
+        roots
+            .add(cert.clone())
+            .map_err(|e| WebhookError::Client(format!("extra root certificate: {e}")))?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| WebhookError::Client(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .tls_backend_preconfigured(tls)
+        .build()
+        .map_err(|e| WebhookError::Client(chain(&e)))
+}
+
+/// One attempt: POSTs `body` as JSON; Ok on 2xx.
+pub async fn post<T: Serialize + ?Sized>(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    body: &T,
+) -> Result<(), WebhookError> {
+    match client.post(url.clone()).json(body).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(WebhookError::Status(r.status())),
+        Err(e) => Err(WebhookError::from_reqwest(&e)),
+    }
+}
+
+/// Starts the delivery task of one institution. A URL that is not `http://` or `https://`
+/// is logged and counted once, and nothing is sent: the notices stay undelivered in the
+/// journal and go out after the configuration is fixed and the gateway restarted.
 pub(crate) fn spawn(
     url: String,
     handle: InstitutionHandle,
@@ -37,31 +186,26 @@ pub(crate) fn spawn(
 ) {
     let mut rx = handle.notices();
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-        {
-            Ok(c) => c,
+        let name = handle.name().to_owned();
+        let ready = validate_url(&url).and_then(|u| Ok((u, client(&[])?)));
+        let (url, client) = match ready {
+            Ok(r) => r,
             Err(e) => {
-                tracing::error!(error = %e, "webhook client not available");
+                tracing::error!(institution = %name, error = %e, "webhook disabled: no notice is delivered");
+                count_failure(&name, &e);
                 return;
             }
         };
-        let name = handle.name().to_owned();
+        let webhook = Webhook {
+            client,
+            url,
+            handle: &handle,
+            journal: &journal,
+        };
         // Backlog first: recorded but never delivered.
         if let Ok(pending) = journal.pending_notices().await {
             for n in pending.into_iter().filter(|n| n.institution == name) {
-                if !deliver(
-                    &client,
-                    &url,
-                    &handle,
-                    &journal,
-                    n.id,
-                    &n.telegram,
-                    &mut shutdown,
-                )
-                .await
-                {
+                if !webhook.deliver(n.id, &n.telegram, &mut shutdown).await {
                     return;
                 }
             }
@@ -73,17 +217,7 @@ pub(crate) fn spawn(
             };
             match notice {
                 Ok(n) => {
-                    if !deliver(
-                        &client,
-                        &url,
-                        &handle,
-                        &journal,
-                        n.id,
-                        &n.telegram,
-                        &mut shutdown,
-                    )
-                    .await
-                    {
+                    if !webhook.deliver(n.id, &n.telegram, &mut shutdown).await {
                         return;
                     }
                 }
@@ -97,50 +231,216 @@ pub(crate) fn spawn(
     });
 }
 
-/// Posts until 2xx or shutdown; false on shutdown.
-async fn deliver(
-    client: &reqwest::Client,
-    url: &str,
-    handle: &InstitutionHandle,
-    journal: &Journal,
-    id: u64,
-    telegram: &[u8],
-    shutdown: &mut ShutdownRx,
-) -> bool {
-    let profile = handle.profile();
-    let body = WebhookNotice {
-        institution: handle.name(),
-        notice_id: id,
-        msg_type: profile
-            .msg_key(telegram)
-            .map(|(t, b)| format!("{t}/{b}"))
-            .unwrap_or_default(),
-        telegram_hex: hex::encode(telegram),
+fn count_failure(institution: &str, e: &WebhookError) {
+    let kind = if e.is_permanent() {
+        "permanent"
+    } else {
+        "transient"
     };
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(30))
-        .with_jitter()
-        .without_max_times()
-        .build();
-    loop {
-        match client.post(url).json(&body).send().await {
-            Ok(r) if r.status().is_success() => {
-                let _ = journal.notice_delivered(id).await;
-                metrics::counter!("fep_notices_delivered_total", "institution" => handle.name().to_owned()).increment(1);
-                return true;
-            }
-            Ok(r) => {
-                tracing::warn!(institution = handle.name(), notice_id = id, status = %r.status(), "webhook refused the notice; retrying")
-            }
-            Err(e) => {
-                tracing::warn!(institution = handle.name(), notice_id = id, error = %e, "webhook unreachable; retrying")
+    metrics::counter!("fep_webhook_failures_total", "institution" => institution.to_owned(), "kind" => kind)
+        .increment(1);
+}
+
+/// One institution's delivery task.
+struct Webhook<'a> {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    handle: &'a InstitutionHandle,
+    journal: &'a Journal,
+}
+
+impl Webhook<'_> {
+    /// Posts until 2xx or shutdown; false on shutdown.
+    async fn deliver(&self, id: u64, telegram: &[u8], shutdown: &mut ShutdownRx) -> bool {
+        let name = self.handle.name();
+        let body = WebhookNotice {
+            institution: name,
+            notice_id: id,
+            msg_type: self
+                .handle
+                .profile()
+                .msg_key(telegram)
+                .map(|(t, b)| format!("{t}/{b}"))
+                .unwrap_or_default(),
+            telegram_hex: hex::encode(telegram),
+        };
+        let mut delays = backon::ExponentialBuilder::default()
+            .with_min_delay(MIN_DELAY)
+            .with_max_delay(MAX_DELAY)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        loop {
+            let delay = match post(&self.client, &self.url, &body).await {
+                Ok(()) => {
+                    let _ = self.journal.notice_delivered(id).await;
+                    metrics::counter!("fep_notices_delivered_total", "institution" => name.to_owned())
+                        .increment(1);
+                    return true;
+                }
+                Err(e) => {
+                    count_failure(name, &e);
+                    if e.is_permanent() {
+                        tracing::error!(institution = name, notice_id = id, error = %e, "webhook delivery fails until the endpoint or its certificate is fixed; retrying");
+                        MAX_DELAY
+                    } else {
+                        tracing::warn!(institution = name, notice_id = id, error = %e, "webhook delivery failed; retrying");
+                        delays.next().unwrap_or(MAX_DELAY)
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return false,
             }
         }
-        let delay = delays.next().unwrap_or(Duration::from_secs(30));
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.changed() => return false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use rcgen::{CertifiedKey, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use serde_json::json;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    /// A self-signed certificate for 127.0.0.1: its own trust anchor.
+    fn certificate() -> CertifiedKey<KeyPair> {
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("certificate")
+    }
+
+    /// An HTTPS endpoint presenting `cert`: answers each request 200 and forwards its body.
+    async fn https_endpoint(
+        cert: &CertifiedKey<KeyPair>,
+    ) -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .expect("server certificate");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, tx) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // The head, then as many body bytes as Content-Length says.
+                    loop {
+                        match tls.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        let text = String::from_utf8_lossy(&buf);
+                        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                            continue;
+                        };
+                        let len = head
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            let _ = tx.send(body.to_owned());
+                            break;
+                        }
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                    let _ = tls.write_all(ok).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        (addr, rx)
+    }
+
+    #[tokio::test]
+    async fn an_https_webhook_is_delivered_to_an_endpoint_with_a_trusted_certificate() {
+        let cert = certificate();
+        let (addr, mut received) = https_endpoint(&cert).await;
+        let client = client(&[cert.cert.der().clone()]).expect("client");
+        let url = validate_url(&format!("https://{addr}/notices")).expect("url");
+        post(&client, &url, &json!({ "notice_id": 7 }))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let body = received.recv().await.expect("a request");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&body).ok(),
+            Some(json!({ "notice_id": 7 }))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_certificate_is_a_permanent_tls_failure() {
+        let (addr, _received) = https_endpoint(&certificate()).await;
+        let trusts_another = client(&[certificate().cert.der().clone()]).expect("client");
+        let url = validate_url(&format!("https://{addr}/notices")).expect("url");
+        let e = post(&trusts_another, &url, &json!({}))
+            .await
+            .expect_err("the endpoint's certificate is not trusted");
+        assert!(matches!(e, WebhookError::Tls(_)), "{e:?}");
+        assert!(e.is_permanent());
+        assert!(e.to_string().contains("certificate"), "says why: {e}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_transient_and_answers_are_sorted_by_status() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let url = validate_url(&format!("http://{closed}/n")).expect("url");
+        let e = post(&client(&[]).expect("client"), &url, &json!({}))
+            .await
+            .expect_err("nothing listens");
+        assert!(matches!(e, WebhookError::Unreachable(_)), "{e:?}");
+        assert!(!e.is_permanent());
+        let permanent = |code: u16| {
+            reqwest::StatusCode::from_u16(code)
+                .map(|s| WebhookError::Status(s).is_permanent())
+                .expect("status")
+        };
+        for transient in [500, 502, 503, 408, 429] {
+            assert!(!permanent(transient), "{transient}");
         }
+        for refused in [400, 401, 403, 404, 301] {
+            assert!(permanent(refused), "{refused}");
+        }
+    }
+
+    #[test]
+    fn only_http_and_https_urls_are_accepted() {
+        assert!(validate_url("http://127.0.0.1:8080/n").is_ok());
+        assert!(validate_url("https://hooks.internal/n").is_ok());
+        for bad in [
+            "ftp://hooks.internal/n",
+            "hooks.internal/n",
+            "file:///tmp/n",
+            "",
+        ] {
+            let e = validate_url(bad).expect_err(bad);
+            assert!(e.is_permanent());
+            assert!(e.to_string().contains("webhook URL"), "{e}");
+        }
+        let e = validate_url("ftp://hooks.internal/n").expect_err("ftp");
+        assert!(e.to_string().contains("use http or https"), "{e}");
     }
 }
