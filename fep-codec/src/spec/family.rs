@@ -71,6 +71,10 @@ pub struct FieldSpec {
     pub width: Option<usize>,
     /// Rust type override for code generation (e.g. `"u32"`).
     pub rust: Option<String>,
+    /// The value a request built from named fields gets when the caller omits this field
+    /// (`default = ""` for a field that is normally blank). Scalars only; it is spec-file
+    /// metadata for tools such as the gateway's HTTP API, not part of the [`Layout`].
+    pub default: Option<String>,
     /// Scalar, nested struct, fixed array or repeat group.
     pub shape: FieldShape,
 }
@@ -610,6 +614,50 @@ impl Family {
         })
     }
 
+    /// The spec's `default` values of a message's fields, by flattened path (`"memo"`,
+    /// `"header.reserved1"`, `"checks[0].no"`), in wire order. Fields inside repeat groups
+    /// have no flattened path and are not listed.
+    pub fn defaults(&self, message: &MessageSpec) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        self.collect_defaults(&message.struct_name, "", &mut out, 0);
+        out
+    }
+
+    fn collect_defaults(
+        &self,
+        name: &str,
+        prefix: &str,
+        out: &mut Vec<(String, String)>,
+        depth: usize,
+    ) {
+        // Struct nesting is acyclic once loaded; the bound only guards against a bug.
+        let Some(s) = self.struct_spec(name).filter(|_| depth < 64) else {
+            return;
+        };
+        for f in &s.fields {
+            let path = format!("{prefix}{}", f.name);
+            match &f.shape {
+                FieldShape::Scalar(_) => {
+                    if let Some(d) = &f.default {
+                        out.push((path, d.clone()));
+                    }
+                }
+                FieldShape::Nested(inner) => {
+                    self.collect_defaults(inner, &format!("{path}."), out, depth + 1)
+                }
+                FieldShape::Array {
+                    element: Element::Struct(inner),
+                    n,
+                } => {
+                    for i in 0..*n {
+                        self.collect_defaults(inner, &format!("{path}[{i}]."), out, depth + 1);
+                    }
+                }
+                FieldShape::Array { .. } | FieldShape::Group { .. } => {}
+            }
+        }
+    }
+
     /// The message with this name (variant name).
     pub fn message_named(&self, name: &str) -> Option<&MessageSpec> {
         self.messages.iter().find(|m| m.name == name)
@@ -798,6 +846,37 @@ const KEYWORDS: &[&str] = &[
     "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
     "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
 ];
+
+/// A `default` must be a value its scalar field can hold: it is encoded once here, so a default
+/// that does not fit (too long, not digits, unmappable) is a load error, not a failed request.
+fn check_default(default: &str, shape: &FieldShape) -> Result<(), String> {
+    let FieldShape::Scalar(lay) = shape else {
+        return Err("`default` applies to scalar fields".into());
+    };
+    let value = match lay.kind {
+        FieldKind::Text | FieldKind::NumericText => crate::dynamic::Value::Text(default.into()),
+        FieldKind::UInt => default
+            .parse::<u128>()
+            .map(|v| crate::dynamic::Value::UInt(v))
+            .map_err(|_| format!("`default = {default:?}`: expected digits"))?,
+        FieldKind::Int => default
+            .parse::<i128>()
+            .map(|v| crate::dynamic::Value::Int(v))
+            .map_err(|_| format!("`default = {default:?}`: expected a signed number"))?,
+        FieldKind::Raw | FieldKind::Group { .. } => {
+            return Err("`default` applies to AN and N fields".into())
+        }
+    };
+    let layout = Layout::builder("default").field(lay.clone()).build();
+    let mut record = Record::new();
+    record.set(&lay.path, value);
+    layout.encode_record(&record).map(|_| ()).map_err(|err| {
+        format!(
+            "`default = {default:?}` does not fit the field: {}",
+            err.kind()
+        )
+    })
+}
 
 fn ident_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
@@ -1433,6 +1512,7 @@ impl<'t> Builder<'t> {
                 (f.sign.is_some(), "sign"),
                 (f.blank.is_some(), "blank"),
                 (f.auto_len.is_some(), "auto_len"),
+                (f.default.is_some(), "default"),
             ];
             if let Some((_, attr)) = scalar_only.iter().find(|(set, _)| *set) {
                 return Err(e(format!(
@@ -1508,6 +1588,9 @@ impl<'t> Builder<'t> {
         if let Some(r) = &f.rust {
             self.check_rust(r, &shape, &e)?;
         }
+        if let Some(d) = &f.default {
+            check_default(d, &shape).map_err(e)?;
+        }
         Ok(FieldSpec {
             name: f.name.clone(),
             label: f.label.clone(),
@@ -1515,6 +1598,7 @@ impl<'t> Builder<'t> {
             offset,
             width,
             rust: f.rust.clone(),
+            default: f.default.clone(),
             shape,
         })
     }

@@ -136,6 +136,8 @@ pub(crate) struct FieldDef {
     pub rust: Option<String>,
     #[serde(default)]
     pub note: Option<String>,
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

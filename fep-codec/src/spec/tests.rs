@@ -593,3 +593,42 @@ struct = "T"
         assert!(table.contains(row), "{row}\n{table}");
     }
 }
+
+#[test]
+fn defaults_are_listed_by_flattened_path_and_checked_at_load() {
+    let with = |from: &str, to: &str| DEMO.replace(from, to);
+    let text = with(
+        r#"{ name = "no",   label = "전문번호", type = "N",  len = 4, offset = 6 },"#,
+        r#"{ name = "no",   label = "전문번호", type = "N",  len = 4, offset = 6, default = "7" },"#,
+    )
+    .replace(
+        r#"type = "AN", len = 6,  offset = 27, optional = true },"#,
+        r#"type = "AN", len = 6,  offset = 27, default = "" },"#,
+    );
+    let family = Family::from_toml_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let pay = family.message("0200/1").expect("0200/1");
+    assert_eq!(
+        family.defaults(pay),
+        vec![
+            ("header.no".to_owned(), "7".to_owned()),
+            ("name".to_owned(), String::new())
+        ]
+    );
+    // A default the field cannot hold does not load.
+    let e = broken(
+        "len = 7,  offset = 20 }",
+        r#"len = 7,  offset = 20, default = "12345678" }"#,
+    );
+    assert!(e.to_string().contains("does not fit"), "{e}");
+    let e = broken(
+        "len = 7,  offset = 20 }",
+        r#"len = 7,  offset = 20, default = "x" }"#,
+    );
+    assert!(e.to_string().contains("expected digits"), "{e}");
+    // Only scalars take a default.
+    let e = broken(
+        r#"{ name = "header",  struct = "Head", offset = 0 },"#,
+        r#"{ name = "header",  struct = "Head", offset = 0, default = "" },"#,
+    );
+    assert!(e.to_string().contains("`default` applies to scalar"), "{e}");
+}
