@@ -85,3 +85,317 @@ async fn the_response_is_masked_and_labelled_by_its_own_layout() {
     // …and a field the response layout does not mask is shown, whatever the request calls it.
     assert_eq!(fields["dep_account"], "홍길동", "{v}");
 }
+
+/// One HTTP/1.1 exchange with exactly these headers (besides Host, Content-Length and
+/// Connection: close); returns (status, body as JSON or `Null`, raw body).
+fn exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, serde_json::Value, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("http connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).expect("http write");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let (head, raw) = resp.split_once("\r\n\r\n").unwrap_or((resp.as_str(), ""));
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "answers carry a Content-Length: {head}"
+    );
+    let json = serde_json::from_str(raw).unwrap_or(serde_json::Value::Null);
+    (status, json, raw.to_owned())
+}
+
+const JSON: &[(&str, &str)] = &[("Content-Type", "application/json")];
+
+const TRANSFER: &str = r#"{"type":"2000/100","fields":{"wd_account":"110123456789","amount":70000,"dep_bank":"088","dep_account":"333012345678","memo":"급여"}}"#;
+
+/// A gateway with one Hecto institution on a fake bank that answers `0000`, signed on.
+async fn signed_on_gateway() -> (Fake, Fep, tempfile::TempDir) {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m");
+    let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
+    let f = fake.clone();
+    assert!(
+        eventually(WAIT, || f.seen().iter().any(|s| s.msg_type == "1000")).await,
+        "signed on"
+    );
+    // The sign-on answer may still be on its way: wait until status says so.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, status, _) = exchange(fep.http, "GET", "/v1/status", &[], "");
+        if status["institutions"][0]["signed_on"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not signed on: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (fake, fep, dir)
+}
+
+/// Asserts the documented error shape, the status, the code and the field to blame.
+fn assert_error(
+    answer: &(u16, serde_json::Value, String),
+    status: u16,
+    code: &str,
+    field: Option<&str>,
+) {
+    let (got, json, raw) = answer;
+    assert_eq!(*got, status, "{raw}");
+    let error = json["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON error: {raw:?}"));
+    assert_eq!(
+        error.get("code").and_then(|c| c.as_str()),
+        Some(code),
+        "{raw}"
+    );
+    assert!(
+        error
+            .get("message")
+            .and_then(|m| m.as_str())
+            .is_some_and(|m| !m.is_empty()),
+        "{raw}"
+    );
+    assert_eq!(error.get("field").and_then(|f| f.as_str()), field, "{raw}");
+    let known = ["code", "message", "field"];
+    assert!(error.keys().all(|k| known.contains(&k.as_str())), "{raw}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_is_json_with_a_stable_shape() {
+    let (fake, fep, _dir) = signed_on_gateway().await;
+    let post = |headers: &[(&str, &str)], body: &str| {
+        exchange(
+            fep.http,
+            "POST",
+            "/v1/institutions/hecto/messages",
+            headers,
+            body,
+        )
+    };
+    assert_error(
+        &post(JSON, r#"{"type": "2000/100", "fields": "#),
+        400,
+        "malformed_json",
+        None,
+    );
+    assert_error(&post(JSON, "not json"), 400, "malformed_json", None);
+    assert_error(
+        &post(&[("Content-Type", "text/xml")], TRANSFER),
+        415,
+        "unsupported_media_type",
+        None,
+    );
+    assert_error(&post(JSON, r#"{"fields":{}}"#), 422, "invalid_body", None);
+    assert_error(
+        &post(JSON, r#"{"type":"2000/100","timeout_ms":"soon"}"#),
+        422,
+        "invalid_body",
+        Some("timeout_ms"),
+    );
+    assert_error(
+        &exchange(
+            fep.http,
+            "POST",
+            "/v1/institutions/nope/messages",
+            JSON,
+            TRANSFER,
+        ),
+        404,
+        "unknown_institution",
+        None,
+    );
+    assert_error(
+        &post(JSON, r#"{"type":"9999/999","fields":{}}"#),
+        422,
+        "unknown_message_type",
+        Some("type"),
+    );
+    assert_error(
+        &post(JSON, &TRANSFER.replace("\"memo\"", "\"memmo\"")),
+        422,
+        "unknown_field",
+        Some("fields.memmo"),
+    );
+    assert_error(
+        &post(JSON, &TRANSFER.replace("70000", "-1")),
+        422,
+        "invalid_value",
+        Some("fields.amount"),
+    );
+    assert_error(
+        &post(JSON, &TRANSFER.replace("\"088\"", "\"08x\"")),
+        422,
+        "invalid_value",
+        Some("fields.dep_bank"),
+    );
+    assert_error(
+        &post(JSON, &TRANSFER.replace("\"memo\"", "\"header.msg_no\"")),
+        422,
+        "gateway_owned_field",
+        Some("fields.header.msg_no"),
+    );
+    assert_error(
+        &exchange(fep.http, "GET", "/v2/nothing", &[], ""),
+        404,
+        "not_found",
+        None,
+    );
+    assert_error(
+        &exchange(fep.http, "GET", "/v1/institutions/hecto/messages", &[], ""),
+        405,
+        "method_not_allowed",
+        None,
+    );
+    assert_error(
+        &exchange(fep.http, "DELETE", "/v1/status", &[], ""),
+        405,
+        "method_not_allowed",
+        None,
+    );
+    assert_error(
+        &exchange(fep.http, "GET", "/v1/transactions/abc", &[], ""),
+        400,
+        "invalid_transaction_id",
+        Some("id"),
+    );
+    assert_error(
+        &exchange(
+            fep.http,
+            "GET",
+            "/v1/transactions/18446744073709551616",
+            &[],
+            "",
+        ),
+        400,
+        "invalid_transaction_id",
+        Some("id"),
+    );
+    assert_error(
+        &exchange(fep.http, "GET", "/v1/transactions/42", &[], ""),
+        404,
+        "transaction_not_found",
+        None,
+    );
+    assert!(
+        fake.transfers().is_empty(),
+        "no error sent anything: {:?}",
+        fake.transfers()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_is_accepted_without_a_json_content_type() {
+    let (fake, fep, _dir) = signed_on_gateway().await;
+    // No Content-Type at all, and curl -d's default type.
+    for headers in [
+        &[][..],
+        &[("Content-Type", "application/x-www-form-urlencoded")][..],
+    ] {
+        let (status, json, raw) = exchange(
+            fep.http,
+            "POST",
+            "/v1/institutions/hecto/messages",
+            headers,
+            TRANSFER,
+        );
+        assert_eq!(status, 200, "{headers:?}: {raw}");
+        assert_eq!(json["outcome"], "ok", "{raw}");
+    }
+    assert_eq!(fake.transfers().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_required_field_is_named_and_nothing_is_sent() {
+    let (fake, fep, _dir) = signed_on_gateway().await;
+    let without = |name: &str| {
+        let mut body: serde_json::Value = serde_json::from_str(TRANSFER).expect("json");
+        body["fields"].as_object_mut().map(|f| f.remove(name));
+        body.to_string()
+    };
+    for name in ["amount", "wd_account", "dep_bank", "dep_account"] {
+        let answer = exchange(
+            fep.http,
+            "POST",
+            "/v1/institutions/hecto/messages",
+            JSON,
+            &without(name),
+        );
+        assert_error(
+            &answer,
+            422,
+            "missing_field",
+            Some(&format!("fields.{name}")),
+        );
+    }
+    let answer = exchange(
+        fep.http,
+        "POST",
+        "/v1/institutions/hecto/messages",
+        JSON,
+        &TRANSFER.replace("\"110123456789\"", "\"\""),
+    );
+    assert_error(&answer, 422, "invalid_value", Some("fields.wd_account"));
+    assert!(fake.transfers().is_empty(), "sent: {:?}", fake.transfers());
+    // Fields with a spec default (memo, bal_sign, …) may be left out.
+    let (status, json, raw) = exchange(
+        fep.http,
+        "POST",
+        "/v1/institutions/hecto/messages",
+        JSON,
+        &without("memo"),
+    );
+    assert_eq!(
+        (status, json["outcome"].as_str()),
+        (200, Some("ok")),
+        "{raw}"
+    );
+    assert_eq!(fake.transfers().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_ids_are_strings_everywhere() {
+    let (_fake, fep, _dir) = signed_on_gateway().await;
+    let (status, sent, raw) = exchange(
+        fep.http,
+        "POST",
+        "/v1/institutions/hecto/messages",
+        JSON,
+        TRANSFER,
+    );
+    assert_eq!(status, 200, "{raw}");
+    let id = sent["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("id is a string: {raw}"));
+    assert!(id.parse::<u64>().is_ok(), "{raw}");
+    let (status, tx, raw) = exchange(fep.http, "GET", &format!("/v1/transactions/{id}"), &[], "");
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(
+        tx["id"].as_str(),
+        Some(id),
+        "GET answers the same id, as a string: {raw}"
+    );
+    assert_eq!(tx["outcome"], "ok", "{raw}");
+}

@@ -161,8 +161,19 @@ impl Profile {
                 .iter()
                 .map(|m| (m.key_str(), m.layout.clone()))
                 .collect(),
+            defaults: defaults_of(family),
         })
     }
+}
+
+/// Every message's spec defaults, by message type (messages without any are left out).
+pub(super) fn defaults_of(family: &Family) -> Vec<(String, Vec<(String, String)>)> {
+    family
+        .messages()
+        .iter()
+        .map(|m| (m.key_str(), family.defaults(m)))
+        .filter(|(_, d)| !d.is_empty())
+        .collect()
 }
 
 /// The sign-on and sign-off request keys of a family: the messages named `SignOnRequest` and

@@ -7,7 +7,7 @@
 
 use std::ops::RangeInclusive;
 
-use fep_codec::{Layout, Telegram, TelegramFamily};
+use fep_codec::{FieldLayout, Layout, Telegram, TelegramFamily};
 use fep_specs::hecto;
 
 mod build;
@@ -166,6 +166,9 @@ pub struct Profile {
     pub poll: Option<(Vec<u8>, Vec<u8>)>,
     /// Full layouts by message type (`"2000/100"`), for the dynamic codec.
     pub layouts: Vec<(String, Layout)>,
+    /// The spec's `default` values by message type (`"2000/100"`), by field path: what a
+    /// request built from named fields gets for a field its caller leaves out.
+    pub defaults: Vec<(String, Vec<(String, String)>)>,
 }
 
 /// The 전문번호 correlation key: (전송일자, 전문번호) packed into one integer.
@@ -217,6 +220,10 @@ impl Profile {
                     Some((k.join("/"), hecto::HectoMessage::layout_for_key(k)?.clone()))
                 })
                 .collect(),
+            // Defaults are spec-file metadata (the derive has no twin): from the embedded file.
+            defaults: fep_codec::spec::Family::from_toml_str(fep_specs::HECTO_TOML)
+                .map(|f| build::defaults_of(&f))
+                .unwrap_or_default(),
         };
         let put = |t: &mut Vec<u8>, path: &str, v: &[u8]| {
             if let Some(s) = Span::of(header, path) {
@@ -241,20 +248,59 @@ impl Profile {
             .map(|(_, l)| l)
     }
 
-    /// Overwrites the header constants (식별코드, 업체번호 …) and the message type of a
-    /// telegram built from caller-supplied fields.
-    pub fn fill_header(&self, telegram: &mut [u8], msg_type: &str) {
-        let header_end = [
+    /// The spec's default field values of a message type, by field path.
+    pub fn defaults_for(&self, msg_type: &str) -> &[(String, String)] {
+        self.defaults
+            .iter()
+            .find(|(k, _)| k == msg_type)
+            .map_or(&[], |(_, d)| d.as_slice())
+    }
+
+    /// The header fields the gateway stamps into every request: message type and 업무구분,
+    /// 전문번호, 전송일자 and 전송시간.
+    fn stamped(&self) -> [Span; 5] {
+        [
             self.msg_type,
             self.biz_type,
             self.msg_no,
             self.send_date,
             self.send_time,
         ]
-        .iter()
-        .map(|s| s.offset + s.len)
-        .max()
-        .unwrap_or(0);
+    }
+
+    /// End of the header area that [`Profile::fill_header`] writes.
+    fn header_end(&self) -> usize {
+        self.stamped()
+            .iter()
+            .map(|s| s.offset + s.len)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the gateway writes `field` of every request itself, whatever the caller sent:
+    /// the stamped header fields ([`Profile::stamp`], the message key) and the header
+    /// constants from the config (`[institution.header]`, the non-blank bytes of
+    /// [`Profile::template`]).
+    pub fn owns(&self, field: &FieldLayout) -> bool {
+        let (Some(offset), Some(len)) = (field.offset, field.len) else {
+            return false;
+        };
+        let end = offset + len;
+        let overlaps = |s: &Span| s.len > 0 && s.offset < end && offset < s.offset + s.len;
+        if self.stamped().iter().any(overlaps) {
+            return true;
+        }
+        end <= self.header_end()
+            && self
+                .template
+                .get(offset..end)
+                .is_some_and(|b| b.iter().any(|&c| c != b' '))
+    }
+
+    /// Overwrites the header constants (식별코드, 업체번호 …) and the message type of a
+    /// telegram built from caller-supplied fields.
+    pub fn fill_header(&self, telegram: &mut [u8], msg_type: &str) {
+        let header_end = self.header_end();
         for (i, b) in self.template.iter().take(header_end).enumerate() {
             if *b != b' ' {
                 if let Some(slot) = telegram.get_mut(i) {

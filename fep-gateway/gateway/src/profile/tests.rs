@@ -92,6 +92,44 @@ fn profile_from_the_toml_spec_matches_the_derive_one() {
         a.copy
     );
     assert_eq!(from_toml.layouts.len(), derived.layouts.len());
+    assert_eq!(from_toml.defaults, derived.defaults);
+}
+
+#[test]
+fn the_gateway_owns_stamped_and_configured_header_fields_only() {
+    let p = Profile::hecto("C", "004");
+    let layout = p.layout_for("2000/100").expect("2000/100");
+    let owned: Vec<&str> = layout
+        .fields()
+        .iter()
+        .filter(|f| p.owns(f))
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(
+        owned,
+        [
+            "header.id_code",
+            "header.company_no",
+            "header.bank_code",
+            "header.msg_type",
+            "header.biz_type",
+            "header.send_count",
+            "header.msg_no",
+            "header.send_date",
+            "header.send_time",
+        ]
+    );
+    let defaults = p.defaults_for("2000/100");
+    assert!(
+        defaults.contains(&("memo".into(), String::new())),
+        "{defaults:?}"
+    );
+    assert!(
+        !defaults
+            .iter()
+            .any(|(path, _)| path == "amount" || path == "wd_account"),
+        "{defaults:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,337 @@
+//! The HTTP JSON API (axum): send a message by type and fields, look up a transaction,
+//! status, Prometheus metrics and the OpenAPI document (`/v1/openapi.json`).
+//!
+//! Contract (docs/http-api.md): every error is `{"error": {"code", "message", "field"?}}`
+//! ([`error::ErrorBody`]) with a stable code; transaction ids are JSON strings everywhere (a
+//! `u64` does not fit a JavaScript number).
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+use axum::extract::{Path, State};
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::institution::ShutdownRx;
+use crate::journal::{Journal, TxRecord};
+use crate::protocol::Outcome;
+use crate::server::Registry;
+
+pub mod error;
+mod extract;
+mod message;
+mod openapi;
+
+use error::ApiError;
+use extract::JsonBody;
+
+/// Bucket bounds of `fep_request_duration_seconds`.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the Prometheus recorder once per process; `None` if another recorder is installed.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("fep_request_duration_seconds".into()),
+                    DURATION_BUCKETS,
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+#[derive(Clone)]
+struct AppState {
+    registry: Registry,
+    journal: Journal,
+}
+
+/// The API's routes, fallbacks included (unknown route → 404 JSON, wrong method → 405 JSON).
+fn router(registry: Registry, journal: Journal) -> Router {
+    Router::new()
+        .route("/v1/institutions/{name}/messages", post(send_message))
+        .route("/v1/transactions/{id}", get(transaction))
+        .route("/v1/status", get(status))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(AppState { registry, journal })
+}
+
+/// Binds and serves the API until shutdown; returns the bound address.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    registry: Registry,
+    journal: Journal,
+    mut shutdown: ShutdownRx,
+) -> Result<SocketAddr, String> {
+    let _ = prometheus();
+    let app = router(registry, journal);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("http listener {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(error = %e, "http server stopped");
+        }
+    });
+    Ok(bound)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(uri.path().to_owned())
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+    }
+}
+
+/// The body of `POST /v1/institutions/{name}/messages`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    /// Message type as `전문구분코드/업무구분코드`, e.g. `"2000/100"`.
+    #[serde(rename = "type")]
+    #[schema(example = "2000/100")]
+    pub msg_type: String,
+    /// Field values by name (the spec's field names; header fields as `header.name`):
+    /// strings for AN fields, strings or numbers for N fields.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"wd_account": "110123456789", "amount": 50000, "dep_bank": "088", "dep_account": "333012345678", "memo": "급여"}))]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+    /// How long to wait for the institution's answer; the institution's `request_timeout`
+    /// when absent.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
+/// What happened to a request (docs/protocol.md has the same four).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeView {
+    /// The institution answered normally.
+    Ok,
+    /// The institution answered with an error code (`detail`).
+    Declined,
+    /// Sent, no final answer in time: the money may have moved; resolved by inquiry.
+    Unknown,
+    /// Not sent (institution down, overload, breaker open …).
+    Rejected,
+}
+
+impl From<Outcome> for OutcomeView {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok => OutcomeView::Ok,
+            Outcome::Declined => OutcomeView::Declined,
+            Outcome::Unknown => OutcomeView::Unknown,
+            Outcome::Rejected => OutcomeView::Rejected,
+        }
+    }
+}
+
+/// The answer to a sent message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SendResponse {
+    /// Transaction id (a decimal string): `GET /v1/transactions/{id}`.
+    #[schema(example = "1764601234567000")]
+    pub id: String,
+    /// What happened.
+    pub outcome: OutcomeView,
+    /// The institution's response code, or the reason for `rejected`/`unknown`.
+    pub detail: String,
+    /// The institution's answer, decoded by its own layout and masked; `null` when there is none.
+    #[schema(value_type = Option<Object>)]
+    pub response: Option<serde_json::Value>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/institutions/{name}/messages",
+    tag = "messages",
+    summary = "Send a message built from named fields",
+    params(("name" = String, Path, description = "Institution name from fep.toml")),
+    request_body(content = SendBody, content_type = "application/json",
+        description = "JSON; a body without Content-Type (or with curl -d's form type) is read as JSON too"),
+    responses(
+        (status = 200, description = "Sent (or rejected before sending): the outcome", body = SendResponse),
+        (status = 400, description = "malformed_json", body = error::ErrorBody),
+        (status = 404, description = "unknown_institution", body = error::ErrorBody),
+        (status = 413, description = "payload_too_large", body = error::ErrorBody),
+        (status = 415, description = "unsupported_media_type", body = error::ErrorBody),
+        (status = 422, description = "invalid_body, unknown_message_type, unknown_field, gateway_owned_field, missing_field, invalid_value: nothing was sent", body = error::ErrorBody),
+    )
+)]
+async fn send_message(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<SendBody>,
+) -> Result<Json<SendResponse>, ApiError> {
+    let handle = app
+        .registry
+        .get(&name)
+        .ok_or_else(|| ApiError::UnknownInstitution(name.clone()))?;
+    let profile = handle.profile();
+    let layout =
+        profile
+            .layout_for(&body.msg_type)
+            .ok_or_else(|| ApiError::UnknownMessageType {
+                institution: name.clone(),
+                msg_type: body.msg_type.clone(),
+                known: profile
+                    .layouts
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+    let telegram = message::build_telegram(profile, &body.msg_type, layout, &body.fields)?;
+    let reply = handle
+        .request(
+            telegram,
+            body.timeout_ms.map(std::time::Duration::from_millis),
+        )
+        .await;
+    Ok(Json(SendResponse {
+        id: reply.tx_id.to_string(),
+        outcome: reply.outcome.into(),
+        detail: reply.detail,
+        response: message::response_json(profile, &reply.telegram),
+    }))
+}
+
+/// A journaled transaction.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TransactionView {
+    /// Transaction id (a decimal string, as `POST` returned it).
+    #[schema(example = "1764601234567000")]
+    pub id: String,
+    /// Institution name.
+    pub institution: String,
+    /// 전송일자 (YYYYMMDD).
+    pub day: u32,
+    /// 전문번호.
+    pub msg_no: u32,
+    /// Message type, e.g. `"2000/100"`.
+    pub msg_type: String,
+    /// `sent` while in flight, then `ok` / `declined` / `unknown` / `rejected`.
+    pub outcome: String,
+    /// Response code or reason.
+    pub detail: String,
+    /// For unknowns: what the result inquiry found (`ok` / `declined` / `unresolved`).
+    pub resolved: Option<String>,
+    /// Unix milliseconds of the last change.
+    pub updated_ms: u64,
+}
+
+impl From<TxRecord> for TransactionView {
+    fn from(tx: TxRecord) -> Self {
+        TransactionView {
+            id: tx.id.to_string(),
+            institution: tx.institution,
+            day: tx.day,
+            msg_no: tx.msg_no,
+            msg_type: tx.msg_type,
+            outcome: tx.outcome,
+            detail: tx.detail,
+            resolved: tx.resolved,
+            updated_ms: tx.updated_ms,
+        }
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/transactions/{id}",
+    tag = "transactions",
+    summary = "A transaction by id",
+    params(("id" = String, Path, description = "Transaction id as returned by POST (decimal)")),
+    responses(
+        (status = 200, description = "The journaled transaction", body = TransactionView),
+        (status = 400, description = "invalid_transaction_id", body = error::ErrorBody),
+        (status = 404, description = "transaction_not_found", body = error::ErrorBody),
+        (status = 503, description = "journal_unavailable", body = error::ErrorBody),
+    )
+)]
+async fn transaction(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TransactionView>, ApiError> {
+    let Ok(n) = id.parse::<u64>() else {
+        return Err(ApiError::InvalidTransactionId(id));
+    };
+    match app.journal.get_tx(n).await? {
+        Some(tx) => Ok(Json(tx.into())),
+        None => Err(ApiError::TransactionNotFound(id)),
+    }
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StatusView {
+    /// Each institution's session, links, in-flight count and counters, by name.
+    #[schema(value_type = Vec<Object>)]
+    pub institutions: Vec<crate::institution::InstitutionStatus>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "operations",
+    summary = "Every institution's status",
+    responses((status = 200, description = "Status by institution", body = StatusView))
+)]
+async fn status(State(app): State<AppState>) -> Json<StatusView> {
+    let mut institutions = Vec::new();
+    for h in app.registry.values() {
+        if let Some(s) = h.status().await {
+            institutions.push(s);
+        }
+    }
+    institutions.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(StatusView { institutions })
+}
+
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Prometheus metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
+        (status = 503, description = "metrics_unavailable", body = error::ErrorBody),
+    )
+)]
+async fn metrics() -> Result<Response, ApiError> {
+    match prometheus() {
+        Some(h) => Ok(h.render().into_response()),
+        None => Err(ApiError::MetricsUnavailable),
+    }
+}
+
+#[cfg(test)]
+mod tests;
