@@ -390,12 +390,21 @@ async fn transaction_ids_are_strings_everywhere() {
         .as_str()
         .unwrap_or_else(|| panic!("id is a string: {raw}"));
     assert!(id.parse::<u64>().is_ok(), "{raw}");
-    let (status, tx, raw) = exchange(fep.http, "GET", &format!("/v1/transactions/{id}"), &[], "");
-    assert_eq!(status, 200, "{raw}");
-    assert_eq!(
-        tx["id"].as_str(),
-        Some(id),
-        "GET answers the same id, as a string: {raw}"
-    );
-    assert_eq!(tx["outcome"], "ok", "{raw}");
+    // The outcome is journaled after the answer (issue 13 item 1): wait for it.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (status, tx, raw) =
+            exchange(fep.http, "GET", &format!("/v1/transactions/{id}"), &[], "");
+        assert_eq!(status, 200, "{raw}");
+        assert_eq!(
+            tx["id"].as_str(),
+            Some(id),
+            "GET answers the same id, as a string: {raw}"
+        );
+        if tx["outcome"] == "ok" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{raw}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
