@@ -19,6 +19,25 @@ use crate::framing::{FrameCodec, FrameError};
 /// Default maximum frame size (kind byte + fields), 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
 
+/// Largest `str` on the wire: its length is a `u16`.
+pub const MAX_STR: usize = u16::MAX as usize;
+
+/// Largest `detail` the gateway sends in a [`Response`] (bytes of UTF-8); longer details are
+/// cut at a character boundary and end with `…`.
+pub const MAX_DETAIL: usize = 1024;
+
+/// `s` cut to at most `max` bytes at a UTF-8 character boundary.
+pub fn truncate_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Kind byte of [`Message::Request`].
 pub const KIND_REQUEST: u8 = 0x01;
 /// Kind byte of [`Message::Response`].
@@ -130,6 +149,36 @@ pub struct Response {
     pub detail: String,
     /// The institution's response telegram (empty when there is none).
     pub telegram: Bytes,
+}
+
+impl Response {
+    /// Bytes of this response's frame after the length (kind byte and fields).
+    pub fn encoded_len(&self) -> usize {
+        1 + 8 + 1 + 2 + self.detail.len() + 4 + self.telegram.len()
+    }
+
+    /// This response made to fit the wire whatever it was built from: `detail` cut to
+    /// [`MAX_DETAIL`] bytes at a character boundary (ending in `…`), and a telegram that would
+    /// make the frame larger than `max_frame` left out (the detail says so; the journal keeps
+    /// it). Encoding the result never fails for a `max_frame` of 2 KiB or more.
+    pub fn bounded(mut self, max_frame: usize) -> Response {
+        if self.detail.len() > MAX_DETAIL {
+            let cut = truncate_str(&self.detail, MAX_DETAIL - '…'.len_utf8()).len();
+            self.detail.truncate(cut);
+            self.detail.push('…');
+        }
+        if self.encoded_len() > max_frame {
+            let note = format!(
+                " [response telegram of {} bytes left out: larger than the max frame of {max_frame}]",
+                self.telegram.len()
+            );
+            let keep = truncate_str(&self.detail, MAX_DETAIL.saturating_sub(note.len())).len();
+            self.detail.truncate(keep);
+            self.detail.push_str(&note);
+            self.telegram = Bytes::new();
+        }
+        self
+    }
 }
 
 /// Subscribes the connection to unsolicited notices of an institution (or `"*"` for all).

@@ -2,13 +2,13 @@
 //! `docs/protocol.md`. One task per connection owns the socket; many requests are in flight
 //! per connection and answered in completion order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
@@ -16,8 +16,14 @@ use crate::institution::{InstitutionHandle, ShutdownRx};
 use crate::journal::Journal;
 use crate::protocol::{Message, NativeCodec, Notice, Outcome, Response};
 
-/// Requests one connection may have open at once; beyond that they are rejected at once.
-const MAX_OPEN_PER_CONNECTION: usize = 100_000;
+/// Requests one connection may have open at once (sent to an institution and not yet
+/// answered); beyond that a Request is answered `rejected` at once ("overload: …") and not
+/// sent. docs/protocol.md §5 documents the number.
+pub const MAX_OPEN_PER_CONNECTION: usize = 100_000;
+
+/// Detail of a Request refused because its id is still open on the connection.
+pub const DUPLICATE_ID: &str =
+    "duplicate id: a request with this id is still open on this connection; not sent";
 
 /// The institutions by name; built once at start-up and never mutated, so it needs no lock.
 pub type Registry = Arc<HashMap<String, InstitutionHandle>>;
@@ -43,6 +49,7 @@ pub(crate) async fn serve(
                     registry.clone(),
                     journal.clone(),
                     shutdown.clone(),
+                    MAX_OPEN_PER_CONNECTION,
                 ));
             }
             Err(e) => {
@@ -53,56 +60,93 @@ pub(crate) async fn serve(
     }
 }
 
+/// A Response that fits the wire whatever went into it (see [`Response::bounded`]).
 fn response(
     id: u64,
     outcome: Outcome,
     detail: impl Into<String>,
     telegram: bytes::Bytes,
+    max_frame: usize,
 ) -> Message {
-    Message::Response(Response {
-        id,
-        outcome,
-        detail: detail.into(),
-        telegram,
-    })
+    Message::Response(
+        Response {
+            id,
+            outcome,
+            detail: detail.into(),
+            telegram,
+        }
+        .bounded(max_frame),
+    )
 }
 
-async fn connection(
-    stream: TcpStream,
+/// `rejected` with no telegram.
+fn rejected(id: u64, detail: impl Into<String>, max_frame: usize) -> Message {
+    response(
+        id,
+        Outcome::Rejected,
+        detail,
+        bytes::Bytes::new(),
+        max_frame,
+    )
+}
+
+/// A name from the client, quoted and cut short enough for a detail.
+fn quoted(name: &str) -> String {
+    const SHOWN: usize = 64;
+    let cut = crate::protocol::truncate_str(name, SHOWN);
+    if cut.len() < name.len() {
+        format!("{cut:?}… ({} bytes)", name.len())
+    } else {
+        format!("{name:?}")
+    }
+}
+
+/// Serves one native connection: requests in flight at once (at most `max_open`, ids unique
+/// among the open ones), answered in completion order; notices of its subscriptions.
+pub(crate) async fn connection<S>(
+    stream: S,
     registry: Registry,
     journal: Journal,
     mut shutdown: ShutdownRx,
-) {
-    let mut framed = Framed::new(stream, NativeCodec::default());
+    max_open: usize,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let codec = NativeCodec::default();
+    let max_frame = codec.max_frame();
+    let mut framed = Framed::new(stream, codec);
     let mut open = FuturesUnordered::new();
+    // Ids of the requests in `open`: a Request reusing one is refused, never sent.
+    let mut open_ids: HashSet<u64> = HashSet::new();
     let (notice_tx, mut notice_rx) = mpsc::channel::<Notice>(1024);
     loop {
         let out = tokio::select! {
             msg = framed.next() => match msg {
                 Some(Ok(Message::Request(r))) => {
-                    let Some(handle) = registry.get(&r.institution).cloned() else {
-                        let detail = format!("unknown institution {:?}", r.institution);
-                        if framed.send(response(r.id, Outcome::Rejected, detail, bytes::Bytes::new())).await.is_err() { break; }
+                    let handle = registry.get(&r.institution).cloned();
+                    if open_ids.contains(&r.id) {
+                        rejected(r.id, DUPLICATE_ID, max_frame)
+                    } else if open.len() >= max_open {
+                        rejected(r.id, format!("overload: {max_open} requests already open on this connection"), max_frame)
+                    } else if let Some(handle) = handle {
+                        let timeout = (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms)));
+                        open_ids.insert(r.id);
+                        open.push(async move {
+                            let reply = handle.request(r.telegram.to_vec(), timeout).await;
+                            (r.id, response(r.id, reply.outcome, reply.detail, reply.telegram, max_frame))
+                        });
                         continue;
-                    };
-                    if open.len() >= MAX_OPEN_PER_CONNECTION {
-                        if framed.send(response(r.id, Outcome::Rejected, "overload: too many open requests on this connection", bytes::Bytes::new())).await.is_err() { break; }
-                        continue;
+                    } else {
+                        rejected(r.id, format!("unknown institution {}", quoted(&r.institution)), max_frame)
                     }
-                    let timeout = (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms)));
-                    open.push(async move {
-                        let reply = handle.request(r.telegram.to_vec(), timeout).await;
-                        response(r.id, reply.outcome, reply.detail, reply.telegram)
-                    });
-                    continue;
                 }
                 Some(Ok(Message::Subscribe(s))) => {
                     let targets: Vec<InstitutionHandle> = registry.values().filter(|h| s.institution == "*" || h.name() == s.institution).cloned().collect();
                     if targets.is_empty() {
-                        response(s.id, Outcome::Rejected, format!("unknown institution {:?}", s.institution), bytes::Bytes::new())
+                        rejected(s.id, format!("unknown institution {}", quoted(&s.institution)), max_frame)
                     } else {
                         subscribe(&targets, &journal, notice_tx.clone()).await;
-                        response(s.id, Outcome::Ok, "subscribed", bytes::Bytes::new())
+                        response(s.id, Outcome::Ok, "subscribed", bytes::Bytes::new(), max_frame)
                     }
                 }
                 Some(Ok(Message::Ack { notice_id })) => {
@@ -117,15 +161,20 @@ async fn connection(
                 }
                 None => break,
             },
-            Some(reply) = open.next(), if !open.is_empty() => reply,
+            Some((id, reply)) = open.next(), if !open.is_empty() => {
+                open_ids.remove(&id);
+                reply
+            }
             Some(notice) = notice_rx.recv() => Message::Notice(notice),
             _ = shutdown.changed() => break,
         };
-        if framed.feed(out).await.is_err() {
+        if let Err(e) = framed.feed(out).await {
+            tracing::warn!(error = %e, "native write failed: closing the connection");
             break;
         }
         // Replies already done go out with this one: one flush (one write) for the lot.
-        while let Some(Some(more)) = futures::FutureExt::now_or_never(open.next()) {
+        while let Some(Some((id, more))) = futures::FutureExt::now_or_never(open.next()) {
+            open_ids.remove(&id);
             if framed.feed(more).await.is_err() {
                 return;
             }

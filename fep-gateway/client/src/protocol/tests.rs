@@ -253,3 +253,49 @@ proptest! {
         prop_assert_eq!(Message::parse(Bytes::copy_from_slice(&bytes[4..])).unwrap(), m);
     }
 }
+
+#[test]
+fn truncation_keeps_utf8_whole() {
+    assert_eq!(truncate_str("가나다", 4), "가");
+    assert_eq!(truncate_str("가나다", 6), "가나");
+    assert_eq!(truncate_str("abc", 10), "abc");
+    assert_eq!(truncate_str("가", 2), "");
+}
+
+#[test]
+fn a_bounded_response_always_encodes() {
+    let huge = "가".repeat(40_000); // 120,000 bytes: more than a str can carry
+    let r = Response {
+        id: 7,
+        outcome: Outcome::Rejected,
+        detail: format!("unknown institution {huge:?}"),
+        telegram: Bytes::from(vec![b'x'; 5000]),
+    }
+    .bounded(4096);
+    assert!(r.detail.len() <= MAX_DETAIL, "{}", r.detail.len());
+    assert!(r.detail.contains("left out"), "{}", r.detail);
+    assert!(r.telegram.is_empty());
+    let mut b = BytesMut::new();
+    Message::Response(r.clone())
+        .encode_frame(4096, &mut b)
+        .expect("fits");
+    assert_eq!(b.len(), 4 + r.encoded_len());
+    // Small enough already: unchanged.
+    let small = Response {
+        id: 1,
+        outcome: Outcome::Ok,
+        detail: "0000".into(),
+        telegram: Bytes::from_static(b"RESP"),
+    };
+    assert_eq!(small.clone().bounded(DEFAULT_MAX_FRAME), small);
+}
+
+proptest! {
+    #[test]
+    fn bounded_responses_fit_any_detail_and_telegram(detail in ".{0,3000}", len in 0usize..10_000) {
+        let r = Response { id: 1, outcome: Outcome::Ok, detail, telegram: Bytes::from(vec![0u8; len]) }
+            .bounded(4096);
+        let mut b = BytesMut::new();
+        prop_assert!(Message::Response(r).encode_frame(4096, &mut b).is_ok());
+    }
+}
