@@ -135,8 +135,9 @@ async fn a_huge_unknown_institution_name_is_refused_without_closing_the_connecti
     let mut c = Conn::open(fep.native);
     // Request 1 stays open while the bank takes its time …
     c.send(&request(1, 5000, b"hecto", &transfer(70_000)));
-    // … and request 2 names an institution of 60,000 bytes (a valid str).
-    let name = "가".repeat(20_000);
+    // … and request 2 names an unknown institution of 65,520 bytes: a valid str, but
+    // "unknown institution \"…\"" around it is not.
+    let name = "가".repeat(21_840);
     c.send(&request(2, 5000, name.as_bytes(), &transfer(1)));
     let refused = c.response();
     assert_eq!((refused.id, refused.outcome), (2, REJECTED), "{refused:?}");
