@@ -232,3 +232,6 @@ async fn subscribe(targets: &[InstitutionHandle], journal: &Journal, tx: mpsc::S
         });
     }
 }
+
+#[cfg(test)]
+mod tests;
