@@ -408,3 +408,71 @@ async fn transaction_ids_are_strings_everywhere() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Every route of the API with its method and the error statuses it documents.
+const ROUTES: &[(&str, &str, &[u16])] = &[
+    (
+        "post",
+        "/v1/institutions/{name}/messages",
+        &[400, 404, 413, 415, 422],
+    ),
+    ("get", "/v1/transactions/{id}", &[400, 404, 503]),
+    ("get", "/v1/status", &[]),
+    ("get", "/metrics", &[503]),
+    ("get", "/v1/openapi.json", &[]),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route_and_its_errors() {
+    let (_fake, fep, _dir) = signed_on_gateway().await;
+    let (status, doc, raw) = exchange(fep.http, "GET", "/v1/openapi.json", &[], "");
+    assert_eq!(status, 200, "{raw}");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{raw}"
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path, errors) in ROUTES {
+        let op = &paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is not in the document"))[*method];
+        assert!(op.is_object(), "{method} {path} is not in the document");
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(responses.contains_key("200"), "{method} {path}: no 200");
+        for code in *errors {
+            let r = responses
+                .get(&code.to_string())
+                .unwrap_or_else(|| panic!("{method} {path}: no {code} response"));
+            assert_eq!(
+                r["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{method} {path} {code}"
+            );
+        }
+        // The route answers as documented: it exists (not the 404 fallback's `not_found`).
+        let concrete = path.replace("{name}", "hecto").replace("{id}", "1");
+        let (_, answer, _) = exchange(fep.http, &method.to_uppercase(), &concrete, JSON, "{}");
+        assert_ne!(answer["error"]["code"], "not_found", "{method} {concrete}");
+    }
+    // Every documented path is a route.
+    for path in paths.keys() {
+        assert!(
+            ROUTES.iter().any(|(_, p, _)| p == path),
+            "{path} is documented but not tested here"
+        );
+    }
+    let codes: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode enum")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    for code in [
+        "malformed_json",
+        "missing_field",
+        "not_found",
+        "method_not_allowed",
+    ] {
+        assert!(codes.contains(&code), "{code} in {codes:?}");
+    }
+}
