@@ -107,6 +107,7 @@ fn arbitrary_message(u: &mut Unstructured<'_>) -> arbitrary::Result<Message> {
             institution: u.arbitrary()?,
             timeout_ms: u.arbitrary()?,
             telegram: telegram(u)?,
+            idempotency_key: u.arbitrary()?,
         }),
         1 => Message::Response(Response {
             id: u.arbitrary()?,

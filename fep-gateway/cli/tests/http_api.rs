@@ -414,9 +414,10 @@ const ROUTES: &[(&str, &str, &[u16])] = &[
     (
         "post",
         "/v1/institutions/{name}/messages",
-        &[400, 404, 413, 415, 422],
+        &[400, 404, 409, 413, 415, 422],
     ),
     ("get", "/v1/transactions/{id}", &[400, 404, 503]),
+    ("get", "/v1/transactions", &[400, 404, 503]),
     ("get", "/v1/status", &[]),
     ("get", "/metrics", &[503]),
     ("get", "/v1/openapi.json", &[]),
@@ -475,4 +476,171 @@ async fn the_openapi_document_describes_every_route_and_its_errors() {
     ] {
         assert!(codes.contains(&code), "{code} in {codes:?}");
     }
+}
+
+/// POST with an `Idempotency-Key`; returns (status, JSON, raw body, replayed header).
+fn post_keyed(
+    addr: std::net::SocketAddr,
+    key: &str,
+    body: &str,
+) -> (u16, serde_json::Value, String) {
+    exchange(
+        addr,
+        "POST",
+        "/v1/institutions/hecto/messages",
+        &[
+            ("Content-Type", "application/json"),
+            ("Idempotency-Key", key),
+        ],
+        body,
+    )
+}
+
+/// Waits until the journal holds a final outcome for `id` (the outcome record trails the
+/// answer: issue 13 item 1, another change).
+async fn journaled(addr: std::net::SocketAddr, id: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, tx, raw) = exchange(addr, "GET", &format!("/v1/transactions/{id}"), &[], "");
+        if tx["outcome"] != "sent" && tx["outcome"].is_string() {
+            return tx;
+        }
+        assert!(std::time::Instant::now() < deadline, "{raw}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_survives_kill_9_and_the_bank_sees_one_transfer() {
+    let fake = Fake::start(Answer::Code("0000")).await;
+    let dir = tempdir();
+    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m");
+    let config = config(&dir.path().join("data"), &[inst]);
+    let signed_on = |fep: &Fep| {
+        let http = fep.http;
+        async move {
+            let deadline = std::time::Instant::now() + WAIT;
+            loop {
+                let (_, status, _) = exchange(http, "GET", "/v1/status", &[], "");
+                if status["institutions"][0]["signed_on"] == true {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "not signed on: {status}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let fep = Fep::start(dir.path(), &config, &[]);
+    signed_on(&fep).await;
+    let (status, first, raw) = post_keyed(fep.http, "order-77", TRANSFER);
+    assert_eq!(
+        (status, first["outcome"].as_str()),
+        (200, Some("ok")),
+        "{raw}"
+    );
+    let id = first["id"].as_str().expect("id").to_owned();
+    journaled(fep.http, &id).await;
+    assert_eq!(fake.transfers().len(), 1);
+    fep.kill();
+
+    let fep = Fep::start(dir.path(), &config, &[]);
+    signed_on(&fep).await;
+    let answer = exchange(
+        fep.http,
+        "POST",
+        "/v1/institutions/hecto/messages",
+        &[("Idempotency-Key", "order-77")],
+        TRANSFER,
+    );
+    let (status, again, raw) = &answer;
+    assert_eq!(*status, 200, "{raw}");
+    assert_eq!(
+        again["id"].as_str(),
+        Some(id.as_str()),
+        "the same transaction: {raw}"
+    );
+    assert_eq!(again["outcome"], "ok", "{raw}");
+    assert_eq!(
+        again["response"]["type"], "2100/100",
+        "the stored answer: {raw}"
+    );
+    assert_eq!(fake.transfers().len(), 1, "the bank saw one transfer");
+    // The same key with a different body: 409, nothing sent.
+    let conflict = post_keyed(fep.http, "order-77", &TRANSFER.replace("70000", "70001"));
+    assert_error(
+        &conflict,
+        409,
+        "idempotency_key_reused",
+        Some("Idempotency-Key"),
+    );
+    assert_eq!(fake.transfers().len(), 1);
+    // Found by its key.
+    let (status, tx, raw) = exchange(
+        fep.http,
+        "GET",
+        "/v1/transactions?idempotency_key=order-77",
+        &[],
+        "",
+    );
+    assert_eq!(
+        (status, tx["id"].as_str()),
+        (200, Some(id.as_str())),
+        "{raw}"
+    );
+    assert_error(
+        &exchange(
+            fep.http,
+            "GET",
+            "/v1/transactions?idempotency_key=nope",
+            &[],
+            "",
+        ),
+        404,
+        "transaction_not_found",
+        None,
+    );
+    assert_error(
+        &exchange(fep.http, "GET", "/v1/transactions", &[], ""),
+        400,
+        "invalid_query",
+        Some("idempotency_key"),
+    );
+    assert_error(
+        &post_keyed(fep.http, "has space", TRANSFER),
+        400,
+        "invalid_idempotency_key",
+        Some("Idempotency-Key"),
+    );
+    // A new key is a new transaction.
+    let (status, other, raw) = post_keyed(fep.http, "order-78", TRANSFER);
+    assert_eq!(status, 200, "{raw}");
+    assert_ne!(other["id"].as_str(), Some(id.as_str()));
+    assert_eq!(fake.transfers().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_answer_says_so_in_a_header() {
+    let (fake, fep, _dir) = signed_on_gateway().await;
+    let raw_post = |key: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(fep.http).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let req = format!(
+            "POST /v1/institutions/hecto/messages HTTP/1.1\r\nHost: x\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{TRANSFER}",
+            TRANSFER.len()
+        );
+        s.write_all(req.as_bytes()).expect("write");
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        resp.to_ascii_lowercase()
+    };
+    let first = raw_post("k-1");
+    assert!(first.starts_with("http/1.1 200"), "{first}");
+    assert!(!first.contains("idempotent-replayed"), "{first}");
+    let second = raw_post("k-1");
+    assert!(second.contains("idempotent-replayed: true"), "{second}");
+    assert_eq!(fake.transfers().len(), 1);
 }

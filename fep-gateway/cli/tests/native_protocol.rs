@@ -182,3 +182,54 @@ async fn a_request_reusing_an_open_id_is_refused_and_never_sent() {
     assert_eq!((third.id, third.outcome), (5, OK), "{third:?}");
     assert_eq!(fake.transfers().len(), 2);
 }
+
+/// A keyed Request (kind 0x08, §3.7): a Request's fields, then `str idempotency_key`.
+fn keyed_request(id: u64, institution: &[u8], telegram: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut plain = request(id, 5000, institution, telegram);
+    plain[4] = 0x08;
+    plain.extend_from_slice(&u16::try_from(key.len()).expect("str").to_be_bytes());
+    plain.extend_from_slice(key);
+    let len = u32::try_from(plain.len() - 4).expect("length");
+    plain[..4].copy_from_slice(&len.to_be_bytes());
+    plain
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_request_is_sent_once_per_key() {
+    let (fake, fep, _dir) = gateway(Duration::from_millis(200)).await;
+    let mut c = Conn::open(fep.native);
+    let t = transfer(70_000);
+    // Two requests with one key in flight at once, then one after: one transfer.
+    c.send(&keyed_request(1, b"hecto", &t, b"pay-1"));
+    c.send(&keyed_request(2, b"hecto", &t, b"pay-1"));
+    let mut got = [c.response(), c.response()];
+    got.sort_by_key(|r| r.id);
+    assert_eq!((got[0].outcome, got[1].outcome), (OK, OK), "{got:?}");
+    assert_eq!(got[0].telegram, got[1].telegram, "the same answer");
+    c.send(&keyed_request(3, b"hecto", &t, b"pay-1"));
+    let third = c.response();
+    assert_eq!((third.id, third.outcome), (3, OK), "{third:?}");
+    assert_eq!(third.telegram, got[0].telegram);
+    assert_eq!(fake.transfers().len(), 1, "sent once");
+    // The same key for another telegram: rejected, not sent; the connection stays usable.
+    c.send(&keyed_request(4, b"hecto", &transfer(1), b"pay-1"));
+    let refused = c.response();
+    assert_eq!((refused.id, refused.outcome), (4, REJECTED), "{refused:?}");
+    assert!(
+        refused.detail.contains("different request"),
+        "{}",
+        refused.detail
+    );
+    c.send(&keyed_request(5, b"hecto", &t, b"bad key"));
+    let bad = c.response();
+    assert_eq!((bad.id, bad.outcome), (5, REJECTED), "{bad:?}");
+    assert_eq!(fake.transfers().len(), 1);
+    // Keys are shared with the HTTP API: the transaction is found by its key.
+    let (status, body) = http(
+        fep.http,
+        "GET",
+        "/v1/transactions?idempotency_key=pay-1",
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+}

@@ -282,6 +282,32 @@ impl Client {
         telegram: Bytes,
         timeout: Duration,
     ) -> Result<Response, ClientError> {
+        self.send_request(institution, telegram, timeout, None)
+            .await
+    }
+
+    /// [`Client::request`] under an idempotency key: every request with `key` within the
+    /// institution's `idempotency_window` answers with the same transaction, sent at most
+    /// once; a key reused for a different telegram is answered `rejected` (docs/protocol.md
+    /// §3.7). Safe to retry after a timeout or a lost connection.
+    pub async fn request_with_key(
+        &self,
+        institution: &str,
+        telegram: Bytes,
+        timeout: Duration,
+        key: &str,
+    ) -> Result<Response, ClientError> {
+        self.send_request(institution, telegram, timeout, Some(key.to_owned()))
+            .await
+    }
+
+    async fn send_request(
+        &self,
+        institution: &str,
+        telegram: Bytes,
+        timeout: Duration,
+        idempotency_key: Option<String>,
+    ) -> Result<Response, ClientError> {
         let id = self.next_id();
         // On the wire 0 means "the institution's default"; the caller's own deadline must
         // match what the gateway does, so a sub-millisecond timeout is sent as 1 ms.
@@ -293,6 +319,7 @@ impl Client {
             institution: institution.to_string(),
             timeout_ms,
             telegram,
+            idempotency_key,
         }))?;
         let waited = timeout.saturating_add(self.inner.opts.grace);
         let deadline = Instant::now() + waited;

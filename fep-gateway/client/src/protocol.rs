@@ -52,6 +52,9 @@ pub const KIND_ACK: u8 = 0x05;
 pub const KIND_PING: u8 = 0x06;
 /// Kind byte of [`Message::Pong`].
 pub const KIND_PONG: u8 = 0x07;
+/// Kind byte of a [`Message::Request`] that carries an idempotency key (a Request's fields,
+/// then `str idempotency_key`); a Request without a key keeps kind [`KIND_REQUEST`].
+pub const KIND_KEYED_REQUEST: u8 = 0x08;
 
 /// What happened to a request, as seen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,6 +139,10 @@ pub struct Request {
     pub timeout_ms: u32,
     /// The telegram, without framing.
     pub telegram: Bytes,
+    /// Idempotency key: requests with the same key answer with the same transaction, sent
+    /// at most once. `Some` is sent as kind [`KIND_KEYED_REQUEST`], `None` as
+    /// [`KIND_REQUEST`] (what clients before keys send).
+    pub idempotency_key: Option<String>,
 }
 
 /// The gateway's answer to a [`Request`] or [`Subscribe`].
@@ -389,6 +396,7 @@ impl Message {
     /// Kind byte of this message.
     pub fn kind(&self) -> u8 {
         match self {
+            Message::Request(r) if r.idempotency_key.is_some() => KIND_KEYED_REQUEST,
             Message::Request(_) => KIND_REQUEST,
             Message::Response(_) => KIND_RESPONSE,
             Message::Subscribe(_) => KIND_SUBSCRIBE,
@@ -409,6 +417,7 @@ impl Message {
             KIND_ACK => "Ack",
             KIND_PING => "Ping",
             KIND_PONG => "Pong",
+            KIND_KEYED_REQUEST => "KeyedRequest",
             _ => "?",
         }
     }
@@ -422,6 +431,9 @@ impl Message {
                 dst.put_u32(r.timeout_ms);
                 put_string(dst, "institution", &r.institution)?;
                 put_bytes(dst, &r.telegram)?;
+                if let Some(key) = &r.idempotency_key {
+                    put_string(dst, "idempotency_key", key)?;
+                }
             }
             Message::Response(r) => {
                 dst.put_u64(r.id);
@@ -481,11 +493,15 @@ impl Message {
             buf: frame,
         };
         let msg = match kind {
-            KIND_REQUEST => Message::Request(Request {
+            KIND_REQUEST | KIND_KEYED_REQUEST => Message::Request(Request {
                 id: r.u64("id")?,
                 timeout_ms: r.u32("timeout_ms")?,
                 institution: r.string("institution")?,
                 telegram: r.bytes("telegram")?,
+                idempotency_key: match kind {
+                    KIND_KEYED_REQUEST => Some(r.string("idempotency_key")?),
+                    _ => None,
+                },
             }),
             KIND_RESPONSE => {
                 let id = r.u64("id")?;

@@ -75,6 +75,7 @@ impl Gateway {
             registry.insert(inst.name.clone(), handle);
         }
         let registry: Registry = Arc::new(registry);
+        let idempotency = crate::idempotency::Idempotency::default();
         let listener = TcpListener::bind(settings.native_listen)
             .await
             .map_err(|e| {
@@ -87,13 +88,20 @@ impl Gateway {
             listener,
             registry.clone(),
             journal.clone(),
+            idempotency.clone(),
             shutdown_rx.clone(),
         ));
         let http_addr = match settings.http_listen {
             Some(addr) => Some(
-                crate::http::serve(addr, registry.clone(), journal.clone(), shutdown_rx.clone())
-                    .await
-                    .map_err(StartError::Bind)?,
+                crate::http::serve(
+                    addr,
+                    registry.clone(),
+                    journal.clone(),
+                    idempotency,
+                    shutdown_rx.clone(),
+                )
+                .await
+                .map_err(StartError::Bind)?,
             ),
             None => None,
         };

@@ -187,6 +187,7 @@ enum Control {
 pub struct InstitutionHandle {
     name: Arc<str>,
     default_timeout: Duration,
+    idempotency_window: Duration,
     profile: Arc<Profile>,
     submit: mpsc::Sender<Submit>,
     control: mpsc::Sender<Control>,
@@ -196,7 +197,7 @@ pub struct InstitutionHandle {
 static NEXT_TX: AtomicU64 = AtomicU64::new(0);
 
 /// A process-unique transaction id that also does not repeat across restarts (time-based start).
-fn next_tx_id() -> u64 {
+pub fn next_tx_id() -> u64 {
     let _ = NEXT_TX.compare_exchange(0, now_ms() * 1000, Ordering::Relaxed, Ordering::Relaxed);
     NEXT_TX.fetch_add(1, Ordering::Relaxed)
 }
@@ -205,6 +206,16 @@ impl InstitutionHandle {
     /// Institution name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The institution's `request_timeout`: how long a request waits when it names none.
+    pub fn request_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    /// How long an idempotency key answers with its transaction (`idempotency_window`).
+    pub fn idempotency_window(&self) -> Duration {
+        self.idempotency_window
     }
 
     /// The institution's telegram profile.
@@ -216,8 +227,18 @@ impl InstitutionHandle {
     /// it is settled — never dropped: a closed actor answers `rejected`. `None` = the
     /// institution's `request_timeout`.
     pub async fn request(&self, telegram: Vec<u8>, timeout: Option<Duration>) -> Reply {
+        self.request_as(next_tx_id(), telegram, timeout).await
+    }
+
+    /// [`InstitutionHandle::request`] under a transaction id from [`next_tx_id`] that the
+    /// caller recorded first (an idempotency key's transaction).
+    pub async fn request_as(
+        &self,
+        tx_id: u64,
+        telegram: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Reply {
         let timeout = timeout.unwrap_or(self.default_timeout);
-        let tx_id = next_tx_id();
         let (reply, rx) = oneshot::channel();
         let submit = Submit {
             telegram,
@@ -422,6 +443,7 @@ pub(crate) fn spawn(
         .collect();
     let day = day_of(&clock.now());
     let actor_timeout = settings.request_timeout;
+    let idempotency_window = settings.idempotency_window;
     let actor_profile = Arc::new(settings.profile.clone());
     let actor = Actor {
         name: name.clone(),
@@ -488,6 +510,7 @@ pub(crate) fn spawn(
     let handle = InstitutionHandle {
         name,
         default_timeout: actor_timeout,
+        idempotency_window,
         profile: actor_profile,
         submit: submit_tx,
         control: control_tx,

@@ -254,6 +254,8 @@ enum Command {
         cutoff_ms: u64,
         reply: oneshot::Sender<Result<u64, JournalError>>,
     },
+    /// Runs inside the group's transaction; its reply is sent after the commit.
+    Exec(Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Reply + Send>),
 }
 
 /// Handle to the journal writer; cheap to clone.
@@ -325,7 +327,14 @@ impl Journal {
                  id INTEGER PRIMARY KEY AUTOINCREMENT, institution TEXT NOT NULL,
                  day INTEGER NOT NULL, key TEXT NOT NULL, telegram BLOB NOT NULL,
                  received_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
-                 UNIQUE (institution, day, key));"
+                 UNIQUE (institution, day, key));
+             -- Schema change 1 (additive, issue 13): idempotency keys. A key names the
+             -- transaction it opened and the telegram it was opened with (crate::idempotency).
+             CREATE TABLE IF NOT EXISTS idempotency_keys (
+                 key TEXT PRIMARY KEY, institution TEXT NOT NULL, request BLOB NOT NULL,
+                 tx_id INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS idempotency_keys_age
+                 ON idempotency_keys (institution, created_ms);"
                 .replace("SYNC_MODE", tuning.sync.pragma()),
         )?;
         // The writer does not checkpoint on its own: a checkpoint copies the WAL into the
@@ -425,6 +434,25 @@ impl Journal {
             });
         }
         self.tx.send(cmd).await.map_err(|_| JournalError::Stopped)
+    }
+
+    /// Runs `f` on the writer's connection inside its next group commit, in order with every
+    /// record submitted before it; its result is returned once that commit succeeded (a
+    /// failed commit is [`JournalError::Stopped`], as for every other call). For the
+    /// gateway's own tables beside the engine's (`crate::idempotency`).
+    pub(crate) async fn exec<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, JournalError> + Send + 'static,
+    ) -> Result<T, JournalError> {
+        self.call(|reply| {
+            Command::Exec(Box::new(move |txn| {
+                let result = f(txn);
+                Box::new(move || {
+                    let _ = reply.send(result);
+                })
+            }))
+        })
+        .await?
     }
 
     /// Durably reserves the next `block` 전문번호 of `day` (never handed out again).
@@ -743,6 +771,7 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
         Command::Flush { reply } => Box::new(move || {
             let _ = reply.send(());
         }),
+        Command::Exec(f) => f(txn),
     }
 }
 

@@ -11,7 +11,8 @@
 //! - `link`: one task per TCP connection to an institution.
 //! - [`journal`]: the SQLite journal (telegrams, transactions, notices, number blocks).
 //! - [`ledger`]: read-only queries over a journal file (`fep journal`).
-//! - [`server`] / [`http`] / [`webhook`]: the internal interfaces.
+//! - [`server`] / [`http`] / [`webhook`]: the internal interfaces; [`idempotency`]: keyed
+//!   requests (sent at most once per key) for both.
 //! - [`clock`]: the time source (a fake one in tests).
 //! - [`framing`] / [`protocol`]: re-exported from `fep-client`.
 
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod idempotency;
 pub mod institution;
 pub mod journal;
 pub mod ledger;

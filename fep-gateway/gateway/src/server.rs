@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
+use crate::idempotency::Idempotency;
 use crate::institution::{InstitutionHandle, ShutdownRx};
 use crate::journal::Journal;
 use crate::protocol::{Message, NativeCodec, Notice, Outcome, Response};
@@ -33,6 +34,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     registry: Registry,
     journal: Journal,
+    idempotency: Idempotency,
     mut shutdown: ShutdownRx,
 ) {
     loop {
@@ -48,6 +50,7 @@ pub(crate) async fn serve(
                     stream,
                     registry.clone(),
                     journal.clone(),
+                    idempotency.clone(),
                     shutdown.clone(),
                     MAX_OPEN_PER_CONNECTION,
                 ));
@@ -107,6 +110,7 @@ pub(crate) async fn connection<S>(
     stream: S,
     registry: Registry,
     journal: Journal,
+    idempotency: Idempotency,
     mut shutdown: ShutdownRx,
     max_open: usize,
 ) where
@@ -131,9 +135,21 @@ pub(crate) async fn connection<S>(
                     } else if let Some(handle) = handle {
                         let timeout = (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms)));
                         open_ids.insert(r.id);
+                        let (idempotency, journal) = (idempotency.clone(), journal.clone());
                         open.push(async move {
-                            let reply = handle.request(r.telegram.to_vec(), timeout).await;
-                            (r.id, response(r.id, reply.outcome, reply.detail, reply.telegram, max_frame))
+                            let telegram = r.telegram.to_vec();
+                            let reply = match &r.idempotency_key {
+                                None => Ok(handle.request(telegram, timeout).await),
+                                Some(key) => idempotency
+                                    .submit(&journal, &handle, key, telegram, timeout)
+                                    .await
+                                    .map(|keyed| keyed.reply),
+                            };
+                            let message = match reply {
+                                Ok(reply) => response(r.id, reply.outcome, reply.detail, reply.telegram, max_frame),
+                                Err(e) => rejected(r.id, format!("idempotency key: {e}"), max_frame),
+                            };
+                            (r.id, message)
                         });
                         continue;
                     } else {

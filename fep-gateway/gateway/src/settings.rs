@@ -69,6 +69,8 @@ pub struct InstitutionSettings {
     pub links: Vec<LinkSettings>,
     /// Default time to wait for a response.
     pub request_timeout: Duration,
+    /// How long an idempotency key answers with its transaction.
+    pub idempotency_window: Duration,
     /// Send 업무개시 after connecting and at each date change.
     pub sign_on: bool,
     /// Sign on again when the business date changes (banks end the session at midnight).
@@ -107,6 +109,7 @@ impl InstitutionSettings {
             max_frame: 4096,
             links,
             request_timeout: Duration::from_secs(10),
+            idempotency_window: Duration::from_secs(24 * 60 * 60),
             sign_on: true,
             sign_on_at_date_change: true,
             answer_peer_polls: true,

@@ -16,6 +16,7 @@ fn samples() -> Vec<Message> {
             institution: "hecto".into(),
             timeout_ms: 5000,
             telegram: Bytes::from_static(b"TELEGRAM"),
+            idempotency_key: None,
         }),
         Message::Response(Response {
             id: u64::MAX,
@@ -61,6 +62,7 @@ fn request_bytes_match_docs_example() {
         institution: "hecto".into(),
         timeout_ms: 5000,
         telegram: Bytes::from_static(b"TELEGRAM"),
+        idempotency_key: None,
     });
     let expected = hex::decode(concat!(
         "00000020",         // length 32
@@ -248,7 +250,7 @@ proptest! {
 
     #[test]
     fn request_roundtrip(id in any::<u64>(), t in any::<u32>(), inst in ".{0,40}", tel in proptest::collection::vec(any::<u8>(), 0..400)) {
-        let m = Message::Request(Request { id, institution: inst, timeout_ms: t, telegram: tel.into() });
+        let m = Message::Request(Request { id, institution: inst, timeout_ms: t, telegram: tel.into(), idempotency_key: None });
         let bytes = frame(&m);
         prop_assert_eq!(Message::parse(Bytes::copy_from_slice(&bytes[4..])).unwrap(), m);
     }
@@ -298,4 +300,51 @@ proptest! {
         let mut b = BytesMut::new();
         prop_assert!(Message::Response(r).encode_frame(4096, &mut b).is_ok());
     }
+}
+
+#[test]
+fn keyed_request_bytes_match_docs_example() {
+    // The annotated example in docs/protocol.md §4: the Request example with a key.
+    let msg = Message::Request(Request {
+        id: 1,
+        institution: "hecto".into(),
+        timeout_ms: 5000,
+        telegram: Bytes::from_static(b"TELEGRAM"),
+        idempotency_key: Some("K-1".into()),
+    });
+    let expected = hex::decode(concat!(
+        "00000025",         // length 37
+        "08",               // kind KeyedRequest
+        "0000000000000001", // id
+        "00001388",         // timeout_ms 5000
+        "0005",
+        "686563746f", // "hecto"
+        "00000008",
+        "54454c454752414d", // "TELEGRAM"
+        "0003",
+        "4b2d31" // "K-1"
+    ))
+    .unwrap();
+    assert_eq!(frame(&msg), expected);
+    let parsed = Message::parse(Bytes::from(expected[4..].to_vec())).unwrap();
+    assert_eq!(parsed, msg);
+    // Without a key, the same request is kind 0x01 as before: old clients are unaffected.
+    let plain = Message::Request(Request {
+        idempotency_key: None,
+        ..match msg {
+            Message::Request(r) => r,
+            _ => unreachable!(),
+        }
+    });
+    assert_eq!(frame(&plain)[4], KIND_REQUEST);
+    // A keyed request without its key field is truncated, not a plain request.
+    let mut short = expected[4..].to_vec();
+    short.truncate(short.len() - 5);
+    assert!(matches!(
+        Message::parse(Bytes::from(short)),
+        Err(ProtocolError::Truncated {
+            field: "idempotency_key",
+            ..
+        })
+    ));
 }

@@ -125,6 +125,9 @@ pub struct Institution {
     /// How long a request may wait for the institution's answer.
     #[serde(default = "default_request_timeout", with = "durations")]
     pub request_timeout: Duration,
+    /// How long an `Idempotency-Key` keeps answering with its transaction (issue 13).
+    #[serde(default = "default_idempotency_window", with = "durations")]
+    pub idempotency_window: Duration,
     /// `[institution.unknown]`: result-inquiry policy for unknown outcomes.
     #[serde(default)]
     pub unknown: UnknownPolicy,
@@ -152,6 +155,10 @@ pub struct NoticeDelivery {
     /// backoff until it answers 2xx (at-least-once).
     #[serde(default)]
     pub webhook: Option<String>,
+}
+
+fn default_idempotency_window() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
 }
 
 fn default_request_timeout() -> Duration {

@@ -164,6 +164,7 @@ fn resolve_institution(
         max_frame: inst.max_frame,
         links: links?,
         request_timeout: inst.request_timeout,
+        idempotency_window: inst.idempotency_window,
         sign_on: inst.signon.enabled,
         sign_on_at_date_change: inst.signon.on_date_change,
         answer_peer_polls: inst.polling.answer_peer_polls,

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     InvalidValue,
     /// 400: a transaction id that is not a decimal `u64`.
     InvalidTransactionId,
+    /// 400: a query string without the parameters the route needs.
+    InvalidQuery,
     /// 404: no transaction with that id (or idempotency key).
     TransactionNotFound,
     /// 400: an `Idempotency-Key` header that is empty, too long or not printable ASCII.
@@ -109,6 +111,14 @@ pub enum ApiError {
     /// A transaction id that is not a number.
     #[error("transaction id {0:?} is not a decimal integer below 2^64")]
     InvalidTransactionId(String),
+    /// A query string the route cannot use.
+    #[error("query: {message}")]
+    InvalidQuery {
+        /// The parameter to blame.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
     /// No such transaction.
     #[error("no transaction {0}")]
     TransactionNotFound(String),
@@ -157,6 +167,7 @@ impl ApiError {
             ApiError::MissingFields(_) => ErrorCode::MissingField,
             ApiError::InvalidValue { .. } => ErrorCode::InvalidValue,
             ApiError::InvalidTransactionId(_) => ErrorCode::InvalidTransactionId,
+            ApiError::InvalidQuery { .. } => ErrorCode::InvalidQuery,
             ApiError::TransactionNotFound(_) => ErrorCode::TransactionNotFound,
             ApiError::InvalidIdempotencyKey(_) => ErrorCode::InvalidIdempotencyKey,
             ApiError::IdempotencyKeyReused { .. } => ErrorCode::IdempotencyKeyReused,
@@ -172,6 +183,7 @@ impl ApiError {
         match self.code() {
             ErrorCode::MalformedJson
             | ErrorCode::InvalidTransactionId
+            | ErrorCode::InvalidQuery
             | ErrorCode::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -203,6 +215,7 @@ impl ApiError {
             ApiError::MissingFields(names) => names.first().map(|n| format!("fields.{n}")),
             ApiError::InvalidValue { field, .. } => Some(format!("fields.{field}")),
             ApiError::InvalidTransactionId(_) => Some("id".into()),
+            ApiError::InvalidQuery { field, .. } => field.clone(),
             ApiError::InvalidIdempotencyKey(_) | ApiError::IdempotencyKeyReused { .. } => {
                 Some("Idempotency-Key".into())
             }
@@ -218,6 +231,20 @@ impl ApiError {
                 message: self.to_string(),
                 field: self.field(),
             },
+        }
+    }
+}
+
+impl From<crate::idempotency::IdempotencyError> for ApiError {
+    fn from(e: crate::idempotency::IdempotencyError) -> Self {
+        use crate::idempotency::IdempotencyError as E;
+        match e {
+            E::InvalidKey => ApiError::InvalidIdempotencyKey(e.to_string()),
+            E::Reused { key, tx_id } => ApiError::IdempotencyKeyReused {
+                key,
+                tx_id: tx_id.to_string(),
+            },
+            E::Journal(j) => ApiError::Journal(j),
         }
     }
 }

@@ -8,8 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use axum::extract::{Path, State};
-use axum::http::{Method, Uri};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::idempotency::{self, Idempotency};
 use crate::institution::ShutdownRx;
 use crate::journal::{Journal, TxRecord};
 use crate::protocol::Outcome;
@@ -57,19 +58,30 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
 struct AppState {
     registry: Registry,
     journal: Journal,
+    idempotency: Idempotency,
 }
 
+/// Request header naming a request for idempotency.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Response header set (`true`) when the answer is an earlier request's with the same key.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
 /// The API's routes, fallbacks included (unknown route → 404 JSON, wrong method → 405 JSON).
-fn router(registry: Registry, journal: Journal) -> Router {
+fn router(registry: Registry, journal: Journal, idempotency: Idempotency) -> Router {
     Router::new()
         .route("/v1/institutions/{name}/messages", post(send_message))
+        .route("/v1/transactions", get(find_transaction))
         .route("/v1/transactions/{id}", get(transaction))
         .route("/v1/status", get(status))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { registry, journal })
+        .with_state(AppState {
+            registry,
+            journal,
+            idempotency,
+        })
 }
 
 /// Binds and serves the API until shutdown; returns the bound address.
@@ -77,10 +89,11 @@ pub(crate) async fn serve(
     addr: SocketAddr,
     registry: Registry,
     journal: Journal,
+    idempotency: Idempotency,
     mut shutdown: ShutdownRx,
 ) -> Result<SocketAddr, String> {
     let _ = prometheus();
-    let app = router(registry, journal);
+    let app = router(registry, journal, idempotency);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("http listener {addr}: {e}"))?;
@@ -174,12 +187,16 @@ pub struct SendResponse {
     path = "/v1/institutions/{name}/messages",
     tag = "messages",
     summary = "Send a message built from named fields",
-    params(("name" = String, Path, description = "Institution name from fep.toml")),
+    params(
+        ("name" = String, Path, description = "Institution name from fep.toml"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters: every request with this key within the institution's idempotency_window answers with the same transaction, sent at most once; the same key with a different request is 409"),
+    ),
     request_body(content = SendBody, content_type = "application/json",
         description = "JSON; a body without Content-Type (or with curl -d's form type) is read as JSON too"),
     responses(
-        (status = 200, description = "Sent (or rejected before sending): the outcome", body = SendResponse),
-        (status = 400, description = "malformed_json", body = error::ErrorBody),
+        (status = 200, description = "Sent (or rejected before sending): the outcome; with the header Idempotent-Replayed: true when it is an earlier request's with the same key", body = SendResponse),
+        (status = 400, description = "malformed_json, invalid_idempotency_key", body = error::ErrorBody),
+        (status = 409, description = "idempotency_key_reused: nothing was sent", body = error::ErrorBody),
         (status = 404, description = "unknown_institution", body = error::ErrorBody),
         (status = 413, description = "payload_too_large", body = error::ErrorBody),
         (status = 415, description = "unsupported_media_type", body = error::ErrorBody),
@@ -189,8 +206,19 @@ pub struct SendResponse {
 async fn send_message(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<SendBody>,
-) -> Result<Json<SendResponse>, ApiError> {
+) -> Result<Response, ApiError> {
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::from(idempotency::IdempotencyError::InvalidKey))?;
+            idempotency::check_key(key)?;
+            Some(key.to_owned())
+        }
+    };
     let handle = app
         .registry
         .get(&name)
@@ -210,18 +238,30 @@ async fn send_message(
                     .join(", "),
             })?;
     let telegram = message::build_telegram(profile, &body.msg_type, layout, &body.fields)?;
-    let reply = handle
-        .request(
-            telegram,
-            body.timeout_ms.map(std::time::Duration::from_millis),
-        )
-        .await;
-    Ok(Json(SendResponse {
+    let timeout = body.timeout_ms.map(std::time::Duration::from_millis);
+    let (reply, replayed) = match &key {
+        None => (handle.request(telegram, timeout).await, false),
+        Some(key) => {
+            let keyed = app
+                .idempotency
+                .submit(&app.journal, handle, key, telegram, timeout)
+                .await?;
+            (keyed.reply, keyed.replayed)
+        }
+    };
+    let mut answer = Json(SendResponse {
         id: reply.tx_id.to_string(),
         outcome: reply.outcome.into(),
         detail: reply.detail,
         response: message::response_json(profile, &reply.telegram),
-    }))
+    })
+    .into_response();
+    if replayed {
+        answer
+            .headers_mut()
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(answer)
 }
 
 /// A journaled transaction.
@@ -287,6 +327,54 @@ async fn transaction(
     match app.journal.get_tx(n).await? {
         Some(tx) => Ok(Json(tx.into())),
         None => Err(ApiError::TransactionNotFound(id)),
+    }
+}
+
+/// The query of `GET /v1/transactions`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindQuery {
+    /// The `Idempotency-Key` the transaction was sent with.
+    pub idempotency_key: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/transactions",
+    tag = "transactions",
+    summary = "The transaction of an idempotency key",
+    params(FindQuery),
+    responses(
+        (status = 200, description = "The journaled transaction the key names (within its window)", body = TransactionView),
+        (status = 400, description = "invalid_query, invalid_idempotency_key", body = error::ErrorBody),
+        (status = 404, description = "transaction_not_found: no such key in its window, or its transaction was never sent", body = error::ErrorBody),
+        (status = 503, description = "journal_unavailable", body = error::ErrorBody),
+    )
+)]
+async fn find_transaction(
+    State(app): State<AppState>,
+    query: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TransactionView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidQuery {
+        field: Some("idempotency_key".into()),
+        message: e.body_text(),
+    })?;
+    let windows: std::collections::HashMap<String, std::time::Duration> = app
+        .registry
+        .iter()
+        .map(|(name, h)| (name.clone(), h.idempotency_window()))
+        .collect();
+    let key = query.idempotency_key;
+    let found =
+        idempotency::find(&app.journal, &key, move |inst| windows.get(inst).copied()).await?;
+    match found {
+        Some((_, Some(tx))) => Ok(Json(tx.into())),
+        Some((id, None)) => Err(ApiError::TransactionNotFound(format!(
+            "{id} (idempotency key {key:?}): not sent yet"
+        ))),
+        None => Err(ApiError::TransactionNotFound(format!(
+            "for idempotency key {key:?}"
+        ))),
     }
 }
 

@@ -17,6 +17,7 @@ use super::{OutcomeView, SendBody, SendResponse, StatusView, TransactionView};
     paths(
         super::send_message,
         super::transaction,
+        super::find_transaction,
         super::status,
         super::metrics,
         document

@@ -63,6 +63,7 @@ async fn requests_beyond_the_connection_limit_are_refused_at_once() {
         server,
         registry,
         gateway.journal().clone(),
+        Default::default(),
         stop_rx,
         2,
     ));
@@ -73,6 +74,7 @@ async fn requests_beyond_the_connection_limit_are_refused_at_once() {
             institution: "hecto".into(),
             timeout_ms: 5000,
             telegram: Bytes::from(fep_testkit::samples::sample_telegram(id, false)),
+            idempotency_key: None,
         })
     };
     for id in 1..=3 {
