@@ -229,3 +229,24 @@ fn the_error_body_has_the_documented_shape() {
     let json = serde_json::to_value(ApiError::NotFound("/x".into()).body()).unwrap_or_default();
     assert!(json["error"].get("field").is_none(), "{json}");
 }
+
+/// docs/http-api.md lists every error code of the OpenAPI document's `ErrorCode`, each with
+/// an example answer.
+#[test]
+fn every_error_code_is_documented_with_an_example() {
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(super::openapi::ApiDoc::openapi()).unwrap_or_default();
+    let codes = doc["components"]["schemas"]["ErrorCode"]["enum"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(codes.len() >= 19, "{codes:?}");
+    let page = include_str!("../../../../docs/http-api.md");
+    for code in codes.iter().filter_map(|c| c.as_str()) {
+        assert!(page.contains(&format!("| `{code}` |")), "{code} is not in the table");
+        assert!(
+            page.contains(&format!("\"code\":\"{code}\"")),
+            "{code} has no example answer"
+        );
+    }
+}
