@@ -857,11 +857,11 @@ fn check_default(default: &str, shape: &FieldShape) -> Result<(), String> {
         FieldKind::Text | FieldKind::NumericText => crate::dynamic::Value::Text(default.into()),
         FieldKind::UInt => default
             .parse::<u128>()
-            .map(|v| crate::dynamic::Value::UInt(v))
+            .map(crate::dynamic::Value::UInt)
             .map_err(|_| format!("`default = {default:?}`: expected digits"))?,
         FieldKind::Int => default
             .parse::<i128>()
-            .map(|v| crate::dynamic::Value::Int(v))
+            .map(crate::dynamic::Value::Int)
             .map_err(|_| format!("`default = {default:?}`: expected a signed number"))?,
         FieldKind::Raw | FieldKind::Group { .. } => {
             return Err("`default` applies to AN and N fields".into())

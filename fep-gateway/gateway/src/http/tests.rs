@@ -243,7 +243,10 @@ fn every_error_code_is_documented_with_an_example() {
     assert!(codes.len() >= 19, "{codes:?}");
     let page = include_str!("../../../../docs/http-api.md");
     for code in codes.iter().filter_map(|c| c.as_str()) {
-        assert!(page.contains(&format!("| `{code}` |")), "{code} is not in the table");
+        assert!(
+            page.contains(&format!("| `{code}` |")),
+            "{code} is not in the table"
+        );
         assert!(
             page.contains(&format!("\"code\":\"{code}\"")),
             "{code} has no example answer"
