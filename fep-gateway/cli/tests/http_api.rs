@@ -128,6 +128,23 @@ const JSON: &[(&str, &str)] = &[("Content-Type", "application/json")];
 
 const TRANSFER: &str = r#"{"type":"2000/100","fields":{"wd_account":"110123456789","amount":70000,"dep_bank":"088","dep_account":"333012345678","memo":"급여"}}"#;
 
+/// Waits until `GET /v1/status` says the first institution is signed on (the sign-on answer
+/// may still be on its way after the bank saw the request).
+async fn wait_signed_on(http: std::net::SocketAddr) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, status, _) = exchange(http, "GET", "/v1/status", &[], "");
+        if status["institutions"][0]["signed_on"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not signed on: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A gateway with one Hecto institution on a fake bank that answers `0000`, signed on.
 async fn signed_on_gateway() -> (Fake, Fep, tempfile::TempDir) {
     let fake = Fake::start(Answer::Code("0000")).await;
@@ -139,19 +156,7 @@ async fn signed_on_gateway() -> (Fake, Fep, tempfile::TempDir) {
         eventually(WAIT, || f.seen().iter().any(|s| s.msg_type == "1000")).await,
         "signed on"
     );
-    // The sign-on answer may still be on its way: wait until status says so.
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, status, _) = exchange(fep.http, "GET", "/v1/status", &[], "");
-        if status["institutions"][0]["signed_on"] == true {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not signed on: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_signed_on(fep.http).await;
     (fake, fep, dir)
 }
 
@@ -519,25 +524,8 @@ async fn an_idempotency_key_survives_kill_9_and_the_bank_sees_one_transfer() {
     let dir = tempdir();
     let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m");
     let config = config(&dir.path().join("data"), &[inst]);
-    let signed_on = |fep: &Fep| {
-        let http = fep.http;
-        async move {
-            let deadline = std::time::Instant::now() + WAIT;
-            loop {
-                let (_, status, _) = exchange(http, "GET", "/v1/status", &[], "");
-                if status["institutions"][0]["signed_on"] == true {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "not signed on: {status}"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
     let fep = Fep::start(dir.path(), &config, &[]);
-    signed_on(&fep).await;
+    wait_signed_on(fep.http).await;
     let (status, first, raw) = post_keyed(fep.http, "order-77", TRANSFER);
     assert_eq!(
         (status, first["outcome"].as_str()),
@@ -550,7 +538,7 @@ async fn an_idempotency_key_survives_kill_9_and_the_bank_sees_one_transfer() {
     fep.kill();
 
     let fep = Fep::start(dir.path(), &config, &[]);
-    signed_on(&fep).await;
+    wait_signed_on(fep.http).await;
     let answer = exchange(
         fep.http,
         "POST",

@@ -32,3 +32,6 @@ pub mod profile;
 pub mod server;
 pub mod settings;
 pub mod webhook;
+
+#[cfg(test)]
+mod test_support;

@@ -2,14 +2,8 @@
 //! requests with one key) is black-box, in `fep-gateway/cli/tests/http_api.rs`.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
-use fep_testkit::bank_sim::{BankSim, BankSimConfig};
 
 use super::*;
-use crate::clock::SystemClock;
-use crate::gateway::Gateway;
-use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 
 async fn claim_of(
     journal: &Journal,
@@ -93,32 +87,7 @@ async fn a_key_names_one_request_until_its_window_passes() {
 /// is refused and not sent; a later request with the key is answered from the journal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_key_sends_once_however_many_requests_carry_it() {
-    let sim = BankSim::start(BankSimConfig {
-        latency_ms: (300, 300),
-        ..BankSimConfig::default()
-    })
-    .await
-    .expect("bank sim");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = GatewaySettings {
-        native_listen: "127.0.0.1:0".parse().expect("addr"),
-        http_listen: None,
-        data_dir: dir.path().to_path_buf(),
-        retention_days: 0,
-        journal_sync: Default::default(),
-        institutions: vec![InstitutionSettings::hecto(
-            "hecto",
-            vec![LinkSettings::outbound_duplex(sim.addr())],
-        )],
-    };
-    let gateway = Gateway::start(settings, Arc::new(SystemClock))
-        .await
-        .expect("gateway");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !gateway.status().await.iter().all(|s| s.signed_on) {
-        assert!(Instant::now() < deadline, "no sign-on");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (gateway, sim, _dir) = crate::test_support::gateway_on_sim(300).await;
     let handle = gateway.institution("hecto").expect("hecto").clone();
     let idem = Idempotency::default();
     let telegram = fep_testkit::samples::sample_telegram(1, false);

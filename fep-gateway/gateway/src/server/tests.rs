@@ -2,18 +2,14 @@
 //! `fep-gateway/cli/tests/native_protocol.rs`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use fep_testkit::bank_sim::{BankSim, BankSimConfig};
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
 
 use super::*;
-use crate::clock::SystemClock;
-use crate::gateway::Gateway;
 use crate::protocol::Request;
-use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 
 type Client = Framed<tokio::io::DuplexStream, NativeCodec>;
 
@@ -29,32 +25,7 @@ async fn read(c: &mut Client) -> Response {
 /// (`overload`), the open ones are still answered, and a slot freed by an answer is usable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_connection_limit_are_refused_at_once() {
-    let sim = BankSim::start(BankSimConfig {
-        latency_ms: (700, 700),
-        ..BankSimConfig::default()
-    })
-    .await
-    .expect("bank sim");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let settings = GatewaySettings {
-        native_listen: "127.0.0.1:0".parse().expect("addr"),
-        http_listen: None,
-        data_dir: dir.path().to_path_buf(),
-        retention_days: 0,
-        journal_sync: Default::default(),
-        institutions: vec![InstitutionSettings::hecto(
-            "hecto",
-            vec![LinkSettings::outbound_duplex(sim.addr())],
-        )],
-    };
-    let gateway = Gateway::start(settings, Arc::new(SystemClock))
-        .await
-        .expect("gateway");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !gateway.status().await.iter().all(|s| s.signed_on) {
-        assert!(Instant::now() < deadline, "no sign-on");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (gateway, sim, _dir) = crate::test_support::gateway_on_sim(700).await;
     let handle = gateway.institution("hecto").expect("hecto").clone();
     let registry: Registry = Arc::new(HashMap::from([("hecto".to_owned(), handle)]));
     let (client, server) = tokio::io::duplex(1 << 20);
