@@ -53,7 +53,7 @@ pub(crate) async fn serve(
     registry: Registry,
     journal: Journal,
     mut shutdown: ShutdownRx,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, std::io::Error> {
     let _ = prometheus();
     let app = Router::new()
         .route("/v1/institutions/{name}/messages", post(send_message))
@@ -61,10 +61,8 @@ pub(crate) async fn serve(
         .route("/v1/status", get(status))
         .route("/metrics", get(metrics))
         .with_state(AppState { registry, journal });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("http listener {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
     tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -132,7 +130,7 @@ async fn send_message(
     } else {
         let response_type = profile
             .msg_key(&reply.telegram)
-            .map(|(t, b)| format!("{t}/{b}"))
+            .map(|k| crate::domain::MsgKey::from(k).to_string())
             .unwrap_or_default();
         match profile
             .layout_for(&response_type)

@@ -113,7 +113,7 @@ async fn deliver(
         notice_id: id,
         msg_type: profile
             .msg_key(telegram)
-            .map(|(t, b)| format!("{t}/{b}"))
+            .map(|k| crate::domain::MsgKey::from(k).to_string())
             .unwrap_or_default(),
         telegram_hex: hex::encode(telegram),
     };
