@@ -31,4 +31,6 @@ mod link;
 pub mod profile;
 pub mod server;
 pub mod settings;
+#[cfg(test)]
+mod testing;
 pub mod webhook;

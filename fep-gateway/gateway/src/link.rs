@@ -346,29 +346,11 @@ fn ack_at_once(_stream: &TcpStream) {}
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
-
     use tokio::sync::watch;
 
     use super::*;
     use crate::clock::SystemClock;
-
-    /// Waits for `fut` with a bound in real time, keeping the paused clock still meanwhile (a
-    /// blocking task inhibits auto-advance), so time moves only by `advance`.
-    async fn within<T>(fut: impl Future<Output = T>) -> T {
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let guard = tokio::task::spawn_blocking(move || {
-            stopped.recv_timeout(Duration::from_secs(20))
-                == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-        });
-        tokio::select! {
-            v = fut => {
-                drop(stop);
-                v
-            }
-            timed_out = guard => panic!("not done within 20 s of real time ({timed_out:?})"),
-        }
-    }
+    use crate::testing::within;
 
     /// An idle link polls after `poll_interval`, and closes when the peer has said nothing for
     /// three intervals; on shutdown its task ends.

@@ -1,7 +1,6 @@
 //! Actor-level tests: panic containment, and the timers (request deadline → unknown, result
 //! inquiry delay and interval) on a paused clock, with the test standing in for the link.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use crate::clock::SystemClock;
 use crate::domain::{Resolution, TxState};
 use crate::journal::Journal;
 use crate::settings::{InstitutionSettings, LinkSettings};
+use crate::testing::within;
 
 #[tokio::test]
 async fn a_panic_is_contained_and_the_actor_keeps_answering() {
@@ -105,24 +105,6 @@ async fn a_panic_before_sending_settles_the_journaled_transaction() {
     sim.shutdown().await;
 }
 
-/// Waits for `fut` with a bound in real time. Meanwhile the paused clock stands still: a
-/// blocking task inhibits tokio's auto-advance, so virtual time cannot leap ahead while the
-/// actor waits for the journal (a thread of its own). Time moves only by `advance`.
-async fn within<T>(fut: impl Future<Output = T>) -> T {
-    let (stop, stopped) = std::sync::mpsc::channel::<()>();
-    let guard = tokio::task::spawn_blocking(move || {
-        stopped.recv_timeout(Duration::from_secs(20))
-            == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-    });
-    tokio::select! {
-        v = fut => {
-            drop(stop);
-            v
-        }
-        timed_out = guard => panic!("not done within 20 s of real time ({timed_out:?})"),
-    }
-}
-
 /// An institution actor with the test as its only (duplex) link.
 struct Harness {
     handle: InstitutionHandle,
@@ -139,7 +121,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j.db")).unwrap();
         let (handle, events) = spawn(settings, journal.clone(), Arc::new(SystemClock));
-        let (sender, wire) = mpsc::channel(64);
+        let (_, wire) = mpsc::channel(1);
         let mut h = Harness {
             handle,
             events,
@@ -147,18 +129,35 @@ impl Harness {
             journal,
             _dir: dir,
         };
-        h.event(LinkEvent::Up {
+        h.connect(1).await;
+        h
+    }
+
+    /// Connection `conn` of the link comes up; the sign-on on it is answered.
+    async fn connect(&mut self, conn: u64) {
+        let (sender, wire) = mpsc::channel(64);
+        self.wire = wire;
+        self.event(LinkEvent::Up {
             link: 0,
-            conn: 1,
+            conn,
             sender,
             can_send: true,
         })
         .await;
-        let sign_on = h.sent().await;
-        assert_eq!(h.key(&sign_on), ("1000", "100"));
-        h.answer(&sign_on, "1100", "0000").await;
-        assert!(h.status().await.signed_on);
-        h
+        let sign_on = self.sent().await;
+        assert_eq!(self.key(&sign_on), ("1000", "100"));
+        self.answer(&sign_on, "0000").await;
+        assert!(self.status().await.signed_on);
+    }
+
+    /// Submits transfer `n` as a caller would; the reply comes from the returned task.
+    fn submit(&self, n: u64) -> tokio::task::JoinHandle<Reply> {
+        let handle = self.handle.clone();
+        tokio::spawn(async move {
+            handle
+                .request(fep_testkit::samples::sample_telegram(n, false), None)
+                .await
+        })
     }
 
     async fn event(&self, e: LinkEvent) {
@@ -179,11 +178,13 @@ impl Harness {
         self.handle.profile().msg_key(t).unwrap()
     }
 
-    /// Answers `request` with `msg_type` and response code `code`.
-    async fn answer(&self, request: &[u8], msg_type: &str, code: &str) {
+    /// Answers `request` (with its response type, e.g. 2000 → 2100) with response code `code`.
+    async fn answer(&self, request: &[u8], code: &str) {
         let p = self.handle.profile();
+        let (msg_type, _) = self.key(request);
+        let response = crate::profile::response_type(msg_type).unwrap();
         let mut t = request.to_vec();
-        p.msg_type.put_text(&mut t, msg_type.as_bytes());
+        p.msg_type.put_text(&mut t, response.as_bytes());
         p.resp_code.put_text(&mut t, code.as_bytes());
         self.frame(t).await;
     }
@@ -229,12 +230,7 @@ fn settings() -> InstitutionSettings {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_is_unknown_then_resolved_by_inquiries_on_schedule() {
     let mut h = Harness::signed_on(settings()).await;
-    let handle = h.handle.clone();
-    let request = tokio::spawn(async move {
-        handle
-            .request(fep_testkit::samples::sample_telegram(1, false), None)
-            .await
-    });
+    let request = h.submit(1);
     let transfer = h.sent().await;
     assert_eq!(h.key(&transfer), ("2000", "100"));
     tokio::time::advance(Duration::from_millis(9_999)).await;
@@ -309,12 +305,7 @@ async fn unanswered_inquiries_give_up_after_the_last_attempt() {
     let mut s = settings();
     s.inquiry_max_attempts = 2;
     let mut h = Harness::signed_on(s).await;
-    let handle = h.handle.clone();
-    let request = tokio::spawn(async move {
-        handle
-            .request(fep_testkit::samples::sample_telegram(2, false), None)
-            .await
-    });
+    let request = h.submit(2);
     h.sent().await;
     tokio::time::advance(Duration::from_secs(10)).await;
     let reply = within(request).await.unwrap();
@@ -358,12 +349,7 @@ async fn unanswered_inquiries_give_up_after_the_last_attempt() {
 #[tokio::test(start_paused = true)]
 async fn a_duplex_link_dying_after_sending_settles_unknown_and_a_late_answer_resolves() {
     let mut h = Harness::signed_on(settings()).await;
-    let handle = h.handle.clone();
-    let request = tokio::spawn(async move {
-        handle
-            .request(fep_testkit::samples::sample_telegram(3, false), None)
-            .await
-    });
+    let request = h.submit(3);
     let transfer = h.sent().await;
     h.event(LinkEvent::Down { link: 0, conn: 1 }).await;
     let reply = within(request).await.unwrap();
@@ -373,18 +359,8 @@ async fn a_duplex_link_dying_after_sending_settles_unknown_and_a_late_answer_res
     );
     let status = h.status().await;
     assert!(!status.signed_on, "no send link left: sign on again");
-    let (sender, wire) = mpsc::channel(64);
-    h.wire = wire;
-    h.event(LinkEvent::Up {
-        link: 0,
-        conn: 2,
-        sender,
-        can_send: true,
-    })
-    .await;
-    let sign_on = h.sent().await;
-    h.answer(&sign_on, "1100", "0000").await;
-    h.answer(&transfer, "2100", "SB02").await;
+    h.connect(2).await;
+    h.answer(&transfer, "SB02").await;
     let c = h.status().await.counters;
     assert_eq!(
         (
@@ -403,12 +379,7 @@ async fn admission_refusals_carry_their_reason() {
     let mut s = settings();
     s.rate_tps = Some(1);
     let mut h = Harness::signed_on(s).await;
-    let handle = h.handle.clone();
-    let first = tokio::spawn(async move {
-        handle
-            .request(fep_testkit::samples::sample_telegram(4, false), None)
-            .await
-    });
+    let first = h.submit(4);
     let transfer = h.sent().await;
     let second = within(
         h.handle
@@ -424,7 +395,7 @@ async fn admission_refusals_carry_their_reason() {
         bad.detail,
         RejectReason::BadRequest { expected_len: 300 }.to_string()
     );
-    h.answer(&transfer, "2100", "0000").await;
+    h.answer(&transfer, "0000").await;
     assert_eq!(within(first).await.unwrap().outcome, Outcome::Ok);
     let c = h.status().await.counters;
     assert_eq!((c.requests, c.ok, c.rejected), (3, 1, 2));
