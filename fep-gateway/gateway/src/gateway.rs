@@ -197,7 +197,7 @@ impl Gateway {
     }
 
     /// Graceful stop: stop admitting, drain in-flight up to `deadline`, sign off, close links
-    /// (waiting until each has written what it holds, at most [`LINK_CLOSE_DEADLINE`]), flush
+    /// (waiting until each has written what it holds, at most 5 s), flush
     /// the journal.
     pub async fn shutdown(self, deadline: Duration) {
         let drains = self.registry.values().map(|h| h.shutdown(deadline));

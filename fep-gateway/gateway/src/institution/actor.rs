@@ -242,8 +242,8 @@ impl Actor {
         for s in std::mem::take(&mut self.waiting) {
             self.reject(s, RejectReason::TaskRestarted);
         }
-        // Unknowns keep being resolved: their inquiries are re-armed.
         self.session.forget_attempt();
+        // Unknowns keep being resolved: their inquiries are re-armed.
         self.resolver.rearm_all(now);
         self.maybe_sign_on();
     }
@@ -334,13 +334,16 @@ impl Actor {
         .min()
     }
 
-    /// The timer fired: settles what is due.
+    /// The timer fired: settles what is due. What is due is taken first, so that what
+    /// handling it schedules (a retry with a zero interval) waits for the next round.
     fn on_wake(&mut self) {
         let now = now();
-        while let Some((key, e)) = self.inflight.pop_expired(now) {
+        let expired: Vec<_> = std::iter::from_fn(|| self.inflight.pop_expired(now)).collect();
+        for (key, e) in expired {
             self.expired(key, e, now);
         }
-        while let Some(due) = self.resolver.pop_due(now) {
+        let inquiries: Vec<_> = std::iter::from_fn(|| self.resolver.pop_due(now)).collect();
+        for due in inquiries {
             self.send_inquiry(due);
         }
         if self.session.retry_due(now) {

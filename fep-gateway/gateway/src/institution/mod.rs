@@ -8,12 +8,12 @@
 //! come in time is answered `unknown` and, when the spec has a result inquiry, resolved by it;
 //! the resolution is recorded under the transaction id.
 //!
-//! The actor ([`actor`], [`requests`]) is a `tokio::select!` loop that owns the channels and
+//! The actor (`actor.rs`, `requests.rs`) is a `tokio::select!` loop that owns the channels and
 //! delegates every decision to I/O-free types that take the time as an argument:
-//! [`sequencer`] (전문번호 blocks, day change), [`inflight`] (correlation key → waiter,
-//! deadlines, late responses), [`resolver`] (inquiry schedule), [`session`] (sign-on state,
-//! link heartbeats), [`admission`] (queue deadline, rate, breaker, in-flight limit) and
-//! [`links`] (which link is up and can send); [`telemetry`] holds the metric handles.
+//! `sequencer` (전문번호 blocks, day change), `inflight` (correlation key → waiter, deadlines,
+//! late responses), `resolver` (inquiry schedule), `session` (sign-on state, link
+//! heartbeats), `admission` (queue deadline, rate, breaker, in-flight limit) and `links` (which
+//! link is up and can send); `telemetry` holds the metric handles.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
