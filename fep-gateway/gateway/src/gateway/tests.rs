@@ -196,7 +196,7 @@ async fn shutdown_returns_only_after_the_links_wrote_the_sign_off() {
             let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
             while !gateway.status().await.iter().all(|s| s.signed_on) {
                 assert!(tokio::time::Instant::now() < deadline, "no sign-on");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::task::yield_now().await;
             }
             let handle = gateway.institution("hecto").unwrap().clone();
             let requests: Vec<_> = (0..2000u64)
