@@ -14,6 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::domain::MsgKey;
 use crate::institution::ShutdownRx;
 use crate::journal::Journal;
 use crate::profile::Profile;
@@ -54,7 +55,7 @@ pub(crate) async fn serve(
     registry: Registry,
     journal: Journal,
     mut shutdown: ShutdownRx,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, std::io::Error> {
     let _ = prometheus();
     let app = Router::new()
         .route("/v1/institutions/{name}/messages", post(send_message))
@@ -62,10 +63,8 @@ pub(crate) async fn serve(
         .route("/v1/status", get(status))
         .route("/metrics", get(metrics))
         .with_state(AppState { registry, journal });
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("http listener {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
     tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -106,7 +105,8 @@ async fn send_message(
         );
     };
     let profile = handle.profile();
-    let Some(layout) = profile.layout_for(&body.msg_type) else {
+    let key = body.msg_type.parse::<MsgKey>().ok();
+    let Some(layout) = key.as_ref().and_then(|k| profile.layout_for(k)) else {
         return error(
             StatusCode::BAD_REQUEST,
             format!("unknown message type {:?} for {name}", body.msg_type),
@@ -121,7 +121,9 @@ async fn send_message(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     // The header's constants and the message type come from the gateway, not the caller.
-    profile.fill_header(&mut telegram, &body.msg_type);
+    if let Some(key) = &key {
+        profile.fill_header(&mut telegram, key);
+    }
     let reply = handle
         .request(
             telegram,
@@ -145,11 +147,11 @@ fn response_json(profile: &Profile, telegram: &[u8]) -> serde_json::Value {
     if telegram.is_empty() {
         return serde_json::Value::Null;
     }
-    let response_type = profile
-        .msg_key(telegram)
-        .map(|(t, b)| format!("{t}/{b}"))
-        .unwrap_or_default();
-    match profile.layout_for(&response_type) {
+    let Some(key) = profile.msg_key(telegram).map(MsgKey::from) else {
+        return json!({ "type": "" });
+    };
+    let response_type = key.to_string();
+    match profile.layout_for(&key) {
         Some(layout) => match layout.decode_record(telegram) {
             Ok(r) => json!({ "type": response_type, "fields": masked(layout, &r) }),
             Err(e) => json!({ "type": response_type, "error": e.to_string() }),

@@ -91,7 +91,7 @@ async fn connection(
                     }
                     let timeout = (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms)));
                     open.push(async move {
-                        let reply = handle.request(r.telegram.to_vec(), timeout).await;
+                        let reply = handle.request(r.telegram, timeout).await;
                         response(r.id, reply.outcome, reply.detail, reply.telegram)
                     });
                     continue;
@@ -149,7 +149,7 @@ async fn subscribe(targets: &[InstitutionHandle], journal: &Journal, tx: mpsc::S
             let notice = Notice {
                 institution: n.institution,
                 notice_id: n.id,
-                telegram: n.telegram.into(),
+                telegram: n.telegram,
             };
             if tx.send(notice).await.is_err() {
                 return;

@@ -67,10 +67,10 @@ impl Profile {
             .response_code()
             .ok_or_else(|| fail("no [response_code]".into()))?;
         let pair = |k: &[String]| {
-            (
-                k.first().cloned().unwrap_or_default(),
-                k.get(1).cloned().unwrap_or_default(),
-            )
+            MsgKey::from((
+                k.first().map_or("", String::as_str),
+                k.get(1).map_or("", String::as_str),
+            ))
         };
         let inquiry = match family.inquiries().first() {
             None => None,
@@ -159,7 +159,7 @@ impl Profile {
             layouts: family
                 .messages()
                 .iter()
-                .map(|m| (m.key_str(), m.layout.clone()))
+                .filter_map(|m| Some((m.key_str().parse().ok()?, m.layout.clone())))
                 .collect(),
         })
     }
@@ -172,10 +172,10 @@ pub fn session_keys(family: &Family) -> Result<(MsgKey, MsgKey), ProfileError> {
         family
             .message_named(name)
             .map(|m| {
-                (
-                    m.key.first().cloned().unwrap_or_default(),
-                    m.key.get(1).cloned().unwrap_or_default(),
-                )
+                MsgKey::from((
+                    m.key.first().map_or("", String::as_str),
+                    m.key.get(1).map_or("", String::as_str),
+                ))
             })
             .ok_or_else(|| ProfileError {
                 family: family.name().to_owned(),

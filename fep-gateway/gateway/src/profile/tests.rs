@@ -3,7 +3,7 @@ use fep_codec::spec::Family;
 use super::*;
 
 fn transfer(p: &Profile) -> Vec<u8> {
-    p.admin(&("2000".into(), "100".into()))
+    p.admin(&MsgKey::from(("2000", "100")))
 }
 
 #[test]
@@ -30,7 +30,7 @@ fn stamps_and_reads_back_the_key() {
 #[test]
 fn classifies_and_judges_responses() {
     let p = Profile::hecto("C", "004");
-    let mut r = p.admin(&("2100".into(), "100".into()));
+    let mut r = p.admin(&MsgKey::from(("2100", "100")));
     assert_eq!(p.classify(&r), FrameKind::Response);
     p.resp_code.put_text(&mut r, b"0000");
     assert_eq!(p.verdict(&r), Verdict::Ok);
@@ -38,7 +38,7 @@ fn classifies_and_judges_responses() {
     assert_eq!(p.verdict(&r), Verdict::Unknown("VTIM".into()));
     p.resp_code.put_text(&mut r, b"SB02");
     assert_eq!(p.verdict(&r), Verdict::Declined("SB02".into()));
-    let n = p.admin(&("4000".into(), "100".into()));
+    let n = p.admin(&MsgKey::from(("4000", "100")));
     assert_eq!(p.classify(&n), FrameKind::Notice);
     let ack = p.notice_ack(&n).unwrap();
     assert_eq!(&ack[24..28], b"4100");
@@ -100,7 +100,7 @@ fn inquiry_round() {
     let q = p.inquiry(42, &transfer(&p)).unwrap();
     assert_eq!(&q[24..31], b"7000100");
     assert_eq!(&q[100..106], b"000042");
-    let mut r = p.admin(&("7100".into(), "100".into()));
+    let mut r = p.admin(&MsgKey::from(("7100", "100")));
     p.resp_code.put_text(&mut r, b"0000");
     p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"0000");
     assert_eq!(p.inquiry_verdict(&r), Some(Verdict::Ok));

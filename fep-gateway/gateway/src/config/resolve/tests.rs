@@ -112,7 +112,10 @@ fn valid_config_resolves_with_expanded_links_and_default_breaker() {
     );
     assert_eq!(inst.webhook.as_deref(), Some("https://hooks.example/fep"));
     assert_eq!(inst.breaker.as_deref(), Some(&BreakerConfig::default()));
-    assert!(inst.profile.layout_for("2000/100").is_some());
+    assert!(inst
+        .profile
+        .layout_for(&"2000/100".parse().unwrap())
+        .is_some());
 }
 
 #[test]
