@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,7 +13,7 @@ use fep_testkit::sim::{SimConfig, SimHandle, Simulator};
 use tokio::net::TcpListener;
 use tokio::time::{timeout, Instant};
 
-use support::{config, duplex_link, institution, tempdir, transfer, Fep};
+use support::{config, duplex_link, institution, stdout_lines, tempdir, transfer, Fep};
 
 /// A simulator on a listener bound here: its address is known before it starts.
 async fn start(cfg: SimConfig) -> SimHandle {
@@ -54,14 +53,7 @@ async fn fep_sim_serves_fep_run() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn fep sim");
-    let stdout = sim.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
+    let line = stdout_lines(&mut sim)
         .recv_timeout(Duration::from_secs(20))
         .expect("fep sim did not say where it listens within 20 s");
     let addr: SocketAddr = line

@@ -4,10 +4,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,19 +46,41 @@ impl Fep {
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn fep");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+        let rx = stdout_lines(&mut child);
+        // The last lines of stderr, drained all along, to say why a start failed.
+        let stderr = child.stderr.take().expect("stderr");
+        let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let t = tail.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == 20 {
+                    t.pop_front();
+                }
+                t.push_back(line);
             }
         });
         let line = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("fep did not become ready in 20 s");
+            .unwrap_or_else(|e| {
+                let what = match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        let _ = child.kill();
+                        "did not become ready in 20 s"
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => "exited before it was ready",
+                };
+                let _ = child.wait();
+                let _ = stderr_reader.join();
+                let said = tail.lock().unwrap_or_else(|p| p.into_inner());
+                panic!(
+                    "fep {what}; its stderr ends:\n{}",
+                    Vec::from(said.clone()).join("\n")
+                )
+            });
         let addr = |key: &str| -> SocketAddr {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(key))
@@ -166,6 +190,18 @@ impl Fep {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The lines a child prints on its (piped) stdout, as they come.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 impl Drop for Fep {

@@ -375,16 +375,19 @@ async fn served(
                             let _ = conn.flush().await;
                             return;
                         }
-                        Some(Action::Reply { frame, route, delay, code }) if delay.is_zero() => {
-                            if !deliver(shared, &mut conn, frame, route, code).await {
-                                return;
-                            }
-                        }
                         Some(Action::Reply { frame, route, delay, code }) => {
-                            if delayed.len() >= MAX_DELAYED {
-                                shared.stat(|s| s.undeliverable += 1);
+                            let alive = if delay.is_zero() {
+                                deliver(shared, &mut conn, frame, route, code).await
                             } else {
-                                delayed.insert((frame, route, code), delay);
+                                if delayed.len() >= MAX_DELAYED {
+                                    shared.stat(|s| s.undeliverable += 1);
+                                } else {
+                                    delayed.insert((frame, route, code), delay);
+                                }
+                                true
+                            };
+                            if !alive {
+                                return;
                             }
                         }
                         None => {}
