@@ -86,20 +86,17 @@ async fn a_failing_institution_does_not_slow_the_others() {
     );
     let client = Client::connect(fep.native).await.unwrap();
     for inst in ["a", "b"] {
-        let mut ready = false;
-        for _ in 0..100 {
-            if client
-                .request(inst, transfer(1), Duration::from_secs(2))
-                .await
-                .map(|r| r.outcome == Outcome::Ok)
-                .unwrap_or(false)
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "{inst} never became ready");
+        fep.wait_signed_on(inst).await;
+        let r = client
+            .request(inst, transfer(1), Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Ok,
+            "{inst} once signed on: {}",
+            r.detail
+        );
     }
     let rss_start = fep.rss_kib();
 

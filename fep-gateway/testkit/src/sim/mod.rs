@@ -163,6 +163,7 @@ impl Simulator {
 
     /// Starts on a listener the caller bound (`cfg.listen` is ignored), on the system clock:
     /// the address is known before the simulator exists, and no port is given up meanwhile.
+    /// Must be called within a Tokio runtime.
     pub fn start_on(listener: TcpListener, cfg: SimConfig) -> Result<SimHandle, SimError> {
         Simulator::start_on_with_clock(listener, cfg, Arc::new(SystemClock))
     }
