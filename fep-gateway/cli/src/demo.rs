@@ -67,7 +67,11 @@ pub struct DemoSummary {
     pub p999_ms: f64,
 }
 
-/// A free loopback port (bind, read, release) for a listener another process connects to.
+/// A free loopback port (bind, read, release) for the gateway's inbound listener, which the
+/// split simulator connects back to. The in-process gateway binds that listener itself and
+/// does not yet report the port of a `127.0.0.1:0` bind, so the address has to be chosen
+/// before it starts; once `LinkStatus` reports it, bind port 0 and hand the reported address
+/// to [`fep_testkit::sim::SimHandle::connect_back`] instead.
 fn free_port() -> Result<SocketAddr, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map_err(|e| e.to_string())
