@@ -39,14 +39,14 @@ fields = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_response_is_masked_and_labelled_by_its_own_layout() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let fake = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let spec = dir.path().join("hecto-test.toml");
     std::fs::write(&spec, spec_with_a_distinct_response_layout()).expect("write spec");
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+    let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m")
         .replace(SPEC, &spec.display().to_string());
     let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
-    let f = fake.clone();
+    let f = &fake;
     assert!(
         eventually(WAIT, || f.seen().iter().any(|s| s.msg_type == "1000")).await,
         "signed on"

@@ -31,8 +31,14 @@ impl Config {
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut listens: HashMap<SocketAddr, String> = HashMap::new();
-        listens.insert(s.native_listen, "server.native_listen".into());
-        listens.insert(s.http_listen, "server.http_listen".into());
+        for (addr, key) in [
+            (s.native_listen, "server.native_listen"),
+            (s.http_listen, "server.http_listen"),
+        ] {
+            if addr.port() != 0 {
+                listens.insert(addr, key.into());
+            }
+        }
         for (i, inst) in self.institutions.iter().enumerate() {
             let p = format!("institution[{i}]");
             if let Some(m) = name_problem(&inst.name) {
@@ -198,6 +204,8 @@ fn validate_links(
                         format!("{lp}.listen"),
                         "inbound link needs listen = \"ip:port\"".into(),
                     ),
+                    // Port 0 asks the OS for a free port: never a clash.
+                    Some(addr) if addr.port() == 0 => {}
                     Some(addr) => {
                         if let Some(other) = listens.insert(addr, format!("{lp}.listen")) {
                             err(
