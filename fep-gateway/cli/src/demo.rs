@@ -67,16 +67,6 @@ pub struct DemoSummary {
     pub p999_ms: f64,
 }
 
-/// A free loopback port (bind, read, release) for the gateway's inbound listener, which the
-/// split simulator connects back to. The in-process gateway binds that listener itself and
-/// does not yet report the port of a `127.0.0.1:0` bind, so the address has to be chosen
-/// before it starts; once `LinkStatus` reports it, bind port 0 and hand the reported address
-/// to [`fep_testkit::sim::SimHandle::connect_back`] instead.
-fn free_port() -> Result<SocketAddr, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map_err(|e| e.to_string())
-}
-
 fn data_dir() -> PathBuf {
     std::env::temp_dir().join(format!("fep-demo-{}", std::process::id()))
 }
@@ -98,8 +88,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     let duplex = Simulator::start(sim_config(opts.seed, None))
         .await
         .map_err(|e| format!("simulator: {e}"))?;
-    let split_recv = free_port()?;
-    let split = Simulator::start(sim_config(opts.seed + 1, Some(split_recv)))
+    // The split bank connects back once the gateway's recv listener (port 0) is bound.
+    let split = Simulator::start(sim_config(opts.seed + 1, None))
         .await
         .map_err(|e| format!("simulator: {e}"))?;
 
@@ -134,7 +124,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
                     LinkSettings {
                         name: "recv".into(),
                         role: Role::Inbound {
-                            listen: split_recv,
+                            listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
                             allowed_peers: vec!["127.0.0.1".parse().map_err(|e| format!("{e}"))?],
                         },
                         direction: Direction::Recv,
@@ -146,6 +136,15 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     let gateway = Gateway::start(settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    let split_recv = gateway
+        .listen_addrs()
+        .iter()
+        .find(|l| l.institution == "hecto-split" && l.link == "recv")
+        .map(|l| l.addr)
+        .ok_or("the split institution's recv listener is not bound")?;
+    split
+        .connect_back(split_recv)
+        .map_err(|e| format!("simulator: {e}"))?;
     eprintln!(
         "gateway: native {} http {} journal {}",
         gateway.native_addr(),

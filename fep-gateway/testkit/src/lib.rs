@@ -3,11 +3,9 @@
 //!
 //! - [`sim`]: the simulated institution (latency, declines, unknowns, notices, split lines),
 //!   with a lean mode for benchmarks and handles for black-box tests.
-//! - [`bank_sim`]: the former benchmark bank's interface over the simulator's lean mode.
 //! - [`samples`]: sample telegrams for loads and tests.
 //! - [`faultproxy`]: a TCP proxy that injects transport faults (RST, stalls, garbage).
 
-pub mod bank_sim;
 pub mod faultproxy;
 pub mod samples;
 pub mod sim;

@@ -1,5 +1,5 @@
 //! The simulator's lean mode (the benchmark's bank) over real TCP with the Hecto framing:
-//! the tests of the former `bank_sim`, on `Mode::Lean`.
+//! the tests of the former lean benchmark bank, on `Mode::Lean`.
 
 use std::time::Duration;
 
@@ -7,7 +7,6 @@ use bytes::Bytes;
 use fep_client::framing::{FrameCodec, Framing};
 use fep_codec::Telegram;
 use fep_specs::hecto;
-use fep_testkit::bank_sim::{BankSim, BankSimConfig};
 use fep_testkit::sim::{Mode, SimConfig, SimHandle, Simulator};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
@@ -270,13 +269,16 @@ async fn lean_answers_echo_the_request_and_keep_no_books() {
 }
 
 #[tokio::test]
-async fn the_former_bank_sim_interface_is_the_lean_simulator() {
-    let sim = BankSim::start(BankSimConfig {
-        decline_rate: 1.0,
-        latency_ms: (5, 5),
-        ..BankSimConfig::default()
-    })
-    .await
+async fn lean_mode_declines_and_echoes_the_body() {
+    let sim = Simulator::start_on(
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        SimConfig {
+            mode: Mode::Lean,
+            decline_rate: 1.0,
+            latency_ms: "5".into(),
+            ..SimConfig::default()
+        },
+    )
     .unwrap();
     let mut c = Framed::new(
         TcpStream::connect(sim.addr()).await.unwrap(),

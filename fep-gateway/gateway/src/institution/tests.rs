@@ -44,9 +44,14 @@ async fn a_panic_is_contained_and_the_actor_keeps_answering() {
 async fn a_panic_before_sending_settles_the_journaled_transaction() {
     use crate::gateway::Gateway;
     use crate::settings::{GatewaySettings, LinkSettings};
-    use fep_testkit::bank_sim::{BankSim, BankSimConfig};
+    use fep_testkit::sim::{Mode, SimConfig, Simulator};
 
-    let sim = BankSim::start(BankSimConfig::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lean = SimConfig {
+        mode: Mode::Lean,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start_on(listener, lean).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let settings = GatewaySettings {
         native_listen: "127.0.0.1:0".parse().unwrap(),
