@@ -13,7 +13,7 @@ use crate::load::{self, LoadOptions};
 use fep_gateway::clock::SystemClock;
 use fep_gateway::gateway::Gateway;
 use fep_gateway::institution::InstitutionStatus;
-use fep_gateway::settings::{Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role};
+use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 use fep_testkit::sim::{SimConfig, Simulator};
 
 /// Options of `fep demo`.
@@ -113,23 +113,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
             )),
             tune(InstitutionSettings::hecto(
                 "hecto-split",
-                vec![
-                    LinkSettings {
-                        name: "send".into(),
-                        role: Role::Outbound {
-                            connect: split.addr(),
-                        },
-                        direction: Direction::Send,
-                    },
-                    LinkSettings {
-                        name: "recv".into(),
-                        role: Role::Inbound {
-                            listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
-                            allowed_peers: vec!["127.0.0.1".parse().map_err(|e| format!("{e}"))?],
-                        },
-                        direction: Direction::Recv,
-                    },
-                ],
+                LinkSettings::loopback_split(split.addr()),
             )),
         ],
     };

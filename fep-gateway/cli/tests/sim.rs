@@ -90,9 +90,7 @@ async fn gateway_interop() {
     use fep_cli::load::{self, LoadOptions};
     use fep_gateway::clock::SystemClock;
     use fep_gateway::gateway::Gateway;
-    use fep_gateway::settings::{
-        Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role,
-    };
+    use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
     use std::sync::Arc;
 
     let cfg = |seed: u64| SimConfig {
@@ -128,24 +126,7 @@ async fn gateway_interop() {
             )),
             tune(InstitutionSettings::hecto(
                 "hecto-split",
-                vec![
-                    LinkSettings {
-                        name: "send".into(),
-                        role: Role::Outbound {
-                            connect: split.addr(),
-                        },
-                        direction: Direction::Send,
-                    },
-                    LinkSettings {
-                        name: "recv".into(),
-                        role: Role::Inbound {
-                            // The gateway picks the port; its status says which.
-                            listen: "127.0.0.1:0".parse().expect("addr"),
-                            allowed_peers: vec!["127.0.0.1".parse().expect("ip")],
-                        },
-                        direction: Direction::Recv,
-                    },
-                ],
+                LinkSettings::loopback_split(split.addr()),
             )),
         ],
     };
