@@ -351,21 +351,24 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The spec the child gateway loads: the one given, else the embedded Hecto TOML written into
+/// `dir` — never a path of the tree the binary was built in, which need not exist where it runs.
+fn spec_file(given: Option<&std::path::Path>, dir: &std::path::Path) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    let path = dir.join("hecto.toml");
+    std::fs::write(&path, fep_specs::HECTO_TOML).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
 async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
     let sim = lean_bank(opts.inflight_latency_ms).await?;
     let dir = data_dir("rss");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let limit = opts.inflight * 2;
-    let spec = match &opts.spec {
-        Some(path) => path.clone(),
-        None => {
-            let path = dir.join("hecto.toml");
-            std::fs::write(&path, fep_specs::HECTO_TOML)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            path
-        }
-    };
+    let spec = spec_file(opts.spec.as_deref(), &dir)?;
     let config = format!(
         r#"[server]
 native_listen = "127.0.0.1:0"
@@ -563,4 +566,32 @@ pub fn print(report: &BenchReport) {
         );
     }
     println!("{}", serde_json::to_string(report).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        bench: BenchOptions,
+    }
+
+    /// The default spec is the embedded one written next to the run's data, not a path of the
+    /// build tree (before: `--spec` defaulted to `<build tree>/specs/hecto.toml`).
+    #[test]
+    fn the_default_spec_is_embedded_not_a_build_tree_path() {
+        let args = Args::try_parse_from(["bench"]).expect("defaults parse");
+        assert_eq!(args.bench.spec, None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = spec_file(None, dir.path()).expect("written");
+        assert!(path.starts_with(dir.path()), "{}", path.display());
+        let family = fep_codec::spec::Family::load(&path).expect("the embedded spec loads");
+        assert!(!family.messages().is_empty());
+        let given = std::path::Path::new("/elsewhere/x.toml");
+        assert_eq!(spec_file(Some(given), dir.path()).unwrap(), given);
+    }
 }

@@ -124,7 +124,7 @@ impl InstitutionSettings {
     pub fn hecto(name: &str, links: Vec<LinkSettings>) -> InstitutionSettings {
         InstitutionSettings {
             name: name.to_owned(),
-            profile: Profile::hecto("FEPDEMO01", "004"),
+            profile: Profile::hecto(crate::profile::HectoContract::DEMO),
             framing: Framing::hecto(),
             max_frame: 4096,
             links,

@@ -13,7 +13,10 @@ links = [ { name = "main", role = "outbound", connect = "127.0.0.1:9100" } ]
 "#;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::from_str_named(text, "fep.toml")
+    Config::from_source(Source {
+        name: "fep.toml",
+        text,
+    })
 }
 
 /// Parses expecting failure; returns the first diagnostic.
@@ -433,7 +436,10 @@ proptest::proptest! {
             }
             text.insert_str(i, insert);
         }
-        if let Err(e) = Config::from_str_named(&text, "fep.toml") {
+        if let Err(e) = Config::from_source(Source {
+            name: "fep.toml",
+            text: &text,
+        }) {
             for d in e.diagnostics() {
                 proptest::prop_assert!(d.line >= 1 && d.line <= text.lines().count().max(1) + 1);
                 proptest::prop_assert!(d.column >= 1);

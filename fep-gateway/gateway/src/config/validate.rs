@@ -7,14 +7,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
+use super::diagnostic::KeyPath;
 use super::{Config, Institution, Role, MAX_FRAME_LIMIT, MAX_LINK_COUNT};
 use crate::framing::Framing;
 
 impl Config {
     /// Cross-field rules; returns `(key path, message)` for every violation.
-    pub(super) fn validate(&self) -> Vec<(String, String)> {
+    pub(super) fn validate(&self) -> Vec<(KeyPath, String)> {
         let mut errs = Vec::new();
-        let mut err = |path: String, msg: String| errs.push((path, msg));
+        let mut err = |path: String, msg: String| errs.push((KeyPath(path), msg));
         let s = &self.server;
         // Port 0 asks the OS for a free port each time, so two of them never collide.
         if s.native_listen == s.http_listen && s.native_listen.port() != 0 {

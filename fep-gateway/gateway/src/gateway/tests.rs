@@ -134,7 +134,7 @@ async fn stalling_peer(
     listener: tokio::net::TcpListener,
     resume: tokio::sync::oneshot::Receiver<()>,
 ) -> Vec<String> {
-    let profile = Profile::hecto("FEPDEMO01", "004");
+    let profile = Profile::hecto(crate::profile::HectoContract::DEMO);
     let (stream, _) = listener.accept().await.unwrap();
     let codec = crate::framing::FrameCodec::new(crate::framing::Framing::hecto(), 4096).unwrap();
     let mut framed = Framed::new(stream, codec);

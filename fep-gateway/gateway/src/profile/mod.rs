@@ -170,9 +170,30 @@ pub struct Profile {
 /// The 전문번호 correlation key: (전송일자, 전문번호) packed into one integer.
 pub type CorrKey = u64;
 
+/// Who a Hecto contract is for: the header constants the gateway stamps.
+#[derive(Debug, Clone, Copy)]
+pub struct HectoContract<'a> {
+    /// 업체번호 (company number).
+    pub company_no: &'a str,
+    /// 은행코드 (the company's bank).
+    pub bank_code: &'a str,
+}
+
+impl HectoContract<'static> {
+    /// The contract the demo, the simulator and the tests use.
+    pub const DEMO: HectoContract<'static> = HectoContract {
+        company_no: "FEPDEMO01",
+        bank_code: "004",
+    };
+}
+
 impl Profile {
     /// The Hecto real-time firm-banking profile for one company contract.
-    pub fn hecto(company_no: &str, bank_code: &str) -> Profile {
+    pub fn hecto(contract: HectoContract<'_>) -> Profile {
+        let HectoContract {
+            company_no,
+            bank_code,
+        } = contract;
         let header = hecto::HectoHeader::layout();
         let span = |path: &str| Span::of(header, path).unwrap_or(Span { offset: 0, len: 0 });
         let inquiry = hecto::TransferResultInquiry::layout();

@@ -8,7 +8,10 @@ fn transfer(p: &Profile) -> Vec<u8> {
 
 #[test]
 fn stamps_and_reads_back_the_key() {
-    let p = Profile::hecto("COMPANY01", "004");
+    let p = Profile::hecto(HectoContract {
+        company_no: "COMPANY01",
+        bank_code: "004",
+    });
     let mut t = transfer(&p);
     assert!(p.stamp(&mut t, 17, 20261122, 93015));
     assert_eq!(&t[32..38], b"000017");
@@ -29,7 +32,10 @@ fn stamps_and_reads_back_the_key() {
 
 #[test]
 fn classifies_and_judges_responses() {
-    let p = Profile::hecto("C", "004");
+    let p = Profile::hecto(HectoContract {
+        company_no: "C",
+        bank_code: "004",
+    });
     let mut r = p.admin(&MsgKey::from(("2100", "100")));
     assert_eq!(p.classify(&r), FrameKind::Response);
     p.resp_code.put_text(&mut r, b"0000");
@@ -60,7 +66,7 @@ fn profile_from_the_toml_spec_matches_the_derive_one() {
         ("header.send_count".to_owned(), "1".to_owned()),
     ];
     let from_toml = Profile::from_family(&family, &header, session_keys(&family).unwrap()).unwrap();
-    let derived = Profile::hecto("FEPDEMO01", "004");
+    let derived = Profile::hecto(HectoContract::DEMO);
     assert_eq!(
         (from_toml.msg_type, from_toml.biz_type, from_toml.msg_no),
         (derived.msg_type, derived.biz_type, derived.msg_no)
@@ -96,7 +102,10 @@ fn profile_from_the_toml_spec_matches_the_derive_one() {
 
 #[test]
 fn inquiry_round() {
-    let p = Profile::hecto("C", "004");
+    let p = Profile::hecto(HectoContract {
+        company_no: "C",
+        bank_code: "004",
+    });
     let q = p.inquiry(42, &transfer(&p)).unwrap();
     assert_eq!(&q[24..31], b"7000100");
     assert_eq!(&q[100..106], b"000042");
