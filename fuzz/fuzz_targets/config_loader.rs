@@ -16,7 +16,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
 
-    match Config::from_str_named(&text, "fuzz.toml") {
+    match Config::from_source(fep_gateway::config::Source {
+        name: "fuzz.toml",
+        text: &text,
+    }) {
         Ok(config) => {
             let _ = config.link_count();
         }

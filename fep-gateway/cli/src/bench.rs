@@ -25,7 +25,7 @@ use crate::load::{self, LoadOptions, LoadReport};
 use fep_gateway::clock::SystemClock;
 use fep_gateway::gateway::Gateway;
 use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
-use fep_testkit::bank_sim::{BankSim, BankSimConfig};
+use fep_testkit::sim::{Mode, SimConfig, SimHandle, Simulator};
 
 /// Options of `fep bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -152,6 +152,18 @@ async fn measured(
     })
 }
 
+/// The simulator in lean mode (echoed answers, no books: the bank must cost the benchmark as
+/// little CPU as possible), answering after `latency_ms`.
+async fn lean_bank(latency_ms: u64) -> Result<SimHandle, String> {
+    Simulator::start(SimConfig {
+        mode: Mode::Lean,
+        latency_ms: latency_ms.to_string(),
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
 fn data_dir(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("fep-bench-{}-{tag}", std::process::id()))
 }
@@ -160,10 +172,8 @@ fn data_dir(tag: &str) -> PathBuf {
 async fn start_pair(
     tag: &str,
     sync: fep_gateway::journal::JournalSync,
-) -> Result<(BankSim, Gateway, PathBuf), String> {
-    let sim = BankSim::start(BankSimConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<(SimHandle, Gateway, PathBuf), String> {
+    let sim = lean_bank(0).await?;
     let dir = data_dir(tag);
     let _ = std::fs::remove_dir_all(&dir);
     let mut inst =
@@ -190,7 +200,7 @@ async fn start_pair(
     Ok((sim, gateway, dir))
 }
 
-async fn stop_pair(sim: BankSim, gateway: Gateway, dir: &Path) {
+async fn stop_pair(sim: SimHandle, gateway: Gateway, dir: &Path) {
     gateway.shutdown(Duration::from_secs(5)).await;
     sim.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
@@ -223,9 +233,7 @@ async fn through_gateway(
 }
 
 async fn direct(opts: &BenchOptions, concurrency: usize, rate: u64) -> Result<Measured, String> {
-    let sim = BankSim::start(BankSimConfig::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let sim = lean_bank(0).await?;
     // One connection, like the gateway's one duplex link.
     let mut lo = load_options(sim.addr().to_string(), opts, concurrency, rate);
     lo.connections = 1;
@@ -343,26 +351,24 @@ impl Drop for ChildGuard {
     }
 }
 
+/// The spec the child gateway loads: the one given, else the embedded Hecto TOML written into
+/// `dir` — never a path of the tree the binary was built in, which need not exist where it runs.
+fn spec_file(given: Option<&std::path::Path>, dir: &std::path::Path) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    let path = dir.join("hecto.toml");
+    std::fs::write(&path, fep_specs::HECTO_TOML).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
 async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
-    let sim = BankSim::start(BankSimConfig {
-        latency_ms: (opts.inflight_latency_ms, opts.inflight_latency_ms),
-        ..BankSimConfig::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let sim = lean_bank(opts.inflight_latency_ms).await?;
     let dir = data_dir("rss");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let limit = opts.inflight * 2;
-    let spec = match &opts.spec {
-        Some(path) => path.clone(),
-        None => {
-            let path = dir.join("hecto.toml");
-            std::fs::write(&path, fep_specs::HECTO_TOML)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            path
-        }
-    };
+    let spec = spec_file(opts.spec.as_deref(), &dir)?;
     let config = format!(
         r#"[server]
 native_listen = "127.0.0.1:0"
@@ -560,4 +566,32 @@ pub fn print(report: &BenchReport) {
         );
     }
     println!("{}", serde_json::to_string(report).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        bench: BenchOptions,
+    }
+
+    /// The default spec is the embedded one written next to the run's data, not a path of the
+    /// build tree (before: `--spec` defaulted to `<build tree>/specs/hecto.toml`).
+    #[test]
+    fn the_default_spec_is_embedded_not_a_build_tree_path() {
+        let args = Args::try_parse_from(["bench"]).expect("defaults parse");
+        assert_eq!(args.bench.spec, None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = spec_file(None, dir.path()).expect("written");
+        assert!(path.starts_with(dir.path()), "{}", path.display());
+        let family = fep_codec::spec::Family::load(&path).expect("the embedded spec loads");
+        assert!(!family.messages().is_empty());
+        let given = std::path::Path::new("/elsewhere/x.toml");
+        assert_eq!(spec_file(Some(given), dir.path()).unwrap(), given);
+    }
 }

@@ -286,7 +286,7 @@ fn journal(
             t.msg_no,
             t.msg_type,
             t.outcome,
-            t.resolved.as_deref().unwrap_or("-"),
+            t.resolved.map_or("-", |r| r.as_str()),
             t.detail
         );
         if let Some(family) = &family {
@@ -377,10 +377,16 @@ async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(),
     };
     let gateway = Gateway::start(settings, clock)
         .await
-        .map_err(|e| e.to_string())?;
-    // Machine-readable readiness line for supervisors and black-box tests.
+        .map_err(|e| error_chain(&e))?;
+    // Machine-readable readiness line for supervisors and black-box tests; inbound links add
+    // `listen.<institution>.<link>=<addr>` (the real port when configured as 0).
+    let listen: String = gateway
+        .listen_addrs()
+        .iter()
+        .map(|l| format!(" listen.{}.{}={}", l.institution, l.link, l.addr))
+        .collect();
     println!(
-        "fep ready native={} http={}",
+        "fep ready native={} http={}{listen}",
         gateway.native_addr(),
         gateway
             .http_addr()
@@ -391,6 +397,18 @@ async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(),
     eprintln!("shutting down: draining in-flight requests (up to 10 s), signing off");
     gateway.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// An error and its causes, `outer: inner: …` (typed errors keep their causes as sources).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 async fn shutdown_signal() {
@@ -427,9 +445,9 @@ pub struct JournalArgs {
     /// 전문번호.
     #[arg(long)]
     pub msg_no: Option<u32>,
-    /// Outcome (ok, declined, unknown, rejected, sent).
+    /// Transaction state: sent, ok, declined, unknown or rejected.
     #[arg(long)]
-    pub outcome: Option<String>,
+    pub outcome: Option<fep_gateway::domain::TxState>,
     /// Transaction id.
     #[arg(long)]
     pub tx: Option<u64>,
@@ -444,7 +462,7 @@ impl From<&JournalArgs> for fep_gateway::ledger::JournalQuery {
             date: a.date,
             institution: a.institution.clone(),
             msg_no: a.msg_no,
-            outcome: a.outcome.clone(),
+            outcome: a.outcome,
             tx: a.tx,
             limit: a.limit,
         }

@@ -13,7 +13,7 @@ use crate::load::{self, LoadOptions};
 use fep_gateway::clock::SystemClock;
 use fep_gateway::gateway::Gateway;
 use fep_gateway::institution::InstitutionStatus;
-use fep_gateway::settings::{Direction, GatewaySettings, InstitutionSettings, LinkSettings, Role};
+use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 use fep_testkit::sim::{SimConfig, Simulator};
 
 /// Options of `fep demo`.
@@ -67,12 +67,6 @@ pub struct DemoSummary {
     pub p999_ms: f64,
 }
 
-/// A free loopback port (bind, read, release) for a listener another process connects to.
-fn free_port() -> Result<SocketAddr, String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map_err(|e| e.to_string())
-}
-
 fn data_dir() -> PathBuf {
     std::env::temp_dir().join(format!("fep-demo-{}", std::process::id()))
 }
@@ -94,8 +88,8 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     let duplex = Simulator::start(sim_config(opts.seed, None))
         .await
         .map_err(|e| format!("simulator: {e}"))?;
-    let split_recv = free_port()?;
-    let split = Simulator::start(sim_config(opts.seed + 1, Some(split_recv)))
+    // The split bank connects back once the gateway's recv listener (port 0) is bound.
+    let split = Simulator::start(sim_config(opts.seed + 1, None))
         .await
         .map_err(|e| format!("simulator: {e}"))?;
 
@@ -119,29 +113,22 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
             )),
             tune(InstitutionSettings::hecto(
                 "hecto-split",
-                vec![
-                    LinkSettings {
-                        name: "send".into(),
-                        role: Role::Outbound {
-                            connect: split.addr(),
-                        },
-                        direction: Direction::Send,
-                    },
-                    LinkSettings {
-                        name: "recv".into(),
-                        role: Role::Inbound {
-                            listen: split_recv,
-                            allowed_peers: vec!["127.0.0.1".parse().map_err(|e| format!("{e}"))?],
-                        },
-                        direction: Direction::Recv,
-                    },
-                ],
+                LinkSettings::loopback_split(split.addr()),
             )),
         ],
     };
     let gateway = Gateway::start(settings, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
+    let split_recv = gateway
+        .listen_addrs()
+        .iter()
+        .find(|l| l.institution == "hecto-split" && l.link == "recv")
+        .map(|l| l.addr)
+        .ok_or("the split institution's recv listener is not bound")?;
+    split
+        .connect_back(split_recv)
+        .map_err(|e| format!("simulator: {e}"))?;
     eprintln!(
         "gateway: native {} http {} journal {}",
         gateway.native_addr(),

@@ -261,7 +261,8 @@ impl DirectConn {
         });
         let pending: Pending = Arc::default();
         let waiters = pending.clone();
-        let profile = fep_gateway::profile::Profile::hecto("FEPDEMO01", "004");
+        let profile =
+            fep_gateway::profile::Profile::hecto(fep_gateway::profile::HectoContract::DEMO);
         tokio::spawn(async move {
             while let Some(Ok(frame)) = frames.next().await {
                 let Some(key) = profile.key(&frame) else {
@@ -293,7 +294,9 @@ pub async fn run_direct(opts: &LoadOptions) -> Result<LoadReport, String> {
     }
     let live = Arc::new(LiveCounters::default());
     let next_no = Arc::new(AtomicU64::new(1));
-    let profile = Arc::new(fep_gateway::profile::Profile::hecto("FEPDEMO01", "004"));
+    let profile = Arc::new(fep_gateway::profile::Profile::hecto(
+        fep_gateway::profile::HectoContract::DEMO,
+    ));
     let started = Instant::now();
     let until = started + Duration::from_secs(opts.seconds);
     let workers = opts.concurrency.max(1);

@@ -1,5 +1,6 @@
-//! Black-box tests: the real `fep` binary, configured by a TOML file, talking TCP to fake
-//! institutions and to the native client / HTTP API. Loopback only; every wait is bounded.
+//! Black-box tests: the real `fep` binary, configured by a TOML file, talking TCP to simulated
+//! institutions (the testkit's simulator, steered by the test) and to the native client / HTTP
+//! API. Loopback only; every wait is bounded and waits on observable state, never on time.
 
 mod support;
 
@@ -7,22 +8,23 @@ use std::time::Duration;
 
 use fep_client::client::Client;
 use fep_client::protocol::Outcome;
+use fep_testkit::sim::SimHandle;
 use support::*;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-async fn signed_on(fake: &Fake) -> bool {
+/// Whether the bank received a sign-on (not yet that the gateway saw its answer: for that,
+/// [`Fep::wait_signed_on`]).
+async fn signed_on(sim: &SimHandle) -> bool {
     eventually(WAIT, || {
-        fake.seen()
+        sim.seen()
             .iter()
             .any(|s| s.msg_type == "1000" && s.biz_type == "100")
     })
     .await
 }
 
-/// The gateway with one institution, "hecto", on one duplex link to `fake` (5 s request
+/// The gateway with one institution, "hecto", on one duplex link to `sim` (5 s request
 /// timeout, inquiry after 1 m, every 5 m). The directory holds its journal: keep it alive.
-fn start_hecto(fake: &Fake) -> (tempfile::TempDir, Fep) {
+fn start_hecto(sim: &SimHandle) -> (tempfile::TempDir, Fep) {
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -30,7 +32,7 @@ fn start_hecto(fake: &Fake) -> (tempfile::TempDir, Fep) {
             &dir.path().join("data"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "5s",
                 "1m",
                 "5m",
@@ -64,6 +66,7 @@ async fn request_within(
         if r.outcome == Outcome::Rejected
             && (r.detail.contains("signing on") || r.detail.contains("no send link"))
         {
+            // The gateway's own answer says "not yet": ask again, at most 100 times.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
@@ -74,9 +77,9 @@ async fn request_within(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplex_ok_and_declined_with_the_institutions_code() {
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let (_dir, fep) = start_hecto(&fake);
-    assert!(signed_on(&fake).await, "gateway signs on after connecting");
+    let sim = bank(Answer::code("0000")).await;
+    let (_dir, fep) = start_hecto(&sim);
+    assert!(signed_on(&sim).await, "gateway signs on after connecting");
     let client = Client::connect(fep.native).await.unwrap();
 
     let ok = request(&client, "hecto", 50_000).await;
@@ -87,7 +90,7 @@ async fn duplex_ok_and_declined_with_the_institutions_code() {
         "the institution's response telegram is returned"
     );
 
-    fake.set_answer(Answer::Code("SB02"));
+    sim.set_answer(Answer::code("SB02")).unwrap();
     let declined = request(&client, "hecto", 99_000_000).await;
     assert_eq!(declined.outcome, Outcome::Declined);
     assert!(declined.detail.contains("SB02"), "{}", declined.detail);
@@ -99,7 +102,7 @@ async fn duplex_ok_and_declined_with_the_institutions_code() {
     assert_eq!(unknown_inst.outcome, Outcome::Rejected);
 
     // 전문번호 assigned by the gateway: strictly increasing, stamped with today's date.
-    let transfers = fake.transfers();
+    let transfers = sim.transfers();
     assert_eq!(transfers.len(), 2);
     assert!(transfers[1].msg_no > transfers[0].msg_no);
     assert_eq!(transfers[0].date.len(), 8);
@@ -110,9 +113,9 @@ async fn duplex_ok_and_declined_with_the_institutions_code() {
 /// that follows another one closely would wait for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_from_a_host_with_nagle_on_are_not_held_by_delayed_acks() {
-    let fake = Fake::start_legacy(Answer::Code("0000")).await;
-    let (_dir, fep) = start_hecto(&fake);
-    assert!(signed_on(&fake).await);
+    let sim = legacy_bank(Answer::code("0000")).await;
+    let (_dir, fep) = start_hecto(&sim);
+    assert!(signed_on(&sim).await);
     let client = Client::connect(fep.native).await.unwrap();
     assert_eq!(request(&client, "hecto", 1).await.outcome, Outcome::Ok);
     // Rounds of two requests sent together: the host writes the two answers separately,
@@ -140,13 +143,13 @@ async fn answers_from_a_host_with_nagle_on_are_not_held_by_delayed_acks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequence_numbers_never_repeat_across_a_kill() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let cfg = config(
         &dir.path().join("data"),
         &[institution(
             "hecto",
-            &duplex_link(fake.addr),
+            &duplex_link(sim.addr()),
             "5s",
             "1m",
             "5m",
@@ -167,10 +170,10 @@ async fn sequence_numbers_never_repeat_across_a_kill() {
         assert_eq!(
             request(&client, "hecto", 2000 + i).await.outcome,
             Outcome::Ok,
-            "restart must not reuse a number (the fake answers SB09 to a reuse)"
+            "restart must not reuse a number (the sim answers SB09 to a reuse)"
         );
     }
-    let mut numbers: Vec<u32> = fake.seen().iter().map(|s| s.msg_no).collect();
+    let mut numbers: Vec<u32> = sim.seen().iter().map(|s| s.msg_no).collect();
     let total = numbers.len();
     numbers.sort_unstable();
     numbers.dedup();
@@ -185,7 +188,7 @@ async fn sequence_numbers_never_repeat_across_a_kill() {
 async fn reused_number_is_declined_by_the_bank_and_surfaced_as_declined() {
     // A gateway that lost its journal reuses numbers; the bank refuses them (SB09) and the
     // caller sees `declined` with that code — never `ok`.
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -193,7 +196,7 @@ async fn reused_number_is_declined_by_the_bank_and_surfaced_as_declined() {
             &dir.path().join("a"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "5s",
                 "1m",
                 "5m",
@@ -210,7 +213,7 @@ async fn reused_number_is_declined_by_the_bank_and_surfaced_as_declined() {
             &dir.path().join("b"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "5s",
                 "1m",
                 "5m",
@@ -226,7 +229,7 @@ async fn reused_number_is_declined_by_the_bank_and_surfaced_as_declined() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
-    let fake = Fake::start(Answer::Silent).await;
+    let sim = bank(Answer::Silent).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -234,7 +237,7 @@ async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
             &dir.path().join("data"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "300ms",
                 "300ms",
                 "5m",
@@ -242,8 +245,7 @@ async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
         ),
         &[],
     );
-    assert!(signed_on(&fake).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    fep.wait_signed_on("hecto").await;
     let body = r#"{"type":"2000/100","fields":{"wd_account":"110123456789","amount":70000,"bal_sign":"+","dep_bank":"088","dep_account":"333012345678","memo":"급여"}}"#;
     let (status, resp) = http(
         fep.http,
@@ -255,10 +257,8 @@ async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
     let v: serde_json::Value = serde_json::from_str(&resp).unwrap();
     assert_eq!(v["outcome"], "unknown", "{resp}");
     let id = v["id"].as_str().unwrap().to_owned();
-
-    let fake2 = fake.clone();
     assert!(
-        eventually(WAIT, || fake2.seen().iter().any(|s| s.msg_type == "7000")).await,
+        eventually(WAIT, || sim.seen().iter().any(|s| s.msg_type == "7000")).await,
         "a 7000/100 result inquiry is sent"
     );
     let mut resolved = serde_json::Value::Null;
@@ -268,6 +268,7 @@ async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
         if resolved["resolved"].is_string() {
             break;
         }
+        // Polling the transaction until it is resolved, bounded (10 s).
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(resolved["outcome"], "unknown", "{resolved}");
@@ -279,7 +280,7 @@ async fn timeout_is_unknown_then_the_result_inquiry_resolves_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_response_is_matched_recorded_and_counted() {
-    let fake = Fake::start(Answer::Late("0000", Duration::from_millis(800))).await;
+    let sim = bank(Answer::late("0000", Duration::from_millis(800))).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -287,7 +288,7 @@ async fn late_response_is_matched_recorded_and_counted() {
             &dir.path().join("data"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "300ms",
                 "1m",
                 "5m",
@@ -310,26 +311,24 @@ async fn late_response_is_matched_recorded_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notice_is_recorded_then_acknowledged_and_delivered_once() {
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let (_dir, fep) = start_hecto(&fake);
-    assert!(signed_on(&fake).await);
+    let sim = bank(Answer::code("0000")).await;
+    let (_dir, fep) = start_hecto(&sim);
+    assert!(signed_on(&sim).await);
     let notice = deposit_notice(7, "20261122");
-    fake.push_telegram(notice.clone()).await;
-    let f = fake.clone();
+    sim.push_frame(notice.clone()).await.unwrap();
     assert!(
-        eventually(WAIT, || !f.state.lock().unwrap().acks.is_empty()).await,
+        eventually(WAIT, || !sim.acks().is_empty()).await,
         "the notice is acknowledged"
     );
-    let ack = fake.state.lock().unwrap().acks[0].clone();
+    let ack = sim.acks()[0].clone();
     assert_eq!(&ack[24..31], b"4100100");
     assert_eq!(&ack[52..56], b"0000");
     assert_eq!(&ack[82..89], b"ECHO-ME", "예비영역 returned as received");
     assert_eq!(&ack[100..], &notice[100..], "the body is echoed");
 
     // The bank resends (same 전문번호): acknowledged again, delivered once.
-    fake.push_telegram(notice.clone()).await;
-    let f = fake.clone();
-    assert!(eventually(WAIT, || f.state.lock().unwrap().acks.len() == 2).await);
+    sim.push_frame(notice.clone()).await.unwrap();
+    assert!(eventually(WAIT, || sim.acks().len() == 2).await);
 
     // A subscriber connecting later still gets it: it was durably recorded before the ack.
     let client = Client::connect(fep.native).await.unwrap();
@@ -346,16 +345,16 @@ async fn notice_is_recorded_then_acknowledged_and_delivered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_or_oversized_peer_is_cut_off_and_reconnected_without_hurting_others() {
-    let bad = Fake::start(Answer::Code("0000")).await;
-    let good = Fake::start(Answer::Code("0000")).await;
+    let bad = bank(Answer::code("0000")).await;
+    let good = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
         &config(
             &dir.path().join("data"),
             &[
-                institution("bad", &duplex_link(bad.addr), "2s", "1m", "5m"),
-                institution("good", &duplex_link(good.addr), "2s", "1m", "5m"),
+                institution("bad", &duplex_link(bad.addr()), "2s", "1m", "5m"),
+                institution("good", &duplex_link(good.addr()), "2s", "1m", "5m"),
             ],
         ),
         &[],
@@ -364,19 +363,17 @@ async fn garbage_or_oversized_peer_is_cut_off_and_reconnected_without_hurting_ot
     let client = Client::connect(fep.native).await.unwrap();
     assert_eq!(request(&client, "good", 1).await.outcome, Outcome::Ok);
 
-    bad.push_raw(b"GARBAGE-NOT-A-LENGTH").await;
-    let b = bad.clone();
+    bad.push_raw(&b"GARBAGE-NOT-A-LENGTH"[..]).await.unwrap();
     assert!(
-        eventually(WAIT, || b.state.lock().unwrap().connections >= 2).await,
+        eventually(WAIT, || bad.stats().connections >= 2).await,
         "reconnected after garbage"
     );
     assert_eq!(request(&client, "good", 2).await.outcome, Outcome::Ok);
 
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    bad.push_raw(b"9999").await; // claims 9,999 bytes; max_frame is 4,096
-    let b = bad.clone();
+    // The bank counts a connection once it is registered, so this goes on the new one.
+    bad.push_raw(&b"9999"[..]).await.unwrap(); // claims 9,999 bytes; max_frame is 4,096
     assert!(
-        eventually(WAIT, || b.state.lock().unwrap().connections >= 3).await,
+        eventually(WAIT, || bad.stats().connections >= 3).await,
         "reconnected after an oversized length"
     );
     assert_eq!(request(&client, "good", 3).await.outcome, Outcome::Ok);
@@ -389,7 +386,7 @@ async fn garbage_or_oversized_peer_is_cut_off_and_reconnected_without_hurting_ot
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_are_sent_when_idle_and_answered_with_the_same_stamp() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -397,7 +394,7 @@ async fn polls_are_sent_when_idle_and_answered_with_the_same_stamp() {
             &dir.path().join("data"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "5s",
                 "1m",
                 "300ms",
@@ -405,36 +402,29 @@ async fn polls_are_sent_when_idle_and_answered_with_the_same_stamp() {
         ),
         &[],
     );
-    let f = fake.clone();
     assert!(
-        eventually(WAIT, || !f.state.lock().unwrap().polls_received.is_empty()).await,
+        eventually(WAIT, || !sim.polls_received().is_empty()).await,
         "gateway polls an idle link"
     );
-    let poll = fake.state.lock().unwrap().polls_received[0].clone();
+    let poll = sim.polls_received()[0].clone();
     assert_eq!(poll.len(), 20);
     assert!(poll.starts_with(b"HDRREQPOLL") && poll[10..].iter().all(u8::is_ascii_digit));
 
-    fake.push_telegram(b"HDRREQPOLL1122093015".to_vec()).await;
-    let f = fake.clone();
+    sim.push_frame(b"HDRREQPOLL1122093015".to_vec())
+        .await
+        .unwrap();
     assert!(
-        eventually(WAIT, || !f.state.lock().unwrap().poll_answers.is_empty()).await,
+        eventually(WAIT, || !sim.poll_answers().is_empty()).await,
         "gateway answers the bank's poll"
     );
-    assert_eq!(
-        fake.state.lock().unwrap().poll_answers[0],
-        b"HDRRESPOLL1122093015"
-    );
+    assert_eq!(&sim.poll_answers()[0][..], b"HDRRESPOLL1122093015");
     drop(fep);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn split_lines_request_out_on_one_connection_response_back_on_another() {
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let recv = free_addr();
-    let links = format!(
-        "{}[[institution.links]]\nname = \"recv\"\nrole = \"inbound\"\ndirection = \"recv\"\nlisten = \"{recv}\"\nallowed_peers = [\"127.0.0.1\"]\n",
-        duplex_link(fake.addr).replace("\"duplex\"", "\"send\"").replace("\"both\"", "\"send\"")
-    );
+    let sim = bank(Answer::code("0000")).await;
+    let links = split_links(sim.addr(), "127.0.0.1");
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -444,7 +434,8 @@ async fn split_lines_request_out_on_one_connection_response_back_on_another() {
         ),
         &[],
     );
-    fake.connect_back(recv).await;
+    // The recv listener was bound to port 0: its address comes from the readiness line.
+    sim.connect_back(fep.listen_addr("split", "recv")).unwrap();
     let client = Client::connect(fep.native).await.unwrap();
     let r = request(&client, "split", 42).await;
     assert_eq!(r.outcome, Outcome::Ok, "{}", r.detail);
@@ -457,7 +448,7 @@ async fn split_lines_request_out_on_one_connection_response_back_on_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn date_change_signs_on_again_and_restarts_numbering() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let _fep = Fep::start(
         dir.path(),
@@ -465,7 +456,7 @@ async fn date_change_signs_on_again_and_restarts_numbering() {
             &dir.path().join("data"),
             &[institution(
                 "hecto",
-                &duplex_link(fake.addr),
+                &duplex_link(sim.addr()),
                 "5s",
                 "1m",
                 "5m",
@@ -473,16 +464,14 @@ async fn date_change_signs_on_again_and_restarts_numbering() {
         ),
         &["--clock-start", "2026-11-22T23:59:57"],
     );
-    let f = fake.clone();
-    let sign_ons = move || {
-        f.seen()
+    let sign_ons = || {
+        sim.seen()
             .into_iter()
             .filter(|s| s.msg_type == "1000" && s.biz_type == "100")
             .collect::<Vec<_>>()
     };
-    let s = sign_ons.clone();
     assert!(
-        eventually(Duration::from_secs(15), || s().len() >= 2).await,
+        eventually(Duration::from_secs(15), || sign_ons().len() >= 2).await,
         "a second sign-on after midnight: {:?}",
         sign_ons()
     );
@@ -497,16 +486,15 @@ async fn date_change_signs_on_again_and_restarts_numbering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_signs_off() {
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let (_dir, fep) = start_hecto(&fake);
-    assert!(signed_on(&fake).await);
-    let f = fake.clone();
-    // Wait until the sign-on was answered and processed.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sim = bank(Answer::code("0000")).await;
+    let (_dir, fep) = start_hecto(&sim);
+    assert!(signed_on(&sim).await);
+    // The sign-on answered and processed: there is something to sign off.
+    fep.wait_signed_on("hecto").await;
     let status = fep.terminate();
     assert!(status.success(), "{status:?}");
     assert!(
-        eventually(WAIT, || f
+        eventually(WAIT, || sim
             .seen()
             .iter()
             .any(|s| s.msg_type == "1000" && s.biz_type == "200"))
@@ -518,14 +506,14 @@ async fn graceful_shutdown_signs_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
     // The bank answers slowly, so requests are in flight when the gateway is killed.
-    let fake = Fake::start(Answer::Late("0000", Duration::from_millis(1500))).await;
+    let sim = bank(Answer::late("0000", Duration::from_millis(1500))).await;
     let dir = tempdir();
     let data = dir.path().join("data");
     let cfg = config(
         &data,
         &[institution(
             "hecto",
-            &duplex_link(fake.addr),
+            &duplex_link(sim.addr()),
             "10s",
             "300ms",
             "5m",
@@ -546,9 +534,8 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
                 .await
         }));
     }
-    let f = fake.clone();
     assert!(
-        eventually(WAIT, || f.transfers().len() >= 21).await,
+        eventually(WAIT, || sim.transfers().len() >= 21).await,
         "all 20 reached the bank"
     );
     fep.kill();
@@ -560,9 +547,8 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
     }
 
     let fep = Fep::start(dir.path(), &cfg, &[]);
-    let f = fake.clone();
     assert!(
-        eventually(Duration::from_secs(20), || f
+        eventually(Duration::from_secs(20), || sim
             .seen()
             .iter()
             .filter(|s| s.msg_type == "7000")
@@ -607,7 +593,7 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
         sent, 21,
         "every transfer sent before the crash has a journal row"
     );
-    let mut numbers: Vec<u32> = fake.seen().iter().map(|s| s.msg_no).collect();
+    let mut numbers: Vec<u32> = sim.seen().iter().map(|s| s.msg_no).collect();
     let n = numbers.len();
     numbers.sort_unstable();
     numbers.dedup();
@@ -678,13 +664,15 @@ async fn notices_reach_the_webhook_at_least_once_despite_failures() {
     let hook = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+    let inst = institution("hecto", &duplex_link(sim.addr()), "5s", "1m", "5m")
         + &format!("[institution.notices]\nwebhook = \"http://{hook}/notices\"\n");
     let _fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
-    assert!(signed_on(&fake).await);
-    fake.push_telegram(deposit_notice(11, "20261122")).await;
+    assert!(signed_on(&sim).await);
+    sim.push_frame(deposit_notice(11, "20261122"))
+        .await
+        .unwrap();
     let r = received.clone();
     assert!(
         eventually(Duration::from_secs(15), || !r.lock().unwrap().is_empty()).await,
@@ -695,6 +683,7 @@ async fn notices_reach_the_webhook_at_least_once_despite_failures() {
     assert_eq!(body["type"], "4000/100", "{body}");
     assert_eq!(body["institution"], "hecto");
     assert!(body["notice_id"].as_u64().is_some());
+    // A negative check, not a synchronisation: half a second for a redelivery to show up.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         received.lock().unwrap().len(),
@@ -756,13 +745,9 @@ fn demo_carries_traffic_to_two_institutions_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let recv = free_addr();
-    // Only 127.0.0.2 may open the recv line; the fake connects from 127.0.0.1.
-    let links = format!(
-        "{}[[institution.links]]\nname = \"recv\"\nrole = \"inbound\"\ndirection = \"recv\"\nlisten = \"{recv}\"\nallowed_peers = [\"127.0.0.2\"]\n",
-        duplex_link(fake.addr).replace("\"duplex\"", "\"send\"").replace("\"both\"", "\"send\"")
-    );
+    let sim = bank(Answer::code("0000")).await;
+    // Only 127.0.0.2 may open the recv line; the bank connects from 127.0.0.1.
+    let links = split_links(sim.addr(), "127.0.0.2");
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -773,9 +758,12 @@ async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
         &[],
     );
     // Signed on first (answered on the send connection), then the bank opens its recv line.
-    assert!(signed_on(&fake).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    fake.connect_back(recv).await;
+    fep.wait_signed_on("split").await;
+    sim.connect_back(fep.listen_addr("split", "recv")).unwrap();
+    until(WAIT, "the bank reached the recv listener", || {
+        sim.stats().connect_backs >= 1
+    })
+    .await;
     let client = Client::connect(fep.native).await.unwrap();
     let r = request_within(&client, "split", 1, Duration::from_millis(500)).await;
     assert_eq!(
@@ -809,9 +797,9 @@ async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contracted_tps_is_enforced_with_an_immediate_rejection() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+    let inst = institution("hecto", &duplex_link(sim.addr()), "5s", "1m", "5m")
         .replace("rate_tps = 1000", "rate_tps = 5");
     let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
     let client = Client::connect(fep.native).await.unwrap();
@@ -841,7 +829,7 @@ async fn contracted_tps_is_enforced_with_an_immediate_rejection() {
     );
     assert!(ok >= 1, "the bucket still lets its quota through");
     assert_eq!(
-        fake.transfers().len(),
+        sim.transfers().len(),
         1 + ok,
         "refused requests never reached the bank"
     );
@@ -850,8 +838,8 @@ async fn contracted_tps_is_enforced_with_an_immediate_rejection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transport_faults_settle_requests_and_the_link_recovers() {
     use fep_testkit::faultproxy::{Fault, FaultProxy};
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let proxy = FaultProxy::start(fake.addr, Fault::None).await.unwrap();
+    let sim = bank(Answer::code("0000")).await;
+    let proxy = FaultProxy::start(sim.addr(), Fault::None).await.unwrap();
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -880,7 +868,10 @@ async fn transport_faults_settle_requests_and_the_link_recovers() {
 
     // RST on the live link: the gateway reconnects and serves again.
     proxy.set_fault(Fault::Reset { after_bytes: 0 });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until(WAIT, "the proxy reset the live link", || {
+        proxy.stats().resets >= 1
+    })
+    .await;
     proxy.set_fault(Fault::None);
     let mut recovered = false;
     for i in 0..50 {
@@ -898,6 +889,7 @@ async fn transport_faults_settle_requests_and_the_link_recovers() {
             r.outcome,
             r.detail
         );
+        // Retried until the reconnected link answers, bounded (50 tries).
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "the link reconnected after the reset");
@@ -907,19 +899,21 @@ async fn transport_faults_settle_requests_and_the_link_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_recorded_before_a_crash_is_delivered_after_the_restart() {
     use std::sync::{Arc, Mutex};
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let sim = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let data = dir.path().join("data");
-    let hook = free_addr(); // nothing listens yet: the webhook is down
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+    // Bound but not listening: the webhook is down (refused), and the port stays ours.
+    let (hook_socket, hook) = reserved_port();
+    let inst = institution("hecto", &duplex_link(sim.addr()), "5s", "1m", "5m")
         + &format!("[institution.notices]\nwebhook = \"http://{hook}/n\"\n");
     let cfg = config(&data, &[inst]);
     let fep = Fep::start(dir.path(), &cfg, &[]);
-    assert!(signed_on(&fake).await);
-    fake.push_telegram(deposit_notice(21, "20261122")).await;
-    let f = fake.clone();
+    assert!(signed_on(&sim).await);
+    sim.push_frame(deposit_notice(21, "20261122"))
+        .await
+        .unwrap();
     assert!(
-        eventually(WAIT, || !f.state.lock().unwrap().acks.is_empty()).await,
+        eventually(WAIT, || !sim.acks().is_empty()).await,
         "acknowledged (so recorded)"
     );
     fep.kill();
@@ -936,7 +930,7 @@ async fn a_notice_recorded_before_a_crash_is_delivered_after_the_restart() {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind(hook).await.unwrap();
+    let listener = hook_socket.listen(64).unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     let _fep = Fep::start(dir.path(), &cfg, &[]);
     let r = received.clone();

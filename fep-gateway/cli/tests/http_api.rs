@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use fep_testkit::sim::SimHandle;
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -39,14 +40,14 @@ fields = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_response_is_masked_and_labelled_by_its_own_layout() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let fake = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let spec = dir.path().join("hecto-test.toml");
     std::fs::write(&spec, spec_with_a_distinct_response_layout()).expect("write spec");
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+    let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m")
         .replace(SPEC, &spec.display().to_string());
     let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
-    let f = fake.clone();
+    let f = &fake;
     assert!(
         eventually(WAIT, || f.seen().iter().any(|s| s.msg_type == "1000")).await,
         "signed on"
@@ -146,16 +147,11 @@ async fn wait_signed_on(http: std::net::SocketAddr) {
 }
 
 /// A gateway with one Hecto institution on a fake bank that answers `0000`, signed on.
-async fn signed_on_gateway() -> (Fake, Fep, tempfile::TempDir) {
-    let fake = Fake::start(Answer::Code("0000")).await;
+async fn signed_on_gateway() -> (SimHandle, Fep, tempfile::TempDir) {
+    let fake = bank(Answer::code("0000")).await;
     let dir = tempdir();
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m");
+    let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m");
     let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
-    let f = fake.clone();
-    assert!(
-        eventually(WAIT, || f.seen().iter().any(|s| s.msg_type == "1000")).await,
-        "signed on"
-    );
     wait_signed_on(fep.http).await;
     (fake, fep, dir)
 }
@@ -520,9 +516,9 @@ async fn journaled(addr: std::net::SocketAddr, id: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_survives_kill_9_and_the_bank_sees_one_transfer() {
-    let fake = Fake::start(Answer::Code("0000")).await;
+    let fake = bank(Answer::code("0000")).await;
     let dir = tempdir();
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m");
+    let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m");
     let config = config(&dir.path().join("data"), &[inst]);
     let fep = Fep::start(dir.path(), &config, &[]);
     wait_signed_on(fep.http).await;

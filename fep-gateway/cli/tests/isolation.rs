@@ -70,36 +70,33 @@ async fn hammer_a(fep: &Fep, until: Instant) -> (u64, u64, u64, Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_institution_does_not_slow_the_others() {
-    let a = Fake::start(Answer::Code("0000")).await;
-    let b = Fake::start(Answer::Code("0000")).await;
+    let a = bank(Answer::code("0000")).await;
+    let b = bank(Answer::code("0000")).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
         &config(
             &dir.path().join("data"),
             &[
-                institution("a", &duplex_link(a.addr), "1s", "1m", "5m"),
-                institution("b", &duplex_link(b.addr), "5s", "1m", "5m"),
+                institution("a", &duplex_link(a.addr()), "1s", "1m", "5m"),
+                institution("b", &duplex_link(b.addr()), "5s", "1m", "5m"),
             ],
         ),
         &[],
     );
     let client = Client::connect(fep.native).await.unwrap();
     for inst in ["a", "b"] {
-        let mut ready = false;
-        for _ in 0..100 {
-            if client
-                .request(inst, transfer(1), Duration::from_secs(2))
-                .await
-                .map(|r| r.outcome == Outcome::Ok)
-                .unwrap_or(false)
-            {
-                ready = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(ready, "{inst} never became ready");
+        fep.wait_signed_on(inst).await;
+        let r = client
+            .request(inst, transfer(1), Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Ok,
+            "{inst} once signed on: {}",
+            r.detail
+        );
     }
     let rss_start = fep.rss_kib();
 
@@ -109,20 +106,21 @@ async fn a_failing_institution_does_not_slow_the_others() {
         hammer_a(&fep, Instant::now() + Duration::from_secs(4))
     );
     // Phase 2: A swallows everything (accepts, never answers).
-    a.set_answer(Answer::Silent);
+    a.set_answer(Answer::Silent).unwrap();
     let (blackholed, a_black) = tokio::join!(
         load_b(&fep, 4),
         hammer_a(&fep, Instant::now() + Duration::from_secs(4))
     );
     // Phase 3: A answers after 5 s.
-    a.set_answer(Answer::Late("0000", Duration::from_secs(5)));
+    a.set_answer(Answer::late("0000", Duration::from_secs(5)))
+        .unwrap();
     let (slow, a_slow) = tokio::join!(
         load_b(&fep, 4),
         hammer_a(&fep, Instant::now() + Duration::from_secs(4))
     );
     // Phase 4: A healthy again (its breaker closes after the open wait); a second baseline
     // brackets the failure phases, so slow drift of the shared machine is not blamed on A.
-    a.set_answer(Answer::Code("0000"));
+    a.set_answer(Answer::code("0000")).unwrap();
     let (healthy_after, _) = tokio::join!(
         load_b(&fep, 4),
         hammer_a(&fep, Instant::now() + Duration::from_secs(4))

@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use fep_testkit::sim::SimHandle;
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -111,10 +112,10 @@ const OK: u8 = 0;
 const REJECTED: u8 = 3;
 
 /// A gateway on a fake bank that answers transfers `0000` after `delay`, signed on.
-async fn gateway(delay: Duration) -> (Fake, Fep, tempfile::TempDir) {
-    let fake = Fake::start(Answer::Late("0000", delay)).await;
+async fn gateway(delay: Duration) -> (SimHandle, Fep, tempfile::TempDir) {
+    let fake = bank(Answer::late("0000", delay)).await;
     let dir = tempdir();
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m");
+    let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m");
     let fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
     let deadline = Instant::now() + WAIT;
     loop {

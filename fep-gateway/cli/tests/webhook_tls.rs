@@ -76,11 +76,11 @@ async fn a_notice_reaches_an_https_webhook() {
     let hook = listener.tcp.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let fake = Fake::start(Answer::Code("0000")).await;
-    let inst = institution("hecto", &duplex_link(fake.addr), "5s", "1m", "5m")
+    let fake = bank(Answer::code("0000")).await;
+    let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m")
         + &format!("[institution.notices]\nwebhook = \"https://{hook}/notices\"\n");
     let _fep = Fep::start(dir.path(), &config(&dir.path().join("data"), &[inst]), &[]);
-    let f = fake.clone();
+    let f = &fake;
     assert!(
         eventually(Duration::from_secs(10), || f
             .seen()
@@ -89,7 +89,9 @@ async fn a_notice_reaches_an_https_webhook() {
         .await,
         "signed on"
     );
-    fake.push_telegram(deposit_notice(31, "20261122")).await;
+    fake.push_frame(deposit_notice(31, "20261122"))
+        .await
+        .expect("push the notice");
     let r = received.clone();
     assert!(
         eventually(Duration::from_secs(15), || !r

@@ -3,40 +3,83 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::clock::SharedClock;
 use crate::institution::{self, InstitutionHandle, InstitutionStatus};
-use crate::journal::Journal;
-use crate::link::{self, LinkContext};
+use crate::journal::{Journal, JournalError};
+use crate::link::{self, LinkContext, LinkError};
 use crate::server::{self, Registry};
 use crate::settings::GatewaySettings;
+
+/// How long [`Gateway::shutdown`] waits for the links to write what they hold (the sign-off)
+/// and close: a peer that stopped reading cannot hold the shutdown longer.
+const LINK_CLOSE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The data directory or journal could not be opened.
-    #[error("journal: {0}")]
-    Journal(#[from] crate::journal::JournalError),
-    /// A listener could not bind.
-    #[error("{0}")]
-    Bind(String),
-    /// Invalid settings.
-    #[error("{0}")]
-    Settings(String),
+    /// The data directory cannot be created.
+    #[error("data_dir {path}: cannot create it")]
+    DataDir {
+        /// The configured directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The journal cannot be opened.
+    #[error("journal {path}: cannot open it")]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: JournalError,
+    },
+    /// An institution's link cannot start (framing settings, an inbound address in use).
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// An internal listener cannot bind.
+    #[error("{what} listener: cannot listen on {addr}")]
+    Listen {
+        /// `native` or `http`.
+        what: &'static str,
+        /// The configured address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where an inbound link listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenAddr {
+    /// Institution name.
+    pub institution: String,
+    /// Link name.
+    pub link: String,
+    /// The bound address (the real port when 0 was configured).
+    pub addr: SocketAddr,
 }
 
 /// A running gateway.
 pub struct Gateway {
     native_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    listen_addrs: Vec<ListenAddr>,
     registry: Registry,
     journal: Journal,
     shutdown: watch::Sender<bool>,
+    /// The link tasks; each ends once its link has flushed and closed after shutdown.
+    links: Vec<JoinHandle<()>>,
 }
 
 impl Gateway {
@@ -45,24 +88,32 @@ impl Gateway {
         settings: GatewaySettings,
         clock: SharedClock,
     ) -> Result<Gateway, StartError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
-            StartError::Bind(format!("data_dir {}: {e}", settings.data_dir.display()))
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
         })?;
         // Before anything records a metric: values recorded earlier would be lost.
         let _ = crate::http::prometheus();
-        let journal =
-            Journal::open_with(&settings.data_dir.join("journal.db"), settings.journal_sync)?;
+        let path = settings.data_dir.join("journal.db");
+        let journal = Journal::open_with(&path, settings.journal_sync)
+            .map_err(|source| StartError::Journal { path, source })?;
         journal.keep_days(settings.retention_days);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut registry = HashMap::new();
+        let (mut links, mut listen_addrs) = (Vec::new(), Vec::new());
         for inst in settings.institutions {
             let (handle, events) = institution::spawn(inst.clone(), journal.clone(), clock.clone());
-            let ctx =
-                LinkContext::new(&inst, events, clock.clone()).map_err(StartError::Settings)?;
+            let ctx = LinkContext::new(&inst, events, clock.clone())?;
             for (i, l) in inst.links.iter().enumerate() {
-                link::start(ctx.clone(), i, l.clone(), shutdown_rx.clone())
-                    .await
-                    .map_err(StartError::Bind)?;
+                let task = link::start(ctx.clone(), i, l.clone(), shutdown_rx.clone()).await?;
+                if let Some(addr) = task.listen {
+                    listen_addrs.push(ListenAddr {
+                        institution: inst.name.clone(),
+                        link: l.name.clone(),
+                        addr,
+                    });
+                }
+                links.push(task.done);
             }
             if let Some(url) = &inst.webhook {
                 crate::webhook::spawn(
@@ -76,14 +127,14 @@ impl Gateway {
         }
         let registry: Registry = Arc::new(registry);
         let idempotency = crate::idempotency::Idempotency::default();
-        let listener = TcpListener::bind(settings.native_listen)
+        let native = settings.native_listen;
+        let listen_error = |what, addr| move |source| StartError::Listen { what, addr, source };
+        let listener = TcpListener::bind(native)
             .await
-            .map_err(|e| {
-                StartError::Bind(format!("native listener {}: {e}", settings.native_listen))
-            })?;
+            .map_err(listen_error("native", native))?;
         let native_addr = listener
             .local_addr()
-            .map_err(|e| StartError::Bind(e.to_string()))?;
+            .map_err(listen_error("native", native))?;
         tokio::spawn(server::serve(
             listener,
             registry.clone(),
@@ -101,16 +152,18 @@ impl Gateway {
                     shutdown_rx.clone(),
                 )
                 .await
-                .map_err(StartError::Bind)?,
+                .map_err(listen_error("http", addr))?,
             ),
             None => None,
         };
         Ok(Gateway {
             native_addr,
             http_addr,
+            listen_addrs,
             registry,
             journal,
             shutdown,
+            links,
         })
     }
 
@@ -122,6 +175,11 @@ impl Gateway {
     /// Where the HTTP API listens.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// Where the inbound links listen, in configuration order.
+    pub fn listen_addrs(&self) -> &[ListenAddr] {
+        &self.listen_addrs
     }
 
     /// An institution by name.
@@ -146,14 +204,27 @@ impl Gateway {
         &self.journal
     }
 
-    /// Graceful stop: stop admitting, drain in-flight up to `deadline`, sign off, close links,
-    /// flush the journal.
+    /// Graceful stop: stop admitting, drain in-flight up to `deadline`, sign off, close links
+    /// (waiting until each has written what it holds, at most 5 s), flush
+    /// the journal.
     pub async fn shutdown(self, deadline: Duration) {
         let drains = self.registry.values().map(|h| h.shutdown(deadline));
         futures::future::join_all(drains).await;
+        // The sign-offs are queued on the links now; on this signal each link writes its
+        // queue, flushes and closes, and its task ends.
         let _ = self.shutdown.send(true);
-        // Give links a moment to write the sign-off.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let closed = futures::future::join_all(self.links);
+        if tokio::time::timeout(LINK_CLOSE_DEADLINE, closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "links did not close within {LINK_CLOSE_DEADLINE:?}: what they held may not have been written"
+            );
+        }
         let _ = self.journal.flush().await;
     }
 }
+
+#[cfg(test)]
+mod tests;

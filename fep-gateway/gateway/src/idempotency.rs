@@ -14,7 +14,6 @@
 //! the others wait for its answer.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,7 @@ use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 use tokio::sync::watch;
 
+use crate::domain::TxState;
 use crate::institution::{next_tx_id, InstitutionHandle, Reply};
 use crate::journal::{now_ms, Journal, JournalError, TxRecord, TX_COLUMNS};
 use crate::protocol::Outcome;
@@ -220,7 +220,7 @@ async fn lead(
             key: key.to_owned(),
             tx_id,
         }),
-        Claim::Same(Some(tx)) if tx.outcome == Outcome::Rejected.as_str() => {
+        Claim::Same(Some(tx)) if tx.outcome == TxState::Rejected => {
             // Refused before sending: nothing went out, so this is the first send.
             send(telegram).await
         }
@@ -312,8 +312,10 @@ async fn settled(
     let id = tx.id;
     let mut tx = Some(tx);
     loop {
-        if let Some(t) = tx.take().filter(|t| Outcome::from_str(&t.outcome).is_ok()) {
-            let outcome = Outcome::from_str(&t.outcome).unwrap_or(Outcome::Unknown);
+        if let Some((t, outcome)) = tx.take().and_then(|t| {
+            let outcome = answered(t.outcome)?;
+            Some((t, outcome))
+        }) {
             let detail = match &t.resolved {
                 Some(r) => format!("{} (resolved: {r})", t.detail),
                 None => t.detail.clone(),
@@ -337,6 +339,17 @@ async fn settled(
         }
         tokio::time::sleep(POLL.min(deadline.saturating_duration_since(Instant::now()))).await;
         tx = journal.get_tx(id).await?;
+    }
+}
+
+/// The outcome a caller is told for a journaled state; `None` while it is in flight.
+fn answered(state: TxState) -> Option<Outcome> {
+    match state {
+        TxState::Sent => None,
+        TxState::Ok => Some(Outcome::Ok),
+        TxState::Declined => Some(Outcome::Declined),
+        TxState::Unknown => Some(Outcome::Unknown),
+        TxState::Rejected => Some(Outcome::Rejected),
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::Path;
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 use serde::Serialize;
 
-use crate::journal::{TxRecord, TX_COLUMNS};
+use crate::domain::{TelegramDirection, TxState};
+use crate::journal::{SchemaError, TxRecord, TX_COLUMNS};
 
 /// Filters of `fep journal`; all optional, combined with AND.
 #[derive(Debug, Clone, Default)]
@@ -17,8 +18,8 @@ pub struct JournalQuery {
     pub institution: Option<String>,
     /// 전문번호.
     pub msg_no: Option<u32>,
-    /// Outcome (ok, declined, unknown, rejected, sent).
-    pub outcome: Option<String>,
+    /// Transaction state.
+    pub outcome: Option<TxState>,
     /// Transaction id.
     pub tx: Option<u64>,
     /// Most rows returned.
@@ -32,8 +33,8 @@ pub struct TelegramRecord {
     pub ts_ms: u64,
     /// Institution.
     pub institution: String,
-    /// in / out.
-    pub direction: String,
+    /// To or from the institution.
+    pub direction: TelegramDirection,
     /// 전문번호.
     pub msg_no: u32,
     /// Message type.
@@ -60,6 +61,17 @@ pub struct LedgerReport {
     pub reused_numbers: u64,
 }
 
+/// Why a journal cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// SQLite could not open it.
+    #[error("{0}")]
+    Db(#[from] rusqlite::Error),
+    /// Written by a newer gateway.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
 /// Read-only access to a journal file.
 pub struct Ledger {
     conn: Connection,
@@ -67,8 +79,11 @@ pub struct Ledger {
 
 impl Ledger {
     /// Opens the journal read-only (safe while the gateway runs: WAL readers do not block it).
-    pub fn open(path: &Path) -> Result<Ledger, rusqlite::Error> {
+    /// Older schemas are read as they are (every version has these columns); a newer one is
+    /// refused.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        crate::journal::check_version(&conn)?;
         Ok(Ledger { conn })
     }
 
@@ -88,9 +103,9 @@ impl Ledger {
             clauses.push("msg_no = ?");
             args.push(Value::Integer(i64::from(n)));
         }
-        if let Some(o) = &q.outcome {
+        if let Some(o) = q.outcome {
             clauses.push("outcome = ?");
-            args.push(Value::Text(o.clone()));
+            args.push(Value::Text(o.as_str().to_owned()));
         }
         if let Some(t) = q.tx {
             clauses.push("id = ?");

@@ -8,6 +8,7 @@
 //! - [`gateway`]: starts the journal, the institutions, the native and HTTP servers.
 //! - [`institution`]: one actor per institution (its failure domain) and its handle.
 //! - [`breaker`]: the per-institution circuit breaker.
+//! - [`domain`]: transaction states, resolutions, reject reasons, message keys.
 //! - `link`: one task per TCP connection to an institution.
 //! - [`journal`]: the SQLite journal (telegrams, transactions, notices, number blocks).
 //! - [`ledger`]: read-only queries over a journal file (`fep journal`).
@@ -21,6 +22,7 @@ pub use fep_client::{framing, protocol};
 pub mod breaker;
 pub mod clock;
 pub mod config;
+pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod idempotency;
@@ -31,6 +33,8 @@ mod link;
 pub mod profile;
 pub mod server;
 pub mod settings;
+#[cfg(test)]
+mod testing;
 pub mod webhook;
 
 #[cfg(test)]

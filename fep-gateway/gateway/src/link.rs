@@ -4,6 +4,9 @@
 //! the configured peers. A link answers the peer's polls itself and polls when idle; every
 //! other frame goes to the institution actor. A framing error (garbage, oversized length)
 //! closes only this connection.
+//!
+//! On shutdown a link writes what is queued (the sign-off), flushes and closes; its
+//! [`LinkTask`] completes only then, so the gateway can wait for it instead of guessing.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,12 +18,12 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::codec::Framed;
 
 use crate::clock::{poll_stamp, SharedClock};
-use crate::framing::FrameCodec;
-use crate::institution::{LinkEvent, ShutdownRx};
+use crate::framing::{FrameCodec, FramingConfigError};
+use crate::institution::{Beat, Heartbeat, LinkEvent, ShutdownRx};
 use crate::profile::{FrameKind, Profile};
 use crate::settings::{Direction, InstitutionSettings, LinkSettings, Role};
 
@@ -30,6 +33,42 @@ static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 const LINK_QUEUE: usize = 4096;
 /// How long a connect attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a link cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The institution's framing settings are invalid.
+    #[error("institution {institution}: framing")]
+    Framing {
+        /// Institution name.
+        institution: String,
+        /// What is wrong.
+        #[source]
+        source: FramingConfigError,
+    },
+    /// An inbound link cannot listen.
+    #[error("institution {institution} link {link}: cannot listen on {addr}")]
+    Bind {
+        /// Institution name.
+        institution: String,
+        /// Link name.
+        link: String,
+        /// The configured address.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A started link: where it listens (inbound links) and its task, which completes once the
+/// link has flushed and closed after shutdown.
+pub(crate) struct LinkTask {
+    /// The bound address of an inbound link (the real port when 0 was configured).
+    pub listen: Option<SocketAddr>,
+    /// The link's task.
+    pub done: JoinHandle<()>,
+}
 
 /// What a link task needs from its institution.
 #[derive(Clone)]
@@ -48,9 +87,14 @@ impl LinkContext {
         settings: &InstitutionSettings,
         events: mpsc::Sender<LinkEvent>,
         clock: SharedClock,
-    ) -> Result<LinkContext, String> {
-        let codec = FrameCodec::new(settings.framing.clone(), settings.max_frame)
-            .map_err(|e| e.to_string())?;
+    ) -> Result<LinkContext, LinkError> {
+        let codec =
+            FrameCodec::new(settings.framing.clone(), settings.max_frame).map_err(|source| {
+                LinkError::Framing {
+                    institution: settings.name.clone(),
+                    source,
+                }
+            })?;
         Ok(LinkContext {
             institution: Arc::from(settings.name.as_str()),
             profile: Arc::new(settings.profile.clone()),
@@ -63,24 +107,40 @@ impl LinkContext {
     }
 }
 
-/// Starts the task(s) of one configured link.
+/// Starts the task(s) of one configured link. An inbound link is listening when this returns,
+/// and its institution has been told the bound address.
 pub(crate) async fn start(
     ctx: LinkContext,
     index: usize,
     link: LinkSettings,
     shutdown: ShutdownRx,
-) -> Result<(), String> {
+) -> Result<LinkTask, LinkError> {
     match link.role.clone() {
-        Role::Outbound { connect } => {
-            tokio::spawn(outbound(ctx, index, link, connect, shutdown));
-            Ok(())
-        }
+        Role::Outbound { connect } => Ok(LinkTask {
+            listen: None,
+            done: tokio::spawn(outbound(ctx, index, link, connect, shutdown)),
+        }),
         Role::Inbound { listen, .. } => {
-            let listener = TcpListener::bind(listen)
-                .await
-                .map_err(|e| format!("link {}: cannot listen on {listen}: {e}", link.name))?;
-            tokio::spawn(inbound(ctx, index, link, listener, shutdown));
-            Ok(())
+            let bind_error = |source| LinkError::Bind {
+                institution: ctx.institution.to_string(),
+                link: link.name.clone(),
+                addr: listen,
+                source,
+            };
+            let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
+            let bound = listener.local_addr().map_err(bind_error)?;
+            // Queued before any connection's events, so status shows it from the start.
+            let _ = ctx
+                .events
+                .send(LinkEvent::Listening {
+                    link: index,
+                    addr: bound,
+                })
+                .await;
+            Ok(LinkTask {
+                listen: Some(bound),
+                done: tokio::spawn(inbound(ctx, index, link, listener, shutdown)),
+            })
         }
     }
 }
@@ -106,12 +166,20 @@ async fn outbound(
         if *shutdown.borrow() {
             return;
         }
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr));
+        let connected = tokio::select! {
+            c = connect => c,
+            _ = shutdown.changed() => return,
+        };
+        match connected {
             Ok(Ok(stream)) => {
                 delays = backoff();
                 let _ = stream.set_nodelay(true);
                 tracing::info!(institution = %ctx.institution, link = %link.name, %addr, "connected");
                 run(&ctx, index, link.direction, stream, &mut shutdown).await;
+                if *shutdown.borrow() {
+                    return;
+                }
             }
             Ok(Err(e)) => {
                 tracing::debug!(institution = %ctx.institution, link = %link.name, %addr, error = %e, "connect failed")
@@ -138,10 +206,14 @@ async fn inbound(
     let Role::Inbound { allowed_peers, .. } = &link.role else {
         return;
     };
+    // The connections' tasks: on shutdown each flushes and closes, and this task ends after
+    // them.
+    let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            _ = shutdown.changed() => return,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            _ = shutdown.changed() => break,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -158,8 +230,10 @@ async fn inbound(
         let _ = stream.set_nodelay(true);
         tracing::info!(institution = %ctx.institution, link = %link.name, %peer, "peer connected");
         let (ctx, direction, mut shutdown) = (ctx.clone(), link.direction, shutdown.clone());
-        tokio::spawn(async move { run(&ctx, index, direction, stream, &mut shutdown).await });
+        connections.spawn(async move { run(&ctx, index, direction, stream, &mut shutdown).await });
     }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 /// Owns one connection until it closes.
@@ -179,32 +253,30 @@ async fn run(
             link: index,
             conn,
             sender: tx,
-            can_send: direction.can_send(),
+            can_send: !matches!(direction, Direction::Recv),
         })
         .await
         .is_err()
     {
         return;
     }
-    let poll_every = ctx.poll_interval.unwrap_or(Duration::from_secs(3600));
-    let mut last_rx = Instant::now();
-    let mut last_tx = Instant::now();
+    let mut heartbeat = ctx.poll_interval.map(|every| Heartbeat::new(every, now()));
     let mut tick = tokio::time::interval(
-        poll_every
-            .min(Duration::from_secs(1))
-            .max(Duration::from_millis(100)),
+        heartbeat
+            .as_ref()
+            .map_or(Duration::from_secs(1), Heartbeat::tick_period),
     );
     let reason = loop {
         tokio::select! {
             frame = framed.next() => match frame {
                 Some(Ok(frame)) => {
-                    last_rx = Instant::now();
+                    if let Some(h) = &mut heartbeat { h.received(now()); }
                     ack_at_once(framed.get_ref());
                     match ctx.profile.classify(&frame) {
                         FrameKind::PollRequest if ctx.answer_polls => {
                             if let Some(answer) = ctx.profile.poll_answer(&frame) {
                                 if framed.send(Bytes::from(answer)).await.is_err() { break "write failed"; }
-                                last_tx = Instant::now();
+                                if let Some(h) = &mut heartbeat { h.sent(now()); }
                             }
                         }
                         FrameKind::PollRequest | FrameKind::PollResponse => {}
@@ -225,20 +297,19 @@ async fn run(
                     if framed.feed(more).await.is_err() { break; }
                 }
                 if SinkExt::<Bytes>::flush(&mut framed).await.is_err() { break "write failed"; }
-                last_tx = Instant::now();
+                if let Some(h) = &mut heartbeat { h.sent(now()); }
             }
-            _ = tick.tick() => {
-                if ctx.poll_interval.is_some() {
-                    if last_rx.elapsed() > poll_every * 3 {
-                        break "peer silent for 3 poll intervals";
-                    }
-                    if last_tx.elapsed() >= poll_every {
+            _ = tick.tick(), if heartbeat.is_some() => {
+                match heartbeat.as_ref().map(|h| h.on_tick(now())) {
+                    Some(Beat::PeerSilent) => break "peer silent for 3 poll intervals",
+                    Some(Beat::Poll) => {
                         let stamp = poll_stamp(&ctx.clock.now());
                         if let Some(poll) = ctx.profile.poll_request(&stamp) {
                             if framed.send(Bytes::from(poll)).await.is_err() { break "write failed"; }
-                            last_tx = Instant::now();
+                            if let Some(h) = &mut heartbeat { h.sent(now()); }
                         }
                     }
+                    Some(Beat::Quiet) | None => {}
                 }
             }
             _ = shutdown.changed() => {
@@ -255,6 +326,11 @@ async fn run(
     let _ = ctx.events.send(LinkEvent::Down { link: index, conn }).await;
 }
 
+/// The link's monotonic time: tokio's clock, so tests can pause and advance it.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Asks the kernel to acknowledge what arrives at once instead of delaying the ACK (up to
 /// 40 ms on Linux). An institution host that leaves Nagle's algorithm on holds each answer
 /// back until the previous one is acknowledged, so delayed ACKs would add up to 40 ms to every
@@ -267,3 +343,65 @@ fn ack_at_once(stream: &TcpStream) {
 
 #[cfg(not(target_os = "linux"))]
 fn ack_at_once(_stream: &TcpStream) {}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::testing::within;
+
+    /// An idle link polls after `poll_interval`, and closes when the peer has said nothing for
+    /// three intervals; on shutdown its task ends.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_link_polls_and_drops_a_silent_peer() {
+        let listener = within(TcpListener::bind("127.0.0.1:0")).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut settings =
+            InstitutionSettings::hecto("hecto", vec![LinkSettings::outbound_duplex(addr)]);
+        settings.poll_interval = Some(Duration::from_secs(30));
+        let (events_tx, mut events) = mpsc::channel(16);
+        let ctx = LinkContext::new(&settings, events_tx, Arc::new(SystemClock)).unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = within(start(ctx, 0, settings.links[0].clone(), stop_rx))
+            .await
+            .unwrap();
+        assert_eq!(task.listen, None, "outbound");
+        let (peer, _) = within(listener.accept()).await.unwrap();
+        let mut peer = Framed::new(
+            peer,
+            FrameCodec::new(settings.framing.clone(), 4096).unwrap(),
+        );
+        // The institution's end of the link's writer queue: dropping it closes the link.
+        let (conn, _writer) = match within(events.recv()).await {
+            Some(LinkEvent::Up {
+                conn,
+                can_send,
+                sender,
+                ..
+            }) => {
+                assert!(can_send, "a duplex link sends");
+                (conn, sender)
+            }
+            _ => panic!("expected the link up"),
+        };
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let poll = within(peer.next()).await.unwrap().unwrap();
+        assert!(poll.starts_with(b"HDRREQPOLL"), "{poll:?}");
+        // Silent since it connected: after three intervals the link gives up on the peer.
+        tokio::time::advance(Duration::from_secs(61)).await;
+        loop {
+            match within(events.recv()).await {
+                Some(LinkEvent::Down { conn: c, .. }) => {
+                    assert_eq!(c, conn);
+                    break;
+                }
+                Some(_) => {}
+                None => panic!("events closed"),
+            }
+        }
+        let _ = stop.send(true);
+        within(task.done).await.unwrap();
+    }
+}

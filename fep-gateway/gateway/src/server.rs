@@ -214,7 +214,7 @@ async fn subscribe(targets: &[InstitutionHandle], journal: &Journal, tx: mpsc::S
             let notice = Notice {
                 institution: n.institution,
                 notice_id: n.id,
-                telegram: n.telegram.into(),
+                telegram: n.telegram,
             };
             if tx.send(notice).await.is_err() {
                 return;

@@ -52,6 +52,28 @@ impl LinkSettings {
             direction: Direction::Both,
         }
     }
+
+    /// Split lines on loopback: `send` connects to `addr` and carries requests; `recv` listens
+    /// on a port the OS picks (see `Gateway::listen_addrs`) for the institution to connect
+    /// back from 127.0.0.1 and carries responses and notices.
+    pub fn loopback_split(addr: SocketAddr) -> Vec<LinkSettings> {
+        let loopback = std::net::Ipv4Addr::LOCALHOST;
+        vec![
+            LinkSettings {
+                name: "send".into(),
+                role: Role::Outbound { connect: addr },
+                direction: Direction::Send,
+            },
+            LinkSettings {
+                name: "recv".into(),
+                role: Role::Inbound {
+                    listen: SocketAddr::from((loopback, 0)),
+                    allowed_peers: vec![loopback.into()],
+                },
+                direction: Direction::Recv,
+            },
+        ]
+    }
 }
 
 /// Everything about one institution.
@@ -104,7 +126,7 @@ impl InstitutionSettings {
     pub fn hecto(name: &str, links: Vec<LinkSettings>) -> InstitutionSettings {
         InstitutionSettings {
             name: name.to_owned(),
-            profile: Profile::hecto("FEPDEMO01", "004"),
+            profile: Profile::hecto(crate::profile::HectoContract::DEMO),
             framing: Framing::hecto(),
             max_frame: 4096,
             links,

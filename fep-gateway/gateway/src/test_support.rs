@@ -3,21 +3,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fep_testkit::bank_sim::{BankSim, BankSimConfig};
+use fep_testkit::sim::{SimConfig, SimHandle, Simulator};
 
 use crate::clock::SystemClock;
 use crate::gateway::Gateway;
 use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 
 /// A gateway with one Hecto institution `hecto` on a bank simulator that answers after
-/// `latency_ms`, started on a temporary data directory and signed on (or panics after 15 s).
-pub(crate) async fn gateway_on_sim(latency_ms: u64) -> (Gateway, BankSim, tempfile::TempDir) {
-    let sim = BankSim::start(BankSimConfig {
-        latency_ms: (latency_ms, latency_ms),
-        ..BankSimConfig::default()
-    })
-    .await
-    .expect("bank sim");
+/// `latency_ms` and records what it sees, started on a temporary data directory and signed on (or panics after 15 s).
+pub(crate) async fn gateway_on_sim(latency_ms: u64) -> (Gateway, SimHandle, tempfile::TempDir) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the simulator");
+    let config = SimConfig {
+        record: true,
+        latency_ms: latency_ms.to_string(),
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start_on(listener, config).expect("simulator");
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = GatewaySettings {
         native_listen: "127.0.0.1:0".parse().expect("addr"),

@@ -260,7 +260,7 @@ impl Webhook<'_> {
                 .handle
                 .profile()
                 .msg_key(telegram)
-                .map(|(t, b)| format!("{t}/{b}"))
+                .map(|k| crate::domain::MsgKey::from(k).to_string())
                 .unwrap_or_default(),
             telegram_hex: hex::encode(telegram),
         };

@@ -1,9 +1,10 @@
-//! Test support for black-box tests: starts the real `fep` binary on a generated config, and a
-//! scriptable fake institution speaking Hecto over TCP. Loopback only; every wait is bounded.
+//! Test support for black-box tests: starts the real `fep` binary on a generated config, and
+//! the testkit's simulated Hecto bank, configured and steered by the test. Loopback only;
+//! every wait is bounded and says what it waited for when it gives up.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,13 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use fep_client::framing::{FrameCodec, Framing};
 use fep_codec::Telegram;
 use fep_specs::hecto;
-use futures::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_util::codec::Framed;
+use fep_testkit::sim::{SimConfig, SimHandle, Simulator};
+use tokio::net::{TcpListener, TcpSocket};
+
+pub use fep_testkit::sim::Answer;
+
+/// How long a test waits for the gateway or the bank to reach a state.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../specs/hecto.toml");
 
@@ -27,6 +30,8 @@ pub struct Fep {
     child: Child,
     pub native: SocketAddr,
     pub http: SocketAddr,
+    /// The readiness line `fep run` printed.
+    ready: String,
 }
 
 impl Fep {
@@ -41,19 +46,41 @@ impl Fep {
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn fep");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+        let rx = stdout_lines(&mut child);
+        // The last lines of stderr, drained all along, to say why a start failed.
+        let stderr = child.stderr.take().expect("stderr");
+        let tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
+        let t = tail.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == 20 {
+                    t.pop_front();
+                }
+                t.push_back(line);
             }
         });
         let line = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("fep did not become ready in 20 s");
+            .unwrap_or_else(|e| {
+                let what = match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        let _ = child.kill();
+                        "did not become ready in 20 s"
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => "exited before it was ready",
+                };
+                let _ = child.wait();
+                let _ = stderr_reader.join();
+                let said = tail.lock().unwrap_or_else(|p| p.into_inner());
+                panic!(
+                    "fep {what}; its stderr ends:\n{}",
+                    Vec::from(said.clone()).join("\n")
+                )
+            });
         let addr = |key: &str| -> SocketAddr {
             line.split_whitespace()
                 .find_map(|w| w.strip_prefix(key))
@@ -64,7 +91,63 @@ impl Fep {
             native: addr("native="),
             http: addr("http="),
             child,
+            ready: line,
         }
+    }
+
+    /// Where the inbound link `link` of `institution` listens, from the readiness line's
+    /// ` listen.<institution>.<link>=<addr>` token (a config may bind `127.0.0.1:0`).
+    pub fn listen_addr(&self, institution: &str, link: &str) -> SocketAddr {
+        let key = format!("listen.{institution}.{link}=");
+        self.ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key.as_str()))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {key}<addr> token in the readiness line {:?} (the gateway reports the \
+                     bound address of inbound links from the `listen` status change on)",
+                    self.ready
+                )
+            })
+    }
+
+    /// `GET /v1/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let (code, body) = http(self.http, "GET", "/v1/status", None);
+        assert_eq!(code, 200, "/v1/status: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/v1/status ({e}): {body}"))
+    }
+
+    /// One institution's entry of `/v1/status`.
+    pub fn institution_status(&self, name: &str) -> serde_json::Value {
+        let status = self.status();
+        status["institutions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no institution {name} in {status}"))
+    }
+
+    /// Waits until `/v1/status` shows `institution` signed on (its sign-on answered).
+    pub async fn wait_signed_on(&self, institution: &str) {
+        let what = format!("{institution} signed on in /v1/status");
+        until(WAIT, &what, || {
+            self.institution_status(institution)["signed_on"] == true
+        })
+        .await;
+    }
+
+    /// Waits until `/v1/status` shows the link `link` of `institution` in `state`.
+    pub async fn wait_link(&self, institution: &str, link: &str, state: &str) {
+        let what = format!("link {institution}/{link} {state} in /v1/status");
+        until(WAIT, &what, || {
+            let i = self.institution_status(institution);
+            i["links"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|l| l["name"] == link && l["state"] == state))
+        })
+        .await;
     }
 
     /// The process id.
@@ -109,17 +192,23 @@ impl Fep {
     }
 }
 
+/// The lines a child prints on its (piped) stdout, as they come.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 impl Drop for Fep {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A free loopback port.
-pub fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
 }
 
 /// One institution section of a generated config.
@@ -165,6 +254,15 @@ pub fn duplex_link(connect: SocketAddr) -> String {
     format!("[[institution.links]]\nname = \"duplex\"\nrole = \"outbound\"\ndirection = \"both\"\nconnect = \"{connect}\"\n")
 }
 
+/// Split lines: an outbound send link to `connect` and an inbound recv link on a port the
+/// gateway picks (read it with [`Fep::listen_addr`]), open to `allowed_peer` only.
+pub fn split_links(connect: SocketAddr, allowed_peer: &str) -> String {
+    format!(
+        "[[institution.links]]\nname = \"send\"\nrole = \"outbound\"\ndirection = \"send\"\nconnect = \"{connect}\"\n\
+         [[institution.links]]\nname = \"recv\"\nrole = \"inbound\"\ndirection = \"recv\"\nlisten = \"127.0.0.1:0\"\nallowed_peers = [\"{allowed_peer}\"]\n"
+    )
+}
+
 /// A whole config: server section with free ports + institutions.
 pub fn config(data_dir: &Path, institutions: &[String]) -> String {
     format!(
@@ -174,256 +272,51 @@ pub fn config(data_dir: &Path, institutions: &[String]) -> String {
     )
 }
 
-/// How the fake institution answers a transfer.
-#[derive(Debug, Clone)]
-pub enum Answer {
-    /// With this response code.
-    Code(&'static str),
-    /// Not at all.
-    Silent,
-    /// With this code after a delay.
-    Late(&'static str, Duration),
+/// The simulated bank of a black-box test: full mode, recording what it receives, answering
+/// transfers as `answer` says (steer it later with [`SimHandle::set_answer`]).
+pub async fn bank(answer: Answer) -> SimHandle {
+    bank_with(answer, SimConfig::default()).await
 }
 
-/// What the fake institution saw.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
-    pub msg_type: String,
-    pub biz_type: String,
-    pub msg_no: u32,
-    pub date: String,
+/// A legacy host that leaves Nagle's algorithm on and writes each answer on its own: a
+/// second answer waits until the first is acknowledged.
+pub async fn legacy_bank(answer: Answer) -> SimHandle {
+    bank_with(
+        answer,
+        SimConfig {
+            nagle: true,
+            ..SimConfig::default()
+        },
+    )
+    .await
 }
 
-#[derive(Default)]
-pub struct FakeState {
-    pub seen: Vec<Seen>,
-    pub polls_received: Vec<Vec<u8>>,
-    pub poll_answers: Vec<Vec<u8>>,
-    pub acks: Vec<Vec<u8>>,
-    pub connections: usize,
-    /// (date, msg_no) of executed transfers → result code, for result inquiries.
-    pub executed: HashMap<(String, u32), String>,
+async fn bank_with(answer: Answer, cfg: SimConfig) -> SimHandle {
+    // Bound here and handed over: the address is the simulator's before the gateway starts.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind bank");
+    let sim = Simulator::start_on(
+        listener,
+        SimConfig {
+            record: true,
+            ..cfg
+        },
+    )
+    .expect("start the simulated bank");
+    sim.set_answer(answer).expect("valid answer");
+    sim
 }
 
-/// A scriptable Hecto institution: answers sign-on, polls and inquiries, and transfers as told.
-#[derive(Clone)]
-pub struct Fake {
-    pub addr: SocketAddr,
-    pub state: Arc<Mutex<FakeState>>,
-    answer: Arc<Mutex<Answer>>,
-    /// Frames pushed by the test to the latest connection (raw, framing added by the codec).
-    push: Arc<Mutex<Option<mpsc::Sender<Bytes>>>>,
-    /// When set, answers go to connections accepted on this second listener (split lines).
-    reply_via: Arc<Mutex<Option<mpsc::Sender<Bytes>>>>,
+/// A loopback port that is bound but not listening: connecting to it is refused (a server
+/// that is down) until [`TcpSocket::listen`] turns it into the server's listener. Unlike a
+/// port released and bound again later, nobody else can take it meanwhile.
+pub fn reserved_port() -> (TcpSocket, SocketAddr) {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    (socket, addr)
 }
-
-fn codec() -> FrameCodec {
-    FrameCodec::new(Framing::hecto(), 4096).expect("codec")
-}
-
-impl Fake {
-    /// A host that sets `TCP_NODELAY` on its connections.
-    pub async fn start(answer: Answer) -> Fake {
-        Fake::start_with(answer, true).await
-    }
-
-    /// A legacy host that leaves Nagle's algorithm on: a second answer waits until the first
-    /// is acknowledged.
-    pub async fn start_legacy(answer: Answer) -> Fake {
-        Fake::start_with(answer, false).await
-    }
-
-    async fn start_with(answer: Answer, nodelay: bool) -> Fake {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
-        let fake = Fake {
-            addr: listener.local_addr().expect("addr"),
-            state: Arc::default(),
-            answer: Arc::new(Mutex::new(answer)),
-            push: Arc::default(),
-            reply_via: Arc::default(),
-        };
-        let f = fake.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let _ = stream.set_nodelay(nodelay);
-                f.state.lock().unwrap().connections += 1;
-                tokio::spawn(f.clone().serve(stream));
-            }
-        });
-        fake
-    }
-
-    pub fn set_answer(&self, a: Answer) {
-        *self.answer.lock().unwrap() = a;
-    }
-
-    /// Connects to the gateway's inbound recv listener; responses go there from now on.
-    pub async fn connect_back(&self, addr: SocketAddr) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let stream = loop {
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(s) => break s,
-                Err(_) if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(e) => panic!("connect back to {addr}: {e}"),
-            }
-        };
-        let (tx, mut rx) = mpsc::channel::<Bytes>(1024);
-        *self.reply_via.lock().unwrap() = Some(tx);
-        let mut framed = Framed::new(stream, codec());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    out = rx.recv() => match out { Some(b) => { if framed.send(b).await.is_err() { return; } } None => return },
-                    inbound = framed.next() => match inbound { Some(Ok(_)) => {}, _ => return },
-                }
-            }
-        });
-    }
-
-    /// Sends raw bytes (no framing added) on the latest connection.
-    pub async fn push_raw(&self, bytes: &'static [u8]) {
-        let tx = self.push.lock().unwrap().clone().expect("no connection");
-        tx.send(Bytes::from_static(bytes)).await.expect("push");
-    }
-
-    /// Sends a telegram (framed) on the latest connection, marked so `serve` writes it raw.
-    pub async fn push_telegram(&self, telegram: Vec<u8>) {
-        let mut framed = format!("{:04}", telegram.len()).into_bytes();
-        framed.extend_from_slice(&telegram);
-        let tx = self.push.lock().unwrap().clone().expect("no connection");
-        tx.send(Bytes::from(framed)).await.expect("push");
-    }
-
-    async fn serve(self, stream: tokio::net::TcpStream) {
-        let (push_tx, mut push_rx) = mpsc::channel::<Bytes>(64);
-        *self.push.lock().unwrap() = Some(push_tx);
-        let (reply_tx, mut reply_rx) = mpsc::channel::<Bytes>(1024);
-        let mut framed = Framed::new(stream, codec());
-        loop {
-            tokio::select! {
-                frame = framed.next() => {
-                    let Some(Ok(frame)) = frame else { return };
-                    if let Some(answer) = self.handle(&frame, &reply_tx) {
-                        if framed.send(Bytes::from(answer)).await.is_err() { return; }
-                    }
-                }
-                Some(out) = reply_rx.recv() => {
-                    if framed.send(out).await.is_err() { return; }
-                }
-                Some(raw) = push_rx.recv() => {
-                    use tokio::io::AsyncWriteExt;
-                    if framed.get_mut().write_all(&raw).await.is_err() { return; }
-                }
-            }
-        }
-    }
-
-    /// Returns an immediate answer for the same connection, or schedules one.
-    fn handle(&self, frame: &[u8], reply_tx: &mpsc::Sender<Bytes>) -> Option<Vec<u8>> {
-        if frame.starts_with(b"HDRREQPOLL") {
-            self.state
-                .lock()
-                .unwrap()
-                .polls_received
-                .push(frame.to_vec());
-            let mut answer = frame.to_vec();
-            answer[3..10].copy_from_slice(b"RESPOLL");
-            return Some(answer);
-        }
-        if frame.starts_with(b"HDRRESPOLL") {
-            self.state.lock().unwrap().poll_answers.push(frame.to_vec());
-            return None;
-        }
-        let header = hecto::HectoHeader::decode(frame.get(..100)?).ok()?;
-        let seen = Seen {
-            msg_type: header.msg_type.clone(),
-            biz_type: header.biz_type.clone(),
-            msg_no: header.msg_no,
-            date: header.send_date.clone(),
-        };
-        let key = (header.send_date.clone(), header.msg_no);
-        let mut state = self.state.lock().unwrap();
-        if header.msg_type.ends_with("100") {
-            state.acks.push(frame.to_vec()); // a response from the gateway: a notice ack
-            return None;
-        }
-        let duplicate = state
-            .seen
-            .iter()
-            .any(|s| s.date == seen.date && s.msg_no == seen.msg_no);
-        state.seen.push(seen);
-        let respond = |code: &str| -> Vec<u8> {
-            let mut out = frame.to_vec();
-            if let Some(h) = header.to_response(code) {
-                if let Ok(bytes) = h.encode() {
-                    out[..100].copy_from_slice(&bytes);
-                }
-            }
-            out
-        };
-        let answer = match (header.msg_type.as_str(), header.biz_type.as_str()) {
-            ("1000", _) => Some(respond("0000")),
-            ("7000", "100") => {
-                let orig = hecto::TransferResultInquiry::decode(frame).ok()?;
-                let result = state
-                    .executed
-                    .get(&(header.send_date.clone(), orig.orig_msg_no))
-                    .cloned()
-                    .unwrap_or_else(|| "NREC".into());
-                let mut out = respond("0000");
-                out[193..197].copy_from_slice(format!("{result:<4}").as_bytes());
-                Some(out)
-            }
-            _ if duplicate => Some(respond("SB09")),
-            ("2000", _) => {
-                let answer = self.answer.lock().unwrap().clone();
-                match answer {
-                    Answer::Code(code) => {
-                        state.executed.insert(key, code.into());
-                        Some(respond(code))
-                    }
-                    Answer::Silent => {
-                        state.executed.insert(key, "0000".into());
-                        None
-                    }
-                    Answer::Late(code, delay) => {
-                        state.executed.insert(key, code.into());
-                        let (tx, out) = (reply_tx.clone(), respond(code));
-                        tokio::spawn(async move {
-                            tokio::time::sleep(delay).await;
-                            let _ = tx.send(Bytes::from(out)).await;
-                        });
-                        None
-                    }
-                }
-            }
-            _ => Some(respond("0000")),
-        };
-        // Split lines: everything but poll answers goes back on the connect-back connection.
-        let via = self.reply_via.lock().unwrap().clone();
-        match (answer, via) {
-            (Some(a), Some(via)) => {
-                let _ = via.try_send(Bytes::from(a));
-                None
-            }
-            (a, _) => a,
-        }
-    }
-
-    pub fn seen(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
-    }
-
-    pub fn transfers(&self) -> Vec<Seen> {
-        self.seen()
-            .into_iter()
-            .filter(|s| s.msg_type == "2000")
-            .collect()
-    }
-}
-
 /// A Hecto transfer request as a client sends it (the gateway stamps number, date, time).
 pub fn transfer(amount: u64) -> Bytes {
     let t = hecto::Transfer {
@@ -479,6 +372,13 @@ pub fn deposit_notice(msg_no: u32, date: &str) -> Vec<u8> {
     }
     .encode()
     .expect("encode notice")
+}
+
+/// Polls `cond` every 50 ms until it holds; panics naming `what` if it does not within `limit`.
+pub async fn until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    if !eventually(limit, &mut cond).await {
+        panic!("waited {limit:?} for: {what}");
+    }
 }
 
 /// Polls `cond` every 50 ms until true or `limit`.

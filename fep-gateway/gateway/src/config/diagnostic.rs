@@ -8,6 +8,25 @@ use std::ops::Range;
 use toml::de::{DeArray, DeTable, DeValue};
 use toml::Spanned;
 
+/// A config text and the name it is shown under in diagnostics (usually its path).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    /// File name as shown in diagnostics.
+    pub name: &'a str,
+    /// The TOML text.
+    pub text: &'a str,
+}
+
+/// A key path such as `institution[1].links[0].role`: where in the document a problem is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPath(pub String);
+
+impl fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One problem in a config file, located by key path and position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -118,26 +137,37 @@ fn split_path(path: &str) -> Vec<Segment<'_>> {
 }
 
 impl<'a> Locator<'a> {
-    pub(super) fn new(text: &'a str, name: &'a str) -> Result<Self, ConfigError> {
-        let root = DeTable::parse(text).map_err(|e| {
-            ConfigError::Invalid(vec![Self::diag(text, name, e.span(), "", e.message())])
+    pub(super) fn new(source: Source<'a>) -> Result<Self, ConfigError> {
+        let root = DeTable::parse(source.text).map_err(|e| {
+            let root = KeyPath(String::new());
+            ConfigError::Invalid(vec![Self::diag(source, e.span(), &root, e.message())])
         })?;
-        Ok(Self { text, name, root })
+        Ok(Self {
+            text: source.text,
+            name: source.name,
+            root,
+        })
+    }
+
+    fn source(&self) -> Source<'a> {
+        Source {
+            name: self.name,
+            text: self.text,
+        }
     }
 
     fn diag(
-        text: &str,
-        name: &str,
+        source: Source<'_>,
         span: Option<Range<usize>>,
-        path: &str,
+        path: &KeyPath,
         msg: &str,
     ) -> Diagnostic {
-        let (line, column) = line_col(text, span.map(|s| s.start).unwrap_or(0));
+        let (line, column) = line_col(source.text, span.map(|s| s.start).unwrap_or(0));
         Diagnostic {
-            file: name.to_string(),
+            file: source.name.to_string(),
             line,
             column,
-            path: path.to_string(),
+            path: path.0.clone(),
             message: normalize_serde_message(msg),
         }
     }
@@ -186,16 +216,15 @@ impl<'a> Locator<'a> {
         }
         let span = span.or_else(|| self.span_of(&path));
         ConfigError::Invalid(vec![Self::diag(
-            self.text,
-            self.name,
+            self.source(),
             span,
-            &path,
+            &KeyPath(path),
             e.message(),
         )])
     }
 
     /// `(key path, message)` problems located in this document, as one error.
-    pub(super) fn invalid(&self, problems: Vec<(String, String)>) -> ConfigError {
+    pub(super) fn invalid(&self, problems: Vec<(KeyPath, String)>) -> ConfigError {
         let located = problems
             .into_iter()
             .map(|(path, message)| self.at_path(&path, message))
@@ -203,9 +232,9 @@ impl<'a> Locator<'a> {
         ConfigError::invalid(self.name, located)
     }
 
-    pub(super) fn at_path(&self, path: &str, message: String) -> Diagnostic {
-        let span = self.span_of(path);
-        let mut d = Self::diag(self.text, self.name, span, path, "");
+    pub(super) fn at_path(&self, path: &KeyPath, message: String) -> Diagnostic {
+        let span = self.span_of(&path.0);
+        let mut d = Self::diag(self.source(), span, path, "");
         d.message = message;
         d
     }

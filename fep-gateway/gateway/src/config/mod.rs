@@ -25,7 +25,7 @@ mod resolve;
 mod validate;
 
 use diagnostic::Locator;
-pub use diagnostic::{ConfigError, Diagnostic};
+pub use diagnostic::{ConfigError, Diagnostic, KeyPath, Source};
 pub use resolve::{load_and_resolve, resolve_str, Resolved};
 
 /// Largest `max_frame` accepted (16 MiB): telegrams are a few KiB at most.
@@ -399,14 +399,15 @@ fn default_rate_tps() -> u32 {
 }
 
 impl Config {
-    /// Parses `text` and checks the cross-field rules; `name` is used in error messages.
+    /// Parses `source.text` and checks the cross-field rules; `source.name` is used in error
+    /// messages.
     ///
     /// Structural only: no file is opened, so spec files, breaker ranges, webhook URLs and
     /// addresses are not checked. A gateway is only ever started through
     /// [`load_and_resolve`], which does all of it.
-    pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
-        let locator = Locator::new(text, name)?;
-        let config = Config::parse(&locator, text)?;
+    pub fn from_source(source: Source<'_>) -> Result<Config, ConfigError> {
+        let locator = Locator::new(source)?;
+        let config = Config::parse(&locator, source.text)?;
         let problems = config.validate();
         if problems.is_empty() {
             Ok(config)

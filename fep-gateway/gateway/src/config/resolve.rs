@@ -11,7 +11,7 @@ use std::path::Path;
 
 use fep_codec::spec::{Family, Location, SpecError};
 
-use super::diagnostic::{ConfigError, Diagnostic, Locator};
+use super::diagnostic::{ConfigError, Diagnostic, KeyPath, Locator, Source};
 use super::validate::host_port_problem;
 use super::{check_summary, Config, Institution, Role as LinkRole};
 use crate::profile::{session_keys, Profile};
@@ -44,13 +44,18 @@ pub fn load_and_resolve(path: impl AsRef<Path>) -> Result<Resolved, ConfigError>
         file: name.clone(),
         source,
     })?;
-    resolve_str(&text, &name, path.parent().unwrap_or(Path::new("")))
+    let source = Source {
+        name: &name,
+        text: &text,
+    };
+    resolve_str(source, path.parent().unwrap_or(Path::new("")))
 }
 
-/// [`load_and_resolve`] on text already read: `name` is shown in diagnostics and `base` is the
-/// directory relative `spec` paths are resolved against.
-pub fn resolve_str(text: &str, name: &str, base: &Path) -> Result<Resolved, ConfigError> {
-    let locator = Locator::new(text, name)?;
+/// [`load_and_resolve`] on text already read: `source.name` is shown in diagnostics and
+/// `base` is the directory relative `spec` paths are resolved against.
+pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigError> {
+    let (name, text) = (source.name, source.text);
+    let locator = Locator::new(source)?;
     let mut config = Config::parse(&locator, text)?;
     config.anchor_spec_paths(base);
     let mut found = Problems {
@@ -91,7 +96,7 @@ struct Problems<'l, 'a> {
 }
 
 impl Problems<'_, '_> {
-    fn at(&mut self, path: String, message: String) -> Reported {
+    fn at(&mut self, path: KeyPath, message: String) -> Reported {
         self.list.push(self.locator.at_path(&path, message));
         Reported
     }
@@ -102,7 +107,7 @@ impl Problems<'_, '_> {
         let (location, message) = match e {
             SpecError::Io { path, source } => {
                 let message = format!("cannot read spec file {}: {source}", path.display());
-                return self.at(key, message);
+                return self.at(KeyPath(key), message);
             }
             SpecError::Syntax { location, message } => (location, message),
             SpecError::Invalid {
@@ -126,7 +131,10 @@ impl Problems<'_, '_> {
                 });
                 Reported
             }
-            _ => self.at(key, format!("spec file {}: {message}", spec.display())),
+            _ => self.at(
+                KeyPath(key),
+                format!("spec file {}: {message}", spec.display()),
+            ),
         }
     }
 }
@@ -145,7 +153,7 @@ fn resolve_institution(
         .validated()
         .map_err(|problems| {
             for e in problems {
-                found.at(format!("{p}.breaker.{}", e.field()), e.to_string());
+                found.at(KeyPath(format!("{p}.breaker.{}", e.field())), e.to_string());
             }
             Reported
         });
@@ -153,7 +161,7 @@ fn resolve_institution(
         None => Ok(None),
         Some(url) => match webhook_problem(url) {
             None => Ok(Some(url.clone())),
-            Some(m) => Err(found.at(format!("{p}.notices.webhook"), m)),
+            Some(m) => Err(found.at(KeyPath(format!("{p}.notices.webhook")), m)),
         },
     };
     let links = resolve_links(inst, p, found);
@@ -192,15 +200,16 @@ fn build_profile(
         return Err(Reported);
     }
     let family = Family::load(&inst.spec).map_err(|e| found.spec(key.clone(), &inst.spec, e))?;
-    let session = session_keys(&family).map_err(|e| found.at(key.clone(), e.to_string()))?;
+    let session =
+        session_keys(&family).map_err(|e| found.at(KeyPath(key.clone()), e.to_string()))?;
     let header: Vec<(String, String)> = inst
         .header
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Profile::from_family(&family, &header, session).map_err(|e| match e.header_field() {
-        Some(field) => found.at(format!("{p}.header.\"{field}\""), e.to_string()),
-        None => found.at(key, e.to_string()),
+        Some(field) => found.at(KeyPath(format!("{p}.header.\"{field}\"")), e.to_string()),
+        None => found.at(KeyPath(key), e.to_string()),
     })
 }
 
@@ -241,7 +250,7 @@ fn resolve_links(
                 match target.map(resolve_address) {
                     Some(Ok(connect)) => Role::Outbound { connect },
                     Some(Err(m)) => {
-                        found.at(format!("{p}.links[{j}].connect"), m);
+                        found.at(KeyPath(format!("{p}.links[{j}].connect")), m);
                         failed = true;
                         continue;
                     }

@@ -13,7 +13,10 @@ links = [ { name = "main", role = "outbound", connect = "127.0.0.1:9100" } ]
 "#;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::from_str_named(text, "fep.toml")
+    Config::from_source(Source {
+        name: "fep.toml",
+        text,
+    })
 }
 
 /// Parses expecting failure; returns the first diagnostic.
@@ -433,7 +436,10 @@ proptest::proptest! {
             }
             text.insert_str(i, insert);
         }
-        if let Err(e) = Config::from_str_named(&text, "fep.toml") {
+        if let Err(e) = Config::from_source(Source {
+            name: "fep.toml",
+            text: &text,
+        }) {
             for d in e.diagnostics() {
                 proptest::prop_assert!(d.line >= 1 && d.line <= text.lines().count().max(1) + 1);
                 proptest::prop_assert!(d.column >= 1);
@@ -456,4 +462,32 @@ fn load_resolves_spec_relative_to_file() {
     assert_eq!(c.institutions[0].spec, dir.path().join("specs/hecto.toml"));
     let missing = load_and_resolve(dir.path().join("nope.toml")).unwrap_err();
     assert!(matches!(missing, ConfigError::Io { .. }));
+}
+
+#[test]
+fn a_listen_address_used_twice_is_refused_but_port_0_never_clashes() {
+    let config = |a: &str, b: &str| {
+        format!(
+            r#"
+[server]
+native_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[[institution]]
+name = "hecto"
+spec = "specs/hecto.toml"
+framing = {{ kind = "ascii", digits = 4 }}
+links = [
+  {{ name = "a", role = "inbound", listen = "{a}", allowed_peers = ["127.0.0.1"] }},
+  {{ name = "b", role = "inbound", listen = "{b}", allowed_peers = ["127.0.0.1"] }},
+]
+"#
+        )
+    };
+    parse(&config("127.0.0.1:0", "127.0.0.1:0")).expect("port 0 asks the OS for a port: no clash");
+    let d = fail(&config("127.0.0.1:9200", "127.0.0.1:9200"));
+    assert!(
+        d.to_string().contains("already used by"),
+        "a real port bound twice is refused: {d}"
+    );
 }

@@ -7,14 +7,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
+use super::diagnostic::KeyPath;
 use super::{Config, Institution, Role, MAX_FRAME_LIMIT, MAX_LINK_COUNT};
 use crate::framing::Framing;
 
 impl Config {
     /// Cross-field rules; returns `(key path, message)` for every violation.
-    pub(super) fn validate(&self) -> Vec<(String, String)> {
+    pub(super) fn validate(&self) -> Vec<(KeyPath, String)> {
         let mut errs = Vec::new();
-        let mut err = |path: String, msg: String| errs.push((path, msg));
+        let mut err = |path: String, msg: String| errs.push((KeyPath(path), msg));
         let s = &self.server;
         // Port 0 asks the OS for a free port each time, so two of them never collide.
         if s.native_listen == s.http_listen && s.native_listen.port() != 0 {
@@ -31,8 +32,14 @@ impl Config {
         }
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut listens: HashMap<SocketAddr, String> = HashMap::new();
-        listens.insert(s.native_listen, "server.native_listen".into());
-        listens.insert(s.http_listen, "server.http_listen".into());
+        for (addr, key) in [
+            (s.native_listen, "server.native_listen"),
+            (s.http_listen, "server.http_listen"),
+        ] {
+            if addr.port() != 0 {
+                listens.insert(addr, key.into());
+            }
+        }
         for (i, inst) in self.institutions.iter().enumerate() {
             let p = format!("institution[{i}]");
             if let Some(m) = name_problem(&inst.name) {
@@ -198,6 +205,8 @@ fn validate_links(
                         format!("{lp}.listen"),
                         "inbound link needs listen = \"ip:port\"".into(),
                     ),
+                    // Port 0 asks the OS for a free port: never a clash.
+                    Some(addr) if addr.port() == 0 => {}
                     Some(addr) => {
                         if let Some(other) = listens.insert(addr, format!("{lp}.listen")) {
                             err(

@@ -12,12 +12,13 @@ use fep_codec::{FieldKind, FieldLayout, Layout, Record, Value};
 use serde_json::json;
 
 use super::error::ApiError;
+use crate::domain::MsgKey;
 use crate::profile::Profile;
 
 /// JSON fields → the request telegram of `msg_type`, header filled; nothing is sent here.
 pub(crate) fn build_telegram(
     profile: &Profile,
-    msg_type: &str,
+    msg_type: &MsgKey,
     layout: &Layout,
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Vec<u8>, ApiError> {
@@ -48,7 +49,7 @@ fn may_be_absent(profile: &Profile, f: &FieldLayout) -> bool {
 /// and missing required fields are errors; JSON `null` counts as absent.
 pub(crate) fn to_record(
     profile: &Profile,
-    msg_type: &str,
+    msg_type: &MsgKey,
     layout: &Layout,
     fields: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Record, ApiError> {
@@ -57,7 +58,7 @@ pub(crate) fn to_record(
     for (name, v) in fields {
         let Some(f) = layout.field(name) else {
             return Err(ApiError::UnknownField {
-                msg_type: msg_type.to_owned(),
+                msg_type: msg_type.to_string(),
                 name: name.clone(),
             });
         };
@@ -131,11 +132,11 @@ pub(crate) fn response_json(profile: &Profile, telegram: &[u8]) -> Option<serde_
     if telegram.is_empty() {
         return None;
     }
-    let response_type = profile
-        .msg_key(telegram)
-        .map(|(t, b)| format!("{t}/{b}"))
-        .unwrap_or_default();
-    Some(match profile.layout_for(&response_type) {
+    let Some(key) = profile.msg_key(telegram).map(MsgKey::from) else {
+        return Some(json!({ "type": "" }));
+    };
+    let response_type = key.to_string();
+    Some(match profile.layout_for(&key) {
         Some(layout) => match layout.decode_record(telegram) {
             Ok(r) => json!({ "type": response_type, "fields": masked(layout, &r) }),
             Err(e) => json!({ "type": response_type, "error": e.to_string() }),

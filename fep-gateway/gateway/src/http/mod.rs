@@ -17,6 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::MsgKey;
 use crate::idempotency::{self, Idempotency};
 use crate::institution::ShutdownRx;
 use crate::journal::{Journal, TxRecord};
@@ -91,13 +92,11 @@ pub(crate) async fn serve(
     journal: Journal,
     idempotency: Idempotency,
     mut shutdown: ShutdownRx,
-) -> Result<SocketAddr, String> {
+) -> Result<SocketAddr, std::io::Error> {
     let _ = prometheus();
     let app = router(registry, journal, idempotency);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("http listener {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
     tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
@@ -224,20 +223,20 @@ async fn send_message(
         .get(&name)
         .ok_or_else(|| ApiError::UnknownInstitution(name.clone()))?;
     let profile = handle.profile();
-    let layout =
-        profile
-            .layout_for(&body.msg_type)
-            .ok_or_else(|| ApiError::UnknownMessageType {
-                institution: name.clone(),
-                msg_type: body.msg_type.clone(),
-                known: profile
-                    .layouts
-                    .iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-    let telegram = message::build_telegram(profile, &body.msg_type, layout, &body.fields)?;
+    let msg_key = body.msg_type.parse::<MsgKey>().ok();
+    let (msg_key, layout) = msg_key
+        .and_then(|k| profile.layout_for(&k).map(|l| (k.clone(), l)))
+        .ok_or_else(|| ApiError::UnknownMessageType {
+            institution: name.clone(),
+            msg_type: body.msg_type.clone(),
+            known: profile
+                .layouts
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let telegram = message::build_telegram(profile, &msg_key, layout, &body.fields)?;
     let timeout = body.timeout_ms.map(std::time::Duration::from_millis);
     let (reply, replayed) = match &key {
         None => (handle.request(telegram, timeout).await, false),
@@ -295,10 +294,10 @@ impl From<TxRecord> for TransactionView {
             institution: tx.institution,
             day: tx.day,
             msg_no: tx.msg_no,
-            msg_type: tx.msg_type,
-            outcome: tx.outcome,
+            msg_type: tx.msg_type.to_string(),
+            outcome: tx.outcome.as_str().to_owned(),
             detail: tx.detail,
-            resolved: tx.resolved,
+            resolved: tx.resolved.map(|r| r.as_str().to_owned()),
             updated_ms: tx.updated_ms,
         }
     }

@@ -9,7 +9,7 @@ use super::error::{ApiError, ErrorCode};
 use super::extract::{check_content_type, parse};
 use super::message::{build_telegram, masked, to_record};
 use super::SendBody;
-use crate::profile::Profile;
+use crate::profile::{HectoContract, Profile};
 
 /// A masked N field and a repeat group of structs whose element has a masked field.
 const SPEC: &str = r#"
@@ -45,7 +45,10 @@ fn masks_numbers_and_group_elements_by_the_layout() {
 }
 
 fn hecto() -> Profile {
-    Profile::hecto("COMPANY01", "004")
+    Profile::hecto(HectoContract {
+        company_no: "COMPANY01",
+        bank_code: "004",
+    })
 }
 
 fn fields(json: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
@@ -57,8 +60,8 @@ fn fields(json: serde_json::Value) -> serde_json::Map<String, serde_json::Value>
 
 fn transfer(json: serde_json::Value) -> Result<Vec<u8>, ApiError> {
     let p = hecto();
-    let layout = p.layout_for("2000/100").expect("2000/100").clone();
-    build_telegram(&p, "2000/100", &layout, &fields(json))
+    let layout = p.layout_for(&transfer_key()).expect("2000/100").clone();
+    build_telegram(&p, &transfer_key(), &layout, &fields(json))
 }
 
 fn full() -> serde_json::Value {
@@ -165,12 +168,12 @@ fn unknown_owned_and_bad_values_name_the_field() {
 #[test]
 fn optional_and_defaulted_fields_may_be_blank_or_absent() {
     let p = hecto();
-    let layout = p.layout_for("2000/100").expect("2000/100").clone();
+    let layout = p.layout_for(&transfer_key()).expect("2000/100").clone();
     let mut json = full();
     json["memo"] = "".into(); // defaulted: blank allowed
     json["fee"] = serde_json::Value::Null; // optional N
     let record =
-        to_record(&p, "2000/100", &layout, &fields(json)).unwrap_or_else(|e| panic!("{e}"));
+        to_record(&p, &transfer_key(), &layout, &fields(json)).unwrap_or_else(|e| panic!("{e}"));
     assert!(record.get("fee").is_none());
 }
 
@@ -252,4 +255,8 @@ fn every_error_code_is_documented_with_an_example() {
             "{code} has no example answer"
         );
     }
+}
+
+fn transfer_key() -> crate::domain::MsgKey {
+    crate::domain::MsgKey::from(("2000", "100"))
 }

@@ -67,10 +67,10 @@ impl Profile {
             .response_code()
             .ok_or_else(|| fail("no [response_code]".into()))?;
         let pair = |k: &[String]| {
-            (
-                k.first().cloned().unwrap_or_default(),
-                k.get(1).cloned().unwrap_or_default(),
-            )
+            MsgKey::from((
+                k.first().map_or("", String::as_str),
+                k.get(1).map_or("", String::as_str),
+            ))
         };
         let inquiry = match family.inquiries().first() {
             None => None,
@@ -159,20 +159,20 @@ impl Profile {
             layouts: family
                 .messages()
                 .iter()
-                .map(|m| (m.key_str(), m.layout.clone()))
+                .filter_map(|m| Some((m.key_str().parse().ok()?, m.layout.clone())))
                 .collect(),
             defaults: defaults_of(family),
         })
     }
 }
 
-/// Every message's spec defaults, by message type (messages without any are left out).
-pub(super) fn defaults_of(family: &Family) -> Vec<(String, Vec<(String, String)>)> {
+/// Every message's spec defaults, by message key (messages without any are left out).
+pub(super) fn defaults_of(family: &Family) -> Vec<(MsgKey, Vec<(String, String)>)> {
     family
         .messages()
         .iter()
-        .map(|m| (m.key_str(), family.defaults(m)))
-        .filter(|(_, d)| !d.is_empty())
+        .filter_map(|m| Some((m.key_str().parse().ok()?, family.defaults(m))))
+        .filter(|(_, d): &(MsgKey, Vec<_>)| !d.is_empty())
         .collect()
 }
 
@@ -183,10 +183,10 @@ pub fn session_keys(family: &Family) -> Result<(MsgKey, MsgKey), ProfileError> {
         family
             .message_named(name)
             .map(|m| {
-                (
-                    m.key.first().cloned().unwrap_or_default(),
-                    m.key.get(1).cloned().unwrap_or_default(),
-                )
+                MsgKey::from((
+                    m.key.first().map_or("", String::as_str),
+                    m.key.get(1).map_or("", String::as_str),
+                ))
             })
             .ok_or_else(|| ProfileError {
                 family: family.name().to_owned(),

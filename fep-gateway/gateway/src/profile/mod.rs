@@ -107,16 +107,15 @@ pub enum Verdict {
     Unknown(String),
 }
 
-/// A (전문구분코드, 업무구분코드) pair, e.g. ("2000", "100").
-pub type MsgKey = (String, String);
+pub use crate::domain::MsgKey;
 
 /// The spec's result inquiry for unknown transfers.
 #[derive(Debug, Clone)]
 pub struct InquiryRule {
     /// Request (msg_type, biz_type) pairs that are resolved by this inquiry.
-    pub for_requests: Vec<(String, String)>,
+    pub for_requests: Vec<MsgKey>,
     /// The inquiry's msg_type and biz_type (Hecto 7000/100).
-    pub key: (String, String),
+    pub key: MsgKey,
     /// Where the original 전문번호 goes in the inquiry.
     pub orig_msg_no: Span,
     /// Where the original transaction's result sits in the inquiry response.
@@ -153,30 +152,51 @@ pub struct Profile {
     /// Response codes meaning "outcome unknown" (VTIM, 처리중 …).
     pub unknown_codes: Vec<String>,
     /// Unsolicited notices: (msg_type, biz_type).
-    pub notices: Vec<(String, String)>,
+    pub notices: Vec<MsgKey>,
     /// 업무개시 (sign-on) request key.
-    pub sign_on: (String, String),
+    pub sign_on: MsgKey,
     /// 업무종료 (sign-off) request key.
-    pub sign_off: (String, String),
+    pub sign_off: MsgKey,
     /// Result inquiry for unknown outcomes.
     pub inquiry: Option<InquiryRule>,
     /// A blank telegram with the header's constant fields filled in (식별코드, 업체번호 …).
     pub template: Vec<u8>,
     /// Heartbeat request prefix (`HDRREQPOLL`) and response prefix (`HDRRESPOLL`).
     pub poll: Option<(Vec<u8>, Vec<u8>)>,
-    /// Full layouts by message type (`"2000/100"`), for the dynamic codec.
-    pub layouts: Vec<(String, Layout)>,
-    /// The spec's `default` values by message type (`"2000/100"`), by field path: what a
-    /// request built from named fields gets for a field its caller leaves out.
-    pub defaults: Vec<(String, Vec<(String, String)>)>,
+    /// Full layouts by message key (`2000/100`), for the dynamic codec.
+    pub layouts: Vec<(MsgKey, Layout)>,
+    /// The spec's `default` values by message key, by field path: what a request built from
+    /// named fields gets for a field its caller leaves out.
+    pub defaults: Vec<(MsgKey, Vec<(String, String)>)>,
 }
 
 /// The 전문번호 correlation key: (전송일자, 전문번호) packed into one integer.
 pub type CorrKey = u64;
 
+/// Who a Hecto contract is for: the header constants the gateway stamps.
+#[derive(Debug, Clone, Copy)]
+pub struct HectoContract<'a> {
+    /// 업체번호 (company number).
+    pub company_no: &'a str,
+    /// 은행코드 (the company's bank).
+    pub bank_code: &'a str,
+}
+
+impl HectoContract<'static> {
+    /// The contract the demo, the simulator and the tests use.
+    pub const DEMO: HectoContract<'static> = HectoContract {
+        company_no: "FEPDEMO01",
+        bank_code: "004",
+    };
+}
+
 impl Profile {
     /// The Hecto real-time firm-banking profile for one company contract.
-    pub fn hecto(company_no: &str, bank_code: &str) -> Profile {
+    pub fn hecto(contract: HectoContract<'_>) -> Profile {
+        let HectoContract {
+            company_no,
+            bank_code,
+        } = contract;
         let header = hecto::HectoHeader::layout();
         let span = |path: &str| Span::of(header, path).unwrap_or(Span { offset: 0, len: 0 });
         let inquiry = hecto::TransferResultInquiry::layout();
@@ -195,12 +215,12 @@ impl Profile {
             unknown_codes: ["VTIM", "UTIM", "7430", "U430", "U602", "U726"]
                 .map(String::from)
                 .to_vec(),
-            notices: vec![("3000".into(), "100".into()), ("4000".into(), "100".into())],
-            sign_on: ("1000".into(), "100".into()),
-            sign_off: ("1000".into(), "200".into()),
+            notices: vec![MsgKey::from(("3000", "100")), MsgKey::from(("4000", "100"))],
+            sign_on: MsgKey::from(("1000", "100")),
+            sign_off: MsgKey::from(("1000", "200")),
             inquiry: Some(InquiryRule {
-                for_requests: vec![("2000".into(), "100".into()), ("2000".into(), "200".into())],
-                key: ("7000".into(), "100".into()),
+                for_requests: vec![MsgKey::from(("2000", "100")), MsgKey::from(("2000", "200"))],
+                key: MsgKey::from(("7000", "100")),
                 orig_msg_no: Span::of(inquiry, "orig_msg_no").unwrap_or(Span {
                     offset: 100,
                     len: 6,
@@ -217,7 +237,8 @@ impl Profile {
             layouts: <hecto::HectoMessage as TelegramFamily>::keys()
                 .iter()
                 .filter_map(|k| {
-                    Some((k.join("/"), hecto::HectoMessage::layout_for_key(k)?.clone()))
+                    let key = MsgKey::from((*k.first()?, *k.get(1)?));
+                    Some((key, hecto::HectoMessage::layout_for_key(k)?.clone()))
                 })
                 .collect(),
             // Defaults are spec-file metadata (the derive has no twin): from the embedded file.
@@ -240,19 +261,16 @@ impl Profile {
         }
     }
 
-    /// The full layout of a message type such as `"2000/100"`.
-    pub fn layout_for(&self, msg_type: &str) -> Option<&Layout> {
-        self.layouts
-            .iter()
-            .find(|(k, _)| k == msg_type)
-            .map(|(_, l)| l)
+    /// The full layout of a message key such as `2000/100`.
+    pub fn layout_for(&self, key: &MsgKey) -> Option<&Layout> {
+        self.layouts.iter().find(|(k, _)| k == key).map(|(_, l)| l)
     }
 
-    /// The spec's default field values of a message type, by field path.
-    pub fn defaults_for(&self, msg_type: &str) -> &[(String, String)] {
+    /// The spec's default field values of a message key, by field path.
+    pub fn defaults_for(&self, key: &MsgKey) -> &[(String, String)] {
         self.defaults
             .iter()
-            .find(|(k, _)| k == msg_type)
+            .find(|(k, _)| k == key)
             .map_or(&[], |(_, d)| d.as_slice())
     }
 
@@ -299,7 +317,7 @@ impl Profile {
 
     /// Overwrites the header constants (식별코드, 업체번호 …) and the message type of a
     /// telegram built from caller-supplied fields.
-    pub fn fill_header(&self, telegram: &mut [u8], msg_type: &str) {
+    pub fn fill_header(&self, telegram: &mut [u8], key: &MsgKey) {
         let header_end = self.header_end();
         for (i, b) in self.template.iter().take(header_end).enumerate() {
             if *b != b' ' {
@@ -308,11 +326,8 @@ impl Profile {
                 }
             }
         }
-        let mut parts = msg_type.splitn(2, '/');
-        self.msg_type
-            .put_text(telegram, parts.next().unwrap_or("").as_bytes());
-        self.biz_type
-            .put_text(telegram, parts.next().unwrap_or("").as_bytes());
+        self.msg_type.put_text(telegram, key.msg_type().as_bytes());
+        self.biz_type.put_text(telegram, key.biz_type().as_bytes());
     }
 
     /// Classifies a received frame.
@@ -328,7 +343,7 @@ impl Profile {
         let (Some(t), Some(b)) = (self.msg_type.text(frame), self.biz_type.text(frame)) else {
             return FrameKind::Other;
         };
-        if self.notices.iter().any(|(nt, nb)| nt == t && nb == b) {
+        if self.notices.iter().any(|k| *k == (t, b)) {
             return FrameKind::Notice;
         }
         if is_response_type(t) {
@@ -373,19 +388,17 @@ impl Profile {
     }
 
     /// A blank request of `key` (e.g. sign-on), header constants filled, not yet stamped.
-    pub fn admin(&self, key: &(String, String)) -> Vec<u8> {
+    pub fn admin(&self, key: &MsgKey) -> Vec<u8> {
         let mut t = self.template.clone();
-        self.msg_type.put_text(&mut t, key.0.as_bytes());
-        self.biz_type.put_text(&mut t, key.1.as_bytes());
+        self.msg_type.put_text(&mut t, key.msg_type().as_bytes());
+        self.biz_type.put_text(&mut t, key.biz_type().as_bytes());
         t
     }
 
     /// True when a request of this key should be resolved by inquiry when its outcome is unknown.
     pub fn resolvable(&self, telegram: &[u8]) -> bool {
         match (&self.inquiry, self.msg_key(telegram)) {
-            (Some(rule), Some((t, b))) => {
-                rule.for_requests.iter().any(|(rt, rb)| rt == t && rb == b)
-            }
+            (Some(rule), Some((t, b))) => rule.for_requests.iter().any(|k| *k == (t, b)),
             _ => false,
         }
     }

@@ -3,12 +3,15 @@ use fep_codec::spec::Family;
 use super::*;
 
 fn transfer(p: &Profile) -> Vec<u8> {
-    p.admin(&("2000".into(), "100".into()))
+    p.admin(&MsgKey::from(("2000", "100")))
 }
 
 #[test]
 fn stamps_and_reads_back_the_key() {
-    let p = Profile::hecto("COMPANY01", "004");
+    let p = Profile::hecto(HectoContract {
+        company_no: "COMPANY01",
+        bank_code: "004",
+    });
     let mut t = transfer(&p);
     assert!(p.stamp(&mut t, 17, 20261122, 93015));
     assert_eq!(&t[32..38], b"000017");
@@ -29,8 +32,11 @@ fn stamps_and_reads_back_the_key() {
 
 #[test]
 fn classifies_and_judges_responses() {
-    let p = Profile::hecto("C", "004");
-    let mut r = p.admin(&("2100".into(), "100".into()));
+    let p = Profile::hecto(HectoContract {
+        company_no: "C",
+        bank_code: "004",
+    });
+    let mut r = p.admin(&MsgKey::from(("2100", "100")));
     assert_eq!(p.classify(&r), FrameKind::Response);
     p.resp_code.put_text(&mut r, b"0000");
     assert_eq!(p.verdict(&r), Verdict::Ok);
@@ -38,7 +44,7 @@ fn classifies_and_judges_responses() {
     assert_eq!(p.verdict(&r), Verdict::Unknown("VTIM".into()));
     p.resp_code.put_text(&mut r, b"SB02");
     assert_eq!(p.verdict(&r), Verdict::Declined("SB02".into()));
-    let n = p.admin(&("4000".into(), "100".into()));
+    let n = p.admin(&MsgKey::from(("4000", "100")));
     assert_eq!(p.classify(&n), FrameKind::Notice);
     let ack = p.notice_ack(&n).unwrap();
     assert_eq!(&ack[24..28], b"4100");
@@ -60,7 +66,7 @@ fn profile_from_the_toml_spec_matches_the_derive_one() {
         ("header.send_count".to_owned(), "1".to_owned()),
     ];
     let from_toml = Profile::from_family(&family, &header, session_keys(&family).unwrap()).unwrap();
-    let derived = Profile::hecto("FEPDEMO01", "004");
+    let derived = Profile::hecto(HectoContract::DEMO);
     assert_eq!(
         (from_toml.msg_type, from_toml.biz_type, from_toml.msg_no),
         (derived.msg_type, derived.biz_type, derived.msg_no)
@@ -97,8 +103,11 @@ fn profile_from_the_toml_spec_matches_the_derive_one() {
 
 #[test]
 fn the_gateway_owns_stamped_and_configured_header_fields_only() {
-    let p = Profile::hecto("C", "004");
-    let layout = p.layout_for("2000/100").expect("2000/100");
+    let p = Profile::hecto(HectoContract {
+        company_no: "C",
+        bank_code: "004",
+    });
+    let layout = p.layout_for(&transfer_key()).expect("2000/100");
     let owned: Vec<&str> = layout
         .fields()
         .iter()
@@ -119,7 +128,7 @@ fn the_gateway_owns_stamped_and_configured_header_fields_only() {
             "header.send_time",
         ]
     );
-    let defaults = p.defaults_for("2000/100");
+    let defaults = p.defaults_for(&transfer_key());
     assert!(
         defaults.contains(&("memo".into(), String::new())),
         "{defaults:?}"
@@ -134,11 +143,14 @@ fn the_gateway_owns_stamped_and_configured_header_fields_only() {
 
 #[test]
 fn inquiry_round() {
-    let p = Profile::hecto("C", "004");
+    let p = Profile::hecto(HectoContract {
+        company_no: "C",
+        bank_code: "004",
+    });
     let q = p.inquiry(42, &transfer(&p)).unwrap();
     assert_eq!(&q[24..31], b"7000100");
     assert_eq!(&q[100..106], b"000042");
-    let mut r = p.admin(&("7100".into(), "100".into()));
+    let mut r = p.admin(&MsgKey::from(("7100", "100")));
     p.resp_code.put_text(&mut r, b"0000");
     p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"0000");
     assert_eq!(p.inquiry_verdict(&r), Some(Verdict::Ok));
@@ -152,4 +164,8 @@ fn inquiry_round() {
     assert!(p.resolvable(&transfer(&p)));
     assert_eq!(response_type("2000").as_deref(), Some("2100"));
     assert_eq!(response_type("2100"), None);
+}
+
+fn transfer_key() -> crate::domain::MsgKey {
+    crate::domain::MsgKey::from(("2000", "100"))
 }

@@ -112,7 +112,10 @@ fn valid_config_resolves_with_expanded_links_and_default_breaker() {
     );
     assert_eq!(inst.webhook.as_deref(), Some("https://hooks.example/fep"));
     assert_eq!(inst.breaker.as_deref(), Some(&BreakerConfig::default()));
-    assert!(inst.profile.layout_for("2000/100").is_some());
+    assert!(inst
+        .profile
+        .layout_for(&"2000/100".parse().unwrap())
+        .is_some());
 }
 
 #[test]
@@ -309,13 +312,27 @@ fn resolve_str_uses_the_given_base_directory() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("specs")).unwrap();
     std::fs::write(dir.path().join("specs/hecto.toml"), fep_specs::HECTO_TOML).unwrap();
-    let r = resolve_str(CONFIG, "inline.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let r = resolve_str(
+        Source {
+            name: "inline.toml",
+            text: CONFIG,
+        },
+        dir.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         r.config.institutions[0].spec,
         dir.path().join("specs/hecto.toml")
     );
     let elsewhere = tempfile::tempdir().unwrap();
-    let e = resolve_str(CONFIG, "inline.toml", elsewhere.path()).unwrap_err();
+    let e = resolve_str(
+        Source {
+            name: "inline.toml",
+            text: CONFIG,
+        },
+        elsewhere.path(),
+    )
+    .unwrap_err();
     assert_eq!(e.diagnostics()[0].file, "inline.toml");
     assert_eq!(e.diagnostics()[0].path, "institution[0].spec");
 }

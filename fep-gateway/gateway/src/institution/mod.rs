@@ -1,0 +1,338 @@
+//! One institution = one failure domain: an actor task that owns the institution's sequencer,
+//! in-flight table, timers and link senders. Nothing here is shared with other institutions,
+//! and nothing on the request path takes a lock.
+//!
+//! Request path: admission (bounded queue, in-flight limit, rate, breaker) → 전문번호 from a
+//! durably reserved block → stamped into the telegram → journaled → written to a send link →
+//! matched by (전송일자, 전문번호) on any recv link → answered. A request whose answer does not
+//! come in time is answered `unknown` and, when the spec has a result inquiry, resolved by it;
+//! the resolution is recorded under the transaction id.
+//!
+//! The actor (`actor.rs`, `requests.rs`) is a `tokio::select!` loop that owns the channels and
+//! delegates every decision to I/O-free types that take the time as an argument:
+//! `sequencer` (전문번호 blocks, day change), `inflight` (correlation key → waiter, deadlines,
+//! late responses), `resolver` (inquiry schedule), `session` (sign-on state, link
+//! heartbeats), `admission` (queue deadline, rate, breaker, in-flight limit) and `links` (which
+//! link is up and can send); `telemetry` holds the metric handles.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Serialize, Serializer};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::domain::RejectReason;
+use crate::journal::now_ms;
+use crate::profile::Profile;
+use crate::protocol::Outcome;
+use crate::settings::Direction;
+
+mod actor;
+mod admission;
+mod inflight;
+mod links;
+mod requests;
+mod resolver;
+mod sequencer;
+mod session;
+mod telemetry;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use actor::spawn;
+use admission::Ticket;
+pub(crate) use session::{Beat, Heartbeat};
+
+/// The answer to a submitted request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Gateway transaction id (query it at `/v1/transactions/{id}`).
+    pub tx_id: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// Response code or reason.
+    pub detail: String,
+    /// The institution's response telegram, if any.
+    pub telegram: Bytes,
+}
+
+impl Reply {
+    fn rejected(tx_id: u64, reason: &RejectReason) -> Reply {
+        Reply {
+            tx_id,
+            outcome: Outcome::Rejected,
+            detail: reason.to_string(),
+            telegram: Bytes::new(),
+        }
+    }
+
+    /// `unknown`: the telegram may have reached the institution.
+    fn unknown(tx_id: u64, why: &str) -> Reply {
+        Reply {
+            tx_id,
+            outcome: Outcome::Unknown,
+            detail: why.to_owned(),
+            telegram: Bytes::new(),
+        }
+    }
+}
+
+/// An unsolicited notice, recorded durably, for internal subscribers.
+#[derive(Debug, Clone)]
+pub struct NoticeEvent {
+    /// Institution name.
+    pub institution: Arc<str>,
+    /// Journal id.
+    pub id: u64,
+    /// The raw telegram.
+    pub telegram: Bytes,
+}
+
+/// A link's state, as shown in status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// Not connected (connecting, backing off or waiting for the peer).
+    Down,
+    /// Connected.
+    Up,
+}
+
+/// Counters of one institution.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    /// Requests submitted.
+    pub requests: u64,
+    /// Answered ok.
+    pub ok: u64,
+    /// Answered declined.
+    pub declined: u64,
+    /// Answered unknown.
+    pub unknown: u64,
+    /// Unknowns later resolved (by inquiry or late response).
+    pub unknown_resolved: u64,
+    /// … of which the institution had executed.
+    pub resolved_ok: u64,
+    /// … of which the institution had not executed.
+    pub resolved_declined: u64,
+    /// Unknowns whose inquiries were exhausted: need manual reconciliation.
+    pub unresolved: u64,
+    /// Times the institution's task recovered from a panic.
+    pub restarts: u64,
+    /// Rejected before sending.
+    pub rejected: u64,
+    /// Responses that arrived after their request timed out.
+    pub late: u64,
+    /// Responses that matched nothing.
+    pub unmatched: u64,
+    /// Inbound notices recorded.
+    pub notices: u64,
+    /// Inbound notices that were duplicates.
+    pub duplicate_notices: u64,
+}
+
+/// A link as shown in status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkStatus {
+    /// Link name.
+    pub name: String,
+    /// What it carries (`send`, `recv` or `both` in JSON).
+    #[serde(serialize_with = "direction_word")]
+    pub direction: Direction,
+    /// Up or down.
+    pub state: LinkState,
+    /// Inbound links: the address actually listened on (the real port when configured as 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+}
+
+fn direction_word<S: Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(d.as_str())
+}
+
+/// An institution's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstitutionStatus {
+    /// Name.
+    pub name: String,
+    /// Signed on for today.
+    pub signed_on: bool,
+    /// Business date (YYYYMMDD) of the current number range.
+    pub day: u32,
+    /// Links.
+    pub links: Vec<LinkStatus>,
+    /// Requests awaiting an answer.
+    pub inflight: usize,
+    /// Unknowns still being resolved.
+    pub resolving: usize,
+    /// Circuit breaker state: closed, open or half_open (none when disabled).
+    pub breaker: String,
+    /// Counters.
+    pub counters: Counters,
+}
+
+/// Messages from link tasks.
+/// `conn` identifies the connection, so a stale `Down` cannot clear a newer connection.
+pub(crate) enum LinkEvent {
+    /// An inbound link is listening on `addr`.
+    Listening {
+        link: usize,
+        addr: SocketAddr,
+    },
+    Up {
+        link: usize,
+        conn: u64,
+        sender: mpsc::Sender<Bytes>,
+        can_send: bool,
+    },
+    Frame {
+        link: usize,
+        frame: Bytes,
+    },
+    Down {
+        link: usize,
+        conn: u64,
+    },
+}
+
+/// A request handed to the actor.
+struct Submit {
+    telegram: Bytes,
+    ticket: Ticket,
+    reply: oneshot::Sender<Reply>,
+    tx_id: u64,
+}
+
+enum Control {
+    Status(oneshot::Sender<InstitutionStatus>),
+    Shutdown(oneshot::Sender<()>),
+    /// Test hook: panic inside the actor.
+    #[cfg(test)]
+    Panic,
+}
+
+/// Handle to an institution actor; cheap to clone.
+#[derive(Clone)]
+pub struct InstitutionHandle {
+    name: Arc<str>,
+    default_timeout: Duration,
+    idempotency_window: Duration,
+    profile: Arc<Profile>,
+    submit: mpsc::Sender<Submit>,
+    control: mpsc::Sender<Control>,
+    notices: broadcast::Sender<NoticeEvent>,
+    /// `fep_rejected_total` of requests refused before they reach the actor.
+    queue_full: metrics::Counter,
+    stopped: metrics::Counter,
+}
+
+static NEXT_TX: AtomicU64 = AtomicU64::new(0);
+
+/// A process-unique transaction id that also does not repeat across restarts (time-based start).
+pub fn next_tx_id() -> u64 {
+    let _ = NEXT_TX.compare_exchange(0, now_ms() * 1000, Ordering::Relaxed, Ordering::Relaxed);
+    NEXT_TX.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The engine's monotonic time: tokio's clock, so tests can pause and advance it.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl InstitutionHandle {
+    /// Institution name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The institution's telegram profile.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The institution's `request_timeout`: how long a request waits when it names none.
+    pub fn request_timeout(&self) -> Duration {
+        self.default_timeout
+    }
+
+    /// How long an idempotency key answers with its transaction (`idempotency_window`).
+    pub fn idempotency_window(&self) -> Duration {
+        self.idempotency_window
+    }
+
+    /// Submits a telegram (header fields the gateway owns are filled in); the reply comes when
+    /// it is settled — never dropped: a closed actor answers `rejected`. `None` = the
+    /// institution's `request_timeout`. The telegram is shared, not copied, up to the link
+    /// (stamping the header copies it only if the caller still holds it).
+    pub async fn request(&self, telegram: impl Into<Bytes>, timeout: Option<Duration>) -> Reply {
+        self.request_as(next_tx_id(), telegram, timeout).await
+    }
+
+    /// [`InstitutionHandle::request`] under a transaction id from [`next_tx_id`] that the
+    /// caller recorded first (an idempotency key's transaction).
+    pub async fn request_as(
+        &self,
+        tx_id: u64,
+        telegram: impl Into<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Reply {
+        let (reply, rx) = oneshot::channel();
+        let submit = Submit {
+            telegram: telegram.into(),
+            ticket: Ticket {
+                queued_at: now(),
+                timeout: timeout.unwrap_or(self.default_timeout),
+            },
+            reply,
+            tx_id,
+        };
+        let refused = match self.submit.try_send(submit) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.queue_full.increment(1);
+                Some(RejectReason::QueueFull)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.stopped.increment(1);
+                Some(RejectReason::Stopped)
+            }
+        };
+        if let Some(reason) = refused {
+            return Reply::rejected(tx_id, &reason);
+        }
+        // The actor answers every submission it took; a reply dropped unanswered can only
+        // mean the task died mid-request, after which the telegram may have been sent.
+        rx.await.unwrap_or_else(|_| {
+            Reply::unknown(tx_id, "institution task stopped while handling the request")
+        })
+    }
+
+    /// Current status (None if the actor is gone or does not answer within a second).
+    pub async fn status(&self) -> Option<InstitutionStatus> {
+        let (tx, rx) = oneshot::channel();
+        self.control.send(Control::Status(tx)).await.ok()?;
+        tokio::time::timeout(Duration::from_secs(1), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// Subscribes to this institution's recorded notices.
+    pub fn notices(&self) -> broadcast::Receiver<NoticeEvent> {
+        self.notices.subscribe()
+    }
+
+    /// Signs off and stops, waiting up to `deadline` for in-flight requests.
+    pub async fn shutdown(&self, deadline: Duration) {
+        let (tx, rx) = oneshot::channel();
+        if self.control.send(Control::Shutdown(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(deadline, rx).await;
+        }
+    }
+}
+
+/// Sends a watch-triggered shutdown to background tasks.
+pub(crate) type ShutdownRx = watch::Receiver<bool>;

@@ -1,0 +1,485 @@
+//! The actor's request path: admission, stamping and journaling before sending, matching
+//! answers, settling what is not answered, result inquiries, and inbound notices.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::oneshot;
+
+use super::actor::{Actor, Journaled, Purpose};
+use super::admission::Call;
+use super::inflight::Entry;
+use super::resolver::{Due, Settled, Step};
+use super::{now, NoticeEvent, Reply, Submit};
+use crate::clock::hms_of;
+use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
+use crate::journal::{JournalError, TelegramRow, TxRecord, Unsettled};
+use crate::profile::{CorrKey, FrameKind, Verdict};
+use crate::protocol::Outcome;
+
+impl Actor {
+    // ----- admission -----------------------------------------------------------------------
+
+    pub(super) fn on_submit(&mut self, s: Submit) {
+        self.counters.requests += 1;
+        if let Err(reason) = self.admission.check(&s.ticket, now()) {
+            return self.reject(s, reason);
+        }
+        if s.telegram.len() != self.profile.telegram_len
+            || self.profile.msg_key(&s.telegram).is_none()
+        {
+            let reason = RejectReason::BadRequest {
+                expected_len: self.profile.telegram_len,
+            };
+            return self.reject(s, reason);
+        }
+        if let Err(reason) = self.session.readiness(self.links.can_send()) {
+            return self.reject(s, reason);
+        }
+        if self.seq.is_dry() {
+            // Numbers are being reserved: hold the request briefly (bounded by max_inflight).
+            self.waiting.push_back(s);
+            self.reserve_more();
+            return;
+        }
+        self.send_user(s);
+    }
+
+    /// Sends an admitted request, unless the breaker refuses it.
+    pub(super) fn send_user(&mut self, s: Submit) {
+        let Submit {
+            telegram,
+            ticket,
+            reply,
+            tx_id,
+        } = s;
+        let now = now();
+        // The caller's deadline covers the time spent queued.
+        let timeout = ticket.remaining(now);
+        // An open breaker refuses at once, without touching the link.
+        let (permit, transition) = self.admission.permit(now);
+        self.on_breaker_transition(transition);
+        let permit = match permit {
+            Ok(p) => p,
+            Err(reason) => return self.reject_reply(tx_id, reply, reason),
+        };
+        match self.send(telegram, Purpose::User { reply, tx_id }, timeout) {
+            Ok(key) => {
+                if let Some(Err(p)) = permit.map(|p| self.inflight.set_permit(key, p)) {
+                    self.admission.settle(Some(p), Call::NotSent, now, now);
+                }
+            }
+            Err((purpose, reason)) => {
+                self.admission.settle(permit, Call::NotSent, now, now);
+                if let Purpose::User { reply, tx_id } = purpose {
+                    self.reject_reply(tx_id, reply, reason);
+                }
+            }
+        }
+    }
+
+    /// Answers `rejected` (counted, with its reason as the metric label).
+    pub(super) fn reject(&mut self, s: Submit, reason: RejectReason) {
+        self.reject_reply(s.tx_id, s.reply, reason);
+    }
+
+    fn reject_reply(&mut self, tx_id: u64, reply: oneshot::Sender<Reply>, reason: RejectReason) {
+        self.counters.rejected += 1;
+        self.metrics.rejected(&reason);
+        let _ = reply.send(Reply::rejected(tx_id, &reason));
+    }
+
+    /// Answers `rejected` for a user request whose telegram never reached a link, and settles
+    /// its journaled transaction.
+    pub(super) fn reject_unsent(
+        &mut self,
+        tx_id: u64,
+        reply: oneshot::Sender<Reply>,
+        at: &MsgRef,
+        reason: RejectReason,
+    ) {
+        self.record(tx_id, at, TxState::Rejected, &reason.to_string());
+        self.reject_reply(tx_id, reply, reason);
+    }
+
+    // ----- sending -------------------------------------------------------------------------
+
+    /// Assigns a 전문번호, stamps the telegram, journals it (with the transaction it opens)
+    /// and tracks it; it is written to a link once the journal has committed it.
+    pub(super) fn send(
+        &mut self,
+        telegram: Bytes,
+        purpose: Purpose,
+        timeout: Duration,
+    ) -> Result<CorrKey, (Purpose, RejectReason)> {
+        let Some(msg_no) = self.next_msg_no() else {
+            return Err((purpose, RejectReason::NoSequenceNumber(None)));
+        };
+        let day = self.seq.day();
+        // Copies only if the caller still shares the bytes.
+        let mut stamped = BytesMut::from(telegram);
+        if !self
+            .profile
+            .stamp(&mut stamped, msg_no, day, hms_of(&self.clock.now()))
+        {
+            return Err((
+                purpose,
+                RejectReason::Malformed("telegram too short for the header"),
+            ));
+        }
+        let telegram = stamped.freeze();
+        let (Some(key), Some(msg_key)) = (
+            self.profile.key(&telegram),
+            self.profile.msg_key(&telegram).map(MsgKey::from),
+        ) else {
+            return Err((
+                purpose,
+                RejectReason::Malformed("unreadable correlation key"),
+            ));
+        };
+        let at = MsgRef {
+            day,
+            msg_no,
+            key: msg_key,
+        };
+        let tx_id = match &purpose {
+            Purpose::User { tx_id, .. } => Some(*tx_id),
+            _ => None,
+        };
+        // Journaled (committed) before it is written to a link: after a crash every telegram
+        // that may have reached the institution has a row. A user request's transaction is
+        // opened (`sent`) in the same commit.
+        let row = TelegramRow {
+            institution: self.name.clone(),
+            direction: TelegramDirection::Out,
+            day,
+            msg_no,
+            msg_type: Some(at.key.clone()),
+            tx_id,
+            raw: telegram.clone(),
+        };
+        let opens = tx_id.map(|id| TxRecord::new(id, &at, &self.name, TxState::Sent));
+        match self.journal.record_telegram(row, opens) {
+            Ok(rx) => self.journaling.push(Journaled { key, rx }),
+            Err(e) => return Err((purpose, RejectReason::JournalBusy(e.to_string()))),
+        }
+        let now = now();
+        self.inflight.insert(
+            key,
+            Entry {
+                purpose,
+                telegram,
+                at,
+                permit: None,
+                sent_at: now,
+                deadline: now + timeout,
+                link: None,
+            },
+        );
+        Ok(key)
+    }
+
+    /// A telegram's journal row is committed: now it may go out.
+    pub(super) fn on_journaled(&mut self, key: CorrKey, result: Result<(), JournalError>) {
+        // Gone means it expired while being journaled, and was settled as not sent.
+        let Some(telegram) = self.inflight.get(key).map(|e| e.telegram.clone()) else {
+            return;
+        };
+        let written = match result {
+            Ok(()) => self.links.write(telegram),
+            Err(e) => Err(RejectReason::JournalUnavailable(e.to_string())),
+        };
+        let now = now();
+        match written {
+            Ok(link) => {
+                self.inflight.written(key, link, now);
+            }
+            Err(reason) => {
+                if let Some(e) = self.inflight.remove(key) {
+                    self.not_sent(e, reason, now);
+                }
+            }
+        }
+    }
+
+    /// Settles an in-flight entry that never reached a link.
+    fn not_sent(&mut self, e: Entry<Purpose>, reason: RejectReason, now: Instant) {
+        let t = self
+            .admission
+            .settle(e.permit, Call::NotSent, e.sent_at, now);
+        self.on_breaker_transition(t);
+        match e.purpose {
+            Purpose::User { reply, tx_id } => self.reject_unsent(tx_id, reply, &e.at, reason),
+            Purpose::SignOn => self.session.on_not_sent(now),
+            Purpose::Inquiry { orig } => self.inquiry_failed(orig, now),
+        }
+    }
+
+    /// An in-flight entry's deadline passed.
+    pub(super) fn expired(&mut self, key: CorrKey, e: Entry<Purpose>, now: Instant) {
+        if e.link.is_none() {
+            return self.not_sent(e, RejectReason::JournalTooSlow, now);
+        }
+        self.unanswered(key, e, "timeout", now);
+    }
+
+    /// Settles a written telegram whose answer did not (or cannot) arrive: `unknown`.
+    pub(super) fn unanswered(&mut self, key: CorrKey, e: Entry<Purpose>, why: &str, now: Instant) {
+        let t = self
+            .admission
+            .settle(e.permit, Call::Failed, e.sent_at, now);
+        self.on_breaker_transition(t);
+        match e.purpose {
+            Purpose::User { reply, tx_id } => {
+                self.counters.unknown += 1;
+                let took = now.saturating_duration_since(e.sent_at);
+                self.metrics.request(&e.at.key, Outcome::Unknown, took);
+                let _ = reply.send(Reply::unknown(tx_id, why));
+                self.late.remember(key, tx_id, now);
+                self.record(tx_id, &e.at, TxState::Unknown, why);
+                self.start_resolution(key, tx_id, e.at, e.telegram, now);
+            }
+            Purpose::SignOn => {
+                tracing::warn!(institution = %self.name, "sign-on not answered ({why}); retrying");
+                self.session.on_timeout();
+                self.maybe_sign_on();
+            }
+            Purpose::Inquiry { orig } => self.inquiry_failed(orig, now),
+        }
+    }
+
+    // ----- unknown outcomes ----------------------------------------------------------------
+
+    /// Unsettled transactions of a previous run: unknown now, resolved by inquiry.
+    pub(super) fn on_recovered(&mut self, rows: Unsettled) {
+        tracing::warn!(institution = %self.name, count = rows.len(), "resuming unknown transactions left by the previous run");
+        let now = now();
+        for (tx, raw) in rows {
+            let key = u64::from(tx.day) * 1_000_000 + u64::from(tx.msg_no);
+            let at = MsgRef {
+                day: tx.day,
+                msg_no: tx.msg_no,
+                key: tx.msg_type,
+            };
+            self.counters.unknown += 1;
+            self.record(
+                tx.id,
+                &at,
+                TxState::Unknown,
+                "gateway restarted after sending",
+            );
+            self.start_resolution(key, tx.id, at, raw, now);
+        }
+    }
+
+    /// Resolves the transaction by inquiry when the spec has one for its message type.
+    fn start_resolution(
+        &mut self,
+        key: CorrKey,
+        tx_id: u64,
+        at: MsgRef,
+        original: Bytes,
+        now: Instant,
+    ) {
+        let resolvable = self
+            .profile
+            .inquiry
+            .as_ref()
+            .is_some_and(|rule| rule.for_requests.contains(&at.key));
+        if resolvable {
+            self.resolver.start(key, tx_id, at, original, now);
+        }
+    }
+
+    pub(super) fn send_inquiry(&mut self, due: Due) {
+        let now = now();
+        let Some(telegram) = self.profile.inquiry(due.msg_no, &due.original) else {
+            return self.inquiry_failed(due.key, now);
+        };
+        let timeout = self.request_timeout;
+        let purpose = Purpose::Inquiry { orig: due.key };
+        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout) {
+            tracing::warn!(institution = %self.name, %reason, "result inquiry not sent; will retry");
+            self.inquiry_failed(due.key, now);
+        }
+    }
+
+    fn inquiry_failed(&mut self, orig: CorrKey, now: Instant) {
+        let step = self.resolver.retry(orig, now);
+        self.on_step(step, "inquiry");
+    }
+
+    fn on_step(&mut self, step: Step, how: &str) {
+        match step {
+            Step::Settled(s) | Step::Exhausted(s) => self.settled(s, how),
+            Step::Again | Step::Unknown => {}
+        }
+    }
+
+    /// Records what became of an unknown transaction.
+    fn settled(&mut self, s: Settled, how: &str) {
+        match s.resolution {
+            Resolution::Ok => self.counters.resolved_ok += 1,
+            Resolution::Declined => self.counters.resolved_declined += 1,
+            Resolution::Unresolved => self.counters.unresolved += 1,
+        }
+        if s.resolution == Resolution::Unresolved {
+            tracing::error!(institution = %self.name, tx_id = s.tx_id, msg_no = s.at.msg_no, "unknown outcome not resolved after the last inquiry: needs manual reconciliation");
+        } else {
+            self.counters.unknown_resolved += 1;
+            tracing::info!(institution = %self.name, tx_id = s.tx_id, msg_no = s.at.msg_no, resolved = %s.resolution, how, "unknown outcome resolved");
+        }
+        let record = TxRecord::new(s.tx_id, &s.at, &self.name, TxState::Unknown)
+            .with_detail(s.detail)
+            .resolved_as(s.resolution);
+        self.journal.put_tx_nowait(record);
+    }
+
+    // ----- inbound frames ------------------------------------------------------------------
+
+    pub(super) fn on_frame(&mut self, link: usize, frame: Bytes) {
+        // Every telegram in is journaled (joined to its request by day + 전문번호).
+        self.journal.record_telegram_nowait(TelegramRow {
+            institution: self.name.clone(),
+            direction: TelegramDirection::In,
+            day: self.profile.send_date.digits(&frame).unwrap_or(0) as u32,
+            msg_no: self.profile.msg_no.digits(&frame).unwrap_or(0) as u32,
+            msg_type: self.profile.msg_key(&frame).map(MsgKey::from),
+            tx_id: None,
+            raw: frame.clone(),
+        });
+        match self.profile.classify(&frame) {
+            FrameKind::Response => self.on_response(frame),
+            FrameKind::Notice => self.on_notice(link, frame),
+            FrameKind::PollRequest | FrameKind::PollResponse => {} // handled by the link task
+            FrameKind::Other => {
+                self.counters.unmatched += 1;
+                self.metrics.unmatched();
+                tracing::warn!(institution = %self.name, bytes = frame.len(), "unexpected frame ignored");
+            }
+        }
+    }
+
+    fn on_response(&mut self, frame: Bytes) {
+        let Some(key) = self.profile.key(&frame) else {
+            self.counters.unmatched += 1;
+            return;
+        };
+        let Some(e) = self.inflight.remove(key) else {
+            return self.on_late_or_unmatched(key, frame);
+        };
+        let now = now();
+        let verdict = self.profile.verdict(&frame);
+        let call = match verdict {
+            Verdict::Unknown(_) => Call::Failed,
+            _ => Call::Answered,
+        };
+        let t = self.admission.settle(e.permit, call, e.sent_at, now);
+        self.on_breaker_transition(t);
+        match e.purpose {
+            Purpose::User { reply, tx_id } => {
+                let (outcome, detail) = match verdict {
+                    Verdict::Ok => (
+                        Outcome::Ok,
+                        self.profile.resp_code.text(&frame).unwrap_or("").to_owned(),
+                    ),
+                    Verdict::Declined(code) => (Outcome::Declined, code),
+                    Verdict::Unknown(code) => (Outcome::Unknown, code),
+                };
+                match outcome {
+                    Outcome::Ok => self.counters.ok += 1,
+                    Outcome::Declined => self.counters.declined += 1,
+                    _ => self.counters.unknown += 1,
+                }
+                let took = now.saturating_duration_since(e.sent_at);
+                self.metrics.request(&e.at.key, outcome, took);
+                self.record(tx_id, &e.at, outcome.into(), &detail);
+                if outcome == Outcome::Unknown {
+                    self.start_resolution(key, tx_id, e.at, e.telegram, now);
+                }
+                let _ = reply.send(Reply {
+                    tx_id,
+                    outcome,
+                    detail,
+                    telegram: frame,
+                });
+            }
+            Purpose::SignOn => {
+                let accepted = verdict == Verdict::Ok;
+                if accepted {
+                    tracing::info!(institution = %self.name, day = self.seq.day(), "signed on");
+                } else {
+                    tracing::error!(institution = %self.name, ?verdict, "sign-on refused; retrying in 5 s");
+                }
+                self.session.on_answer(accepted, now);
+            }
+            Purpose::Inquiry { orig } => {
+                let answer = self.profile.inquiry_verdict(&frame);
+                let step = self.resolver.on_answer(orig, answer.as_ref(), now);
+                self.on_step(step, "inquiry");
+            }
+        }
+    }
+
+    fn on_late_or_unmatched(&mut self, key: CorrKey, frame: Bytes) {
+        if let Some(tx_id) = self.late.take(key) {
+            self.counters.late += 1;
+            self.metrics.late();
+            let verdict = self.profile.verdict(&frame);
+            tracing::info!(institution = %self.name, tx_id, ?verdict, "late response matched");
+            if let Some(s) = self.resolver.on_late_response(key, &verdict) {
+                self.settled(s, "late response");
+            }
+            return;
+        }
+        self.counters.unmatched += 1;
+        self.metrics.unmatched();
+        tracing::warn!(institution = %self.name, key, "response matches no request");
+    }
+
+    fn on_notice(&mut self, link: usize, frame: Bytes) {
+        let Some(ack) = self.profile.notice_ack(&frame) else {
+            return;
+        };
+        // The deduplication key as journaled since the first version: keep it byte for byte.
+        let dedup = format!(
+            "{}/{}",
+            self.profile
+                .msg_key(&frame)
+                .map(|(t, b)| format!("{t}{b}"))
+                .unwrap_or_default(),
+            self.profile.msg_no.text(&frame).unwrap_or("")
+        );
+        let day = self.profile.send_date.digits(&frame).unwrap_or(0) as u32;
+        // Acknowledge on the link it came from when that link can send, else on any send link.
+        let sender = self.links.reply_sender(link);
+        let (journal, name, notices) = (
+            self.journal.clone(),
+            self.name.clone(),
+            self.notices.clone(),
+        );
+        self.counters.notices += 1;
+        tokio::spawn(async move {
+            // Recorded first; only a durable notice is acknowledged.
+            let record = match journal.record_notice(&name, day, &dedup, &frame).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(institution = %name, error = %e, "notice not recorded: not acknowledged (the institution will resend)");
+                    return;
+                }
+            };
+            metrics::counter!("fep_notifications_total", "institution" => name.to_string())
+                .increment(1);
+            if let Some(sender) = sender {
+                let _ = sender.send(Bytes::from(ack)).await;
+            }
+            if !record.duplicate {
+                let _ = notices.send(NoticeEvent {
+                    institution: name,
+                    id: record.id,
+                    telegram: frame,
+                });
+            }
+        });
+    }
+}

@@ -1,0 +1,481 @@
+//! Journal tests: numbering, notices, retention, ordering under overflow, WAL bounds and
+//! schema migrations.
+
+use bytes::Bytes;
+
+use super::*;
+use crate::domain::{MsgKey, Resolution, TelegramDirection, TxState};
+
+fn transfer() -> MsgKey {
+    MsgKey::from(("2000", "100"))
+}
+
+#[tokio::test]
+async fn sequence_blocks_never_overlap_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path).unwrap();
+    let a = j
+        .reserve_seq("hecto", 20261122, 100, 950_000)
+        .await
+        .unwrap();
+    let b = j
+        .reserve_seq("hecto", 20261122, 100, 950_000)
+        .await
+        .unwrap();
+    assert_eq!((a.clone(), b.clone()), (1..101, 101..201));
+    let other_day = j
+        .reserve_seq("hecto", 20261123, 100, 950_000)
+        .await
+        .unwrap();
+    assert_eq!(other_day, 1..101);
+    drop(j);
+    let j = Journal::open(&path).unwrap();
+    let c = j
+        .reserve_seq("hecto", 20261122, 100, 950_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.start, 201,
+        "a reopened journal continues after the last reserved block"
+    );
+}
+
+#[tokio::test]
+async fn exhausted_range_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    assert_eq!(j.reserve_seq("x", 1, 10, 15).await.unwrap(), 1..11);
+    assert_eq!(j.reserve_seq("x", 1, 10, 15).await.unwrap(), 11..16);
+    assert!(matches!(
+        j.reserve_seq("x", 1, 10, 15).await,
+        Err(JournalError::Exhausted { .. })
+    ));
+}
+
+#[tokio::test]
+async fn notices_are_deduplicated_and_tracked_until_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let a = j
+        .record_notice("hecto", 1, "4000/000007", b"abc")
+        .await
+        .unwrap();
+    let again = j
+        .record_notice("hecto", 1, "4000/000007", b"abc")
+        .await
+        .unwrap();
+    assert!(!a.duplicate && again.duplicate && again.id == a.id);
+    assert_eq!(j.pending_notices().await.unwrap().len(), 1);
+    j.notice_delivered(a.id).await.unwrap();
+    assert!(j.pending_notices().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn retention_prunes_settled_rows_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let tx = |id: u64, outcome: TxState, resolved: Option<Resolution>| TxRecord {
+        id,
+        institution: "h".into(),
+        day: 1,
+        msg_no: id as u32,
+        msg_type: transfer(),
+        outcome,
+        detail: String::new(),
+        resolved,
+        updated_ms: 1,
+    };
+    j.put_tx(tx(1, TxState::Ok, None)).await.unwrap();
+    j.put_tx(tx(2, TxState::Unknown, Some(Resolution::Ok)))
+        .await
+        .unwrap();
+    j.put_tx(tx(3, TxState::Unknown, None)).await.unwrap();
+    j.put_tx(tx(4, TxState::Sent, None)).await.unwrap();
+    let delivered = j.record_notice("h", 1, "a", b"x").await.unwrap();
+    j.notice_delivered(delivered.id).await.unwrap();
+    j.record_notice("h", 1, "b", b"y").await.unwrap();
+    let block = j.reserve_seq("h", 1, 10, 100).await.unwrap();
+    // Everything is older than a cutoff in the future.
+    let deleted = j.prune(now_ms() + 1000).await.unwrap();
+    assert_eq!(
+        deleted, 3,
+        "two settled transactions and one delivered notice"
+    );
+    assert!(j.get_tx(1).await.unwrap().is_none() && j.get_tx(2).await.unwrap().is_none());
+    assert!(
+        j.get_tx(3).await.unwrap().is_some() && j.get_tx(4).await.unwrap().is_some(),
+        "unsettled kept"
+    );
+    assert_eq!(
+        j.pending_notices().await.unwrap().len(),
+        1,
+        "undelivered kept"
+    );
+    assert_eq!(
+        j.reserve_seq("h", 1, 10, 100).await.unwrap().start,
+        block.end,
+        "numbers never reused"
+    );
+}
+
+#[tokio::test]
+async fn transactions_upsert_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let mut r = TxRecord {
+        id: 7,
+        institution: "hecto".into(),
+        day: 20261122,
+        msg_no: 5,
+        msg_type: transfer(),
+        outcome: TxState::Unknown,
+        detail: "timeout".into(),
+        resolved: None,
+        updated_ms: 1,
+    };
+    j.put_tx(r.clone()).await.unwrap();
+    r.resolved = Some(Resolution::Ok);
+    j.put_tx(r.clone()).await.unwrap();
+    assert_eq!(j.get_tx(7).await.unwrap(), Some(r));
+    assert_eq!(j.get_tx(8).await.unwrap(), None);
+}
+
+fn out_row(msg_no: u32, tx_id: Option<u64>, raw: Bytes) -> TelegramRow {
+    TelegramRow {
+        institution: "hecto".into(),
+        direction: TelegramDirection::Out,
+        day: 20261129,
+        msg_no,
+        msg_type: Some(transfer()),
+        tx_id,
+        raw,
+    }
+}
+
+fn sent(id: u64, msg_no: u32) -> TxRecord {
+    TxRecord {
+        id,
+        institution: "hecto".into(),
+        day: 20261129,
+        msg_no,
+        msg_type: transfer(),
+        outcome: TxState::Sent,
+        detail: String::new(),
+        resolved: None,
+        updated_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn a_request_opens_its_transaction_in_the_same_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path).unwrap();
+    let raw = Bytes::from_static(b"request telegram");
+    let committed = j
+        .record_telegram(out_row(41, Some(9), raw.clone()), Some(sent(9, 41)))
+        .unwrap();
+    committed.await.unwrap().unwrap();
+    // What a restart finds: the transaction, open, with the telegram as sent.
+    drop(j);
+    let j = Journal::open(&path).unwrap();
+    assert_eq!(
+        j.unsettled("hecto").await.unwrap(),
+        vec![(sent(9, 41), raw.clone())]
+    );
+    assert!(j.unsettled("other").await.unwrap().is_empty());
+    // Settled transactions leave the open set.
+    j.put_tx(TxRecord {
+        outcome: TxState::Ok,
+        ..sent(9, 41)
+    })
+    .await
+    .unwrap();
+    assert!(j.unsettled("hecto").await.unwrap().is_empty());
+}
+
+/// State `n` of transaction 1.
+fn state(n: u32) -> TxRecord {
+    TxRecord {
+        detail: format!("state {n}"),
+        ..sent(1, 1)
+    }
+}
+
+/// A journal whose writer queue holds two commands, blocked by another connection holding
+/// the write lock (returned: `COMMIT` on it releases the writer) after taking state 0;
+/// then states 1..=`last` are submitted: 1 and 2 fill the queue, the rest overflow.
+fn journal_with_overflow(last: u32) -> (tempfile::TempDir, Journal, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open_tuned(
+        &path,
+        Tuning {
+            queue: 2,
+            ..Tuning::default()
+        },
+    )
+    .unwrap();
+    let blocker = Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    j.put_tx_nowait(state(0));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for n in 1..=last {
+        j.put_tx_nowait(state(n));
+    }
+    (dir, j, blocker)
+}
+
+#[tokio::test]
+async fn records_that_overflow_a_full_queue_keep_their_order() {
+    let (_dir, j, blocker) = journal_with_overflow(5);
+    // The writer drains the queue; this task has not yielded, so nothing it started
+    // in the background has run, and there is room again when state 6 is submitted.
+    blocker.execute_batch("COMMIT;").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    j.put_tx_nowait(state(6));
+    // Let anything still on its way land before looking.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    j.flush().await.unwrap();
+    assert_eq!(j.get_tx(1).await.unwrap(), Some(state(6)));
+}
+
+#[tokio::test]
+async fn flush_and_reads_wait_for_records_in_the_overflow() {
+    let (dir, j, blocker) = journal_with_overflow(2000);
+    let path = dir.path().join("j.db");
+    // While records wait in the overflow, a new send is refused rather than queued.
+    assert!(matches!(
+        j.record_telegram(out_row(2, None, Bytes::new()), None),
+        Err(JournalError::Busy)
+    ));
+    // A shutdown's flush, issued while records still wait in the overflow: when it returns,
+    // the database (read by another connection, as after an exit) has all of them. The
+    // queue holds two commands, so a flush queued ahead of the overflow would return
+    // with most of the 2,000 still to come.
+    let reader = {
+        let (j, path) = (j.clone(), path.clone());
+        tokio::spawn(async move {
+            j.flush().await.unwrap();
+            Connection::open(&path)
+                .unwrap()
+                .query_row("SELECT detail FROM transactions WHERE id = 1", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .unwrap()
+        })
+    };
+    tokio::task::yield_now().await;
+    blocker.execute_batch("COMMIT;").unwrap();
+    assert_eq!(reader.await.unwrap(), "state 2000");
+    assert_eq!(j.get_tx(1).await.unwrap(), Some(state(2000)));
+    assert_eq!(j.overflow.pending.load(Ordering::Acquire), 0);
+    assert!(j
+        .record_telegram(out_row(2, None, Bytes::new()), None)
+        .is_ok());
+}
+
+#[tokio::test]
+async fn the_wal_starts_over_under_sustained_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open_tuned(
+        &path,
+        Tuning {
+            checkpoint_every: std::time::Duration::from_millis(20),
+            restart_frames: 256,
+            keep_bytes: 4 << 20,
+            ..Tuning::default()
+        },
+    )
+    .unwrap();
+    const ROWS: u32 = 150_000;
+    // Keep the writer busy without a pause: the queue never drains, so a passive
+    // checkpoint alone would never reach the end of the WAL and the file would only grow.
+    let producer = {
+        let j = j.clone();
+        tokio::spawn(async move {
+            let raw = Bytes::from(vec![b'x'; 300]);
+            for n in 0..ROWS {
+                let cmd = Command::Telegram {
+                    row: out_row(n, None, raw.clone()),
+                    opens: None,
+                    reply: None,
+                };
+                if j.tx.send(cmd).await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    let wal = dir.path().join("j.db-wal");
+    let mut largest = 0;
+    while !producer.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    j.flush().await.unwrap();
+    let rows: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM telegrams", [], |r| r.get(0))
+        .unwrap();
+    // Without restarts the WAL would hold all of them (~350 bytes each, ~50 MB); with them,
+    // the restart threshold plus a few batches of up to `GROUP_MAX` rows.
+    assert_eq!(rows, i64::from(ROWS));
+    assert!(
+        largest < 16 << 20,
+        "WAL grew to {largest} bytes while {rows} rows were written"
+    );
+}
+
+/// The schema of the first journals (before numbered migrations and before the integer-keyed
+/// indexes), with one settled and one open transaction.
+const FIRST_SCHEMA: &str = "
+    CREATE TABLE seq_blocks (
+        institution TEXT NOT NULL, day INTEGER NOT NULL, next INTEGER NOT NULL,
+        PRIMARY KEY (institution, day));
+    CREATE TABLE transactions (
+        id INTEGER PRIMARY KEY, institution TEXT NOT NULL, day INTEGER NOT NULL,
+        msg_no INTEGER NOT NULL, msg_type TEXT NOT NULL, outcome TEXT NOT NULL,
+        detail TEXT NOT NULL, resolved TEXT, updated_ms INTEGER NOT NULL);
+    CREATE INDEX transactions_key ON transactions (institution, day, msg_no);
+    CREATE TABLE telegrams (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL,
+        institution TEXT NOT NULL, direction TEXT NOT NULL, day INTEGER NOT NULL,
+        msg_no INTEGER NOT NULL, msg_type TEXT NOT NULL, tx_id INTEGER, raw BLOB NOT NULL);
+    CREATE INDEX telegrams_key ON telegrams (institution, day, msg_no);
+    CREATE TABLE notices (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, institution TEXT NOT NULL,
+        day INTEGER NOT NULL, key TEXT NOT NULL, telegram BLOB NOT NULL,
+        received_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (institution, day, key));
+    INSERT INTO transactions VALUES (1, 'hecto', 20261129, 1, '2000/100', 'unknown', 'timeout', 'ok', 5);
+    INSERT INTO transactions VALUES (2, 'hecto', 20261129, 2, '2000/100', 'sent', '', NULL, 6);
+    INSERT INTO telegrams VALUES (1, 6, 'hecto', 'out', 20261129, 2, '2000/100', 2, X'414243');
+    INSERT INTO seq_blocks VALUES ('hecto', 20261129, 1001);";
+
+fn index_names(path: &std::path::Path) -> Vec<String> {
+    let db = Connection::open(path).unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+        )
+        .unwrap();
+    let names = stmt.query_map([], |r| r.get(0)).unwrap();
+    names.collect::<Result<_, _>>().unwrap()
+}
+
+fn user_version(path: &std::path::Path) -> u32 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_journal_from_before_numbered_migrations_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(FIRST_SCHEMA)
+        .unwrap();
+    assert_eq!(user_version(&path), 0);
+    let j = Journal::open(&path).unwrap();
+    // Its rows read back typed, and crash recovery finds the open one through the new index.
+    let settled = j.get_tx(1).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            settled.outcome,
+            settled.resolved,
+            settled.msg_type.to_string()
+        ),
+        (
+            TxState::Unknown,
+            Some(Resolution::Ok),
+            "2000/100".to_owned()
+        )
+    );
+    let open = j.unsettled("hecto").await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].0.id, &open[0].1[..]), (2, &b"ABC"[..]));
+    assert_eq!(
+        j.reserve_seq("hecto", 20261129, 10, 950_000).await.unwrap(),
+        1001..1011,
+        "numbers continue after the old journal's last block"
+    );
+    drop(j);
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    assert_eq!(
+        index_names(&path),
+        [
+            "idempotency_keys_age",
+            "telegrams_day_no",
+            "transactions_open"
+        ],
+        "the TEXT-keyed indexes are gone, the integer-keyed ones in place"
+    );
+}
+
+#[tokio::test]
+async fn a_journal_at_an_older_version_gets_only_the_later_migrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    {
+        // Version 1, plus a legacy index that only migration 2 removes.
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(FIRST_SCHEMA).unwrap();
+        db.execute_batch(
+            "CREATE INDEX telegrams_day_no ON telegrams (day, msg_no);
+             CREATE INDEX transactions_open ON transactions (institution)
+                 WHERE resolved IS NULL AND outcome IN ('sent', 'unknown');
+             DROP INDEX transactions_key;
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let j = Journal::open(&path).unwrap();
+    assert_eq!(j.unsettled("hecto").await.unwrap().len(), 1);
+    drop(j);
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    assert_eq!(
+        index_names(&path),
+        [
+            "idempotency_keys_age",
+            "telegrams_day_no",
+            "transactions_open"
+        ]
+    );
+}
+
+#[test]
+fn a_journal_newer_than_the_code_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {};", SCHEMA_VERSION + 1))
+        .unwrap();
+    let Err(e) = Journal::open(&path) else {
+        panic!("a newer journal must be refused");
+    };
+    assert!(
+        matches!(
+            e,
+            JournalError::Schema(SchemaError::TooNew { found, supported })
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "journal schema version {} is newer than this gateway supports ({}): \
+             run the gateway version that wrote it, or a newer one",
+            SCHEMA_VERSION + 1,
+            SCHEMA_VERSION
+        )
+    );
+    assert_eq!(user_version(&path), SCHEMA_VERSION + 1, "left untouched");
+}

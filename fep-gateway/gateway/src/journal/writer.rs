@@ -1,0 +1,375 @@
+//! The journal's threads: the writer (one SQLite connection, group commit), the background
+//! checkpointer, and the SQL each command runs.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    now_ms, JournalError, NoticeRecord, PendingNotice, TelegramRow, TxRecord, Unsettled, TX_COLUMNS,
+};
+
+/// Most commands folded into one SQLite transaction.
+const GROUP_MAX: usize = 4096;
+
+/// What the writer thread is asked to do.
+pub(super) enum Command {
+    Telegram {
+        row: TelegramRow,
+        /// The transaction this telegram opens, recorded in the same commit.
+        opens: Option<TxRecord>,
+        reply: Option<oneshot::Sender<Result<(), JournalError>>>,
+    },
+    ReserveSeq {
+        institution: String,
+        day: u32,
+        block: u32,
+        max: u32,
+        reply: oneshot::Sender<Result<Range<u32>, JournalError>>,
+    },
+    PutTx(TxRecord),
+    GetTx {
+        id: u64,
+        reply: oneshot::Sender<Result<Option<TxRecord>, JournalError>>,
+    },
+    RecordNotice {
+        institution: String,
+        day: u32,
+        key: String,
+        telegram: Vec<u8>,
+        reply: oneshot::Sender<Result<NoticeRecord, JournalError>>,
+    },
+    NoticeDelivered {
+        id: u64,
+    },
+    PendingNotices {
+        reply: oneshot::Sender<Result<Vec<PendingNotice>, JournalError>>,
+    },
+    Unsettled {
+        institution: String,
+        reply: oneshot::Sender<Result<Unsettled, JournalError>>,
+    },
+    Flush {
+        reply: oneshot::Sender<()>,
+    },
+    Prune {
+        cutoff_ms: u64,
+        reply: oneshot::Sender<Result<u64, JournalError>>,
+    },
+    /// Runs inside the group's transaction; its reply is sent after the commit.
+    Exec(Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Reply + Send>),
+}
+
+/// Replies are sent only after the group's commit.
+pub(super) type Reply = Box<dyn FnOnce() + Send>;
+
+/// A reply sent after the commit.
+pub(super) fn answer<T: Send + 'static>(reply: oneshot::Sender<T>, value: T) -> Reply {
+    Box::new(move || {
+        let _ = reply.send(value);
+    })
+}
+
+/// The writer thread: drains whatever is queued, runs it in one transaction, commits once and
+/// only then answers.
+pub(super) fn writer(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Command>,
+    restart_wal: &AtomicBool,
+) {
+    // A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
+    // over; meanwhile the writer retries at most every 100 ms, not after every batch (each try
+    // syncs the database).
+    let mut last_try: Option<std::time::Instant> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let result = (|| -> Result<(), rusqlite::Error> {
+            let txn = conn.transaction()?;
+            for cmd in batch {
+                replies.push(apply(&txn, cmd));
+            }
+            txn.commit()
+        })();
+        if let Err(e) = result {
+            tracing::error!(error = %e, "journal commit failed");
+            // Replies were computed inside the failed transaction: drop them so callers see
+            // `Stopped` rather than a success that was not committed.
+            replies.clear();
+        }
+        for reply in replies {
+            reply();
+        }
+        if restart_wal.load(Ordering::Relaxed)
+            && last_try.is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
+        {
+            last_try = Some(std::time::Instant::now());
+            // Between batches no write is open, so this checkpoint can reach the end of the
+            // WAL (the background one has copied all but the last few hundred milliseconds);
+            // if the background one holds the checkpoint lock, it is tried after the next batch.
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE);", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            }) {
+                Ok((0, frames, copied)) if copied == frames => {
+                    restart_wal.store(false, Ordering::Relaxed)
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "journal checkpoint failed"),
+            }
+        }
+    }
+}
+
+/// The background checkpointer: passive checkpoints every `every` while the journal is in use
+/// (`alive`); asks the writer to finish one (`restart_wal`) when the WAL passes
+/// `restart_frames`.
+pub(super) fn checkpointer(
+    conn: Connection,
+    alive: mpsc::WeakSender<Command>,
+    every: Duration,
+    restart_frames: i64,
+    restart_wal: &AtomicBool,
+) {
+    // A failed checkpoint is retried next round.
+    while alive.upgrade().is_some() {
+        std::thread::sleep(every);
+        // (busy, WAL frames, frames copied into the database)
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE);", [], |r| {
+            r.get::<_, i64>(1)
+        }) {
+            Ok(frames) => {
+                if frames > restart_frames {
+                    // Two quick rounds more copy what was appended meanwhile, so the writer's
+                    // share (a pause for every institution) is small.
+                    for _ in 0..2 {
+                        let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);");
+                    }
+                    restart_wal.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "journal checkpoint failed"),
+        }
+    }
+}
+
+fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
+    match cmd {
+        Command::Telegram { row, opens, reply } => {
+            let result = insert_telegram(txn, &row)
+                .and_then(|_| opens.map_or(Ok(()), |tx| put_tx(txn, &tx)))
+                .map_err(JournalError::from);
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "journal: telegram not recorded");
+            }
+            match reply {
+                Some(reply) => answer(reply, result),
+                None => Box::new(|| {}),
+            }
+        }
+        Command::ReserveSeq {
+            institution,
+            day,
+            block,
+            max,
+            reply,
+        } => answer(reply, reserve(txn, &institution, day, block, max)),
+        Command::PutTx(r) => {
+            if let Err(e) = put_tx(txn, &r) {
+                tracing::error!(error = %e, id = r.id, "journal: transaction not recorded");
+            }
+            Box::new(|| {})
+        }
+        Command::GetTx { id, reply } => {
+            let result = txn
+                .query_row(
+                    &format!("SELECT {TX_COLUMNS} FROM transactions WHERE id = ?1"),
+                    params![id as i64],
+                    TxRecord::from_row,
+                )
+                .optional()
+                .map_err(JournalError::from);
+            answer(reply, result)
+        }
+        Command::RecordNotice {
+            institution,
+            day,
+            key,
+            telegram,
+            reply,
+        } => answer(
+            reply,
+            record_notice(txn, &institution, day, &key, &telegram),
+        ),
+        Command::NoticeDelivered { id } => {
+            if let Err(e) = txn.execute(
+                "UPDATE notices SET delivered = 1 WHERE id = ?1",
+                params![id as i64],
+            ) {
+                tracing::error!(error = %e, id, "journal: notice delivery not recorded");
+            }
+            Box::new(|| {})
+        }
+        Command::PendingNotices { reply } => answer(reply, pending_notices(txn)),
+        Command::Unsettled { institution, reply } => answer(reply, unsettled(txn, &institution)),
+        Command::Prune { cutoff_ms, reply } => answer(reply, prune(txn, cutoff_ms)),
+        Command::Flush { reply } => answer(reply, ()),
+        Command::Exec(f) => f(txn),
+    }
+}
+
+fn insert_telegram(
+    txn: &rusqlite::Transaction<'_>,
+    row: &TelegramRow,
+) -> Result<usize, rusqlite::Error> {
+    // Cached statements: parsing the SQL again for every row was the writer's top cost.
+    txn.prepare_cached(
+        "INSERT INTO telegrams (ts_ms, institution, direction, day, msg_no, msg_type, tx_id, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        now_ms() as i64,
+        &*row.institution,
+        row.direction,
+        row.day,
+        row.msg_no,
+        row.msg_type.as_ref().map_or("", |k| k.as_str()),
+        row.tx_id.map(|t| t as i64),
+        &row.raw[..]
+    ])
+}
+
+/// Inserts or updates a transaction's row.
+fn put_tx(txn: &rusqlite::Transaction<'_>, r: &TxRecord) -> Result<(), rusqlite::Error> {
+    txn.prepare_cached(
+        "INSERT INTO transactions (id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT(id) DO UPDATE SET msg_no = ?4, day = ?3, outcome = ?6, detail = ?7,
+             resolved = ?8, updated_ms = ?9",
+    )?
+    .execute(params![r.id as i64, r.institution, r.day, r.msg_no, r.msg_type, r.outcome, r.detail, r.resolved, r.updated_ms as i64])
+    .map(|_| ())
+}
+
+fn reserve(
+    txn: &rusqlite::Transaction<'_>,
+    institution: &str,
+    day: u32,
+    block: u32,
+    max: u32,
+) -> Result<Range<u32>, JournalError> {
+    let next: u32 = txn
+        .query_row(
+            "SELECT next FROM seq_blocks WHERE institution = ?1 AND day = ?2",
+            params![institution, day],
+            |row| row.get(0),
+        )
+        .optional()?
+        .unwrap_or(1);
+    if next > max {
+        return Err(JournalError::Exhausted {
+            institution: institution.to_owned(),
+            day,
+            max,
+        });
+    }
+    let end = next.saturating_add(block).min(max + 1);
+    txn.execute(
+        "INSERT INTO seq_blocks (institution, day, next) VALUES (?1, ?2, ?3)
+         ON CONFLICT(institution, day) DO UPDATE SET next = ?3",
+        params![institution, day, end],
+    )?;
+    Ok(next..end)
+}
+
+fn record_notice(
+    txn: &rusqlite::Transaction<'_>,
+    institution: &str,
+    day: u32,
+    key: &str,
+    telegram: &[u8],
+) -> Result<NoticeRecord, JournalError> {
+    let existing: Option<i64> = txn
+        .query_row(
+            "SELECT id FROM notices WHERE institution = ?1 AND day = ?2 AND key = ?3",
+            params![institution, day, key],
+            |row| row.get(0),
+        )
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(NoticeRecord {
+            id: id as u64,
+            duplicate: true,
+        });
+    }
+    txn.execute(
+        "INSERT INTO notices (institution, day, key, telegram, received_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![institution, day, key, telegram, now_ms() as i64],
+    )?;
+    Ok(NoticeRecord {
+        id: txn.last_insert_rowid() as u64,
+        duplicate: false,
+    })
+}
+
+fn unsettled(
+    txn: &rusqlite::Transaction<'_>,
+    institution: &str,
+) -> Result<Unsettled, JournalError> {
+    let mut stmt = txn.prepare(
+        "SELECT t.id, t.institution, t.day, t.msg_no, t.msg_type, t.outcome, t.detail, t.resolved, t.updated_ms,
+                (SELECT raw FROM telegrams g
+                 WHERE g.day = t.day AND g.msg_no = t.msg_no AND g.tx_id = t.id AND g.direction = 'out'
+                 ORDER BY g.id DESC LIMIT 1)
+         FROM transactions t INDEXED BY transactions_open
+         WHERE t.institution = ?1 AND t.resolved IS NULL AND t.outcome IN ('sent', 'unknown')",
+    )?;
+    let rows = stmt.query_map(params![institution], |row| {
+        Ok((
+            TxRecord::from_row(row)?,
+            Bytes::from(row.get::<_, Option<Vec<u8>>>(9)?.unwrap_or_default()),
+        ))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn prune(txn: &rusqlite::Transaction<'_>, cutoff_ms: u64) -> Result<u64, JournalError> {
+    let cutoff = cutoff_ms as i64;
+    let mut n = txn.execute("DELETE FROM telegrams WHERE ts_ms < ?1", params![cutoff])?;
+    n += txn.execute(
+        "DELETE FROM transactions WHERE updated_ms < ?1
+         AND (outcome IN ('ok', 'declined', 'rejected') OR resolved IS NOT NULL)",
+        params![cutoff],
+    )?;
+    n += txn.execute(
+        "DELETE FROM notices WHERE delivered = 1 AND received_ms < ?1",
+        params![cutoff],
+    )?;
+    Ok(n as u64)
+}
+
+fn pending_notices(txn: &rusqlite::Transaction<'_>) -> Result<Vec<PendingNotice>, JournalError> {
+    let mut stmt = txn
+        .prepare("SELECT id, institution, telegram FROM notices WHERE delivered = 0 ORDER BY id")?;
+    let rows = stmt.query_map([], |row| {
+        Ok(PendingNotice {
+            id: row.get::<_, i64>(0)? as u64,
+            institution: row.get(1)?,
+            telegram: Bytes::from(row.get::<_, Vec<u8>>(2)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
