@@ -334,7 +334,7 @@ fn transfer(shared: &Shared, books: &mut Books, key: (u32, u32), txn: Txn<'_>) -
     }
     let tx_time = match txn {
         Txn::Echo(..) => None,
-        _ => Some(hms_of(&shared.clock.now())),
+        _ => Some(hms_of(&shared.kst_now())),
     };
     books.remember(
         key,
@@ -416,7 +416,7 @@ fn result_inquiry(shared: &Shared, books: &Books, m: TransferResultInquiry) -> O
         }
         (Some(_), true) => TransferResultInquiry {
             header,
-            tx_time: Some(format!("{:06}", hms_of(&shared.clock.now()))),
+            tx_time: Some(format!("{:06}", hms_of(&shared.kst_now()))),
             result: pick(&mut rng, &s.in_progress_codes, Code::IN_PROGRESS)
                 .as_str()
                 .to_owned(),

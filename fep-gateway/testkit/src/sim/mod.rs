@@ -71,7 +71,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use fep_gateway::clock::{SharedClock, SystemClock};
+use fep_gateway::clock::{SharedClock, SystemClock, KST};
 
 pub use config::{Latency, Mode, SimConfig, SimError};
 pub use draw::Answer;
@@ -109,6 +109,11 @@ struct Shared {
 impl Shared {
     fn stat(&self, f: impl FnOnce(&mut SimStats)) {
         f(&mut lock(&self.stats));
+    }
+
+    /// Now, in Korea: the bank's own business date and time.
+    fn kst_now(&self) -> chrono::NaiveDateTime {
+        self.clock.now().with_timezone(&KST).naive_local()
     }
 
     fn split(&self) -> bool {

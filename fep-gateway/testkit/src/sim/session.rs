@@ -439,7 +439,7 @@ async fn served(
                     return;
                 }
                 if s.poll_interval.is_some_and(|p| now >= last_io + p) {
-                    match Poll::request(poll_stamp(&shared.clock.now())).encode() {
+                    match Poll::request(poll_stamp(&shared.kst_now())).encode() {
                         Ok(p) => {
                             if !conn.send(Out::Frame(Bytes::from(p))).await || !conn.flush().await {
                                 return;
