@@ -84,9 +84,8 @@ fn an_unknown_time_zone_is_refused_at_its_line() {
 
 #[test]
 fn sign_on_timing_must_make_sense() {
-    let text = format!(
-        "{MINIMAL}[institution.signon]\nretry_min = \"0s\"\nanswer_timeout = \"0s\"\n"
-    );
+    let text =
+        format!("{MINIMAL}[institution.signon]\nretry_min = \"0s\"\nanswer_timeout = \"0s\"\n");
     let paths: Vec<String> = parse(&text)
         .unwrap_err()
         .diagnostics()

@@ -584,9 +584,16 @@ async fn the_date_changes_at_midnight_in_the_institutions_zone() {
     tokio::time::advance(Duration::from_millis(100)).await;
     let sign_on = h.sent().await;
     assert_eq!(h.key(&sign_on), ("1000", "100"));
-    assert_eq!(h.stamp(&sign_on), (20261201, 0, 1), "the new date, numbered from 1");
+    assert_eq!(
+        h.stamp(&sign_on),
+        (20261201, 0, 1),
+        "the new date, numbered from 1"
+    );
     let status = h.status().await;
-    assert_eq!((status.day, status.session), (20261201, SessionState::SigningOn));
+    assert_eq!(
+        (status.day, status.session),
+        (20261201, SessionState::SigningOn)
+    );
 
     tokio::time::advance(Duration::from_millis(30)).await;
     let held = h.submit(2);

@@ -127,7 +127,8 @@ pub(super) fn handle_frame(shared: &Shared, session: u64, frame: &Bytes) -> Opti
         let kind = format!("{}/{}", header.msg_type, header.biz_type);
         shared.stat(|s| *s.requests.entry(kind).or_default() += 1);
     }
-    shared.record(|r| r.seen.push(Seen::of(&header)));
+    let on_back = super::session::is_connect_back(session);
+    shared.record(|r| r.seen.push(Seen::of(&header, on_back)));
     // Lean mode never decodes a transfer's body: it is echoed back.
     let echoed = match (lean, header.msg_type.as_str(), header.biz_type.as_str()) {
         (true, hecto::MSG_TYPE_TRANSFER, hecto::BIZ_TRANSFER) => Some(TxKind::Pay),

@@ -297,6 +297,14 @@ impl SimHandle {
         Ok(())
     }
 
+    /// Turns split lines on before the line exists, as a bank that answers only on the line it
+    /// opens to the gateway — and opens it late: from now on every response and notice goes
+    /// to the connect-back line, held up to `back_hold_ms` while it is down (then lost), until
+    /// [`SimHandle::connect_back`] says where to connect.
+    pub fn expect_connect_back(&self) {
+        self.shared.split.store(true, Ordering::Release);
+    }
+
     /// Turns split lines on: connects to the gateway's inbound listener at `addr` (and keeps
     /// reconnecting), and sends every response and notice there from now on; responses wait
     /// up to `back_hold_ms` while the line is down.
