@@ -243,8 +243,10 @@ impl Harness {
         within(self.journal.get_tx(id)).await.unwrap().unwrap()
     }
 
-    /// Asserts that nothing was written (after a status barrier).
+    /// Asserts that nothing was written (after the journal has committed what it holds and a
+    /// status barrier: a telegram on its way to the link would have been written by then).
     async fn nothing_sent(&mut self) {
+        within(self.journal.flush()).await.unwrap();
         self.status().await;
         assert!(self.wire.try_recv().is_err(), "nothing is due yet");
     }
@@ -439,6 +441,8 @@ fn split_settings() -> InstitutionSettings {
 async fn split_lines_sign_on_when_the_recv_line_comes_up() {
     let h = Harness::start(split_settings(), Arc::new(SystemClock));
     let mut send = h.up(0, 1, true).await;
+    // Whatever was journaled by now has been handled (written, if it was to be) after this.
+    within(h.journal.flush()).await.unwrap();
     let status = h.status().await;
     assert_eq!(status.session, SessionState::WaitingForRecv);
     assert!(send.try_recv().is_err(), "no sign-on without a recv path");
