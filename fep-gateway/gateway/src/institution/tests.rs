@@ -184,6 +184,17 @@ impl Harness {
         within(self.wire.recv()).await.expect("link closed")
     }
 
+    /// Lets what is on its way run out — a 전문번호 block coming back from the journal, a
+    /// telegram being journaled before it is written — so that whatever the actor would write
+    /// now has been written: a few rounds of journal flush, yield and status barrier.
+    async fn settle(&self) {
+        for _ in 0..5 {
+            within(self.journal.flush()).await.unwrap();
+            tokio::task::yield_now().await;
+            self.status().await;
+        }
+    }
+
     /// Status; also a barrier: the actor handles due timers before control messages.
     async fn status(&self) -> InstitutionStatus {
         within(self.handle.status()).await.expect("status")
@@ -243,11 +254,9 @@ impl Harness {
         within(self.journal.get_tx(id)).await.unwrap().unwrap()
     }
 
-    /// Asserts that nothing was written (after the journal has committed what it holds and a
-    /// status barrier: a telegram on its way to the link would have been written by then).
+    /// Asserts that nothing was written (after [`Harness::settle`]).
     async fn nothing_sent(&mut self) {
-        within(self.journal.flush()).await.unwrap();
-        self.status().await;
+        self.settle().await;
         assert!(self.wire.try_recv().is_err(), "nothing is due yet");
     }
 }
@@ -441,8 +450,7 @@ fn split_settings() -> InstitutionSettings {
 async fn split_lines_sign_on_when_the_recv_line_comes_up() {
     let h = Harness::start(split_settings(), Arc::new(SystemClock));
     let mut send = h.up(0, 1, true).await;
-    // Whatever was journaled by now has been handled (written, if it was to be) after this.
-    within(h.journal.flush()).await.unwrap();
+    h.settle().await;
     let status = h.status().await;
     assert_eq!(status.session, SessionState::WaitingForRecv);
     assert!(send.try_recv().is_err(), "no sign-on without a recv path");
