@@ -271,6 +271,10 @@ impl Actor {
             self.reject(s, RejectReason::TaskRestarted);
         }
         self.session.forget_attempt();
+        if self.session.signing_off() {
+            // Its in-flight entry is gone: the sign-off will not be answered.
+            self.signed_off("institution task restarted while signing off");
+        }
         // Unknowns keep being resolved: their inquiries are re-armed.
         self.resolver.rearm_all(now);
         self.maybe_sign_on();
@@ -551,13 +555,13 @@ impl Actor {
     /// reading, which may itself start a new business date.
     pub(super) fn maybe_sign_on(&mut self) {
         let at = self.read_clock();
-        if self.seq.is_dry() {
+        let numbered = !self.seq.is_dry();
+        if !numbered {
             // Asked again when the numbers arrive (`on_reserved`).
             self.reserve_more();
-            return;
         }
         let now = now();
-        let Some(attempt) = self.session.wants_sign_on(now) else {
+        let Some(attempt) = self.session.wants_sign_on(now, numbered) else {
             return;
         };
         let telegram = self.profile.admin(&self.profile.sign_on);

@@ -148,9 +148,11 @@ impl Session {
     }
 
     /// The sign-on attempt to send now, if one is due: required, not signed on, none in
-    /// flight, no backoff pending, and both a send and a recv path up. The attempt counts as
-    /// in flight until [`Session::on_answer`] or [`Session::on_failed`].
-    pub fn wants_sign_on(&mut self, now: Instant) -> Option<u64> {
+    /// flight, no backoff pending, both a send and a recv path up, and a 전문번호 to give it
+    /// (`numbered`). The attempt counts as in flight until [`Session::on_answer`] or
+    /// [`Session::on_failed`]. A backoff that has run out is cleared even when the links or
+    /// the numbers hold the sign-on back: their arrival asks again.
+    pub fn wants_sign_on(&mut self, now: Instant, numbered: bool) -> Option<u64> {
         if !self.required
             || self.signed_on
             || self.in_flight.is_some()
@@ -165,7 +167,7 @@ impl Session {
             // Due: from now on only the links hold it back (their coming up asks again).
             self.retry_at = None;
         }
-        if !(self.send_up && self.recv_up) {
+        if !(self.send_up && self.recv_up && numbered) {
             return None;
         }
         self.attempts += 1;
@@ -393,22 +395,26 @@ mod tests {
         let mut s = session(true, true);
         s.set_links(false, true);
         assert_eq!(
-            s.wants_sign_on(t0),
+            s.wants_sign_on(t0, true),
             None,
             "no send link: nothing to sign on with"
         );
         assert_eq!(s.gate(), Gate::Refuse(RejectReason::Down));
         assert_eq!(s.state(), SessionState::Disconnected);
         s.set_links(true, true);
-        let attempt = s.wants_sign_on(t0).expect("both paths up");
-        assert_eq!(s.wants_sign_on(t0), None, "one sign-on in flight at a time");
+        let attempt = s.wants_sign_on(t0, true).expect("both paths up");
+        assert_eq!(
+            s.wants_sign_on(t0, true),
+            None,
+            "one sign-on in flight at a time"
+        );
         assert_eq!(s.gate(), Gate::Refuse(RejectReason::NotReady));
         assert_eq!(s.state(), SessionState::SigningOn);
         assert_eq!(s.on_answer(attempt, true, t0), None);
         assert!(s.signed_on());
         assert_eq!(s.gate(), Gate::Open);
         assert_eq!(s.state(), SessionState::Ready);
-        assert_eq!(s.wants_sign_on(t0), None, "already signed on");
+        assert_eq!(s.wants_sign_on(t0, true), None, "already signed on");
     }
 
     /// Split lines: with the send link up and the recv line not yet, the sign-on is not sent
@@ -418,12 +424,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = session(true, true);
         s.set_links(true, false);
-        assert_eq!(s.wants_sign_on(t0), None);
+        assert_eq!(s.wants_sign_on(t0, true), None);
         assert_eq!(s.state(), SessionState::WaitingForRecv);
         assert_eq!(s.gate(), Gate::Refuse(RejectReason::NoRecvLink));
         s.set_links(true, true);
         let attempt = s
-            .wants_sign_on(t0)
+            .wants_sign_on(t0, true)
             .expect("sent when the recv line comes up");
         // The recv line drops while the sign-on is out: that attempt is abandoned, its answer
         // stale; the next goes out as soon as the line is back, with no backoff.
@@ -431,7 +437,8 @@ mod tests {
         assert_eq!(s.on_answer(attempt, true, t0), None);
         assert!(!s.signed_on(), "a stale answer signs nothing on");
         s.set_links(true, true);
-        let again = s.wants_sign_on(t0).expect("at once");
+        assert_eq!(s.wants_sign_on(t0, false), None, "no 전문번호 yet");
+        let again = s.wants_sign_on(t0, true).expect("at once");
         assert!(again > attempt);
         s.on_answer(again, true, t0);
         assert_eq!(s.state(), SessionState::Ready);
@@ -453,7 +460,7 @@ mod tests {
         let mut now = t0;
         let mut waits = Vec::new();
         for i in 0..10 {
-            let attempt = s.wants_sign_on(now).expect("due");
+            let attempt = s.wants_sign_on(now, true).expect("due");
             let wait = if i % 2 == 0 {
                 s.on_answer(attempt, false, now)
             } else {
@@ -462,7 +469,10 @@ mod tests {
             .expect("a failure backs off");
             assert_eq!(s.state(), SessionState::BackingOff);
             assert_eq!(s.next_retry(), Some(now + wait));
-            assert_eq!(s.wants_sign_on(now + wait - Duration::from_millis(1)), None);
+            assert_eq!(
+                s.wants_sign_on(now + wait - Duration::from_millis(1), true),
+                None
+            );
             waits.push(wait);
             now += wait;
         }
@@ -479,7 +489,11 @@ mod tests {
             waits.iter().zip(bases).all(|(w, base)| *w != base),
             "jittered, not the bare exponential: {waits:?}"
         );
-        let attempt = s.wants_sign_on(now).expect("due");
+        // Due, but no 전문번호 to give it: the backoff is spent (no timer left pointing at the
+        // past); the numbers' arrival asks again.
+        assert_eq!(s.wants_sign_on(now, false), None);
+        assert_eq!(s.next_retry(), None);
+        let attempt = s.wants_sign_on(now, true).expect("due");
         s.on_answer(attempt, true, now);
         assert_eq!(s.failures(), 0, "a success resets the backoff");
     }
@@ -489,7 +503,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = session(true, true);
         s.set_links(true, true);
-        let a = s.wants_sign_on(t0).unwrap();
+        let a = s.wants_sign_on(t0, true).unwrap();
         s.on_answer(a, true, t0);
         assert!(s.on_day_change());
         assert!(!s.signed_on());
@@ -498,7 +512,7 @@ mod tests {
             Gate::Wait,
             "signed on yesterday: today's requests wait for today's sign-on"
         );
-        let b = s.wants_sign_on(t0).unwrap();
+        let b = s.wants_sign_on(t0, true).unwrap();
         s.on_answer(b, true, t0);
         assert_eq!(s.gate(), Gate::Open);
         s.set_links(false, true);
@@ -507,7 +521,7 @@ mod tests {
 
         let mut keep = session(true, false);
         keep.set_links(true, true);
-        let a = keep.wants_sign_on(t0).unwrap();
+        let a = keep.wants_sign_on(t0, true).unwrap();
         keep.on_answer(a, true, t0);
         assert!(!keep.on_day_change());
         assert!(keep.signed_on(), "sign_on_at_date_change = false");
@@ -520,21 +534,24 @@ mod tests {
         let t0 = Instant::now();
         let mut s = session(true, true);
         s.set_links(true, true);
-        let old = s.wants_sign_on(t0).unwrap();
+        let old = s.wants_sign_on(t0, true).unwrap();
         assert!(s.on_day_change());
         assert_eq!(s.on_answer(old, true, t0), None);
         assert!(!s.signed_on());
-        assert!(s.wants_sign_on(t0).is_some(), "the new date's sign-on");
+        assert!(
+            s.wants_sign_on(t0, true).is_some(),
+            "the new date's sign-on"
+        );
     }
 
     #[test]
     fn without_sign_on_up_links_are_enough() {
         let t0 = Instant::now();
         let mut s = session(false, true);
-        assert_eq!(s.wants_sign_on(t0), None);
+        assert_eq!(s.wants_sign_on(t0, true), None);
         assert!(!s.signed_on());
         s.set_links(true, true);
-        assert_eq!(s.wants_sign_on(t0), None, "nothing to send");
+        assert_eq!(s.wants_sign_on(t0, true), None, "nothing to send");
         assert!(s.signed_on());
         assert_eq!(s.state(), SessionState::Ready);
         assert!(!s.on_day_change());
@@ -547,12 +564,12 @@ mod tests {
         let t0 = Instant::now();
         let mut s = session(true, true);
         s.set_links(true, true);
-        let a = s.wants_sign_on(t0).unwrap();
+        let a = s.wants_sign_on(t0, true).unwrap();
         s.on_answer(a, true, t0);
         assert!(s.begin_sign_off());
         assert_eq!(s.state(), SessionState::SigningOff);
         assert!(s.signing_off());
-        assert_eq!(s.wants_sign_on(t0), None, "no sign-on while closing");
+        assert_eq!(s.wants_sign_on(t0, true), None, "no sign-on while closing");
         s.on_signed_off();
         assert_eq!(s.state(), SessionState::SignedOff);
         assert!(!s.signing_off());
