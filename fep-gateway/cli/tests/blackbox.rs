@@ -25,6 +25,11 @@ async fn signed_on(sim: &SimHandle) -> bool {
 /// The gateway with one institution, "hecto", on one duplex link to `sim` (5 s request
 /// timeout, inquiry after 1 m, every 5 m). The directory holds its journal: keep it alive.
 fn start_hecto(sim: &SimHandle) -> (tempfile::TempDir, Fep) {
+    start_hecto_with(sim, &[])
+}
+
+/// [`start_hecto`] with extra `fep run` arguments (e.g. `--clock-start`).
+fn start_hecto_with(sim: &SimHandle, extra: &[&str]) -> (tempfile::TempDir, Fep) {
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -38,9 +43,17 @@ fn start_hecto(sim: &SimHandle) -> (tempfile::TempDir, Fep) {
                 "5m",
             )],
         ),
-        &[],
+        extra,
     );
     (dir, fep)
+}
+
+/// Asserts that no 전문번호 repeats among `numbers`.
+fn assert_unique(mut numbers: Vec<u32>, what: &str) {
+    let total = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), total, "{what}");
 }
 
 /// Retries while the institution is still signing on or waiting for its lines (a `rejected`
@@ -174,14 +187,9 @@ async fn sequence_numbers_never_repeat_across_a_kill() {
             "restart must not reuse a number (the sim answers SB09 to a reuse)"
         );
     }
-    let mut numbers: Vec<u32> = sim.seen().iter().map(|s| s.msg_no).collect();
-    let total = numbers.len();
-    numbers.sort_unstable();
-    numbers.dedup();
-    assert_eq!(
-        numbers.len(),
-        total,
-        "every 전문번호 of the day is unique, sign-ons included"
+    assert_unique(
+        sim.seen().iter().map(|s| s.msg_no).collect(),
+        "every 전문번호 of the day is unique, sign-ons included",
     );
 }
 
@@ -450,21 +458,7 @@ async fn split_lines_request_out_on_one_connection_response_back_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn date_change_signs_on_again_and_restarts_numbering() {
     let sim = bank(Answer::code("0000")).await;
-    let dir = tempdir();
-    let _fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(sim.addr()),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &["--clock-start", "2026-11-22T23:59:57"],
-    );
+    let (_dir, _fep) = start_hecto_with(&sim, &["--clock-start", "2026-11-22T23:59:57"]);
     let sign_ons = || {
         sim.seen()
             .into_iter()
@@ -594,11 +588,10 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
         sent, 21,
         "every transfer sent before the crash has a journal row"
     );
-    let mut numbers: Vec<u32> = sim.seen().iter().map(|s| s.msg_no).collect();
-    let n = numbers.len();
-    numbers.sort_unstable();
-    numbers.dedup();
-    assert_eq!(numbers.len(), n, "no 전문번호 reused across the crash");
+    assert_unique(
+        sim.seen().iter().map(|s| s.msg_no).collect(),
+        "no 전문번호 reused across the crash",
+    );
 
     // The operator's ledger check says the same.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
@@ -911,21 +904,7 @@ async fn a_late_recv_line_gets_the_sign_on_at_once_and_the_sign_off_answer_befor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_streaming_across_midnight_are_dated_consistently_after_the_new_sign_on() {
     let sim = bank(Answer::code("0000")).await;
-    let dir = tempdir();
-    let fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(sim.addr()),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &["--clock-start", "2026-11-22T23:59:58"],
-    );
+    let (_dir, fep) = start_hecto_with(&sim, &["--clock-start", "2026-11-22T23:59:58"]);
     fep.wait_signed_on("hecto").await;
     let client = Client::connect(fep.native).await.unwrap();
     let new_day_transfers = || {
@@ -1001,15 +980,8 @@ async fn transfers_streaming_across_midnight_are_dated_consistently_after_the_ne
         late_old.len()
     );
     for day in ["20261122", "20261123"] {
-        let mut numbers: Vec<u32> = seen
-            .iter()
-            .filter(|s| s.date == day)
-            .map(|s| s.msg_no)
-            .collect();
-        let n = numbers.len();
-        numbers.sort_unstable();
-        numbers.dedup();
-        assert_eq!(numbers.len(), n, "a 전문번호 reused on {day}");
+        let numbers = seen.iter().filter(|s| s.date == day).map(|s| s.msg_no);
+        assert_unique(numbers.collect(), &format!("a 전문번호 reused on {day}"));
     }
     let new_numbers: Vec<u32> = seen
         .iter()

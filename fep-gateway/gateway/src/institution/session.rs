@@ -389,6 +389,15 @@ mod tests {
         )
     }
 
+    /// A session that signs on, with both paths up and its sign-on answered at `t0`.
+    fn signed_on(at_date_change: bool, t0: Instant) -> Session {
+        let mut s = session(true, at_date_change);
+        s.set_links(true, true);
+        let a = s.wants_sign_on(t0, true).expect("due");
+        assert_eq!(s.on_answer(a, true, t0), None);
+        s
+    }
+
     #[test]
     fn signs_on_once_per_attempt_and_only_with_a_send_link() {
         let t0 = Instant::now();
@@ -501,10 +510,7 @@ mod tests {
     #[test]
     fn date_change_and_lost_links_require_a_new_sign_on() {
         let t0 = Instant::now();
-        let mut s = session(true, true);
-        s.set_links(true, true);
-        let a = s.wants_sign_on(t0, true).unwrap();
-        s.on_answer(a, true, t0);
+        let mut s = signed_on(true, t0);
         assert!(s.on_day_change());
         assert!(!s.signed_on());
         assert_eq!(
@@ -519,10 +525,7 @@ mod tests {
         assert_eq!(s.gate(), Gate::Refuse(RejectReason::Down));
         assert!(!s.signed_on());
 
-        let mut keep = session(true, false);
-        keep.set_links(true, true);
-        let a = keep.wants_sign_on(t0, true).unwrap();
-        keep.on_answer(a, true, t0);
+        let mut keep = signed_on(false, t0);
         assert!(!keep.on_day_change());
         assert!(keep.signed_on(), "sign_on_at_date_change = false");
     }
@@ -562,10 +565,7 @@ mod tests {
     #[test]
     fn sign_off_is_sent_only_for_a_signed_on_session_and_ends_it() {
         let t0 = Instant::now();
-        let mut s = session(true, true);
-        s.set_links(true, true);
-        let a = s.wants_sign_on(t0, true).unwrap();
-        s.on_answer(a, true, t0);
+        let mut s = signed_on(true, t0);
         assert!(s.begin_sign_off());
         assert_eq!(s.state(), SessionState::SigningOff);
         assert!(s.signing_off());
