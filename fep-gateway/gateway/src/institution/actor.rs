@@ -455,17 +455,17 @@ impl Actor {
         }
         let at = self.read_clock();
         while !self.seq.is_dry() {
-            let gate = self.session.gate();
-            if gate == Gate::Wait {
-                break;
-            }
+            let refused = match self.session.gate() {
+                Gate::Wait => break,
+                Gate::Open => None,
+                Gate::Refuse(reason) => Some(reason),
+            };
             let Some(s) = self.waiting.pop_front() else {
                 break;
             };
-            match gate {
-                Gate::Open => self.send_user(s, at),
-                Gate::Refuse(reason) => self.reject(s, reason),
-                Gate::Wait => unreachable!("checked above"),
+            match refused {
+                None => self.send_user(s, at),
+                Some(reason) => self.reject(s, reason),
             }
         }
     }
@@ -612,10 +612,12 @@ impl Actor {
     }
 
     fn sign_off(&mut self) {
+        // Read first: past midnight the old date's session is over and there is nothing to
+        // sign off (the new date's was never opened).
+        let at = self.read_clock();
         if !self.session.begin_sign_off() {
             return;
         }
-        let at = self.read_clock();
         let telegram = self.profile.admin(&self.profile.sign_off);
         let timeout = self.session.answer_timeout();
         tracing::info!(institution = %self.name, day = at.day, "signing off");

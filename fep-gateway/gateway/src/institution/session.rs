@@ -232,10 +232,11 @@ impl Session {
         self.retry_at
     }
 
-    /// Shutdown: whether to send 업무종료 now (signed on, a send path up). When true the
-    /// session is signing off until [`Session::on_signed_off`]; else it is closed at once.
+    /// Shutdown: whether to send 업무종료 now (signed on, a send and a recv path up, as for
+    /// any telegram whose answer is awaited). When true the session is signing off until
+    /// [`Session::on_signed_off`]; else it is closed at once.
     pub fn begin_sign_off(&mut self) -> bool {
-        let send = self.required && self.signed_on && self.send_up;
+        let send = self.required && self.signed_on && self.send_up && self.recv_up;
         self.closing = if send {
             Closing::SigningOff
         } else {
@@ -577,6 +578,10 @@ mod tests {
         let mut never = session(true, true);
         never.set_links(true, true);
         assert!(!never.begin_sign_off(), "never signed on");
+
+        let mut deaf = signed_on(true, t0);
+        deaf.set_links(true, false);
+        assert!(!deaf.begin_sign_off(), "its answer could not arrive");
     }
 
     #[test]
