@@ -38,7 +38,9 @@ enum Command {
         /// Configuration file.
         #[arg(long, default_value = "fep.toml")]
         config: PathBuf,
-        /// Start the business clock at this KST time (`2026-11-22T23:59:55`) — for date-change drills.
+        /// Start the clock at this time — for date-change drills. Without an offset it is Korea
+        /// time (`2026-11-22T23:59:55`), whatever the institutions' zones; with one it is that
+        /// instant (`2026-11-22T14:59:55Z`). Each institution reads it in its own `time_zone`.
         #[arg(long, hide = true)]
         clock_start: Option<String>,
     },
@@ -368,11 +370,7 @@ async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(),
         .map_err(|e| e.to_string())?
         .settings;
     let clock: SharedClock = match clock_start {
-        Some(s) => {
-            let start = chrono::NaiveDateTime::parse_from_str(&s, "%Y-%m-%dT%H:%M:%S")
-                .map_err(|e| format!("--clock-start {s:?}: {e}"))?;
-            Arc::new(StartedClock::new(start))
-        }
+        Some(s) => Arc::new(StartedClock::parse(&s).map_err(|e| format!("--clock-start: {e}"))?),
         None => Arc::new(SystemClock),
     };
     let gateway = Gateway::start(settings, clock)

@@ -322,7 +322,9 @@ pub async fn run_direct(opts: &LoadOptions) -> Result<LoadReport, String> {
                 let mut telegram = sample_telegram(n, n % 100 < inquiry_percent);
                 n += workers as u64;
                 let no = next_no.fetch_add(1, Ordering::Relaxed) as u32;
-                let now = fep_gateway::clock::SystemClock.now();
+                let now = fep_gateway::clock::SystemClock
+                    .now()
+                    .with_timezone(&fep_gateway::clock::KST);
                 live.requests.fetch_add(1, Ordering::Relaxed);
                 let t0 = Instant::now();
                 let stamped = profile.stamp(

@@ -25,6 +25,11 @@ async fn signed_on(sim: &SimHandle) -> bool {
 /// The gateway with one institution, "hecto", on one duplex link to `sim` (5 s request
 /// timeout, inquiry after 1 m, every 5 m). The directory holds its journal: keep it alive.
 fn start_hecto(sim: &SimHandle) -> (tempfile::TempDir, Fep) {
+    start_hecto_with(sim, &[])
+}
+
+/// [`start_hecto`] with extra `fep run` arguments (e.g. `--clock-start`).
+fn start_hecto_with(sim: &SimHandle, extra: &[&str]) -> (tempfile::TempDir, Fep) {
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
@@ -38,12 +43,21 @@ fn start_hecto(sim: &SimHandle) -> (tempfile::TempDir, Fep) {
                 "5m",
             )],
         ),
-        &[],
+        extra,
     );
     (dir, fep)
 }
 
-/// Retries while the institution is still signing on (a `rejected` that says so).
+/// Asserts that no 전문번호 repeats among `numbers`.
+fn assert_unique(mut numbers: Vec<u32>, what: &str) {
+    let total = numbers.len();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), total, "{what}");
+}
+
+/// Retries while the institution is still signing on or waiting for its lines (a `rejected`
+/// that says so: "institution not ready: …", "no send link").
 async fn request(
     client: &Client,
     institution: &str,
@@ -64,7 +78,7 @@ async fn request_within(
             .await
             .expect("client error");
         if r.outcome == Outcome::Rejected
-            && (r.detail.contains("signing on") || r.detail.contains("no send link"))
+            && (r.detail.contains("not ready") || r.detail.contains("no send link"))
         {
             // The gateway's own answer says "not yet": ask again, at most 100 times.
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -173,14 +187,9 @@ async fn sequence_numbers_never_repeat_across_a_kill() {
             "restart must not reuse a number (the sim answers SB09 to a reuse)"
         );
     }
-    let mut numbers: Vec<u32> = sim.seen().iter().map(|s| s.msg_no).collect();
-    let total = numbers.len();
-    numbers.sort_unstable();
-    numbers.dedup();
-    assert_eq!(
-        numbers.len(),
-        total,
-        "every 전문번호 of the day is unique, sign-ons included"
+    assert_unique(
+        sim.seen().iter().map(|s| s.msg_no).collect(),
+        "every 전문번호 of the day is unique, sign-ons included",
     );
 }
 
@@ -449,21 +458,7 @@ async fn split_lines_request_out_on_one_connection_response_back_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn date_change_signs_on_again_and_restarts_numbering() {
     let sim = bank(Answer::code("0000")).await;
-    let dir = tempdir();
-    let _fep = Fep::start(
-        dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(sim.addr()),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
-        &["--clock-start", "2026-11-22T23:59:57"],
-    );
+    let (_dir, _fep) = start_hecto_with(&sim, &["--clock-start", "2026-11-22T23:59:57"]);
     let sign_ons = || {
         sim.seen()
             .into_iter()
@@ -593,11 +588,10 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
         sent, 21,
         "every transfer sent before the crash has a journal row"
     );
-    let mut numbers: Vec<u32> = sim.seen().iter().map(|s| s.msg_no).collect();
-    let n = numbers.len();
-    numbers.sort_unstable();
-    numbers.dedup();
-    assert_eq!(numbers.len(), n, "no 전문번호 reused across the crash");
+    assert_unique(
+        sim.seen().iter().map(|s| s.msg_no).collect(),
+        "no 전문번호 reused across the crash",
+    );
 
     // The operator's ledger check says the same.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
@@ -748,37 +742,47 @@ async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
     let sim = bank(Answer::code("0000")).await;
     // Only 127.0.0.2 may open the recv line; the bank connects from 127.0.0.1.
     let links = split_links(sim.addr(), "127.0.0.2");
+    // A second institution whose bank never answers: an `unknown` for the metrics.
+    let silent = bank(Answer::Silent).await;
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
         &config(
             &dir.path().join("data"),
-            &[institution("split", &links, "500ms", "1m", "5m")],
+            &[
+                institution("split", &links, "500ms", "1m", "5m"),
+                institution("silent", &duplex_link(silent.addr()), "500ms", "1m", "5m"),
+            ],
         ),
         &[],
     );
-    // Signed on first (answered on the send connection), then the bank opens its recv line.
-    fep.wait_signed_on("split").await;
+    fep.wait_link("split", "send", "up").await;
     sim.connect_back(fep.listen_addr("split", "recv")).unwrap();
     until(WAIT, "the bank reached the recv listener", || {
         sim.stats().connect_backs >= 1
     })
     .await;
+    // The refused connection never became the recv line: the answers have no way back, so
+    // nothing is sent — not even the sign-on — and requests are refused saying why.
     let client = Client::connect(fep.native).await.unwrap();
-    let r = request_within(&client, "split", 1, Duration::from_millis(500)).await;
-    assert_eq!(
-        r.outcome,
-        Outcome::Unknown,
-        "the answer came on a refused connection, so it never arrived: {}",
+    let r = client
+        .request("split", transfer(1), Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Rejected, "{}", r.detail);
+    assert!(
+        r.detail.contains("waiting for the recv line"),
+        "{}",
         r.detail
     );
-    let (_, body) = http(fep.http, "GET", "/v1/status", None);
-    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        status["institutions"][0]["links"][1]["state"], "down",
-        "{status}"
-    );
+    let status = fep.institution_status("split");
+    assert_eq!(status["links"][1]["state"], "down", "{status}");
+    assert_eq!(status["session"], "waiting_for_recv", "{status}");
+    assert!(sim.seen().is_empty(), "sent: {:?}", sim.seen());
 
+    fep.wait_signed_on("silent").await;
+    let r = request_within(&client, "silent", 1, Duration::from_millis(500)).await;
+    assert_eq!(r.outcome, Outcome::Unknown, "{}", r.detail);
     let (code, metrics) = http(fep.http, "GET", "/metrics", None);
     assert_eq!(code, 200);
     for name in [
@@ -793,6 +797,213 @@ async fn inbound_link_refuses_peers_not_allowed_and_metrics_are_exported() {
         );
     }
     assert!(metrics.contains("outcome=\"unknown\""), "{metrics}");
+    assert!(metrics.contains("reason=\"no_recv_link\""), "{metrics}");
+}
+
+/// Split lines with a bank that opens its recv line late (300 ms after our send link is up)
+/// and answers only there. Nothing goes out before the recv line exists; the sign-on goes out
+/// when it comes up and completes within 2 s (not after a 10 s retry); the first request after
+/// `ready` succeeds. At SIGTERM the sign-off goes out on the send link and its answer comes back
+/// on the recv line, which is still open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_recv_line_gets_the_sign_on_at_once_and_the_sign_off_answer_before_it_closes() {
+    let sim = split_bank(Answer::code("0000")).await;
+    let links = split_links(sim.addr(), "127.0.0.1");
+    let dir = tempdir();
+    let data = dir.path().join("data");
+    let fep = Fep::start(
+        dir.path(),
+        &config(&data, &[institution("split", &links, "5s", "1m", "5m")]),
+        &[],
+    );
+    fep.wait_link("split", "send", "up").await;
+    let send_up = std::time::Instant::now();
+    let client = Client::connect(fep.native).await.unwrap();
+    let early = client
+        .request("split", transfer(1), Duration::from_secs(5))
+        .await
+        .unwrap();
+    // The bank's lateness is the scenario, not a synchronisation: the recv line is opened
+    // 300 ms after the send link came up.
+    tokio::time::sleep_until((send_up + Duration::from_millis(300)).into()).await;
+    assert!(
+        sim.seen().is_empty(),
+        "sent before the recv line existed (its answer is lost): {:?}",
+        sim.seen()
+    );
+    assert_eq!(early.outcome, Outcome::Rejected, "{}", early.detail);
+    assert!(early.detail.contains("recv line"), "{}", early.detail);
+    let status = fep.institution_status("split");
+    assert_eq!(status["session"], "waiting_for_recv", "{status}");
+
+    sim.connect_back(fep.listen_addr("split", "recv")).unwrap();
+    until(WAIT, "the bank's recv line is up", || sim.connected_back()).await;
+    let recv_up = std::time::Instant::now();
+    until(
+        Duration::from_secs(2),
+        "signed on within 2 s of the recv line coming up",
+        || fep.institution_status("split")["signed_on"] == true,
+    )
+    .await;
+    let took = recv_up.elapsed();
+    println!("sign-on completed {took:?} after the recv line came up");
+    assert_eq!(fep.institution_status("split")["session"], "ready");
+    let r = client
+        .request("split", transfer(42), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Ok,
+        "the first request after ready: {}",
+        r.detail
+    );
+    let sign_ons = sim
+        .seen()
+        .iter()
+        .filter(|s| s.msg_type == "1000" && s.biz_type == "100")
+        .count();
+    assert_eq!(sign_ons, 1, "one sign-on, answered: {:?}", sim.seen());
+    assert_eq!(sim.stats().undeliverable, 0, "no answer was lost");
+
+    drop(client);
+    let exit = fep.terminate();
+    assert!(exit.success(), "{exit:?}");
+    let seen = sim.seen();
+    let sign_off = seen
+        .iter()
+        .find(|s| s.msg_type == "1000" && s.biz_type == "200")
+        .unwrap_or_else(|| panic!("no 업무종료 at SIGTERM: {seen:?}"));
+    assert!(
+        !sign_off.on_connect_back,
+        "the sign-off goes out on the send link"
+    );
+    assert_eq!(
+        sim.stats().undeliverable,
+        0,
+        "the sign-off's answer found the recv line open"
+    );
+    let db = rusqlite::Connection::open(data.join("journal.db")).unwrap();
+    let answered: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM telegrams WHERE direction = 'in' AND msg_type = '1100/200'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        answered, 1,
+        "the sign-off's answer reached the gateway and was journaled"
+    );
+}
+
+/// A steady stream of transfers across midnight under a fake clock: every telegram the bank
+/// saw carries a date and a time from one reading (never yesterday's date with today's time),
+/// nothing dated the new day arrives before the new day's sign-on (전문번호 1), requests that
+/// arrive during the changeover wait for it and succeed, and the numbering starts afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_streaming_across_midnight_are_dated_consistently_after_the_new_sign_on() {
+    let sim = bank(Answer::code("0000")).await;
+    let (_dir, fep) = start_hecto_with(&sim, &["--clock-start", "2026-11-22T23:59:58"]);
+    fep.wait_signed_on("hecto").await;
+    let client = Client::connect(fep.native).await.unwrap();
+    let new_day_transfers = || {
+        sim.transfers()
+            .iter()
+            .filter(|s| s.date == "20261123")
+            .count()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut n = w;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = client
+                        .request("hecto", transfer(1 + n), Duration::from_secs(5))
+                        .await
+                        .expect("client error");
+                    outcomes.push((r.outcome, r.detail));
+                    n += 4;
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let crossed = eventually(Duration::from_secs(10), || new_day_transfers() >= 50).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut outcomes = Vec::new();
+    for w in workers {
+        outcomes.extend(w.await.unwrap());
+    }
+    assert!(crossed, "the stream did not cross midnight");
+
+    let seen = sim.seen();
+    let old_day = seen.iter().filter(|s| s.date == "20261122").count();
+    let inconsistent: Vec<_> = seen
+        .iter()
+        .filter(|s| match s.date.as_str() {
+            "20261122" => s.time.as_str() < "235950",
+            "20261123" => s.time.as_str() > "000030",
+            _ => true,
+        })
+        .collect();
+    assert!(
+        inconsistent.is_empty(),
+        "date and time from different readings (or another date): {inconsistent:?}"
+    );
+    let first_new = seen
+        .iter()
+        .position(|s| s.date == "20261123")
+        .expect("telegrams of the new day");
+    let sign_on = &seen[first_new];
+    assert_eq!(
+        (
+            sign_on.msg_type.as_str(),
+            sign_on.biz_type.as_str(),
+            sign_on.msg_no
+        ),
+        ("1000", "100", 1),
+        "the new day's first telegram is its sign-on, numbered 1"
+    );
+    let late_old: Vec<_> = seen[first_new..]
+        .iter()
+        .filter(|s| s.date == "20261122")
+        .collect();
+    println!(
+        "{} telegrams: {old_day} dated 20261122, {} transfers dated 20261123; {} dated the old \
+         day arrived after the new day's sign-on (sent before it)",
+        seen.len(),
+        new_day_transfers(),
+        late_old.len()
+    );
+    for day in ["20261122", "20261123"] {
+        let numbers = seen.iter().filter(|s| s.date == day).map(|s| s.msg_no);
+        assert_unique(numbers.collect(), &format!("a 전문번호 reused on {day}"));
+    }
+    let new_numbers: Vec<u32> = seen
+        .iter()
+        .filter(|s| s.date == "20261123")
+        .map(|s| s.msg_no)
+        .collect();
+    assert!(
+        new_numbers
+            .iter()
+            .max()
+            .is_some_and(|&m| m as usize == new_numbers.len()),
+        "the new day is numbered 1..=N without gaps from the old day: {new_numbers:?}"
+    );
+    assert_eq!(sim.stats().duplicates_rejected, 0);
+    // Requests that arrived during the changeover waited for the sign-on: none was refused.
+    let failed: Vec<_> = outcomes.iter().filter(|(o, _)| *o != Outcome::Ok).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {}: {failed:?}",
+        failed.len(),
+        outcomes.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

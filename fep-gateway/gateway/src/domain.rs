@@ -291,6 +291,15 @@ pub enum RejectReason {
     /// Links are up, the sign-on is not answered yet.
     #[error("institution not ready: signing on")]
     NotReady,
+    /// A send link is up but none that carries the institution's answers (split lines: the
+    /// recv line is down), so nothing is sent.
+    #[error(
+        "institution not ready: waiting for the recv line (no link the answer could come back on)"
+    )]
+    NoRecvLink,
+    /// The request waited for the new business date's sign-on until its deadline.
+    #[error("institution not ready: signing on for the new business date")]
+    DateChange,
     /// No link can send.
     #[error("institution down: no send link")]
     Down,
@@ -342,7 +351,8 @@ impl RejectReason {
             RejectReason::RateLimit => "rate_limit",
             RejectReason::CircuitOpen { .. } => "circuit_open",
             RejectReason::BadRequest { .. } | RejectReason::Malformed(_) => "bad_request",
-            RejectReason::NotReady => "not_ready",
+            RejectReason::NotReady | RejectReason::DateChange => "not_ready",
+            RejectReason::NoRecvLink => "no_recv_link",
             RejectReason::Down => "down",
             RejectReason::SendLinksFull => "send_links_full",
             RejectReason::ShuttingDown => "shutting_down",

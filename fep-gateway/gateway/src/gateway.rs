@@ -204,13 +204,14 @@ impl Gateway {
         &self.journal
     }
 
-    /// Graceful stop: stop admitting, drain in-flight up to `deadline`, sign off, close links
-    /// (waiting until each has written what it holds, at most 5 s), flush
-    /// the journal.
+    /// Graceful stop: stop admitting, drain in-flight up to `deadline`, sign off and await the
+    /// answer (up to each institution's `signon.answer_timeout`) while every link is still
+    /// open, then close links (waiting until each has written what it holds, at most 5 s),
+    /// flush the journal.
     pub async fn shutdown(self, deadline: Duration) {
         let drains = self.registry.values().map(|h| h.shutdown(deadline));
         futures::future::join_all(drains).await;
-        // The sign-offs are queued on the links now; on this signal each link writes its
+        // Signed off (answers received or given up on): on this signal each link writes its
         // queue, flushes and closes, and its task ends.
         let _ = self.shutdown.send(true);
         let closed = futures::future::join_all(self.links);

@@ -5,8 +5,10 @@
 //! other frame goes to the institution actor. A framing error (garbage, oversized length)
 //! closes only this connection.
 //!
-//! On shutdown a link writes what is queued (the sign-off), flushes and closes; its
-//! [`LinkTask`] completes only then, so the gateway can wait for it instead of guessing.
+//! On shutdown a link writes what is queued, flushes and closes; its [`LinkTask`] completes
+//! only then, so the gateway can wait for it instead of guessing. The gateway signals it only
+//! after every institution has signed off and received the answer (or given up on it), so a
+//! recv line is still open when the sign-off's answer comes.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::codec::Framed;
 
-use crate::clock::{poll_stamp, SharedClock};
+use crate::clock::{poll_stamp, SharedClock, Tz};
 use crate::framing::{FrameCodec, FramingConfigError};
 use crate::institution::{Beat, Heartbeat, LinkEvent, ShutdownRx};
 use crate::profile::{FrameKind, Profile};
@@ -80,6 +82,8 @@ pub(crate) struct LinkContext {
     pub answer_polls: bool,
     pub events: mpsc::Sender<LinkEvent>,
     pub clock: SharedClock,
+    /// The institution's business time zone (poll stamps).
+    pub zone: Tz,
 }
 
 impl LinkContext {
@@ -103,6 +107,7 @@ impl LinkContext {
             answer_polls: settings.answer_peer_polls,
             events,
             clock,
+            zone: settings.time_zone,
         })
     }
 }
@@ -303,7 +308,7 @@ async fn run(
                 match heartbeat.as_ref().map(|h| h.on_tick(now())) {
                     Some(Beat::PeerSilent) => break "peer silent for 3 poll intervals",
                     Some(Beat::Poll) => {
-                        let stamp = poll_stamp(&ctx.clock.now());
+                        let stamp = poll_stamp(&ctx.clock.now().with_timezone(&ctx.zone));
                         if let Some(poll) = ctx.profile.poll_request(&stamp) {
                             if framed.send(Bytes::from(poll)).await.is_err() { break "write failed"; }
                             if let Some(h) = &mut heartbeat { h.sent(now()); }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::breaker::ValidBreakerConfig;
+use crate::clock::{Tz, KST};
 use crate::framing::Framing;
 use crate::profile::Profile;
 
@@ -97,6 +98,10 @@ pub struct InstitutionSettings {
     pub sign_on: bool,
     /// Sign on again when the business date changes (banks end the session at midnight).
     pub sign_on_at_date_change: bool,
+    /// How long a sign-on or sign-off answer is awaited, and the backoff between attempts.
+    pub sign_on_policy: SignOnPolicy,
+    /// The business time zone: 전송일자/전송시간, the business date and its change.
+    pub time_zone: Tz,
     /// Answer the institution's heartbeat polls.
     pub answer_peer_polls: bool,
     /// Send a heartbeat after this much idle time on a link (None = never).
@@ -134,6 +139,8 @@ impl InstitutionSettings {
             idempotency_window: Duration::from_secs(24 * 60 * 60),
             sign_on: true,
             sign_on_at_date_change: true,
+            sign_on_policy: SignOnPolicy::default(),
+            time_zone: KST,
             answer_peer_polls: true,
             poll_interval: Some(Duration::from_secs(300)),
             inquiry_delay: Duration::from_secs(300),
@@ -144,6 +151,27 @@ impl InstitutionSettings {
             rate_tps: None,
             webhook: None,
             breaker: Some(ValidBreakerConfig::default()),
+        }
+    }
+}
+
+/// Sign-on and sign-off timing of one institution (`[institution.signon]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignOnPolicy {
+    /// The first retry after a failed sign-on waits this long (plus jitter).
+    pub retry_min: Duration,
+    /// Retries back off exponentially up to this.
+    pub retry_max: Duration,
+    /// A sign-on (or, at shutdown, a sign-off) unanswered this long has failed.
+    pub answer_timeout: Duration,
+}
+
+impl Default for SignOnPolicy {
+    fn default() -> Self {
+        SignOnPolicy {
+            retry_min: Duration::from_millis(500),
+            retry_max: Duration::from_secs(30),
+            answer_timeout: Duration::from_secs(10),
         }
     }
 }

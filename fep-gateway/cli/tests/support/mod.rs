@@ -291,6 +291,22 @@ pub async fn legacy_bank(answer: Answer) -> SimHandle {
     .await
 }
 
+/// A split-lines bank that answers only on the line it opens to the gateway, and opens it only
+/// when the test calls [`SimHandle::connect_back`]: an answer due meanwhile is lost, as on a
+/// real line (no `back_hold`).
+pub async fn split_bank(answer: Answer) -> SimHandle {
+    let sim = bank_with(
+        answer,
+        SimConfig {
+            back_hold_ms: 0,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    sim.expect_connect_back();
+    sim
+}
+
 async fn bank_with(answer: Answer, cfg: SimConfig) -> SimHandle {
     // Bound here and handed over: the address is the simulator's before the gateway starts.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind bank");

@@ -16,8 +16,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::{Tz, KST};
 use crate::framing::Framing;
 use crate::journal::JournalSync;
+use crate::settings::SignOnPolicy;
 
 mod diagnostic;
 pub mod durations;
@@ -116,6 +118,10 @@ pub struct Institution {
     pub max_frame: usize,
     /// TCP connections to the institution.
     pub links: Vec<Link>,
+    /// The business time zone (an IANA name such as `"Asia/Seoul"`, the default): 전송일자 and
+    /// 전송시간 are stamped in it, and the business date changes at its midnight.
+    #[serde(default = "default_time_zone", deserialize_with = "time_zone")]
+    pub time_zone: Tz,
     /// `[institution.signon]`: 개시 behaviour.
     #[serde(default)]
     pub signon: Signon,
@@ -159,6 +165,20 @@ pub struct NoticeDelivery {
 
 fn default_idempotency_window() -> Duration {
     Duration::from_secs(24 * 60 * 60)
+}
+
+fn default_time_zone() -> Tz {
+    KST
+}
+
+/// An IANA time zone name, checked against the tz database bundled with the gateway.
+fn time_zone<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown time zone {name:?}: use an IANA name such as \"Asia/Seoul\" or \"UTC\""
+        ))
+    })
 }
 
 fn default_request_timeout() -> Duration {
@@ -277,6 +297,29 @@ pub struct Signon {
     /// Sign on again when the business date changes.
     #[serde(default = "yes")]
     pub on_date_change: bool,
+    /// The first retry after a failed sign-on (refused, unanswered or not sent) waits this
+    /// long; each further retry waits twice as long, up to `retry_max`, plus up to half again
+    /// of random jitter (never beyond `retry_max`).
+    #[serde(default = "default_retry_min", with = "durations")]
+    pub retry_min: Duration,
+    /// The longest wait between sign-on attempts.
+    #[serde(default = "default_retry_max", with = "durations")]
+    pub retry_max: Duration,
+    /// A sign-on unanswered this long has failed (and is retried); at shutdown, the longest
+    /// wait for the answer to 업무종료 (sign-off) before the links close.
+    #[serde(default = "default_answer_timeout", with = "durations")]
+    pub answer_timeout: Duration,
+}
+
+impl Signon {
+    /// The timing the runtime uses.
+    pub fn policy(&self) -> SignOnPolicy {
+        SignOnPolicy {
+            retry_min: self.retry_min,
+            retry_max: self.retry_max,
+            answer_timeout: self.answer_timeout,
+        }
+    }
 }
 
 impl Default for Signon {
@@ -285,8 +328,23 @@ impl Default for Signon {
             enabled: true,
             on_connect: true,
             on_date_change: true,
+            retry_min: default_retry_min(),
+            retry_max: default_retry_max(),
+            answer_timeout: default_answer_timeout(),
         }
     }
+}
+
+fn default_retry_min() -> Duration {
+    SignOnPolicy::default().retry_min
+}
+
+fn default_retry_max() -> Duration {
+    SignOnPolicy::default().retry_max
+}
+
+fn default_answer_timeout() -> Duration {
+    SignOnPolicy::default().answer_timeout
 }
 
 fn yes() -> bool {

@@ -175,6 +175,8 @@ fn resolve_institution(
         idempotency_window: inst.idempotency_window,
         sign_on: inst.signon.enabled,
         sign_on_at_date_change: inst.signon.on_date_change,
+        sign_on_policy: inst.signon.policy(),
+        time_zone: inst.time_zone,
         answer_peer_polls: inst.polling.answer_peer_polls,
         poll_interval: inst.polling.enabled.then_some(inst.polling.idle_interval),
         inquiry_delay: inst.unknown.inquiry_delay,

@@ -53,7 +53,60 @@ fn minimal_config_gets_defaults() {
     assert_eq!(h.unknown, UnknownPolicy::default());
     assert_eq!(h.limits, Limits::default());
     assert!(h.signon.enabled && h.signon.on_connect && h.signon.on_date_change);
+    assert_eq!(h.signon.policy(), SignOnPolicy::default());
+    assert_eq!(h.time_zone, KST);
     assert_eq!(check_summary(&c), "ok: 1 institutions, 1 links");
+}
+
+#[test]
+fn time_zone_and_sign_on_timing_are_read() {
+    let text = format!(
+        "{MINIMAL}time_zone = \"America/New_York\"\n\
+         [institution.signon]\nretry_min = \"200ms\"\nretry_max = \"5s\"\nanswer_timeout = \"3s\"\n"
+    );
+    let h = &parse(&text).unwrap().institutions[0];
+    assert_eq!(h.time_zone, chrono_tz::America::New_York);
+    assert_eq!(
+        h.signon.policy(),
+        SignOnPolicy {
+            retry_min: Duration::from_millis(200),
+            retry_max: Duration::from_secs(5),
+            answer_timeout: Duration::from_secs(3),
+        }
+    );
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused_at_its_line() {
+    let text = format!("{MINIMAL}time_zone = \"Asia/Seol\"\n");
+    let d = fail(&text);
+    assert_eq!(d.path, "institution[0].time_zone");
+    assert_eq!(d.line, line_of(&text, "Asia/Seol"));
+    assert!(d.message.contains("unknown time zone \"Asia/Seol\""), "{d}");
+}
+
+#[test]
+fn sign_on_timing_must_make_sense() {
+    let text =
+        format!("{MINIMAL}[institution.signon]\nretry_min = \"0s\"\nanswer_timeout = \"0s\"\n");
+    let paths: Vec<String> = parse(&text)
+        .unwrap_err()
+        .diagnostics()
+        .iter()
+        .map(|d| d.path.clone())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "institution[0].signon.retry_min",
+            "institution[0].signon.answer_timeout"
+        ]
+    );
+    let text = format!("{MINIMAL}[institution.signon]\nretry_min = \"2s\"\nretry_max = \"1s\"\n");
+    let d = fail(&text);
+    assert_eq!(d.path, "institution[0].signon.retry_max");
+    assert_eq!(d.line, line_of(&text, "retry_max"));
+    assert_eq!(d.message, "must be at least signon.retry_min (2s)");
 }
 
 #[test]

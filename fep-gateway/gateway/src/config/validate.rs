@@ -67,6 +67,24 @@ impl Config {
                     "must be positive (set enabled = false to turn polling off)".into(),
                 );
             }
+            let so = &inst.signon;
+            for (key, v) in [
+                ("retry_min", so.retry_min),
+                ("answer_timeout", so.answer_timeout),
+            ] {
+                if v.is_zero() {
+                    err(format!("{p}.signon.{key}"), "must be positive".into());
+                }
+            }
+            if so.retry_max < so.retry_min {
+                err(
+                    format!("{p}.signon.retry_max"),
+                    format!(
+                        "must be at least signon.retry_min ({})",
+                        humantime_serde::re::humantime::format_duration(so.retry_min)
+                    ),
+                );
+            }
             if inst.request_timeout.is_zero() {
                 err(format!("{p}.request_timeout"), "must be positive".into());
             }

@@ -15,14 +15,14 @@ use super::inflight::{InFlight, Late};
 use super::links::Links;
 use super::resolver::{Policy, Resolver};
 use super::sequencer::{Reserved, Sequencer};
-use super::session::Session;
+use super::session::{Gate, Session};
 use super::telemetry::{rejected_counter, Metrics};
 use super::{
     now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, NoticeEvent, Reply,
     Submit,
 };
 use crate::breaker::{CircuitBreaker, State, Transition};
-use crate::clock::{day_of, hms_of, SharedClock};
+use crate::clock::{next_day_start, BusinessTime, SharedClock, Tz};
 use crate::domain::{MsgRef, RejectReason, TxState};
 use crate::journal::{Journal, JournalError, TxRecord, Unsettled};
 use crate::profile::{CorrKey, Profile};
@@ -30,7 +30,8 @@ use crate::settings::InstitutionSettings;
 
 /// Late responses are remembered this long after their request timed out.
 const LATE_WINDOW: Duration = Duration::from_secs(600);
-/// How often the business date is checked.
+/// How often housekeeping runs; it also re-reads the business date, as a safety net for a wall
+/// clock that jumps (the date change itself is a timer armed at the zone's midnight).
 const DAY_CHECK: Duration = Duration::from_millis(500);
 
 /// Why a telegram is in flight.
@@ -40,8 +41,10 @@ pub(super) enum Purpose {
         reply: oneshot::Sender<Reply>,
         tx_id: u64,
     },
-    /// 업무개시.
-    SignOn,
+    /// 업무개시, attempt `attempt` (see `Session`).
+    SignOn { attempt: u64 },
+    /// 업무종료 at shutdown.
+    SignOff,
     /// A result inquiry about the request `orig`.
     Inquiry { orig: CorrKey },
 }
@@ -84,6 +87,10 @@ pub(super) struct Actor {
     pub profile: Arc<Profile>,
     pub journal: Journal,
     pub clock: SharedClock,
+    /// The business time zone.
+    pub zone: Tz,
+    /// When the next business date begins (the actor's monotonic time).
+    next_day: Instant,
     /// Timeout of result inquiries.
     pub request_timeout: Duration,
     pub links: Links,
@@ -93,14 +100,23 @@ pub(super) struct Actor {
     pub inflight: InFlight<Purpose>,
     pub late: Late,
     pub resolver: Resolver,
-    /// Admitted requests waiting for a 전문번호 block.
+    /// Admitted requests waiting for a 전문번호 block or the new business date's sign-on.
     pub waiting: VecDeque<Submit>,
     pub counters: Counters,
     pub notices: broadcast::Sender<NoticeEvent>,
     seq_tx: mpsc::Sender<ReserveResult>,
-    shutdown: Option<oneshot::Sender<()>>,
+    stopping: Option<Stopping>,
     pub journaling: FuturesUnordered<Journaled>,
     pub metrics: Metrics,
+}
+
+/// A shutdown in progress: drain the requests in flight (until `drain_until`), then sign off
+/// and await the answer, then acknowledge `done` so the links may close.
+struct Stopping {
+    done: oneshot::Sender<()>,
+    drain_until: Instant,
+    /// The sign-off has been started (sent, or found unnecessary).
+    signing_off: bool,
 }
 
 /// Starts an institution actor. Link tasks report to the returned `LinkEvent` sender.
@@ -121,16 +137,27 @@ pub(crate) fn spawn(
         .breaker
         .clone()
         .map(|config| CircuitBreaker::from_valid(config, now()));
+    let zone = settings.time_zone;
+    let started = clock.now();
     let actor = Actor {
         name: name.clone(),
         profile: profile.clone(),
         journal,
         request_timeout: settings.request_timeout,
         links: Links::new(&settings.links),
-        seq: Sequencer::new(day_of(&clock.now()), *profile.seq_range.end()),
+        seq: Sequencer::new(
+            BusinessTime::at(started, zone).day,
+            *profile.seq_range.end(),
+        ),
+        next_day: day_boundary(started, zone, now()),
         clock,
+        zone,
         admission: Admission::new(settings.max_inflight, settings.rate_tps, breaker),
-        session: Session::new(settings.sign_on, settings.sign_on_at_date_change),
+        session: Session::new(
+            settings.sign_on,
+            settings.sign_on_at_date_change,
+            settings.sign_on_policy,
+        ),
         inflight: InFlight::default(),
         late: Late::new(LATE_WINDOW),
         resolver: Resolver::new(Policy {
@@ -142,7 +169,7 @@ pub(crate) fn spawn(
         counters: Counters::default(),
         notices: notices.clone(),
         seq_tx,
-        shutdown: None,
+        stopping: None,
         journaling: FuturesUnordered::new(),
         metrics: Metrics::new(&name),
     };
@@ -176,6 +203,7 @@ pub(crate) fn spawn(
         name,
         default_timeout: settings.request_timeout,
         idempotency_window: settings.idempotency_window,
+        sign_off_wait: settings.sign_on_policy.answer_timeout,
         profile,
         submit: submit_tx,
         control: control_tx,
@@ -194,8 +222,8 @@ impl Actor {
         loop {
             let run = std::panic::AssertUnwindSafe(self.run(&mut rx));
             match futures::FutureExt::catch_unwind(run).await {
-                Ok(done) => {
-                    self.finish(&mut rx, done);
+                Ok(()) => {
+                    self.finish(&mut rx);
                     return;
                 }
                 Err(panic) => {
@@ -244,16 +272,20 @@ impl Actor {
             self.reject(s, RejectReason::TaskRestarted);
         }
         self.session.forget_attempt();
+        if self.session.signing_off() {
+            // Its in-flight entry is gone: the sign-off will not be answered.
+            self.signed_off("institution task restarted while signing off");
+        }
         // Unknowns keep being resolved: their inquiries are re-armed.
         self.resolver.rearm_all(now);
         self.maybe_sign_on();
     }
 
-    /// The event loop; returns the shutdown acknowledgement when asked to stop.
-    async fn run(&mut self, rx: &mut Receivers) -> Option<oneshot::Sender<()>> {
+    /// The event loop; returns when asked to stop and done (or when every inbox is closed).
+    async fn run(&mut self, rx: &mut Receivers) {
         let mut day_check = tokio::time::interval(DAY_CHECK);
-        // One timer for every deadline the actor keeps (requests, inquiries, sign-on retry),
-        // armed at the earliest.
+        // One timer for every deadline the actor keeps (requests, inquiries, sign-on retry,
+        // held requests, the date change, the shutdown's drain), armed at the earliest.
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
@@ -277,26 +309,25 @@ impl Actor {
                 }
                 Some(control) = rx.control.recv() => match control {
                     Control::Status(reply) => { let _ = reply.send(self.status()); }
-                    Control::Shutdown(done) => {
-                        self.sign_off();
-                        self.shutdown = Some(done);
+                    Control::Shutdown { done, drain_until } => {
+                        self.stopping = Some(Stopping { done, drain_until, signing_off: false });
                     }
                     #[cfg(test)]
                     Control::Panic => panic!("injected panic"),
                 },
                 _ = day_check.tick() => self.check_day(),
-                Some(submit) = rx.submit.recv(), if self.shutdown.is_none() && self.has_room() => self.on_submit(submit),
-                else => return self.shutdown.take(),
+                Some(submit) = rx.submit.recv(), if self.stopping.is_none() && self.has_room() => self.on_submit(submit),
+                else => return,
             }
             self.metrics.inflight(self.inflight.len());
-            if self.shutdown.is_some() && self.user_inflight() == 0 {
-                return self.shutdown.take();
+            if self.stopped() {
+                return;
             }
         }
     }
 
     /// Answers whatever is still queued or in flight: nothing is dropped.
-    fn finish(&mut self, rx: &mut Receivers, shutdown: Option<oneshot::Sender<()>>) {
+    fn finish(&mut self, rx: &mut Receivers) {
         rx.submit.close();
         while let Ok(s) = rx.submit.try_recv() {
             self.reject(s, RejectReason::ShuttingDown);
@@ -309,8 +340,8 @@ impl Actor {
                 let _ = reply.send(Reply::unknown(tx_id, "gateway stopped before the answer"));
             }
         }
-        if let Some(done) = shutdown {
-            let _ = done.send(());
+        if let Some(stopping) = self.stopping.take() {
+            let _ = stopping.done.send(());
         }
     }
 
@@ -323,12 +354,20 @@ impl Actor {
             .has_room(self.inflight.len() + self.waiting.len())
     }
 
-    /// The earliest of the deadlines the actor keeps.
+    /// The earliest of the deadlines the actor keeps. Inquiries wait while the session is not
+    /// ready (they go out once it is: the loop asks again after every event).
     fn next_wake(&self) -> Option<Instant> {
+        let ready = self.session.gate() == Gate::Open;
         [
             self.inflight.next_deadline(),
-            self.resolver.next_due(),
+            self.resolver.next_due().filter(|_| ready),
             self.session.next_retry(),
+            self.waiting.iter().map(|s| s.ticket.deadline()).min(),
+            self.stopping
+                .as_ref()
+                .filter(|s| !s.signing_off)
+                .map(|s| s.drain_until),
+            Some(self.next_day),
         ]
         .into_iter()
         .flatten()
@@ -339,16 +378,42 @@ impl Actor {
     /// handling it schedules (a retry with a zero interval) waits for the next round.
     fn on_wake(&mut self) {
         let now = now();
+        // At the zone's midnight: the new business date starts here, not at a later check.
+        let at = self.read_clock();
+        if now >= self.next_day {
+            // Still the old date on the wall clock (the timer ran a hair early): look again.
+            self.next_day = self.next_day.max(now + Duration::from_millis(1));
+        }
         let expired: Vec<_> = std::iter::from_fn(|| self.inflight.pop_expired(now)).collect();
         for (key, e) in expired {
             self.expired(key, e, now);
         }
-        let inquiries: Vec<_> = std::iter::from_fn(|| self.resolver.pop_due(now)).collect();
-        for due in inquiries {
-            self.send_inquiry(due);
+        self.expire_waiting(now);
+        if self.session.gate() == Gate::Open {
+            let inquiries: Vec<_> = std::iter::from_fn(|| self.resolver.pop_due(now)).collect();
+            for due in inquiries {
+                self.send_inquiry(due, at);
+            }
         }
-        if self.session.retry_due(now) {
-            self.maybe_sign_on();
+        self.maybe_sign_on();
+    }
+
+    /// Held requests whose own deadline passed are refused (never sent).
+    fn expire_waiting(&mut self, now: Instant) {
+        if !self.waiting.iter().any(|s| s.ticket.deadline() <= now) {
+            return;
+        }
+        let reason = match self.session.gate() {
+            Gate::Wait => RejectReason::DateChange,
+            Gate::Refuse(reason) => reason,
+            Gate::Open => RejectReason::QueueDeadline,
+        };
+        let (due, keep) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|s| s.ticket.deadline() <= now);
+        self.waiting = keep;
+        for s in Vec::from(due) {
+            self.reject(s, reason.clone());
         }
     }
 
@@ -380,11 +445,29 @@ impl Actor {
         }
         self.reserve_more();
         self.maybe_sign_on();
+        self.release_waiting();
+    }
+
+    /// Sends the held requests the session and the numbers now allow (one clock reading for
+    /// the batch), and refuses them if the session can no longer take them.
+    pub(super) fn release_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let at = self.read_clock();
         while !self.seq.is_dry() {
+            let refused = match self.session.gate() {
+                Gate::Wait => break,
+                Gate::Open => None,
+                Gate::Refuse(reason) => Some(reason),
+            };
             let Some(s) = self.waiting.pop_front() else {
                 break;
             };
-            self.send_user(s);
+            match refused {
+                None => self.send_user(s, at),
+                Some(reason) => self.reject(s, reason),
+            }
         }
     }
 
@@ -395,14 +478,28 @@ impl Actor {
     }
 
     fn check_day(&mut self) {
-        let today = day_of(&self.clock.now());
+        self.read_clock();
+        self.maybe_sign_on();
+        self.late.forget_old(now());
+    }
+
+    // ----- business date -------------------------------------------------------------------
+
+    /// Reads the clock once, in the institution's zone: the date and time of one telegram.
+    /// When the reading is on a new business date, the date changes here, before anything is
+    /// stamped with it: a new 전문번호 range, and (where the family signs on at a date change)
+    /// requests are held until the new date's sign-on is answered.
+    pub(super) fn read_clock(&mut self) -> BusinessTime {
+        let utc = self.clock.now();
+        let at = BusinessTime::at(utc, self.zone);
         let from = self.seq.day();
-        if self.seq.change_day(today) {
-            tracing::info!(institution = %self.name, from, to = today, "business date changed: new 전문번호 range and sign-on");
-            self.session.on_day_change();
+        if at.day > from && self.seq.change_day(at.day) {
+            let sign_on = self.session.on_day_change();
+            tracing::info!(institution = %self.name, from, to = at.day, sign_on, "business date changed: new 전문번호 range");
+            self.next_day = day_boundary(utc, self.zone, now());
             self.reserve_more();
         }
-        self.late.forget_old(now());
+        at
     }
 
     // ----- links ---------------------------------------------------------------------------
@@ -420,7 +517,7 @@ impl Actor {
                     tracing::info!(institution = %self.name, link = %name, "link up");
                     self.metrics.link_up(name, true);
                 }
-                self.maybe_sign_on();
+                self.links_changed();
             }
             LinkEvent::Down { link, conn } => {
                 let Some(closed) = self.links.down(link, conn) else {
@@ -438,38 +535,103 @@ impl Actor {
                         }
                     }
                 }
-                if !self.links.can_send() {
-                    self.session.on_links_lost();
-                }
+                self.links_changed();
             }
             LinkEvent::Frame { link, frame } => self.on_frame(link, frame),
         }
     }
 
+    /// A link came up or went down: the session learns which paths are up, and may now sign
+    /// on, or send or refuse what it held.
+    fn links_changed(&mut self) {
+        let (send, recv) = (self.links.can_send(), self.links.can_recv());
+        self.session.set_links(send, recv);
+        self.maybe_sign_on();
+        self.release_waiting();
+    }
+
     // ----- session -------------------------------------------------------------------------
 
+    /// Sends the sign-on if one is due (see `Session::wants_sign_on`), stamped from one clock
+    /// reading, which may itself start a new business date.
     pub(super) fn maybe_sign_on(&mut self) {
-        if !self.session.wants_sign_on(self.links.can_send()) {
-            return;
+        let at = self.read_clock();
+        let numbered = !self.seq.is_dry();
+        if !numbered {
+            // Asked again when the numbers arrive (`on_reserved`).
+            self.reserve_more();
         }
+        let now = now();
+        let Some(attempt) = self.session.wants_sign_on(now, numbered) else {
+            return;
+        };
         let telegram = self.profile.admin(&self.profile.sign_on);
-        let timeout = super::session::SIGN_ON_TIMEOUT;
-        if let Err((_, reason)) = self.send(telegram.into(), Purpose::SignOn, timeout) {
-            tracing::warn!(institution = %self.name, %reason, "sign-on not sent; retrying");
-            self.session.on_not_sent(now());
+        let timeout = self.session.answer_timeout();
+        let purpose = Purpose::SignOn { attempt };
+        tracing::info!(institution = %self.name, day = at.day, attempt, "signing on");
+        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout, at) {
+            self.sign_on_failed(attempt, &reason.to_string(), now);
         }
     }
 
+    /// Sign-on `attempt` was answered.
+    pub(super) fn on_sign_on_answer(&mut self, attempt: u64, code: &str, accepted: bool) {
+        let retry = self.session.on_answer(attempt, accepted, now());
+        if let Some(wait) = retry {
+            tracing::error!(institution = %self.name, attempt, code, retry_in = ?wait, "sign-on refused");
+        } else if accepted && self.session.signed_on() {
+            tracing::info!(institution = %self.name, day = self.seq.day(), attempt, "signed on");
+            self.release_waiting();
+        } else {
+            tracing::info!(institution = %self.name, attempt, code, "answer to an abandoned sign-on ignored");
+        }
+    }
+
+    /// Sign-on `attempt` was not answered in time, or never reached a link.
+    pub(super) fn sign_on_failed(&mut self, attempt: u64, why: &str, now: Instant) {
+        if let Some(wait) = self.session.on_failed(attempt, now) {
+            tracing::warn!(institution = %self.name, attempt, why, retry_in = ?wait, "sign-on failed");
+        }
+    }
+
+    /// Shutdown steps: once the requests in flight are settled (or the drain deadline passed),
+    /// 업무종료 goes out while every link is still open and its answer is awaited (bounded by
+    /// `answer_timeout`); true when done, so the links may close.
+    fn stopped(&mut self) -> bool {
+        let drained = self.user_inflight() + self.waiting.len() == 0;
+        let Some(stopping) = self.stopping.as_mut() else {
+            return false;
+        };
+        if !stopping.signing_off {
+            if !drained && now() < stopping.drain_until {
+                return false;
+            }
+            stopping.signing_off = true;
+            self.sign_off();
+        }
+        !self.session.signing_off()
+    }
+
     fn sign_off(&mut self) {
-        if !self.session.signed_on() {
+        // Read first: past midnight the old date's session is over and there is nothing to
+        // sign off (the new date's was never opened).
+        let at = self.read_clock();
+        if !self.session.begin_sign_off() {
             return;
         }
-        let mut t = self.profile.admin(&self.profile.sign_off);
-        if let Some(n) = self.next_msg_no() {
-            let time = hms_of(&self.clock.now());
-            self.profile.stamp(&mut t, n, self.seq.day(), time);
-            let _ = self.links.write(t.into());
+        let telegram = self.profile.admin(&self.profile.sign_off);
+        let timeout = self.session.answer_timeout();
+        tracing::info!(institution = %self.name, day = at.day, "signing off");
+        if let Err((_, reason)) = self.send(telegram.into(), Purpose::SignOff, timeout, at) {
+            tracing::warn!(institution = %self.name, %reason, "sign-off not sent");
+            self.session.on_signed_off();
         }
+    }
+
+    /// The sign-off was answered, or will not be: the session is over.
+    pub(super) fn signed_off(&mut self, how: &str) {
+        tracing::info!(institution = %self.name, how, "signed off");
+        self.session.on_signed_off();
     }
 
     // ----- bookkeeping ---------------------------------------------------------------------
@@ -490,7 +652,10 @@ impl Actor {
         InstitutionStatus {
             name: self.name.to_string(),
             signed_on: self.session.signed_on(),
+            session: self.session.state(),
+            sign_on_failures: self.session.failures(),
             day: self.seq.day(),
+            time_zone: self.zone.name(),
             links: self.links.statuses(),
             inflight: self.user_inflight(),
             resolving: self.resolver.len(),
@@ -502,4 +667,13 @@ impl Actor {
             counters: self.counters.clone(),
         }
     }
+}
+
+/// The monotonic instant at which the business date after `utc`'s begins in `zone`, `now`
+/// being the monotonic time of `utc`.
+fn day_boundary(utc: chrono::DateTime<chrono::Utc>, zone: Tz, now: Instant) -> Instant {
+    let until = (next_day_start(utc, zone) - utc)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    now + until.max(Duration::from_millis(1))
 }

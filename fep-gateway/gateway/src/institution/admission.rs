@@ -25,6 +25,11 @@ impl Ticket {
             .max(Duration::from_millis(1))
     }
 
+    /// When the caller stops waiting.
+    pub fn deadline(&self) -> Instant {
+        self.queued_at + self.timeout
+    }
+
     fn expired(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.queued_at) >= self.timeout
     }

@@ -100,6 +100,13 @@ impl Links {
         self.links.iter().any(|l| l.can_send)
     }
 
+    /// Whether any link the institution's answers arrive on (`recv` or `both`) is up.
+    pub fn can_recv(&self) -> bool {
+        self.links
+            .iter()
+            .any(|l| l.sender.is_some() && l.direction.can_recv())
+    }
+
     /// Queues a telegram on the next up send link (round robin); returns the link.
     pub fn write(&mut self, telegram: Bytes) -> Result<usize, RejectReason> {
         let n = self.links.len();
@@ -190,6 +197,10 @@ mod tests {
             .map(|_| links.write(Bytes::from_static(b"t")).unwrap())
             .collect();
         assert_eq!(used, [0, 1, 0, 1], "never the recv link");
+        assert!(links.can_recv());
+        assert_eq!(links.down(2, 3).map(|c| c.duplex), Some(false));
+        assert!(!links.can_recv(), "only the recv link carries answers");
+        assert!(links.can_send());
         assert_eq!((a_rx.len(), b_rx.len()), (2, 2));
         let _ = (a_rx.try_recv(), b_rx.try_recv());
     }

@@ -44,6 +44,7 @@ mod tests;
 
 pub(crate) use actor::spawn;
 use admission::Ticket;
+pub use session::SessionState;
 pub(crate) use session::{Beat, Heartbeat};
 
 /// The answer to a submitted request.
@@ -158,10 +159,17 @@ fn direction_word<S: Serializer>(d: &Direction, s: S) -> Result<S::Ok, S::Error>
 pub struct InstitutionStatus {
     /// Name.
     pub name: String,
-    /// Signed on for today.
+    /// Signed on for today (kept for compatibility: `session` says more).
     pub signed_on: bool,
+    /// The session: `disconnected`, `waiting_for_recv`, `signing_on`, `backing_off`, `ready`,
+    /// `signing_off` or `signed_off`. Requests go out only when `ready`.
+    pub session: SessionState,
+    /// Failed sign-on attempts since the last success.
+    pub sign_on_failures: u32,
     /// Business date (YYYYMMDD) of the current number range.
     pub day: u32,
+    /// The business time zone (IANA name) the date and 전송시간 are read in.
+    pub time_zone: &'static str,
     /// Links.
     pub links: Vec<LinkStatus>,
     /// Requests awaiting an answer.
@@ -208,7 +216,11 @@ struct Submit {
 
 enum Control {
     Status(oneshot::Sender<InstitutionStatus>),
-    Shutdown(oneshot::Sender<()>),
+    /// Stop admitting, drain until `drain_until`, sign off, then acknowledge.
+    Shutdown {
+        done: oneshot::Sender<()>,
+        drain_until: Instant,
+    },
     /// Test hook: panic inside the actor.
     #[cfg(test)]
     Panic,
@@ -220,6 +232,8 @@ pub struct InstitutionHandle {
     name: Arc<str>,
     default_timeout: Duration,
     idempotency_window: Duration,
+    /// The longest wait for the sign-off's answer at shutdown.
+    sign_off_wait: Duration,
     profile: Arc<Profile>,
     submit: mpsc::Sender<Submit>,
     control: mpsc::Sender<Control>,
@@ -325,11 +339,17 @@ impl InstitutionHandle {
         self.notices.subscribe()
     }
 
-    /// Signs off and stops, waiting up to `deadline` for in-flight requests.
+    /// Stops admitting, waits up to `deadline` for in-flight requests, then signs off and waits
+    /// for the answer (up to the institution's `signon.answer_timeout`) while its links are
+    /// still open; returns when the institution is done with its links.
     pub async fn shutdown(&self, deadline: Duration) {
-        let (tx, rx) = oneshot::channel();
-        if self.control.send(Control::Shutdown(tx)).await.is_ok() {
-            let _ = tokio::time::timeout(deadline, rx).await;
+        let (done, rx) = oneshot::channel();
+        let drain_until = now() + deadline;
+        let stop = Control::Shutdown { done, drain_until };
+        if self.control.send(stop).await.is_ok() {
+            // The actor keeps both deadlines itself; this one only guards against a stuck task.
+            let bound = deadline + self.sign_off_wait + Duration::from_secs(1);
+            let _ = tokio::time::timeout(bound, rx).await;
         }
     }
 }

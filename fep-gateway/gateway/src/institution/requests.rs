@@ -10,8 +10,9 @@ use super::actor::{Actor, Journaled, Purpose};
 use super::admission::Call;
 use super::inflight::Entry;
 use super::resolver::{Due, Settled, Step};
+use super::session::Gate;
 use super::{now, NoticeEvent, Reply, Submit};
-use crate::clock::hms_of;
+use crate::clock::BusinessTime;
 use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
 use crate::journal::{JournalError, TelegramRow, TxRecord, Unsettled};
 use crate::profile::{CorrKey, FrameKind, Verdict};
@@ -33,20 +34,26 @@ impl Actor {
             };
             return self.reject(s, reason);
         }
-        if let Err(reason) = self.session.readiness(self.links.can_send()) {
-            return self.reject(s, reason);
+        // One clock reading: it starts a new business date if it is one, and stamps the telegram.
+        let at = self.read_clock();
+        match self.session.gate() {
+            Gate::Open => {}
+            // The new date's sign-on is under way: hold it (bounded by its own deadline).
+            Gate::Wait => return self.waiting.push_back(s),
+            Gate::Refuse(reason) => return self.reject(s, reason),
         }
-        if self.seq.is_dry() {
-            // Numbers are being reserved: hold the request briefly (bounded by max_inflight).
+        if self.seq.is_dry() || !self.waiting.is_empty() {
+            // Numbers are being reserved: hold the request briefly (bounded by max_inflight),
+            // behind those held before it.
             self.waiting.push_back(s);
             self.reserve_more();
             return;
         }
-        self.send_user(s);
+        self.send_user(s, at);
     }
 
-    /// Sends an admitted request, unless the breaker refuses it.
-    pub(super) fn send_user(&mut self, s: Submit) {
+    /// Sends an admitted request stamped with `at`, unless the breaker refuses it.
+    pub(super) fn send_user(&mut self, s: Submit, at: BusinessTime) {
         let Submit {
             telegram,
             ticket,
@@ -63,7 +70,7 @@ impl Actor {
             Ok(p) => p,
             Err(reason) => return self.reject_reply(tx_id, reply, reason),
         };
-        match self.send(telegram, Purpose::User { reply, tx_id }, timeout) {
+        match self.send(telegram, Purpose::User { reply, tx_id }, timeout, at) {
             Ok(key) => {
                 if let Some(Err(p)) = permit.map(|p| self.inflight.set_permit(key, p)) {
                     self.admission.settle(Some(p), Call::NotSent, now, now);
@@ -104,24 +111,27 @@ impl Actor {
 
     // ----- sending -------------------------------------------------------------------------
 
-    /// Assigns a 전문번호, stamps the telegram, journals it (with the transaction it opens)
-    /// and tracks it; it is written to a link once the journal has committed it.
+    /// Assigns a 전문번호, stamps the telegram with the business date and the time of `at`
+    /// (one clock reading, taken through `read_clock` so the date is the sequencer's),
+    /// journals it (with the transaction it opens) and tracks it; it is written to a link once
+    /// the journal has committed it.
     pub(super) fn send(
         &mut self,
         telegram: Bytes,
         purpose: Purpose,
         timeout: Duration,
+        at: BusinessTime,
     ) -> Result<CorrKey, (Purpose, RejectReason)> {
         let Some(msg_no) = self.next_msg_no() else {
             return Err((purpose, RejectReason::NoSequenceNumber(None)));
         };
         let day = self.seq.day();
+        // Only a wall clock set back across midnight reads a date before the sequencer's:
+        // the date stays, and the time is its first second rather than one of another date.
+        let hms = if at.day == day { at.hms } else { 0 };
         // Copies only if the caller still shares the bytes.
         let mut stamped = BytesMut::from(telegram);
-        if !self
-            .profile
-            .stamp(&mut stamped, msg_no, day, hms_of(&self.clock.now()))
-        {
+        if !self.profile.stamp(&mut stamped, msg_no, day, hms) {
             return Err((
                 purpose,
                 RejectReason::Malformed("telegram too short for the header"),
@@ -210,7 +220,8 @@ impl Actor {
         self.on_breaker_transition(t);
         match e.purpose {
             Purpose::User { reply, tx_id } => self.reject_unsent(tx_id, reply, &e.at, reason),
-            Purpose::SignOn => self.session.on_not_sent(now),
+            Purpose::SignOn { attempt } => self.sign_on_failed(attempt, &reason.to_string(), now),
+            Purpose::SignOff => self.signed_off("sign-off not sent"),
             Purpose::Inquiry { orig } => self.inquiry_failed(orig, now),
         }
     }
@@ -239,11 +250,8 @@ impl Actor {
                 self.record(tx_id, &e.at, TxState::Unknown, why);
                 self.start_resolution(key, tx_id, e.at, e.telegram, now);
             }
-            Purpose::SignOn => {
-                tracing::warn!(institution = %self.name, "sign-on not answered ({why}); retrying");
-                self.session.on_timeout();
-                self.maybe_sign_on();
-            }
+            Purpose::SignOn { attempt } => self.sign_on_failed(attempt, why, now),
+            Purpose::SignOff => self.signed_off("sign-off not answered"),
             Purpose::Inquiry { orig } => self.inquiry_failed(orig, now),
         }
     }
@@ -291,14 +299,14 @@ impl Actor {
         }
     }
 
-    pub(super) fn send_inquiry(&mut self, due: Due) {
+    pub(super) fn send_inquiry(&mut self, due: Due, at: BusinessTime) {
         let now = now();
         let Some(telegram) = self.profile.inquiry(due.msg_no, &due.original) else {
             return self.inquiry_failed(due.key, now);
         };
         let timeout = self.request_timeout;
         let purpose = Purpose::Inquiry { orig: due.key };
-        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout) {
+        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout, at) {
             tracing::warn!(institution = %self.name, %reason, "result inquiry not sent; will retry");
             self.inquiry_failed(due.key, now);
         }
@@ -404,15 +412,11 @@ impl Actor {
                     telegram: frame,
                 });
             }
-            Purpose::SignOn => {
-                let accepted = verdict == Verdict::Ok;
-                if accepted {
-                    tracing::info!(institution = %self.name, day = self.seq.day(), "signed on");
-                } else {
-                    tracing::error!(institution = %self.name, ?verdict, "sign-on refused; retrying in 5 s");
-                }
-                self.session.on_answer(accepted, now);
+            Purpose::SignOn { attempt } => {
+                let code = self.profile.resp_code.text(&frame).unwrap_or("");
+                self.on_sign_on_answer(attempt, code, verdict == Verdict::Ok);
             }
+            Purpose::SignOff => self.signed_off("sign-off answered"),
             Purpose::Inquiry { orig } => {
                 let answer = self.profile.inquiry_verdict(&frame);
                 let step = self.resolver.on_answer(orig, answer.as_ref(), now);

@@ -1,18 +1,58 @@
-//! Session state: 업무개시 (sign-on) after connecting and at a date change, 업무종료 (sign-off)
-//! on shutdown, and the idle heartbeat (poll) of each link.
+//! Session state: 업무개시 (sign-on) once the institution's answer can reach us and at each
+//! date change, retried with jittered exponential backoff; 업무종료 (sign-off) on shutdown; and
+//! the idle heartbeat (poll) of each link.
 //!
-//! I/O-free: the actor (or the link task, for polls) asks what to do and does it.
+//! I/O-free: the actor (or the link task, for polls) tells it what happened, with the time,
+//! and asks what to do.
 
 use std::time::{Duration, Instant};
 
-use crate::domain::RejectReason;
+use serde::Serialize;
 
-/// How long a sign-on may go unanswered.
-pub(crate) const SIGN_ON_TIMEOUT: Duration = Duration::from_secs(10);
-/// Retry after a sign-on that could not be sent.
-const RETRY_NOT_SENT: Duration = Duration::from_secs(1);
-/// Retry after a refused sign-on.
-const RETRY_REFUSED: Duration = Duration::from_secs(5);
+use crate::domain::RejectReason;
+use crate::settings::SignOnPolicy;
+
+/// An institution's session as shown in status (`session` in `/v1/status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// No send link is up.
+    Disconnected,
+    /// A send link is up, but no link that can carry the institution's answers (a `recv` or
+    /// `both` link): nothing is sent, the sign-on included, since its answer could not arrive.
+    WaitingForRecv,
+    /// The sign-on is sent (or about to be) and its answer awaited; requests are refused, or
+    /// wait for it at a date change.
+    SigningOn,
+    /// The last sign-on failed (refused, unanswered or not sent); the next one is due after a
+    /// jittered backoff.
+    BackingOff,
+    /// Signed on (or no sign-on needed) with a send and a recv path up: requests go out.
+    Ready,
+    /// Shutting down: 업무종료 sent, its answer awaited.
+    SigningOff,
+    /// Shut down: signed off (or nothing to sign off).
+    SignedOff,
+}
+
+/// Whether a request may go out now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Send it.
+    Open,
+    /// The new business date's sign-on is under way: hold it (until its own deadline).
+    Wait,
+    /// Refuse it, for this reason.
+    Refuse(RejectReason),
+}
+
+/// How a shutdown's sign-off stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Open,
+    SigningOff,
+    Closed,
+}
 
 /// Sign-on state of one institution.
 #[derive(Debug)]
@@ -21,83 +61,169 @@ pub(crate) struct Session {
     required: bool,
     /// Sign on again when the business date changes.
     at_date_change: bool,
+    policy: SignOnPolicy,
+    send_up: bool,
+    recv_up: bool,
     signed_on: bool,
-    /// A sign-on is in flight.
-    signing_on: bool,
+    /// The sign-on in flight, by attempt number (answers to other attempts are stale).
+    in_flight: Option<u64>,
+    attempts: u64,
+    /// Failed attempts since the last success: the backoff grows with them.
+    failures: u32,
     retry_at: Option<Instant>,
+    /// Signed on for the previous business date and signing on for the new one: requests wait
+    /// for it instead of being refused.
+    changeover: bool,
+    closing: Closing,
+    rng: fastrand::Rng,
 }
 
 impl Session {
-    /// Not signed on. `required`: the institution needs 업무개시 before requests;
+    /// Not signed on, no link up. `required`: the institution needs 업무개시 before requests;
     /// `at_date_change`: and again at each new business date.
-    pub fn new(required: bool, at_date_change: bool) -> Session {
+    pub fn new(required: bool, at_date_change: bool, policy: SignOnPolicy) -> Session {
+        Session::with_rng(required, at_date_change, policy, fastrand::Rng::new())
+    }
+
+    /// [`Session::new`] with the jitter's random source given (tests seed it).
+    pub fn with_rng(
+        required: bool,
+        at_date_change: bool,
+        policy: SignOnPolicy,
+        rng: fastrand::Rng,
+    ) -> Session {
         Session {
             required,
             at_date_change,
+            policy,
+            send_up: false,
+            recv_up: false,
             signed_on: false,
-            signing_on: false,
+            in_flight: None,
+            attempts: 0,
+            failures: 0,
             retry_at: None,
+            changeover: false,
+            closing: Closing::Open,
+            rng,
         }
     }
 
-    /// Whether requests may be sent.
+    /// Whether the session is signed on (for a sign-on-less institution: a send link is up).
     pub fn signed_on(&self) -> bool {
         self.signed_on
     }
 
-    /// Whether a sign-on should be sent now (`can_send`: a send link is up). When true, the
-    /// sign-on counts as in flight until it is answered, times out or is not sent. Without a
-    /// sign-on requirement, an up send link is enough.
-    pub fn wants_sign_on(&mut self, can_send: bool) -> bool {
-        if !self.required {
-            if can_send {
-                self.signed_on = true;
-            }
-            return false;
+    /// How long a sign-on or sign-off answer is awaited.
+    pub fn answer_timeout(&self) -> Duration {
+        self.policy.answer_timeout
+    }
+
+    /// Failed sign-on attempts since the last success.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Which paths are up: `send`, a link that can send; `recv`, a link the institution's
+    /// answers arrive on. Losing either abandons a sign-on in flight (its answer may never
+    /// come); losing every send link ends the session; a recv line coming (back) up makes a
+    /// pending retry due at once, since the missing line was why the last one failed.
+    pub fn set_links(&mut self, send: bool, recv: bool) {
+        let recv_back = recv && !self.recv_up;
+        self.send_up = send;
+        self.recv_up = recv;
+        if !(send && recv) {
+            self.in_flight = None;
         }
-        if self.signed_on || self.signing_on || !can_send {
-            return false;
-        }
-        self.signing_on = true;
-        true
-    }
-
-    /// The institution answered the sign-on.
-    pub fn on_answer(&mut self, accepted: bool, now: Instant) {
-        self.signing_on = false;
-        if accepted {
-            self.signed_on = true;
-        } else {
-            self.retry_after(now, RETRY_REFUSED);
-        }
-    }
-
-    /// The sign-on never reached a link.
-    pub fn on_not_sent(&mut self, now: Instant) {
-        self.signing_on = false;
-        self.retry_after(now, RETRY_NOT_SENT);
-    }
-
-    /// The sign-on went unanswered: the caller asks [`Session::wants_sign_on`] again at once.
-    pub fn on_timeout(&mut self) {
-        self.signing_on = false;
-    }
-
-    /// No link can send any more: sign on again once one is back.
-    pub fn on_links_lost(&mut self) {
-        self.signed_on = false;
-    }
-
-    /// The business date changed.
-    pub fn on_day_change(&mut self) {
-        if self.at_date_change {
+        if !send {
             self.signed_on = false;
+            self.changeover = false;
         }
+        if !self.required {
+            self.signed_on = send;
+        }
+        if recv_back {
+            self.retry_at = None;
+        }
+    }
+
+    /// The sign-on attempt to send now, if one is due: required, not signed on, none in
+    /// flight, no backoff pending, both a send and a recv path up, and a 전문번호 to give it
+    /// (`numbered`). The attempt counts as in flight until [`Session::on_answer`] or
+    /// [`Session::on_failed`]. A backoff that has run out is cleared even when the links or
+    /// the numbers hold the sign-on back: their arrival asks again.
+    pub fn wants_sign_on(&mut self, now: Instant, numbered: bool) -> Option<u64> {
+        if !self.required
+            || self.signed_on
+            || self.in_flight.is_some()
+            || self.closing != Closing::Open
+        {
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            if at > now {
+                return None;
+            }
+            // Due: from now on only the links hold it back (their coming up asks again).
+            self.retry_at = None;
+        }
+        if !(self.send_up && self.recv_up && numbered) {
+            return None;
+        }
+        self.attempts += 1;
+        self.in_flight = Some(self.attempts);
+        Some(self.attempts)
+    }
+
+    /// The institution answered sign-on `attempt`. Returns the backoff before the next
+    /// attempt when it refused, `None` when it accepted or the answer is stale (an attempt
+    /// abandoned since: a lost link, a date change).
+    pub fn on_answer(&mut self, attempt: u64, accepted: bool, now: Instant) -> Option<Duration> {
+        if self.in_flight != Some(attempt) {
+            return None;
+        }
+        if accepted {
+            self.in_flight = None;
+            self.signed_on = true;
+            self.changeover = false;
+            self.failures = 0;
+            self.retry_at = None;
+            return None;
+        }
+        self.on_failed(attempt, now)
+    }
+
+    /// Sign-on `attempt` went unanswered or never reached a link: the next one waits a
+    /// jittered backoff, which is returned (`None` for a stale attempt).
+    pub fn on_failed(&mut self, attempt: u64, now: Instant) -> Option<Duration> {
+        if self.in_flight != Some(attempt) {
+            return None;
+        }
+        self.in_flight = None;
+        self.failures = self.failures.saturating_add(1);
+        let wait = self.backoff();
+        self.retry_at = Some(now + wait);
+        Some(wait)
+    }
+
+    /// The business date changed: true when a new sign-on is needed before requests go out
+    /// (requests that arrive meanwhile wait for it, when the session was signed on).
+    pub fn on_day_change(&mut self) -> bool {
+        if !(self.required && self.at_date_change) {
+            return false;
+        }
+        self.changeover = self.signed_on || self.changeover;
+        self.signed_on = false;
+        // An attempt of the old day would sign on for the wrong date; its answer is stale.
+        self.in_flight = None;
+        self.retry_at = None;
+        self.failures = 0;
+        true
     }
 
     /// After a panic the in-flight sign-on (if any) and its retry timer are gone.
     pub fn forget_attempt(&mut self) {
-        self.signing_on = false;
+        self.in_flight = None;
         self.retry_at = None;
     }
 
@@ -106,29 +232,83 @@ impl Session {
         self.retry_at
     }
 
-    /// True (once) when the retry is due at `now`.
-    pub fn retry_due(&mut self, now: Instant) -> bool {
-        match self.retry_at {
-            Some(at) if at <= now => {
-                self.retry_at = None;
-                true
-            }
-            _ => false,
+    /// Shutdown: whether to send 업무종료 now (signed on, a send and a recv path up, as for
+    /// any telegram whose answer is awaited). When true the session is signing off until
+    /// [`Session::on_signed_off`]; else it is closed at once.
+    pub fn begin_sign_off(&mut self) -> bool {
+        let send = self.required && self.signed_on && self.send_up && self.recv_up;
+        self.closing = if send {
+            Closing::SigningOff
+        } else {
+            Closing::Closed
+        };
+        send
+    }
+
+    /// The sign-off was answered, went unanswered or could not be sent: the session is over.
+    pub fn on_signed_off(&mut self) {
+        self.closing = Closing::Closed;
+        self.signed_on = false;
+    }
+
+    /// Whether the sign-off is still awaited.
+    pub fn signing_off(&self) -> bool {
+        self.closing == Closing::SigningOff
+    }
+
+    /// Whether a request may go out now; if not, whether it should wait or why it is refused.
+    pub fn gate(&self) -> Gate {
+        if !self.send_up {
+            Gate::Refuse(RejectReason::Down)
+        } else if self.signed_on && self.recv_up {
+            Gate::Open
+        } else if self.changeover {
+            Gate::Wait
+        } else if !self.recv_up {
+            Gate::Refuse(RejectReason::NoRecvLink)
+        } else {
+            Gate::Refuse(RejectReason::NotReady)
         }
     }
 
-    /// Whether a request may go out now; if not, why (`can_send`: a send link is up).
-    pub fn readiness(&self, can_send: bool) -> Result<(), RejectReason> {
-        match (self.signed_on, can_send) {
-            (true, _) => Ok(()),
-            (false, true) => Err(RejectReason::NotReady),
-            (false, false) => Err(RejectReason::Down),
+    /// The state shown in status.
+    pub fn state(&self) -> SessionState {
+        match self.closing {
+            Closing::SigningOff => return SessionState::SigningOff,
+            Closing::Closed => return SessionState::SignedOff,
+            Closing::Open => {}
+        }
+        if !self.send_up {
+            SessionState::Disconnected
+        } else if !self.recv_up {
+            SessionState::WaitingForRecv
+        } else if self.signed_on {
+            SessionState::Ready
+        } else if self.in_flight.is_none() && self.retry_at.is_some() {
+            SessionState::BackingOff
+        } else {
+            SessionState::SigningOn
         }
     }
 
-    fn retry_after(&mut self, now: Instant, after: Duration) {
-        let at = now + after;
-        self.retry_at = Some(self.retry_at.map_or(at, |t| t.min(at)));
+    /// `retry_min` doubled per failure after the first, capped at `retry_max`, plus up to half
+    /// again of jitter, never beyond `retry_max`.
+    fn backoff(&mut self) -> Duration {
+        let SignOnPolicy {
+            retry_min,
+            retry_max,
+            ..
+        } = self.policy;
+        let factor = 1u32
+            .checked_shl(self.failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        let base = retry_min
+            .checked_mul(factor)
+            .unwrap_or(retry_max)
+            .min(retry_max);
+        base.saturating_add(base.mul_f64(self.rng.f64() / 2.0))
+            .min(retry_max)
+            .max(retry_min.min(retry_max))
     }
 }
 
@@ -195,77 +375,213 @@ impl Heartbeat {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signs_on_once_per_attempt_and_only_with_a_send_link() {
-        let t0 = Instant::now();
-        let mut s = Session::new(true, true);
-        assert!(
-            !s.wants_sign_on(false),
-            "no send link: nothing to sign on with"
-        );
-        assert_eq!(s.readiness(false), Err(RejectReason::Down));
-        assert!(s.wants_sign_on(true));
-        assert!(!s.wants_sign_on(true), "one sign-on in flight at a time");
-        assert_eq!(s.readiness(true), Err(RejectReason::NotReady));
-        s.on_answer(true, t0);
-        assert!(s.signed_on());
-        assert_eq!(s.readiness(true), Ok(()));
-        assert!(!s.wants_sign_on(true), "already signed on");
+    const POLICY: SignOnPolicy = SignOnPolicy {
+        retry_min: Duration::from_millis(500),
+        retry_max: Duration::from_secs(30),
+        answer_timeout: Duration::from_secs(10),
+    };
+
+    fn session(required: bool, at_date_change: bool) -> Session {
+        Session::with_rng(
+            required,
+            at_date_change,
+            POLICY,
+            fastrand::Rng::with_seed(7),
+        )
+    }
+
+    /// A session that signs on, with both paths up and its sign-on answered at `t0`.
+    fn signed_on(at_date_change: bool, t0: Instant) -> Session {
+        let mut s = session(true, at_date_change);
+        s.set_links(true, true);
+        let a = s.wants_sign_on(t0, true).expect("due");
+        assert_eq!(s.on_answer(a, true, t0), None);
+        s
     }
 
     #[test]
-    fn a_refused_or_unsent_sign_on_is_retried_later() {
+    fn signs_on_once_per_attempt_and_only_with_a_send_link() {
         let t0 = Instant::now();
-        let mut s = Session::new(true, true);
-        assert!(s.wants_sign_on(true));
-        s.on_answer(false, t0);
-        assert!(!s.signed_on());
-        assert_eq!(s.next_retry(), Some(t0 + Duration::from_secs(5)));
-        assert!(!s.retry_due(t0 + Duration::from_secs(4)));
-        assert!(s.wants_sign_on(true));
-        s.on_not_sent(t0);
+        let mut s = session(true, true);
+        s.set_links(false, true);
         assert_eq!(
-            s.next_retry(),
-            Some(t0 + Duration::from_secs(1)),
-            "the earlier retry wins"
+            s.wants_sign_on(t0, true),
+            None,
+            "no send link: nothing to sign on with"
         );
-        assert!(s.retry_due(t0 + Duration::from_secs(1)));
-        assert!(!s.retry_due(t0 + Duration::from_secs(1)), "once");
-        assert!(s.wants_sign_on(true));
-        s.on_timeout();
+        assert_eq!(s.gate(), Gate::Refuse(RejectReason::Down));
+        assert_eq!(s.state(), SessionState::Disconnected);
+        s.set_links(true, true);
+        let attempt = s.wants_sign_on(t0, true).expect("both paths up");
+        assert_eq!(
+            s.wants_sign_on(t0, true),
+            None,
+            "one sign-on in flight at a time"
+        );
+        assert_eq!(s.gate(), Gate::Refuse(RejectReason::NotReady));
+        assert_eq!(s.state(), SessionState::SigningOn);
+        assert_eq!(s.on_answer(attempt, true, t0), None);
+        assert!(s.signed_on());
+        assert_eq!(s.gate(), Gate::Open);
+        assert_eq!(s.state(), SessionState::Ready);
+        assert_eq!(s.wants_sign_on(t0, true), None, "already signed on");
+    }
+
+    /// Split lines: with the send link up and the recv line not yet, the sign-on is not sent
+    /// (its answer could not arrive); it goes out the moment the recv line comes up.
+    #[test]
+    fn the_sign_on_waits_for_a_path_its_answer_can_take() {
+        let t0 = Instant::now();
+        let mut s = session(true, true);
+        s.set_links(true, false);
+        assert_eq!(s.wants_sign_on(t0, true), None);
+        assert_eq!(s.state(), SessionState::WaitingForRecv);
+        assert_eq!(s.gate(), Gate::Refuse(RejectReason::NoRecvLink));
+        s.set_links(true, true);
+        let attempt = s
+            .wants_sign_on(t0, true)
+            .expect("sent when the recv line comes up");
+        // The recv line drops while the sign-on is out: that attempt is abandoned, its answer
+        // stale; the next goes out as soon as the line is back, with no backoff.
+        s.set_links(true, false);
+        assert_eq!(s.on_answer(attempt, true, t0), None);
+        assert!(!s.signed_on(), "a stale answer signs nothing on");
+        s.set_links(true, true);
+        assert_eq!(s.wants_sign_on(t0, false), None, "no 전문번호 yet");
+        let again = s.wants_sign_on(t0, true).expect("at once");
+        assert!(again > attempt);
+        s.on_answer(again, true, t0);
+        assert_eq!(s.state(), SessionState::Ready);
+        // Signed on, then the recv line is lost: requests are refused, not sent into the void.
+        s.set_links(true, false);
+        assert_eq!(s.gate(), Gate::Refuse(RejectReason::NoRecvLink));
+        assert_eq!(s.state(), SessionState::WaitingForRecv);
+        s.set_links(true, true);
+        assert_eq!(s.gate(), Gate::Open, "the session itself was not lost");
+    }
+
+    /// Failed attempts back off exponentially from `retry_min` to `retry_max`, each wait
+    /// jittered by up to half again and never beyond `retry_max`.
+    #[test]
+    fn failed_sign_ons_back_off_with_jitter_within_the_configured_bounds() {
+        let t0 = Instant::now();
+        let mut s = session(true, true);
+        s.set_links(true, true);
+        let mut now = t0;
+        let mut waits = Vec::new();
+        for i in 0..10 {
+            let attempt = s.wants_sign_on(now, true).expect("due");
+            let wait = if i % 2 == 0 {
+                s.on_answer(attempt, false, now)
+            } else {
+                s.on_failed(attempt, now)
+            }
+            .expect("a failure backs off");
+            assert_eq!(s.state(), SessionState::BackingOff);
+            assert_eq!(s.next_retry(), Some(now + wait));
+            assert_eq!(
+                s.wants_sign_on(now + wait - Duration::from_millis(1), true),
+                None
+            );
+            waits.push(wait);
+            now += wait;
+        }
+        for (i, w) in waits.iter().enumerate() {
+            let base = (POLICY.retry_min * (1 << i)).min(POLICY.retry_max);
+            assert!(
+                *w >= base && *w <= (base * 3 / 2).min(POLICY.retry_max),
+                "wait {i}: {w:?} outside [{base:?}, 1.5 × {base:?}] ∩ retry_max"
+            );
+        }
+        assert_eq!(waits.last(), Some(&POLICY.retry_max), "capped");
+        let bases = (0..4).map(|i| POLICY.retry_min * (1 << i));
         assert!(
-            s.wants_sign_on(true),
-            "an unanswered sign-on is sent again at once"
+            waits.iter().zip(bases).all(|(w, base)| *w != base),
+            "jittered, not the bare exponential: {waits:?}"
         );
+        // Due, but no 전문번호 to give it: the backoff is spent (no timer left pointing at the
+        // past); the numbers' arrival asks again.
+        assert_eq!(s.wants_sign_on(now, false), None);
+        assert_eq!(s.next_retry(), None);
+        let attempt = s.wants_sign_on(now, true).expect("due");
+        s.on_answer(attempt, true, now);
+        assert_eq!(s.failures(), 0, "a success resets the backoff");
     }
 
     #[test]
     fn date_change_and_lost_links_require_a_new_sign_on() {
         let t0 = Instant::now();
-        let mut s = Session::new(true, true);
-        assert!(s.wants_sign_on(true));
-        s.on_answer(true, t0);
-        s.on_day_change();
+        let mut s = signed_on(true, t0);
+        assert!(s.on_day_change());
         assert!(!s.signed_on());
-        assert!(s.wants_sign_on(true));
-        s.on_answer(true, t0);
-        s.on_links_lost();
-        assert_eq!(s.readiness(false), Err(RejectReason::Down));
+        assert_eq!(
+            s.gate(),
+            Gate::Wait,
+            "signed on yesterday: today's requests wait for today's sign-on"
+        );
+        let b = s.wants_sign_on(t0, true).unwrap();
+        s.on_answer(b, true, t0);
+        assert_eq!(s.gate(), Gate::Open);
+        s.set_links(false, true);
+        assert_eq!(s.gate(), Gate::Refuse(RejectReason::Down));
+        assert!(!s.signed_on());
 
-        let mut keep = Session::new(true, false);
-        assert!(keep.wants_sign_on(true));
-        keep.on_answer(true, t0);
-        keep.on_day_change();
+        let mut keep = signed_on(false, t0);
+        assert!(!keep.on_day_change());
         assert!(keep.signed_on(), "sign_on_at_date_change = false");
     }
 
+    /// A sign-on sent just before midnight is for the old date: its answer, arriving after the
+    /// date changed, does not sign the new date on.
     #[test]
-    fn without_sign_on_an_up_send_link_is_enough() {
-        let mut s = Session::new(false, true);
-        assert!(!s.wants_sign_on(false));
+    fn an_answer_to_the_old_days_sign_on_is_stale_after_the_change() {
+        let t0 = Instant::now();
+        let mut s = session(true, true);
+        s.set_links(true, true);
+        let old = s.wants_sign_on(t0, true).unwrap();
+        assert!(s.on_day_change());
+        assert_eq!(s.on_answer(old, true, t0), None);
         assert!(!s.signed_on());
-        assert!(!s.wants_sign_on(true), "nothing to send");
+        assert!(
+            s.wants_sign_on(t0, true).is_some(),
+            "the new date's sign-on"
+        );
+    }
+
+    #[test]
+    fn without_sign_on_up_links_are_enough() {
+        let t0 = Instant::now();
+        let mut s = session(false, true);
+        assert_eq!(s.wants_sign_on(t0, true), None);
+        assert!(!s.signed_on());
+        s.set_links(true, true);
+        assert_eq!(s.wants_sign_on(t0, true), None, "nothing to send");
         assert!(s.signed_on());
+        assert_eq!(s.state(), SessionState::Ready);
+        assert!(!s.on_day_change());
+        assert!(!s.begin_sign_off(), "nothing to sign off");
+        assert_eq!(s.state(), SessionState::SignedOff);
+    }
+
+    #[test]
+    fn sign_off_is_sent_only_for_a_signed_on_session_and_ends_it() {
+        let t0 = Instant::now();
+        let mut s = signed_on(true, t0);
+        assert!(s.begin_sign_off());
+        assert_eq!(s.state(), SessionState::SigningOff);
+        assert!(s.signing_off());
+        assert_eq!(s.wants_sign_on(t0, true), None, "no sign-on while closing");
+        s.on_signed_off();
+        assert_eq!(s.state(), SessionState::SignedOff);
+        assert!(!s.signing_off());
+
+        let mut never = session(true, true);
+        never.set_links(true, true);
+        assert!(!never.begin_sign_off(), "never signed on");
+
+        let mut deaf = signed_on(true, t0);
+        deaf.set_links(true, false);
+        assert!(!deaf.begin_sign_off(), "its answer could not arrive");
     }
 
     #[test]

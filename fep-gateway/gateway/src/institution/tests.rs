@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::clock::SystemClock;
+use crate::clock::{SharedClock, StartedClock, SystemClock};
 use crate::domain::{Resolution, TxState};
 use crate::journal::Journal;
 use crate::settings::{InstitutionSettings, LinkSettings};
@@ -123,32 +123,47 @@ struct Harness {
 impl Harness {
     /// Starts the actor, brings the link up and answers the sign-on.
     async fn signed_on(settings: InstitutionSettings) -> Harness {
+        Harness::signed_on_at(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Harness::signed_on`] on `clock`.
+    async fn signed_on_at(settings: InstitutionSettings, clock: SharedClock) -> Harness {
+        let mut h = Harness::start(settings, clock);
+        h.connect(1).await;
+        h
+    }
+
+    /// Starts the actor with every link down.
+    fn start(settings: InstitutionSettings, clock: SharedClock) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(&dir.path().join("j.db")).unwrap();
-        let (handle, events) = spawn(settings, journal.clone(), Arc::new(SystemClock));
+        let (handle, events) = spawn(settings, journal.clone(), clock);
         let (_, wire) = mpsc::channel(1);
-        let mut h = Harness {
+        Harness {
             handle,
             events,
             wire,
             journal,
             _dir: dir,
-        };
-        h.connect(1).await;
-        h
+        }
+    }
+
+    /// Connection `conn` of link `link` comes up; returns what the actor writes to it.
+    async fn up(&self, link: usize, conn: u64, can_send: bool) -> mpsc::Receiver<Bytes> {
+        let (sender, wire) = mpsc::channel(64);
+        self.event(LinkEvent::Up {
+            link,
+            conn,
+            sender,
+            can_send,
+        })
+        .await;
+        wire
     }
 
     /// Connection `conn` of the link comes up; the sign-on on it is answered.
     async fn connect(&mut self, conn: u64) {
-        let (sender, wire) = mpsc::channel(64);
-        self.wire = wire;
-        self.event(LinkEvent::Up {
-            link: 0,
-            conn,
-            sender,
-            can_send: true,
-        })
-        .await;
+        self.wire = self.up(0, conn, true).await;
         let sign_on = self.sent().await;
         assert_eq!(self.key(&sign_on), ("1000", "100"));
         self.answer(&sign_on, "0000").await;
@@ -172,6 +187,17 @@ impl Harness {
     /// The next telegram the actor writes.
     async fn sent(&mut self) -> Bytes {
         within(self.wire.recv()).await.expect("link closed")
+    }
+
+    /// Lets what is on its way run out — a 전문번호 block coming back from the journal, a
+    /// telegram being journaled before it is written — so that whatever the actor would write
+    /// now has been written: a few rounds of journal flush, yield and status barrier.
+    async fn settle(&self) {
+        for _ in 0..5 {
+            within(self.journal.flush()).await.unwrap();
+            tokio::task::yield_now().await;
+            self.status().await;
+        }
     }
 
     /// Status; also a barrier: the actor handles due timers before control messages.
@@ -206,11 +232,25 @@ impl Harness {
     }
 
     async fn frame(&self, t: Vec<u8>) {
+        self.frame_on(0, t).await;
+    }
+
+    async fn frame_on(&self, link: usize, t: Vec<u8>) {
         self.event(LinkEvent::Frame {
-            link: 0,
+            link,
             frame: Bytes::from(t),
         })
         .await;
+    }
+
+    /// (전송일자, 전송시간, 전문번호) of a telegram as stamped.
+    fn stamp(&self, t: &[u8]) -> (u64, u64, u64) {
+        let p = self.handle.profile();
+        (
+            p.send_date.digits(t).unwrap(),
+            p.send_time.digits(t).unwrap(),
+            p.msg_no.digits(t).unwrap(),
+        )
     }
 
     /// Transaction `id` as journaled, once everything before is committed.
@@ -219,9 +259,9 @@ impl Harness {
         within(self.journal.get_tx(id)).await.unwrap().unwrap()
     }
 
-    /// Asserts that nothing was written (after a status barrier).
+    /// Asserts that nothing was written (after [`Harness::settle`]).
     async fn nothing_sent(&mut self) {
-        self.status().await;
+        self.settle().await;
         assert!(self.wire.try_recv().is_err(), "nothing is due yet");
     }
 }
@@ -383,4 +423,254 @@ async fn admission_refusals_carry_their_reason() {
     assert_eq!(within(first).await.unwrap().outcome, Outcome::Ok);
     let c = h.status().await.counters;
     assert_eq!((c.requests, c.ok, c.rejected), (3, 1, 2));
+}
+
+/// Split lines: a send link (0) we open and a recv link (1) the institution opens to us.
+fn split_settings() -> InstitutionSettings {
+    use crate::settings::{Direction, Role};
+    let send = LinkSettings {
+        name: "send".into(),
+        role: Role::Outbound {
+            connect: "127.0.0.1:9".parse().unwrap(),
+        },
+        direction: Direction::Send,
+    };
+    let recv = LinkSettings {
+        name: "recv".into(),
+        role: Role::Inbound {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            allowed_peers: Vec::new(),
+        },
+        direction: Direction::Recv,
+    };
+    let mut s = InstitutionSettings::hecto("split", vec![send, recv]);
+    s.request_timeout = Duration::from_secs(10);
+    s
+}
+
+/// With the send link up and the recv line not yet, nothing is sent — the sign-on's answer
+/// could not arrive — and requests are refused saying why; the sign-on goes out the moment the
+/// recv line comes up, and its answer there makes the institution ready.
+#[tokio::test(start_paused = true)]
+async fn split_lines_sign_on_when_the_recv_line_comes_up() {
+    let h = Harness::start(split_settings(), Arc::new(SystemClock));
+    let mut send = h.up(0, 1, true).await;
+    h.settle().await;
+    let status = h.status().await;
+    assert_eq!(status.session, SessionState::WaitingForRecv);
+    assert!(send.try_recv().is_err(), "no sign-on without a recv path");
+    let refused = within(
+        h.handle
+            .request(fep_testkit::samples::sample_telegram(1, false), None),
+    )
+    .await;
+    assert_eq!(
+        (refused.outcome, refused.detail),
+        (Outcome::Rejected, RejectReason::NoRecvLink.to_string())
+    );
+    // The bank connects back 70 ms later: the sign-on goes out at once.
+    tokio::time::advance(Duration::from_millis(70)).await;
+    let _recv = h.up(1, 2, false).await;
+    let sign_on = within(send.recv()).await.unwrap();
+    assert_eq!(h.key(&sign_on), ("1000", "100"));
+    assert_eq!(h.status().await.session, SessionState::SigningOn);
+    let p = h.handle.profile();
+    let mut answer = sign_on.to_vec();
+    p.msg_type.put_text(&mut answer, b"1100");
+    p.resp_code.put_text(&mut answer, b"0000");
+    h.frame_on(1, answer).await;
+    let status = h.status().await;
+    assert_eq!(status.session, SessionState::Ready);
+    assert!(status.signed_on);
+    // The first request after `ready` goes out.
+    let request = h.submit(2);
+    let transfer = within(send.recv()).await.unwrap();
+    assert_eq!(h.key(&transfer), ("2000", "100"));
+    let mut answer = transfer.to_vec();
+    p.msg_type.put_text(&mut answer, b"2100");
+    p.resp_code.put_text(&mut answer, b"0000");
+    h.frame_on(1, answer).await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+}
+
+/// An unanswered sign-on fails after `answer_timeout` and the next one waits a jittered
+/// backoff that starts at `retry_min` and doubles (up to `retry_max`); a refusal backs off the
+/// same way.
+#[tokio::test(start_paused = true)]
+async fn failed_sign_ons_are_retried_after_a_growing_jittered_backoff() {
+    let mut s = settings();
+    s.sign_on_policy = crate::settings::SignOnPolicy {
+        retry_min: Duration::from_millis(500),
+        retry_max: Duration::from_secs(30),
+        answer_timeout: Duration::from_secs(2),
+    };
+    let mut h = Harness::start(s, Arc::new(SystemClock));
+    h.wire = h.up(0, 1, true).await;
+    let first = h.sent().await;
+    assert_eq!(h.key(&first), ("1000", "100"));
+    tokio::time::advance(Duration::from_millis(1_999)).await;
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_millis(1)).await;
+    let status = h.status().await;
+    assert_eq!(
+        (status.session, status.sign_on_failures),
+        (SessionState::BackingOff, 1)
+    );
+    // Not at once: at least retry_min, at most 1.5 × retry_min.
+    tokio::time::advance(Duration::from_millis(499)).await;
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_millis(251)).await;
+    let second = h.sent().await;
+    assert_eq!(h.key(&second), ("1000", "100"));
+    assert_ne!(h.stamp(&second).2, h.stamp(&first).2, "a new 전문번호");
+    h.answer(&second, "A001").await;
+    assert_eq!(h.status().await.sign_on_failures, 2);
+    // Refused: the second backoff is 1 s to 1.5 s.
+    tokio::time::advance(Duration::from_millis(999)).await;
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_millis(501)).await;
+    let third = h.sent().await;
+    h.answer(&third, "0000").await;
+    let status = h.status().await;
+    assert_eq!(
+        (status.session, status.sign_on_failures),
+        (SessionState::Ready, 0)
+    );
+}
+
+/// Shutdown: the sign-off goes out once the requests in flight are answered, and the
+/// institution reports done (so the gateway may close the links) only when the sign-off's
+/// answer came — or `answer_timeout` passed.
+#[tokio::test(start_paused = true)]
+async fn the_sign_off_follows_the_drain_and_its_answer_is_awaited() {
+    let mut h = Harness::signed_on(settings()).await;
+    let request = h.submit(7);
+    let transfer = h.sent().await;
+    let stopping = {
+        let handle = h.handle.clone();
+        tokio::spawn(async move { handle.shutdown(Duration::from_secs(5)).await })
+    };
+    h.nothing_sent().await;
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+    let sign_off = h.sent().await;
+    assert_eq!(h.key(&sign_off), ("1000", "200"));
+    assert_eq!(h.status().await.session, SessionState::SigningOff);
+    assert!(!stopping.is_finished(), "the answer is awaited");
+    h.answer(&sign_off, "0000").await;
+    within(stopping).await.unwrap();
+
+    // Unanswered: done after answer_timeout (10 s), not before.
+    let mut h = Harness::signed_on(settings()).await;
+    let stopping = {
+        let handle = h.handle.clone();
+        tokio::spawn(async move { handle.shutdown(Duration::from_secs(5)).await })
+    };
+    let sign_off = h.sent().await;
+    assert_eq!(h.key(&sign_off), ("1000", "200"));
+    tokio::time::advance(Duration::from_millis(9_999)).await;
+    assert_eq!(h.status().await.session, SessionState::SigningOff);
+    assert!(!stopping.is_finished());
+    tokio::time::advance(Duration::from_millis(1)).await;
+    within(stopping).await.unwrap();
+}
+
+/// The clock of these tests: 2026-11-30 14:59:59.9 UTC, 100 ms before midnight in Seoul,
+/// advancing with tokio's (paused) clock. The host's time zone plays no part.
+fn before_seoul_midnight() -> SharedClock {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-30T14:59:59.9Z").unwrap();
+    Arc::new(StartedClock::new(start.with_timezone(&chrono::Utc)))
+}
+
+/// The new business date begins at the zone's midnight, not at a later check: with no
+/// traffic, the new date's sign-on goes out at 00:00:00 with 전문번호 1; a request that arrives
+/// before it is answered waits for it (nothing dated the new day leaves before the sign-on)
+/// and then goes out with the new date, its own time and the next number.
+#[tokio::test(start_paused = true)]
+async fn the_date_changes_at_midnight_in_the_institutions_zone() {
+    let mut h = Harness::signed_on_at(settings(), before_seoul_midnight()).await;
+    let request = h.submit(1);
+    let transfer = h.sent().await;
+    assert_eq!(
+        (h.stamp(&transfer).0, h.stamp(&transfer).1),
+        (20261130, 235959)
+    );
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let sign_on = h.sent().await;
+    assert_eq!(h.key(&sign_on), ("1000", "100"));
+    assert_eq!(
+        h.stamp(&sign_on),
+        (20261201, 0, 1),
+        "the new date, numbered from 1"
+    );
+    let status = h.status().await;
+    assert_eq!(
+        (status.day, status.session),
+        (20261201, SessionState::SigningOn)
+    );
+
+    tokio::time::advance(Duration::from_millis(30)).await;
+    let held = h.submit(2);
+    h.nothing_sent().await;
+    h.answer(&sign_on, "0000").await;
+    let transfer = h.sent().await;
+    assert_eq!(h.stamp(&transfer), (20261201, 0, 2));
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(held).await.unwrap().outcome, Outcome::Ok);
+}
+
+/// A request held for the new date's sign-on is refused (never sent) when its own deadline
+/// passes first.
+#[tokio::test(start_paused = true)]
+async fn a_request_held_for_the_new_dates_sign_on_is_refused_at_its_deadline() {
+    let mut h = Harness::signed_on_at(settings(), before_seoul_midnight()).await;
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let sign_on = h.sent().await;
+    assert_eq!(h.key(&sign_on), ("1000", "100"));
+    let held = {
+        let handle = h.handle.clone();
+        tokio::spawn(async move {
+            handle
+                .request(
+                    fep_testkit::samples::sample_telegram(3, false),
+                    Some(Duration::from_millis(800)),
+                )
+                .await
+        })
+    };
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_millis(800)).await;
+    let reply = within(held).await.unwrap();
+    assert_eq!(
+        (reply.outcome, reply.detail),
+        (Outcome::Rejected, RejectReason::DateChange.to_string())
+    );
+    h.nothing_sent().await;
+}
+
+/// An institution in another zone stamps its own local date and time, and its date does not
+/// change at Seoul's midnight.
+#[tokio::test(start_paused = true)]
+async fn stamps_are_read_in_the_institutions_zone() {
+    let mut s = settings();
+    s.time_zone = chrono_tz::America::New_York;
+    let mut h = Harness::signed_on_at(s, before_seoul_midnight()).await;
+    tokio::time::advance(Duration::from_millis(200)).await;
+    let request = h.submit(4);
+    let transfer = h.sent().await;
+    assert_eq!(h.key(&transfer), ("2000", "100"));
+    assert_eq!(
+        (h.stamp(&transfer).0, h.stamp(&transfer).1),
+        (20261130, 100000)
+    );
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+    let status = h.status().await;
+    assert_eq!(
+        (status.day, status.time_zone),
+        (20261130, "America/New_York")
+    );
 }

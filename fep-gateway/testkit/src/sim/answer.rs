@@ -127,7 +127,8 @@ pub(super) fn handle_frame(shared: &Shared, session: u64, frame: &Bytes) -> Opti
         let kind = format!("{}/{}", header.msg_type, header.biz_type);
         shared.stat(|s| *s.requests.entry(kind).or_default() += 1);
     }
-    shared.record(|r| r.seen.push(Seen::of(&header)));
+    let on_back = super::session::is_connect_back(session);
+    shared.record(|r| r.seen.push(Seen::of(&header, on_back)));
     // Lean mode never decodes a transfer's body: it is echoed back.
     let echoed = match (lean, header.msg_type.as_str(), header.biz_type.as_str()) {
         (true, hecto::MSG_TYPE_TRANSFER, hecto::BIZ_TRANSFER) => Some(TxKind::Pay),
@@ -334,7 +335,7 @@ fn transfer(shared: &Shared, books: &mut Books, key: (u32, u32), txn: Txn<'_>) -
     }
     let tx_time = match txn {
         Txn::Echo(..) => None,
-        _ => Some(hms_of(&shared.clock.now())),
+        _ => Some(hms_of(&shared.kst_now())),
     };
     books.remember(
         key,
@@ -416,7 +417,7 @@ fn result_inquiry(shared: &Shared, books: &Books, m: TransferResultInquiry) -> O
         }
         (Some(_), true) => TransferResultInquiry {
             header,
-            tx_time: Some(format!("{:06}", hms_of(&shared.clock.now()))),
+            tx_time: Some(format!("{:06}", hms_of(&shared.kst_now()))),
             result: pick(&mut rng, &s.in_progress_codes, Code::IN_PROGRESS)
                 .as_str()
                 .to_owned(),

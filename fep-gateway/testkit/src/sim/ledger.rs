@@ -214,15 +214,22 @@ pub struct Seen {
     pub msg_no: u32,
     /// 전송일자 `YYYYMMDD`.
     pub date: String,
+    /// 전송시간 `hhmmss`.
+    pub time: String,
+    /// Received on the connect-back line (split mode) rather than on a session the gateway
+    /// opened.
+    pub on_connect_back: bool,
 }
 
 impl Seen {
-    pub(super) fn of(h: &HectoHeader) -> Seen {
+    pub(super) fn of(h: &HectoHeader, on_connect_back: bool) -> Seen {
         Seen {
             msg_type: h.msg_type.clone(),
             biz_type: h.biz_type.clone(),
             msg_no: h.msg_no,
             date: h.send_date.clone(),
+            time: h.send_time.clone(),
+            on_connect_back,
         }
     }
 }

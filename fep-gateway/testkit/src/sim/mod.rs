@@ -71,7 +71,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use fep_gateway::clock::{SharedClock, SystemClock};
+use fep_gateway::clock::{SharedClock, SystemClock, KST};
 
 pub use config::{Latency, Mode, SimConfig, SimError};
 pub use draw::Answer;
@@ -109,6 +109,11 @@ struct Shared {
 impl Shared {
     fn stat(&self, f: impl FnOnce(&mut SimStats)) {
         f(&mut lock(&self.stats));
+    }
+
+    /// Now, in Korea: the bank's own business date and time.
+    fn kst_now(&self) -> chrono::NaiveDateTime {
+        self.clock.now().with_timezone(&KST).naive_local()
     }
 
     fn split(&self) -> bool {
@@ -290,6 +295,14 @@ impl SimHandle {
             .scripted
             .store(script.is_some(), Ordering::Release);
         Ok(())
+    }
+
+    /// Turns split lines on before the line exists, as a bank that answers only on the line it
+    /// opens to the gateway — and opens it late: from now on every response and notice goes
+    /// to the connect-back line, held up to `back_hold_ms` while it is down (then lost), until
+    /// [`SimHandle::connect_back`] says where to connect.
+    pub fn expect_connect_back(&self) {
+        self.shared.split.store(true, Ordering::Release);
     }
 
     /// Turns split lines on: connects to the gateway's inbound listener at `addr` (and keeps

@@ -82,7 +82,7 @@ pub(super) async fn notice_loop(shared: Arc<Shared>, token: CancellationToken) {
                     next_new + interval
                 };
                 if bank.pending.len() < MAX_PENDING_NOTICES {
-                    let clock_now = shared.clock.now();
+                    let clock_now = shared.kst_now();
                     match new_notice(&shared.s.cfg, &mut bank, &mut rng, clock_now) {
                         Ok((k, p)) => {
                             out.push((k, p.frame.clone(), false));

@@ -42,6 +42,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Frames read and answered before the answers are flushed: one write for a burst.
 const READ_BATCH: usize = 32;
 
+/// Connect-back sessions are numbered above this, accepted ones from 1.
+const CONNECT_BACK_IDS: u64 = u64::MAX / 2;
+
+/// Whether session `id` is a connect-back line.
+pub(super) fn is_connect_back(id: u64) -> bool {
+    id > CONNECT_BACK_IDS
+}
+
 /// What goes out on a connection besides direct answers.
 #[derive(Debug)]
 pub(super) enum Out {
@@ -182,7 +190,7 @@ pub(super) async fn connect_back_loop(
     let mut rng = derived_rng(shared.s.cfg.seed, SALT_CONN, 0);
     let mut backoff = Duration::from_millis(50);
     // Connect-back sessions are numbered from the top so they never collide with accepted ones.
-    let mut id = u64::MAX / 2;
+    let mut id = CONNECT_BACK_IDS;
     loop {
         let attempt = tokio::select! {
             _ = token.cancelled() => return,
@@ -439,7 +447,7 @@ async fn served(
                     return;
                 }
                 if s.poll_interval.is_some_and(|p| now >= last_io + p) {
-                    match Poll::request(poll_stamp(&shared.clock.now())).encode() {
+                    match Poll::request(poll_stamp(&shared.kst_now())).encode() {
                         Ok(p) => {
                             if !conn.send(Out::Frame(Bytes::from(p))).await || !conn.flush().await {
                                 return;
