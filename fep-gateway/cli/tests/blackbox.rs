@@ -920,7 +920,11 @@ async fn transfers_streaming_across_midnight_are_dated_consistently_after_the_ne
             tokio::spawn(async move {
                 let mut outcomes = Vec::new();
                 let mut n = w;
+                // A steady stream under the contracted rate (4 × 200/s < rate_tps = 1000): a
+                // rate-limit refusal would say nothing about the date change.
+                let mut pace = tokio::time::interval(Duration::from_millis(5));
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    pace.tick().await;
                     let r = client
                         .request("hecto", transfer(1 + n), Duration::from_secs(5))
                         .await
