@@ -13,6 +13,8 @@
 //! - [`journal`]: the SQLite journal (telegrams, transactions, notices, number blocks).
 //! - [`ledger`]: read-only queries over a journal file (`fep journal`).
 //! - [`server`] / [`http`] / [`webhook`]: the internal interfaces.
+//! - [`notices`]: delivery of recorded notices to webhooks and native subscribers (from the
+//!   journal, per consumer group).
 //! - [`clock`]: the time source (a fake one in tests).
 //! - [`framing`] / [`protocol`]: re-exported from `fep-client`.
 
@@ -28,6 +30,7 @@ pub mod institution;
 pub mod journal;
 pub mod ledger;
 mod link;
+pub mod notices;
 pub mod profile;
 pub mod server;
 pub mod settings;

@@ -9,15 +9,18 @@ use std::time::Duration;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 use crate::institution::{InstitutionHandle, ShutdownRx};
-use crate::journal::Journal;
-use crate::protocol::{Message, NativeCodec, Notice, Outcome, Response};
+use crate::notices::native::Subscriptions;
+use crate::notices::Notices;
+use crate::protocol::{Message, NativeCodec, Outcome, Response};
 
 /// Requests one connection may have open at once; beyond that they are rejected at once.
 const MAX_OPEN_PER_CONNECTION: usize = 100_000;
+
+/// Notices written together with another message before the connection reads again.
+const NOTICES_PER_WRITE: usize = 64;
 
 /// The institutions by name; built once at start-up and never mutated, so it needs no lock.
 pub type Registry = Arc<HashMap<String, InstitutionHandle>>;
@@ -26,7 +29,7 @@ pub type Registry = Arc<HashMap<String, InstitutionHandle>>;
 pub(crate) async fn serve(
     listener: TcpListener,
     registry: Registry,
-    journal: Journal,
+    notices: Notices,
     mut shutdown: ShutdownRx,
 ) {
     loop {
@@ -41,7 +44,7 @@ pub(crate) async fn serve(
                 tokio::spawn(connection(
                     stream,
                     registry.clone(),
-                    journal.clone(),
+                    notices.clone(),
                     shutdown.clone(),
                 ));
             }
@@ -70,12 +73,13 @@ fn response(
 async fn connection(
     stream: TcpStream,
     registry: Registry,
-    journal: Journal,
+    notices: Notices,
     mut shutdown: ShutdownRx,
 ) {
     let mut framed = Framed::new(stream, NativeCodec::default());
     let mut open = FuturesUnordered::new();
-    let (notice_tx, mut notice_rx) = mpsc::channel::<Notice>(1024);
+    // Notices: Subscribe, Unsubscribe and Ack are handed over, never awaited (crate::notices).
+    let mut subs = Subscriptions::new(notices);
     loop {
         let out = tokio::select! {
             msg = framed.next() => match msg {
@@ -96,17 +100,10 @@ async fn connection(
                     });
                     continue;
                 }
-                Some(Ok(Message::Subscribe(s))) => {
-                    let targets: Vec<InstitutionHandle> = registry.values().filter(|h| s.institution == "*" || h.name() == s.institution).cloned().collect();
-                    if targets.is_empty() {
-                        response(s.id, Outcome::Rejected, format!("unknown institution {:?}", s.institution), bytes::Bytes::new())
-                    } else {
-                        subscribe(&targets, &journal, notice_tx.clone()).await;
-                        response(s.id, Outcome::Ok, "subscribed", bytes::Bytes::new())
-                    }
-                }
+                Some(Ok(Message::Subscribe(s))) => subs.subscribe(s),
+                Some(Ok(Message::Unsubscribe(u))) => subs.unsubscribe(u),
                 Some(Ok(Message::Ack { notice_id })) => {
-                    let _ = journal.notice_delivered(notice_id).await;
+                    subs.ack(notice_id);
                     continue;
                 }
                 Some(Ok(Message::Ping { nonce })) => Message::Pong { nonce },
@@ -118,7 +115,7 @@ async fn connection(
                 None => break,
             },
             Some(reply) = open.next(), if !open.is_empty() => reply,
-            Some(notice) = notice_rx.recv() => Message::Notice(notice),
+            notice = subs.next() => Message::Notice(notice),
             _ = shutdown.changed() => break,
         };
         if framed.feed(out).await.is_err() {
@@ -130,56 +127,19 @@ async fn connection(
                 return;
             }
         }
+        // So do notices already waiting, a bounded number: requests are read in between.
+        for _ in 0..NOTICES_PER_WRITE {
+            let Some(notice) = futures::FutureExt::now_or_never(subs.next()) else {
+                break;
+            };
+            if framed.feed(Message::Notice(notice)).await.is_err() {
+                return;
+            }
+        }
         if SinkExt::<Message>::flush(&mut framed).await.is_err() {
             break;
         }
     }
     // Requests still open are settled by their institutions; their callers are gone, so the
     // outcome is kept in the journal (GET /v1/transactions/{id}).
-}
-
-/// Forwards recorded notices (first those not yet delivered, then new ones) to a connection.
-async fn subscribe(targets: &[InstitutionHandle], journal: &Journal, tx: mpsc::Sender<Notice>) {
-    let names: Vec<String> = targets.iter().map(|h| h.name().to_owned()).collect();
-    if let Ok(pending) = journal.pending_notices().await {
-        for n in pending
-            .into_iter()
-            .filter(|n| names.contains(&n.institution))
-        {
-            let notice = Notice {
-                institution: n.institution,
-                notice_id: n.id,
-                telegram: n.telegram,
-            };
-            if tx.send(notice).await.is_err() {
-                return;
-            }
-        }
-    }
-    for handle in targets {
-        let mut rx = handle.notices();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(n) => {
-                        let notice = Notice {
-                            institution: n.institution.to_string(),
-                            notice_id: n.id,
-                            telegram: n.telegram,
-                        };
-                        if tx.send(notice).await.is_err() {
-                            return;
-                        }
-                    }
-                    // A slow subscriber missed some: they stay undelivered in the journal and
-                    // are sent again on the next subscribe.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "notice subscriber lagging")
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
 }

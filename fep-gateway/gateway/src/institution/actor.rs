@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::admission::{Admission, Call};
 use super::inflight::{InFlight, Late};
@@ -18,8 +18,7 @@ use super::sequencer::{Reserved, Sequencer};
 use super::session::Session;
 use super::telemetry::{rejected_counter, Metrics};
 use super::{
-    now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, NoticeEvent, Reply,
-    Submit,
+    now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, Reply, Submit,
 };
 use crate::breaker::{CircuitBreaker, State, Transition};
 use crate::clock::{day_of, hms_of, SharedClock};
@@ -96,7 +95,6 @@ pub(super) struct Actor {
     /// Admitted requests waiting for a 전문번호 block.
     pub waiting: VecDeque<Submit>,
     pub counters: Counters,
-    pub notices: broadcast::Sender<NoticeEvent>,
     seq_tx: mpsc::Sender<ReserveResult>,
     shutdown: Option<oneshot::Sender<()>>,
     pub journaling: FuturesUnordered<Journaled>,
@@ -114,7 +112,6 @@ pub(crate) fn spawn(
     let (control_tx, control_rx) = mpsc::channel(16);
     let (link_tx, link_rx) = mpsc::channel(4096);
     let (seq_tx, seq_rx) = mpsc::channel(4);
-    let (notices, _) = broadcast::channel(1024);
     let profile = Arc::new(settings.profile.clone());
     // Validated at config resolution: a bad breaker config never reaches here.
     let breaker = settings
@@ -140,7 +137,6 @@ pub(crate) fn spawn(
         }),
         waiting: VecDeque::new(),
         counters: Counters::default(),
-        notices: notices.clone(),
         seq_tx,
         shutdown: None,
         journaling: FuturesUnordered::new(),
@@ -178,7 +174,6 @@ pub(crate) fn spawn(
         profile,
         submit: submit_tx,
         control: control_tx,
-        notices,
     };
     (handle, link_tx)
 }
