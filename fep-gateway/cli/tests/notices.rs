@@ -593,15 +593,13 @@ async fn a_flood_of_notices_reaches_a_slow_webhook_without_a_restart() {
         when_recorded < N,
         "recording and acknowledging did not wait for the webhook ({when_recorded} delivered)"
     );
-    until(WAIT, "a webhook backlog in /metrics", || {
-        webhook_backlog(&fep).is_some_and(|b| b > 0.0)
-    })
-    .await;
+    let backlog_shown = eventually(WAIT, || webhook_backlog(&fep).is_some_and(|b| b > 0.0)).await;
     let what = format!("all {N} notices at the webhook");
     until(Duration::from_secs(60), &what, || {
         distinct(&received).1 == N
     })
     .await;
+    assert!(backlog_shown, "the webhook's backlog was shown in /metrics");
     until(WAIT, "the webhook backlog back to 0", || {
         webhook_backlog(&fep) == Some(0.0)
     })
