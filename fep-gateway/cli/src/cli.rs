@@ -96,6 +96,10 @@ enum Command {
         /// Ledger check: every transaction has exactly one terminal outcome, no number reused.
         #[arg(long)]
         check: bool,
+        /// One JSON document: `{"total", "shown", "truncated", "limit", "transactions"}`
+        /// (each transaction with its decoded `telegrams` when --spec is given).
+        #[arg(long)]
+        json: bool,
     },
     /// Spec tools.
     Spec {
@@ -199,7 +203,15 @@ pub fn main() -> ExitCode {
             spec,
             unmask,
             check,
-        } => journal(&data_dir, &(&query).into(), spec.as_ref(), unmask, check),
+            json,
+        } => {
+            let output = JournalOutput {
+                spec: spec.as_ref(),
+                unmask,
+                json,
+            };
+            journal(&data_dir, &(&query).into(), output, check)
+        }
         Command::Codegen { spec } => match load_family(&spec) {
             Ok(f) => {
                 print!("{}", fep_codec::spec::codegen(&f));
@@ -232,11 +244,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// How `fep journal` shows what it found.
+struct JournalOutput<'a> {
+    /// Decode each transaction's telegrams with this spec.
+    spec: Option<&'a PathBuf>,
+    /// Show masked fields in clear.
+    unmask: bool,
+    /// One JSON document instead of a table.
+    json: bool,
+}
+
 fn journal(
     data_dir: &std::path::Path,
     query: &fep_gateway::ledger::JournalQuery,
-    spec: Option<&PathBuf>,
-    unmask: bool,
+    output: JournalOutput<'_>,
     check: bool,
 ) -> ExitCode {
     let ledger = match fep_gateway::ledger::Ledger::open(&data_dir.join("journal.db")) {
@@ -262,17 +283,77 @@ fn journal(
             }
         };
     }
-    let family = match spec.map(load_family).transpose() {
+    let family = match output.spec.map(load_family).transpose() {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let rows = match ledger.transactions(query) {
+    let (rows, total) = match ledger
+        .transactions(query)
+        .and_then(|rows| Ok((rows, ledger.count(query)?)))
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("journal query failed: {e}");
             return ExitCode::from(2);
         }
     };
+    // A row may be added between the two queries: never claim fewer than shown.
+    let total = total.max(rows.len() as u64);
+    let truncated = (rows.len() as u64) < total;
+    // The telegrams of a transaction, decoded in `format` (None without --spec).
+    let decoded = |t: &fep_gateway::journal::TxRecord, format| {
+        let family = family.as_ref()?;
+        let options = DecodeOptions {
+            hex: false,
+            format,
+            unmask: output.unmask,
+        };
+        let telegrams = ledger
+            .telegrams(&t.institution, t.day, t.msg_no)
+            .unwrap_or_default();
+        Some(
+            telegrams
+                .into_iter()
+                .map(|g| {
+                    let shown = fep_codec::spec::decode(family, &g.raw, &options)
+                        .unwrap_or_else(|e| e.to_string());
+                    (g, shown)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    if output.json {
+        let transactions: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|t| {
+                let mut v = serde_json::to_value(t).unwrap_or_default();
+                if let Some(telegrams) = decoded(t, OutputFormat::Json) {
+                    v["telegrams"] = telegrams
+                        .into_iter()
+                        .map(|(g, shown)| {
+                            serde_json::json!({
+                                "ts_ms": g.ts_ms,
+                                "direction": g.direction,
+                                "msg_type": g.msg_type,
+                                "decoded": serde_json::from_str::<serde_json::Value>(&shown)
+                                    .unwrap_or(serde_json::Value::String(shown)),
+                            })
+                        })
+                        .collect();
+                }
+                v
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "total": total,
+            "shown": rows.len(),
+            "truncated": truncated,
+            "limit": query.limit,
+            "transactions": transactions,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
     println!(
         "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} detail",
         "tx", "institution", "day", "no", "type", "outcome", "resolved"
@@ -289,23 +370,31 @@ fn journal(
             t.resolved.map_or("-", |r| r.as_str()),
             t.detail
         );
-        if let Some(family) = &family {
-            for g in ledger
-                .telegrams(&t.institution, t.day, t.msg_no)
-                .unwrap_or_default()
-            {
-                let options = DecodeOptions {
-                    hex: false,
-                    format: OutputFormat::Table,
-                    unmask,
-                };
-                let shown = fep_codec::spec::decode(family, &g.raw, &options)
-                    .unwrap_or_else(|e| e.to_string());
-                println!("  -- {} {} --\n{shown}", g.direction, g.msg_type);
-            }
+        for (g, shown) in decoded(t, OutputFormat::Table).unwrap_or_default() {
+            println!("  -- {} {} --\n{shown}", g.direction, g.msg_type);
         }
     }
+    if truncated {
+        println!(
+            "showing the newest {} of {} transactions; use --limit to see more (or filters)",
+            thousands(rows.len() as u64),
+            thousands(total)
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// `2345` → `"2,345"`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 async fn run_async(command: Command) -> ExitCode {
