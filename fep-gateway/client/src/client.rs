@@ -63,7 +63,10 @@ pub struct ClientOptions {
     pub grace: Duration,
     /// Capacity of the writer channel (frames queued for the socket).
     pub write_queue: usize,
-    /// Capacity of each subscription's notice buffer.
+    /// Capacity of each subscription's notice buffer. Keep it at least the gateway's
+    /// `[institution.notices] concurrency` (notices it sends ahead of the Acks): a notice that
+    /// finds the buffer full is dropped unacknowledged and comes again only on another
+    /// subscription.
     pub notice_buffer: usize,
     /// How long `subscribe` waits for the gateway's answer.
     pub subscribe_timeout: Duration,
