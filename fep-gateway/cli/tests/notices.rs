@@ -111,20 +111,51 @@ impl Raw {
             .expect("a frame from the gateway within 10 s (or it closed the connection)")
     }
 
-    /// Waits for the Response to `id`, keeping the notices that arrive meanwhile.
-    async fn response(&mut self, id: u64, notices: &mut Vec<Frame>) -> (u8, String) {
-        loop {
-            match self.recv().await {
-                Frame::Response {
-                    id: got,
-                    outcome,
-                    detail,
-                } if got == id => return (outcome, detail),
-                n @ Frame::Notice { .. } => notices.push(n),
-                other => panic!("waiting for response {id}: {other:?}"),
-            }
+    /// Waits for the Response to `id`: (outcome code, detail). Nothing else may come first.
+    async fn response(&mut self, id: u64) -> (u8, String) {
+        match self.recv().await {
+            Frame::Response {
+                id: got,
+                outcome,
+                detail,
+            } if got == id => (outcome, detail),
+            other => panic!("expected the response to {id}, got {other:?}"),
         }
     }
+
+    /// Subscribes and checks the `ok`, which comes before any notice of the subscription.
+    async fn subscribed(&mut self, id: u64, institution: &str, group: Option<&str>) {
+        self.subscribe(id, institution, group).await;
+        assert_eq!(self.response(id).await, (0, "subscribed".to_owned()));
+    }
+
+    /// The next frame, which must be a notice.
+    async fn notice(&mut self) -> Delivered {
+        match self.recv().await {
+            Frame::Notice {
+                notice_id,
+                telegram,
+                subscription,
+                ..
+            } => Delivered {
+                id: notice_id,
+                no: msg_no(&telegram),
+                subscription,
+            },
+            other => panic!("expected a notice, got {other:?}"),
+        }
+    }
+}
+
+/// A notice as the tests look at it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Delivered {
+    /// `notice_id`, to acknowledge.
+    id: u64,
+    /// The bank's 전문번호 of the notice.
+    no: u32,
+    /// The optional trailing field.
+    subscription: Option<u64>,
 }
 
 /// Reads big-endian fields off a frame body.
@@ -295,45 +326,21 @@ async fn two_members_of_a_group_share_the_notices() {
     let (_dir, fep, sim) = gateway("").await;
     let mut a = Raw::connect(fep.native).await;
     let mut b = Raw::connect(fep.native).await;
-    let mut early = Vec::new();
-    a.subscribe(10, "hecto", Some("ledger")).await;
-    assert_eq!(
-        a.response(10, &mut early).await,
-        (0, "subscribed".to_owned())
-    );
-    b.subscribe(20, "*", Some("ledger")).await;
-    assert_eq!(
-        b.response(20, &mut early).await,
-        (0, "subscribed".to_owned())
-    );
-    assert!(early.is_empty(), "nothing recorded yet: {early:?}");
-
+    a.subscribed(10, "hecto", Some("ledger")).await;
+    b.subscribed(20, "*", Some("ledger")).await;
     // Both members hold their window (16) unacknowledged while the bank pushes: each gets
     // a share before either acknowledges.
     const N: u32 = 200;
     push_notices(&sim, 1..=N).await;
     let (mut got_a, mut got_b) = (BTreeSet::new(), BTreeSet::new());
     while got_a.len() + got_b.len() < N as usize {
-        let (frame, sub, mine) = tokio::select! {
-            f = a.recv() => (f, 10, &mut got_a),
-            f = b.recv() => (f, 20, &mut got_b),
+        let (n, member, sub, mine) = tokio::select! {
+            n = a.notice() => (n, &mut a, 10, &mut got_a),
+            n = b.notice() => (n, &mut b, 20, &mut got_b),
         };
-        let Frame::Notice {
-            notice_id,
-            telegram,
-            subscription,
-            ..
-        } = frame
-        else {
-            panic!("unexpected {frame:?}");
-        };
-        assert_eq!(subscription, Some(sub), "tagged with its subscription");
-        assert!(mine.insert(msg_no(&telegram)));
-        if sub == 10 {
-            a.ack(notice_id).await;
-        } else {
-            b.ack(notice_id).await;
-        }
+        assert_eq!(n.subscription, Some(sub), "tagged with its subscription");
+        assert!(mine.insert(n.no));
+        member.ack(n.id).await;
     }
     assert!(got_a.is_disjoint(&got_b), "each notice to one member");
     let all: BTreeSet<u32> = got_a.union(&got_b).copied().collect();
@@ -350,43 +357,23 @@ async fn two_members_of_a_group_share_the_notices() {
 async fn a_notice_its_member_left_unacknowledged_goes_to_another_member() {
     let (_dir, fep, sim) = gateway("[institution.notices]\nconcurrency = 4\n").await;
     let mut quitter = Raw::connect(fep.native).await;
-    let mut early = Vec::new();
-    quitter.subscribe(1, "hecto", Some("ledger")).await;
-    assert_eq!(quitter.response(1, &mut early).await.0, 0);
+    quitter.subscribed(1, "hecto", Some("ledger")).await;
     push_notices(&sim, 1..=10).await;
     // Its window: four notices, never acknowledged.
     let mut held = BTreeSet::new();
     for _ in 0..4 {
-        match quitter.recv().await {
-            Frame::Notice { telegram, .. } => held.insert(msg_no(&telegram)),
-            other => panic!("unexpected {other:?}"),
-        };
+        held.insert(quitter.notice().await.no);
     }
     assert_eq!(held.len(), 4);
     drop(quitter);
 
     let mut heir = Raw::connect(fep.native).await;
-    heir.subscribe(2, "hecto", Some("ledger")).await;
-    let mut got = Vec::new();
-    let _ = heir.response(2, &mut got).await;
+    heir.subscribed(2, "hecto", Some("ledger")).await;
     let mut seen = BTreeSet::new();
-    for frame in got {
-        if let Frame::Notice { telegram, .. } = frame {
-            seen.insert(msg_no(&telegram));
-        }
-    }
     while seen.len() < 10 {
-        match heir.recv().await {
-            Frame::Notice {
-                notice_id,
-                telegram,
-                ..
-            } => {
-                assert!(seen.insert(msg_no(&telegram)), "once each");
-                heir.ack(notice_id).await;
-            }
-            other => panic!("unexpected {other:?}"),
-        }
+        let n = heir.notice().await;
+        assert!(seen.insert(n.no), "once each");
+        heir.ack(n.id).await;
     }
     assert_eq!(
         seen,
@@ -400,41 +387,23 @@ async fn a_notice_its_member_left_unacknowledged_goes_to_another_member() {
 async fn unsubscribe_stops_delivery() {
     let (_dir, fep, sim) = gateway("").await;
     let mut c = Raw::connect(fep.native).await;
-    let mut early = Vec::new();
-    c.subscribe(5, "hecto", Some("")).await;
-    assert_eq!(c.response(5, &mut early).await.0, 0);
+    c.subscribed(5, "hecto", Some("")).await;
     push_notices(&sim, 1..=1).await;
-    let Frame::Notice {
-        notice_id,
-        subscription,
-        ..
-    } = c.recv().await
-    else {
-        panic!("a notice")
-    };
+    let n = c.notice().await;
     assert_eq!(
-        subscription,
+        n.subscription,
         Some(5),
         "an empty group: broadcast, but tagged"
     );
-    c.ack(notice_id).await;
+    c.ack(n.id).await;
 
     c.unsubscribe(6, 5).await;
-    let mut late = Vec::new();
-    assert_eq!(
-        c.response(6, &mut late).await,
-        (0, "unsubscribed".to_owned())
-    );
-    assert!(late.is_empty(), "{late:?}");
+    assert_eq!(c.response(6).await, (0, "unsubscribed".to_owned()));
     // Another subscriber gets the next notice: it was delivered; the unsubscribed one not.
     let mut other = Raw::connect(fep.native).await;
-    other.subscribe(1, "hecto", None).await;
-    assert_eq!(other.response(1, &mut late).await.0, 0);
+    other.subscribed(1, "hecto", None).await;
     push_notices(&sim, 2..=2).await;
-    match other.recv().await {
-        Frame::Notice { telegram, .. } => assert_eq!(msg_no(&telegram), 2),
-        f => panic!("unexpected {f:?}"),
-    }
+    assert_eq!(other.notice().await.no, 2);
     c.ping(9).await;
     assert_eq!(
         c.recv().await,
@@ -443,7 +412,7 @@ async fn unsubscribe_stops_delivery() {
     );
     // Unsubscribing again is refused, and the connection stays usable.
     c.unsubscribe(7, 5).await;
-    let (outcome, detail) = c.response(7, &mut late).await;
+    let (outcome, detail) = c.response(7).await;
     assert_eq!(outcome, 3, "{detail}");
     assert!(detail.contains("no subscription 5"), "{detail}");
 }
@@ -457,21 +426,13 @@ async fn a_group_catches_up_after_a_restart_where_it_acknowledged() {
     let fep = Fep::start(dir.path(), &cfg, &[]);
     fep.wait_signed_on("hecto").await;
     let mut c = Raw::connect(fep.native).await;
-    let mut early = Vec::new();
-    c.subscribe(1, "hecto", Some("ledger")).await;
-    assert_eq!(c.response(1, &mut early).await.0, 0);
+    c.subscribed(1, "hecto", Some("ledger")).await;
     push_notices(&sim, 1..=6).await;
     // Acknowledges the odd ones only.
     for _ in 0..6 {
-        if let Frame::Notice {
-            notice_id,
-            telegram,
-            ..
-        } = c.recv().await
-        {
-            if msg_no(&telegram) % 2 == 1 {
-                c.ack(notice_id).await;
-            }
+        let n = c.notice().await;
+        if n.no % 2 == 1 {
+            c.ack(n.id).await;
         }
     }
     // The acknowledgements reach the gateway before it stops: a Ping behind them is answered.
@@ -482,20 +443,12 @@ async fn a_group_catches_up_after_a_restart_where_it_acknowledged() {
     let fep = Fep::start(dir.path(), &cfg, &[]);
     fep.wait_signed_on("hecto").await;
     let mut c = Raw::connect(fep.native).await;
-    let mut got = Vec::new();
-    c.subscribe(1, "hecto", Some("ledger")).await;
-    assert_eq!(c.response(1, &mut got).await.0, 0);
+    c.subscribed(1, "hecto", Some("ledger")).await;
     push_notices(&sim, 7..=7).await;
-    while got.len() < 4 {
-        got.push(c.recv().await);
+    let mut numbers = Vec::new();
+    for _ in 0..4 {
+        numbers.push(c.notice().await.no);
     }
-    let numbers: Vec<u32> = got
-        .iter()
-        .map(|f| match f {
-            Frame::Notice { telegram, .. } => msg_no(telegram),
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
     // Notices are recorded concurrently: their ids need not follow the bank's numbering.
     let backlog: BTreeSet<u32> = numbers[..3].iter().copied().collect();
     assert_eq!(
@@ -510,20 +463,18 @@ async fn a_group_catches_up_after_a_restart_where_it_acknowledged() {
 async fn a_bad_group_or_institution_is_refused_and_the_connection_stays() {
     let (_dir, fep, _sim) = gateway("").await;
     let mut c = Raw::connect(fep.native).await;
-    let mut none = Vec::new();
     c.subscribe(1, "hecto", Some("$webhook")).await;
-    let (outcome, detail) = c.response(1, &mut none).await;
+    let (outcome, detail) = c.response(1).await;
     assert_eq!(outcome, 3);
     assert!(detail.contains("reserved"), "{detail}");
     // A name as long as a `str` allows: refused with a detail that still fits.
     c.subscribe(2, &"x".repeat(65_535), None).await;
-    let (outcome, detail) = c.response(2, &mut none).await;
+    let (outcome, detail) = c.response(2).await;
     assert_eq!(outcome, 3);
     assert!(detail.starts_with("unknown institution"), "{detail}");
+    c.subscribed(3, "hecto", None).await;
     c.subscribe(3, "hecto", None).await;
-    c.subscribe(3, "hecto", None).await;
-    assert_eq!(c.response(3, &mut none).await.0, 0);
-    let (outcome, detail) = c.response(3, &mut none).await;
+    let (outcome, detail) = c.response(3).await;
     assert_eq!(outcome, 3, "the same id twice: {detail}");
     c.ping(4).await;
     assert_eq!(c.recv().await, Frame::Pong(4));
@@ -621,6 +572,13 @@ async fn notices_recorded_while_delivery_starts_are_delivered_once() {
     fep.wait_signed_on("hecto").await;
     push_notices(&sim, 1..=300).await;
     fep.kill();
+    // The bank pushes on its newest session: let the killed gateway's end first.
+    until(
+        WAIT,
+        "the bank's session with the killed gateway closed",
+        || !sim.signed_on(),
+    )
+    .await;
 
     let received = webhook(hook_socket.listen(64).unwrap(), 10_000).await;
     // While the gateway starts and delivers the backlog, the bank pushes 300 more, from the

@@ -450,6 +450,16 @@ const FIRST_SCHEMA: &str = "
     INSERT INTO telegrams VALUES (1, 6, 'hecto', 'out', 20261129, 2, '2000/100', 2, X'414243');
     INSERT INTO seq_blocks VALUES ('hecto', 20261129, 1001);";
 
+/// A journal file of [`FIRST_SCHEMA`] with `sql` run after it (in a temp directory).
+fn first_schema_and(sql: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(FIRST_SCHEMA).unwrap();
+    db.execute_batch(sql).unwrap();
+    (dir, path)
+}
+
 fn index_names(path: &std::path::Path) -> Vec<String> {
     let db = Connection::open(path).unwrap();
     let mut stmt = db
@@ -515,21 +525,14 @@ async fn a_journal_from_before_numbered_migrations_is_migrated() {
 
 #[tokio::test]
 async fn a_journal_at_an_older_version_gets_only_the_later_migrations() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    {
-        // Version 1, plus a legacy index that only migration 2 removes.
-        let db = Connection::open(&path).unwrap();
-        db.execute_batch(FIRST_SCHEMA).unwrap();
-        db.execute_batch(
-            "CREATE INDEX telegrams_day_no ON telegrams (day, msg_no);
-             CREATE INDEX transactions_open ON transactions (institution)
-                 WHERE resolved IS NULL AND outcome IN ('sent', 'unknown');
-             DROP INDEX transactions_key;
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-    }
+    // Version 1, plus a legacy index that only migration 2 removes.
+    let (_dir, path) = first_schema_and(
+        "CREATE INDEX telegrams_day_no ON telegrams (day, msg_no);
+         CREATE INDEX transactions_open ON transactions (institution)
+             WHERE resolved IS NULL AND outcome IN ('sent', 'unknown');
+         DROP INDEX transactions_key;
+         PRAGMA user_version = 1;",
+    );
     let j = Journal::open(&path).unwrap();
     assert_eq!(j.unsettled("hecto").await.unwrap().len(), 1);
     drop(j);
@@ -546,22 +549,15 @@ async fn a_journal_at_an_older_version_gets_only_the_later_migrations() {
 
 #[tokio::test]
 async fn notices_delivered_before_consumer_groups_are_not_sent_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    {
-        // Version 2: one `delivered` flag for the webhook and the native subscribers.
-        let db = Connection::open(&path).unwrap();
-        db.execute_batch(FIRST_SCHEMA).unwrap();
-        db.execute_batch(
-            "INSERT INTO notices VALUES (1, 'hecto', 1, 'a', X'41', 1, 1);
-             INSERT INTO notices VALUES (2, 'hecto', 1, 'b', X'42', 2, 0);
-             INSERT INTO notices VALUES (3, 'hecto', 1, 'c', X'43', 3, 1);
-             INSERT INTO notices VALUES (4, 'hecto', 1, 'd', X'44', 4, 0);
-             INSERT INTO notices VALUES (5, 'kibnet', 1, 'e', X'45', 5, 1);
-             PRAGMA user_version = 2;",
-        )
-        .unwrap();
-    }
+    // Version 2: one `delivered` flag for the webhook and the native subscribers.
+    let (_dir, path) = first_schema_and(
+        "INSERT INTO notices VALUES (1, 'hecto', 1, 'a', X'41', 1, 1);
+         INSERT INTO notices VALUES (2, 'hecto', 1, 'b', X'42', 2, 0);
+         INSERT INTO notices VALUES (3, 'hecto', 1, 'c', X'43', 3, 1);
+         INSERT INTO notices VALUES (4, 'hecto', 1, 'd', X'44', 4, 0);
+         INSERT INTO notices VALUES (5, 'kibnet', 1, 'e', X'45', 5, 1);
+         PRAGMA user_version = 2;",
+    );
     let j = Journal::open(&path).unwrap();
     for group in ["$webhook", "$subscribers"] {
         assert_eq!(undelivered(&j, group, "hecto").await, [2, 4], "{group}");
