@@ -378,6 +378,7 @@ impl Client {
         let sub = Subscription {
             client: self.clone(),
             sub_id: id,
+            grouped: group.is_some(),
             rx: nrx,
         };
         let waited = self.inner.opts.subscribe_timeout;
@@ -438,6 +439,8 @@ impl Client {
 pub struct Subscription {
     client: Client,
     sub_id: u64,
+    /// Joined a group: dropping it tells the gateway (which then knows Unsubscribe).
+    grouped: bool,
     rx: mpsc::Receiver<Notice>,
 }
 
@@ -449,7 +452,9 @@ impl Subscription {
 
     /// Ends the subscription (see [`Client::unsubscribe`]); notices already buffered here
     /// and not acknowledged are redelivered elsewhere.
-    pub async fn unsubscribe(self) -> Result<(), ClientError> {
+    pub async fn unsubscribe(mut self) -> Result<(), ClientError> {
+        // Done here: the drop has nothing left to tell the gateway.
+        self.grouped = false;
         self.client.unsubscribe(self.sub_id).await
     }
 
@@ -475,6 +480,20 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.client.inner.shared.lock().subs.remove(&self.sub_id);
+        // A group member that goes away unsubscribes, so what it holds goes to the others now
+        // rather than when the connection closes. Not for a subscription without a group: a
+        // gateway from before Unsubscribe would close the connection. Best effort (a full
+        // write queue skips it; the answer is ignored).
+        if self.grouped {
+            let id = self.client.next_id();
+            let unsubscribe = Message::Unsubscribe(Unsubscribe {
+                id,
+                subscription: self.sub_id,
+            });
+            if let Ok(frame) = self.client.encode(&unsubscribe) {
+                let _ = self.client.inner.tx.try_send(frame);
+            }
+        }
     }
 }
 

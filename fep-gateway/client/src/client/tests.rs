@@ -308,6 +308,15 @@ async fn tagged_notices_reach_their_own_subscription_only() {
     );
     let id = grouped.id();
     grouped.unsubscribe().await.unwrap();
+    // A dropped group subscription unsubscribes by itself.
+    let dropped = client.subscribe_group("hecto", "ledger").await.unwrap();
+    let dropped_id = dropped.id();
+    drop(dropped);
+    let err = client.unsubscribe(dropped_id).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::UnsubscribeRejected { .. }),
+        "already unsubscribed: {err}"
+    );
     assert!(!client.inner.shared.lock().subs.contains_key(&id));
     let err = client.unsubscribe(id).await.unwrap_err();
     assert!(
