@@ -3,7 +3,8 @@
 //! Three views of the same input:
 //! 1. as one frame body: `Message::parse` never panics; when it is `Ok(m)`, `encode_body(m)`
 //!    gives back exactly the input (the format has one spelling per message: fixed-width
-//!    integers, length-prefixed fields, no trailing bytes) and `parse(encode_body(m)) == m`;
+//!    integers, length-prefixed fields, an optional trailing field either absent or whole, no
+//!    other trailing bytes) and `parse(encode_body(m)) == m`;
 //! 2. as a byte stream through `NativeCodec` (max frame chosen from the input's first byte):
 //!    never panics, every decoded message re-encodes within the max frame and parses back
 //!    equal, and an oversized length is refused before the buffer grows to hold it;
@@ -16,6 +17,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use fep_gateway::protocol::{
     Message, NativeCodec, Notice, Outcome, ProtocolError, Request, Response, Subscribe,
+    Unsubscribe,
 };
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::Decoder;
@@ -101,7 +103,7 @@ fn arbitrary_message(u: &mut Unstructured<'_>) -> arbitrary::Result<Message> {
     let telegram = |u: &mut Unstructured<'_>| -> arbitrary::Result<Bytes> {
         Ok(Bytes::copy_from_slice(<&[u8]>::arbitrary(u)?))
     };
-    Ok(match u.int_in_range(0u8..=6)? {
+    Ok(match u.int_in_range(0u8..=7)? {
         0 => Message::Request(Request {
             id: u.arbitrary()?,
             institution: u.arbitrary()?,
@@ -118,11 +120,17 @@ fn arbitrary_message(u: &mut Unstructured<'_>) -> arbitrary::Result<Message> {
         2 => Message::Subscribe(Subscribe {
             id: u.arbitrary()?,
             institution: u.arbitrary()?,
+            group: u.arbitrary()?,
         }),
         3 => Message::Notice(Notice {
             institution: u.arbitrary()?,
             notice_id: u.arbitrary()?,
             telegram: telegram(u)?,
+            subscription: u.arbitrary()?,
+        }),
+        6 => Message::Unsubscribe(Unsubscribe {
+            id: u.arbitrary()?,
+            subscription: u.arbitrary()?,
         }),
         4 => Message::Ack {
             notice_id: u.arbitrary()?,

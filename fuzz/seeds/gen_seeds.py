@@ -101,6 +101,10 @@ def native_envelope():
         "ack": b"\x05" + struct.pack(">Q", 42),
         "ping": b"\x06" + struct.pack(">Q", 0xDEADBEEF),
         "pong": b"\x07" + struct.pack(">Q", 0xDEADBEEF),
+        # Optional trailing fields and the kinds added after version 1.
+        "subscribe_group": b"\x03" + struct.pack(">Q", 8) + s16("hecto") + s16("ledger"),
+        "notice_tagged": b"\x04" + struct.pack(">Q", 43) + s16("hecto") + b32(b"T") + struct.pack(">Q", 8),
+        "unsubscribe": b"\x08" + struct.pack(">QQ", 9, 8),
     }
     stream = b""
     for name, body in bodies.items():

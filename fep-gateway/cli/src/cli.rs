@@ -98,6 +98,10 @@ enum Command {
         /// Ledger check: every transaction has exactly one terminal outcome, no number reused.
         #[arg(long)]
         check: bool,
+        /// One JSON document: `{"total", "shown", "truncated", "limit", "transactions"}`
+        /// (each transaction with its decoded `telegrams` when --spec is given).
+        #[arg(long)]
+        json: bool,
     },
     /// Spec tools.
     Spec {
@@ -201,7 +205,15 @@ pub fn main() -> ExitCode {
             spec,
             unmask,
             check,
-        } => journal(&data_dir, &(&query).into(), spec.as_ref(), unmask, check),
+            json,
+        } => {
+            let output = JournalOutput {
+                spec: spec.as_ref(),
+                unmask,
+                json,
+            };
+            journal(&data_dir, &(&query).into(), output, check)
+        }
         Command::Codegen { spec } => match load_family(&spec) {
             Ok(f) => {
                 print!("{}", fep_codec::spec::codegen(&f));
@@ -234,11 +246,20 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// How `fep journal` shows what it found.
+struct JournalOutput<'a> {
+    /// Decode each transaction's telegrams with this spec.
+    spec: Option<&'a PathBuf>,
+    /// Show masked fields in clear.
+    unmask: bool,
+    /// One JSON document instead of a table.
+    json: bool,
+}
+
 fn journal(
     data_dir: &std::path::Path,
     query: &fep_gateway::ledger::JournalQuery,
-    spec: Option<&PathBuf>,
-    unmask: bool,
+    output: JournalOutput<'_>,
     check: bool,
 ) -> ExitCode {
     let ledger = match fep_gateway::ledger::Ledger::open(&data_dir.join("journal.db")) {
@@ -264,17 +285,77 @@ fn journal(
             }
         };
     }
-    let family = match spec.map(load_family).transpose() {
+    let family = match output.spec.map(load_family).transpose() {
         Ok(f) => f,
         Err(code) => return code,
     };
-    let rows = match ledger.transactions(query) {
+    let (rows, total) = match ledger
+        .transactions(query)
+        .and_then(|rows| Ok((rows, ledger.count(query)?)))
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("journal query failed: {e}");
             return ExitCode::from(2);
         }
     };
+    // A row may be added between the two queries: never claim fewer than shown.
+    let total = total.max(rows.len() as u64);
+    let truncated = (rows.len() as u64) < total;
+    // The telegrams of a transaction, decoded in `format` (None without --spec).
+    let decoded = |t: &fep_gateway::journal::TxRecord, format| {
+        let family = family.as_ref()?;
+        let options = DecodeOptions {
+            hex: false,
+            format,
+            unmask: output.unmask,
+        };
+        let telegrams = ledger
+            .telegrams(&t.institution, t.day, t.msg_no)
+            .unwrap_or_default();
+        Some(
+            telegrams
+                .into_iter()
+                .map(|g| {
+                    let shown = fep_codec::spec::decode(family, &g.raw, &options)
+                        .unwrap_or_else(|e| e.to_string());
+                    (g, shown)
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
+    if output.json {
+        let transactions: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|t| {
+                let mut v = serde_json::to_value(t).unwrap_or_default();
+                if let Some(telegrams) = decoded(t, OutputFormat::Json) {
+                    v["telegrams"] = telegrams
+                        .into_iter()
+                        .map(|(g, shown)| {
+                            serde_json::json!({
+                                "ts_ms": g.ts_ms,
+                                "direction": g.direction,
+                                "msg_type": g.msg_type,
+                                "decoded": serde_json::from_str::<serde_json::Value>(&shown)
+                                    .unwrap_or(serde_json::Value::String(shown)),
+                            })
+                        })
+                        .collect();
+                }
+                v
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "total": total,
+            "shown": rows.len(),
+            "truncated": truncated,
+            "limit": query.limit,
+            "transactions": transactions,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
     println!(
         "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} detail",
         "tx", "institution", "day", "no", "type", "outcome", "resolved"
@@ -291,23 +372,35 @@ fn journal(
             t.resolved.map_or("-", |r| r.as_str()),
             t.detail
         );
-        if let Some(family) = &family {
-            for g in ledger
-                .telegrams(&t.institution, t.day, t.msg_no)
-                .unwrap_or_default()
-            {
-                let options = DecodeOptions {
-                    hex: false,
-                    format: OutputFormat::Table,
-                    unmask,
-                };
-                let shown = fep_codec::spec::decode(family, &g.raw, &options)
-                    .unwrap_or_else(|e| e.to_string());
-                println!("  -- {} {} --\n{shown}", g.direction, g.msg_type);
-            }
+        for (g, shown) in decoded(t, OutputFormat::Table).unwrap_or_default() {
+            println!("  -- {} {} --\n{shown}", g.direction, g.msg_type);
         }
     }
+    if truncated {
+        println!(
+            "showing the newest {} of {} transactions; use --limit to see more (or filters)",
+            thousands(rows.len() as u64),
+            thousands(total)
+        );
+    }
     ExitCode::SUCCESS
+}
+
+/// `2345` → `"2,345"`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    // The first group takes what is left over by threes; the rest are whole groups.
+    let first = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        r => r,
+    };
+    let (head, rest) = digits.split_at(first);
+    let mut out = head.to_owned();
+    for group in rest.as_bytes().chunks(3) {
+        out.push(',');
+        out.extend(group.iter().map(|&b| char::from(b)));
+    }
+    out
 }
 
 async fn run_async(command: Command) -> ExitCode {
@@ -463,6 +556,24 @@ impl From<&JournalArgs> for fep_gateway::ledger::JournalQuery {
             outcome: a.outcome,
             tx: a.tx,
             limit: a.limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_grouped_by_threes() {
+        for (n, shown) in [
+            (0, "0"),
+            (7, "7"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (12_345, "12,345"),
+            (123_456, "123,456"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(super::thousands(n), shown);
         }
     }
 }

@@ -21,6 +21,13 @@
 //!     // … persist n.telegram, then:
 //!     notices.ack(n.notice_id).await?;
 //! }
+//!
+//! // Several instances of one service share the notices: each goes to one of them.
+//! let mut shared = client.subscribe_group("hecto", "ledger").await?;
+//! if let Some(n) = shared.recv().await {
+//!     shared.ack(n.notice_id).await?;
+//! }
+//! shared.unsubscribe().await?;
 //! # Ok(()) }
 //! ```
 
@@ -43,7 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::protocol::{
     Message, NativeCodec, Notice, Outcome, ProtocolError, Request, Response, Subscribe,
-    DEFAULT_MAX_FRAME,
+    Unsubscribe, DEFAULT_MAX_FRAME,
 };
 
 /// Client tuning knobs.
@@ -56,7 +63,10 @@ pub struct ClientOptions {
     pub grace: Duration,
     /// Capacity of the writer channel (frames queued for the socket).
     pub write_queue: usize,
-    /// Capacity of each subscription's notice buffer.
+    /// Capacity of each subscription's notice buffer. Keep it at least the gateway's
+    /// `[institution.notices] concurrency` (notices it sends ahead of the Acks): a notice that
+    /// finds the buffer full is dropped unacknowledged and comes again only on another
+    /// subscription.
     pub notice_buffer: usize,
     /// How long `subscribe` waits for the gateway's answer.
     pub subscribe_timeout: Duration,
@@ -102,10 +112,20 @@ pub enum ClientError {
         /// The gateway's reason.
         detail: String,
     },
+    /// The gateway refused to end a subscription (it does not know it).
+    #[error("unsubscribe of subscription {subscription} rejected: {detail}")]
+    UnsubscribeRejected {
+        /// The subscription's id.
+        subscription: u64,
+        /// The gateway's reason.
+        detail: String,
+    },
 }
 
 struct SubEntry {
     institution: String,
+    /// Opened with a group field: its notices carry the subscription id and go to it alone.
+    tagged: bool,
     tx: mpsc::Sender<Notice>,
 }
 
@@ -335,12 +355,36 @@ impl Client {
         Ok(start.elapsed())
     }
 
-    /// Subscribes to unsolicited notices of `institution` (`"*"` for all).
+    /// Subscribes to unsolicited notices of `institution` (`"*"` for all): every notice is
+    /// delivered to this subscription (protocol version 1: no group).
     pub async fn subscribe(&self, institution: &str) -> Result<Subscription, ClientError> {
+        self.open_subscription(institution, None).await
+    }
+
+    /// Joins the consumer group `group` for the notices of `institution` (`"*"` for all): the
+    /// group's members, on any connection, share the notices — each goes to one live member,
+    /// and one left unacknowledged when its member goes away is delivered to another. The
+    /// group's progress is kept by the gateway across restarts. An empty `group` is a
+    /// broadcast subscription like [`Client::subscribe`]. Needs a gateway that knows groups
+    /// (an older one closes the connection).
+    pub async fn subscribe_group(
+        &self,
+        institution: &str,
+        group: &str,
+    ) -> Result<Subscription, ClientError> {
+        self.open_subscription(institution, Some(group)).await
+    }
+
+    async fn open_subscription(
+        &self,
+        institution: &str,
+        group: Option<&str>,
+    ) -> Result<Subscription, ClientError> {
         let id = self.next_id();
         let frame = self.encode(&Message::Subscribe(Subscribe {
             id,
             institution: institution.to_string(),
+            group: group.map(str::to_owned),
         }))?;
         let (ntx, nrx) = mpsc::channel(self.inner.opts.notice_buffer.max(1));
         // Registered before sending so a notice right behind the answer is not lost.
@@ -353,6 +397,7 @@ impl Client {
                 id,
                 SubEntry {
                     institution: institution.to_string(),
+                    tagged: group.is_some(),
                     tx: ntx,
                 },
             );
@@ -360,6 +405,7 @@ impl Client {
         let sub = Subscription {
             client: self.clone(),
             sub_id: id,
+            grouped: group.is_some(),
             rx: nrx,
         };
         let waited = self.inner.opts.subscribe_timeout;
@@ -373,6 +419,26 @@ impl Client {
             });
         }
         Ok(sub)
+    }
+
+    /// Ends the subscription `subscription` (a [`Subscription::id`]): once this returns, the
+    /// gateway sends it no more notices; the ones it delivered and that are not acknowledged
+    /// yet go to another member of its group (or, without a group, to the next subscriber).
+    pub async fn unsubscribe(&self, subscription: u64) -> Result<(), ClientError> {
+        let id = self.next_id();
+        let frame = self.encode(&Message::Unsubscribe(Unsubscribe { id, subscription }))?;
+        let waited = self.inner.opts.subscribe_timeout;
+        let resp = self
+            .call(id, frame, Instant::now() + waited, waited)
+            .await?;
+        self.inner.shared.lock().subs.remove(&subscription);
+        if resp.outcome != Outcome::Ok {
+            return Err(ClientError::UnsubscribeRejected {
+                subscription,
+                detail: resp.detail,
+            });
+        }
+        Ok(())
     }
 
     /// Acknowledges a notice: tells the gateway it has been durably handled.
@@ -400,10 +466,25 @@ impl Client {
 pub struct Subscription {
     client: Client,
     sub_id: u64,
+    /// Joined a group: dropping it tells the gateway (which then knows Unsubscribe).
+    grouped: bool,
     rx: mpsc::Receiver<Notice>,
 }
 
 impl Subscription {
+    /// The subscription's id (the id of its Subscribe message).
+    pub fn id(&self) -> u64 {
+        self.sub_id
+    }
+
+    /// Ends the subscription (see [`Client::unsubscribe`]); notices already buffered here
+    /// and not acknowledged are redelivered elsewhere.
+    pub async fn unsubscribe(mut self) -> Result<(), ClientError> {
+        // Done here: the drop has nothing left to tell the gateway.
+        self.grouped = false;
+        self.client.unsubscribe(self.sub_id).await
+    }
+
     /// Next notice, or `None` once the connection is closed.
     pub async fn recv(&mut self) -> Option<Notice> {
         self.rx.recv().await
@@ -426,6 +507,20 @@ impl Stream for Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.client.inner.shared.lock().subs.remove(&self.sub_id);
+        // A group member that goes away unsubscribes, so what it holds goes to the others now
+        // rather than when the connection closes. Not for a subscription without a group: a
+        // gateway from before Unsubscribe would close the connection. Best effort (a full
+        // write queue skips it; the answer is ignored).
+        if self.grouped {
+            let id = self.client.next_id();
+            let unsubscribe = Message::Unsubscribe(Unsubscribe {
+                id,
+                subscription: self.sub_id,
+            });
+            if let Ok(frame) = self.client.encode(&unsubscribe) {
+                let _ = self.client.inner.tx.try_send(frame);
+            }
+        }
     }
 }
 
@@ -518,8 +613,16 @@ fn complete(shared: &Shared, resp: Response) {
 
 fn deliver(shared: &Shared, notice: Notice) {
     let mut st = shared.lock();
-    st.subs.retain(|_, sub| {
-        if sub.institution != "*" && sub.institution != notice.institution {
+    st.subs.retain(|id, sub| {
+        // A tagged notice belongs to its subscription alone; an untagged one to every
+        // untagged subscription of its institution.
+        let mine = match notice.subscription {
+            Some(to) => to == *id,
+            None => {
+                !sub.tagged && (sub.institution == "*" || sub.institution == notice.institution)
+            }
+        };
+        if !mine {
             return true;
         }
         match sub.tx.try_send(notice.clone()) {

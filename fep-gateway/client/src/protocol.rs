@@ -55,6 +55,8 @@ pub const KIND_PONG: u8 = 0x07;
 /// Kind byte of a [`Message::Request`] that carries an idempotency key (a Request's fields,
 /// then `str idempotency_key`); a Request without a key keeps kind [`KIND_REQUEST`].
 pub const KIND_KEYED_REQUEST: u8 = 0x08;
+/// Kind byte of [`Message::Unsubscribe`].
+pub const KIND_UNSUBSCRIBE: u8 = 0x09;
 
 /// What happened to a request, as seen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,10 +193,26 @@ impl Response {
 /// Subscribes the connection to unsolicited notices of an institution (or `"*"` for all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscribe {
-    /// Id answered by a [`Response`] (`ok` or `rejected`).
+    /// Id answered by a [`Response`] (`ok` or `rejected`); names the subscription afterwards
+    /// (in [`Unsubscribe`] and in the notices of a subscription that has a `group`).
     pub id: u64,
     /// Institution name or `"*"`.
     pub institution: String,
+    /// Optional trailing field. `None` (not on the wire): the subscription of protocol
+    /// version 1, notices broadcast to it and untagged. `Some(name)`: the subscription joins
+    /// the consumer group `name`, whose members share the notices (each to one member);
+    /// `Some("")` is a broadcast subscription like `None`. Either `Some` makes the gateway tag
+    /// this subscription's notices with [`Notice::subscription`].
+    pub group: Option<String>,
+}
+
+/// Ends a subscription of this connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribe {
+    /// Id answered by a [`Response`] (`ok`, or `rejected` when there is no such subscription).
+    pub id: u64,
+    /// The id of the [`Subscribe`] that opened the subscription.
+    pub subscription: u64,
 }
 
 /// An unsolicited inbound telegram pushed by the gateway; must be acknowledged with
@@ -207,6 +225,10 @@ pub struct Notice {
     pub notice_id: u64,
     /// The telegram, without framing.
     pub telegram: Bytes,
+    /// Optional trailing field: the id of the subscription this notice is delivered to. Sent
+    /// only for subscriptions opened with a `group` field ([`Subscribe::group`]), so clients
+    /// of version 1 never see it.
+    pub subscription: Option<u64>,
 }
 
 /// One native-protocol message.
@@ -235,6 +257,8 @@ pub enum Message {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// Client → gateway: stop a subscription.
+    Unsubscribe(Unsubscribe),
 }
 
 /// Errors of the native protocol.
@@ -360,6 +384,18 @@ impl Reader {
         self.take(field, len as usize)
     }
 
+    /// An optional trailing field: absent when the frame ends here.
+    fn optional<T>(
+        &mut self,
+        field: impl FnOnce(&mut Self) -> Result<T, ProtocolError>,
+    ) -> Result<Option<T>, ProtocolError> {
+        if self.buf.is_empty() {
+            Ok(None)
+        } else {
+            field(self).map(Some)
+        }
+    }
+
     fn finish(self) -> Result<(), ProtocolError> {
         if self.buf.is_empty() {
             Ok(())
@@ -404,6 +440,7 @@ impl Message {
             Message::Ack { .. } => KIND_ACK,
             Message::Ping { .. } => KIND_PING,
             Message::Pong { .. } => KIND_PONG,
+            Message::Unsubscribe(_) => KIND_UNSUBSCRIBE,
         }
     }
 
@@ -418,6 +455,7 @@ impl Message {
             KIND_PING => "Ping",
             KIND_PONG => "Pong",
             KIND_KEYED_REQUEST => "KeyedRequest",
+            KIND_UNSUBSCRIBE => "Unsubscribe",
             _ => "?",
         }
     }
@@ -444,11 +482,21 @@ impl Message {
             Message::Subscribe(s) => {
                 dst.put_u64(s.id);
                 put_string(dst, "institution", &s.institution)?;
+                if let Some(group) = &s.group {
+                    put_string(dst, "group", group)?;
+                }
             }
             Message::Notice(n) => {
                 dst.put_u64(n.notice_id);
                 put_string(dst, "institution", &n.institution)?;
                 put_bytes(dst, &n.telegram)?;
+                if let Some(subscription) = n.subscription {
+                    dst.put_u64(subscription);
+                }
+            }
+            Message::Unsubscribe(u) => {
+                dst.put_u64(u.id);
+                dst.put_u64(u.subscription);
             }
             Message::Ack { notice_id: v }
             | Message::Ping { nonce: v }
@@ -518,11 +566,17 @@ impl Message {
             KIND_SUBSCRIBE => Message::Subscribe(Subscribe {
                 id: r.u64("id")?,
                 institution: r.string("institution")?,
+                group: r.optional(|r| r.string("group"))?,
             }),
             KIND_NOTICE => Message::Notice(Notice {
                 notice_id: r.u64("notice_id")?,
                 institution: r.string("institution")?,
                 telegram: r.bytes("telegram")?,
+                subscription: r.optional(|r| r.u64("subscription"))?,
+            }),
+            KIND_UNSUBSCRIBE => Message::Unsubscribe(Unsubscribe {
+                id: r.u64("id")?,
+                subscription: r.u64("subscription")?,
             }),
             KIND_ACK => Message::Ack {
                 notice_id: r.u64("notice_id")?,

@@ -15,12 +15,17 @@ use crate::clock::SharedClock;
 use crate::institution::{self, InstitutionHandle, InstitutionStatus};
 use crate::journal::{Journal, JournalError};
 use crate::link::{self, LinkContext, LinkError};
+use crate::notices::Notices;
 use crate::server::{self, Registry};
 use crate::settings::GatewaySettings;
 
 /// How long [`Gateway::shutdown`] waits for the links to write what they hold (the sign-off)
 /// and close: a peer that stopped reading cannot hold the shutdown longer.
 const LINK_CLOSE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long [`Gateway::shutdown`] waits for notice delivery to record the acknowledgements it
+/// received.
+const NOTICES_STOP_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +82,7 @@ pub struct Gateway {
     listen_addrs: Vec<ListenAddr>,
     registry: Registry,
     journal: Journal,
+    notices: Notices,
     shutdown: watch::Sender<bool>,
     /// The link tasks; each ends once its link has flushed and closed after shutdown.
     links: Vec<JoinHandle<()>>,
@@ -99,6 +105,14 @@ impl Gateway {
             .map_err(|source| StartError::Journal { path, source })?;
         journal.keep_days(settings.retention_days);
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let notices = Notices::start(
+            journal.clone(),
+            settings
+                .institutions
+                .iter()
+                .map(|i| (i.name.clone(), i.notices)),
+            shutdown_rx.clone(),
+        );
         let mut registry = HashMap::new();
         let (mut links, mut listen_addrs) = (Vec::new(), Vec::new());
         for inst in settings.institutions {
@@ -119,7 +133,7 @@ impl Gateway {
                 crate::webhook::spawn(
                     url.clone(),
                     handle.clone(),
-                    journal.clone(),
+                    notices.clone(),
                     shutdown_rx.clone(),
                 );
             }
@@ -140,6 +154,7 @@ impl Gateway {
             registry.clone(),
             journal.clone(),
             idempotency.clone(),
+            notices.clone(),
             shutdown_rx.clone(),
         ));
         let http_addr = match settings.http_listen {
@@ -162,6 +177,7 @@ impl Gateway {
             listen_addrs,
             registry,
             journal,
+            notices,
             shutdown,
             links,
         })
@@ -204,10 +220,15 @@ impl Gateway {
         &self.journal
     }
 
+    /// Notice delivery (consumer groups over the journal).
+    pub fn notices(&self) -> &Notices {
+        &self.notices
+    }
+
     /// Graceful stop: stop admitting, drain in-flight up to `deadline`, sign off and await the
     /// answer (up to each institution's `signon.answer_timeout`) while every link is still
     /// open, then close links (waiting until each has written what it holds, at most 5 s),
-    /// flush the journal.
+    /// record the notice acknowledgements received (at most 5 s), flush the journal.
     pub async fn shutdown(self, deadline: Duration) {
         let drains = self.registry.values().map(|h| h.shutdown(deadline));
         futures::future::join_all(drains).await;
@@ -223,6 +244,7 @@ impl Gateway {
                 "links did not close within {LINK_CLOSE_DEADLINE:?}: what they held may not have been written"
             );
         }
+        self.notices.stopped(NOTICES_STOP_DEADLINE).await;
         let _ = self.journal.flush().await;
     }
 }

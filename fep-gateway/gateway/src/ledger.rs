@@ -129,6 +129,15 @@ impl Ledger {
         rows.collect()
     }
 
+    /// How many transactions match the query, whatever its limit.
+    pub fn count(&self, q: &JournalQuery) -> Result<u64, rusqlite::Error> {
+        let (filter, args) = Self::filter(q);
+        let sql = format!("SELECT COUNT(*) FROM transactions{filter}");
+        self.conn
+            .query_row(&sql, params_from_iter(args), |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+    }
+
     /// The telegrams of one institution's (day, 전문번호), in order.
     pub fn telegrams(
         &self,

@@ -14,6 +14,8 @@
 //! - [`ledger`]: read-only queries over a journal file (`fep journal`).
 //! - [`server`] / [`http`] / [`webhook`]: the internal interfaces; [`idempotency`]: keyed
 //!   requests (sent at most once per key) for both.
+//! - [`notices`]: delivery of recorded notices to webhooks and native subscribers (from the
+//!   journal, per consumer group).
 //! - [`clock`]: the time source (a fake one in tests).
 //! - [`framing`] / [`protocol`]: re-exported from `fep-client`.
 
@@ -30,6 +32,7 @@ pub mod institution;
 pub mod journal;
 pub mod ledger;
 mod link;
+pub mod notices;
 pub mod profile;
 pub mod server;
 pub mod settings;

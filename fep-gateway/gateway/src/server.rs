@@ -9,13 +9,14 @@ use std::time::Duration;
 use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 use crate::idempotency::Idempotency;
 use crate::institution::{InstitutionHandle, ShutdownRx};
 use crate::journal::Journal;
-use crate::protocol::{Message, NativeCodec, Notice, Outcome, Response};
+use crate::notices::native::Subscriptions;
+use crate::notices::Notices;
+use crate::protocol::{Message, NativeCodec, Outcome, Response};
 
 /// Requests one connection may have open at once (sent to an institution and not yet
 /// answered); beyond that a Request is answered `rejected` at once ("overload: …") and not
@@ -26,6 +27,9 @@ pub const MAX_OPEN_PER_CONNECTION: usize = 100_000;
 pub const DUPLICATE_ID: &str =
     "duplicate id: a request with this id is still open on this connection; not sent";
 
+/// Notices written together with another message before the connection reads again.
+const NOTICES_PER_WRITE: usize = 64;
+
 /// The institutions by name; built once at start-up and never mutated, so it needs no lock.
 pub type Registry = Arc<HashMap<String, InstitutionHandle>>;
 
@@ -35,6 +39,7 @@ pub(crate) async fn serve(
     registry: Registry,
     journal: Journal,
     idempotency: Idempotency,
+    notices: Notices,
     mut shutdown: ShutdownRx,
 ) {
     loop {
@@ -51,6 +56,7 @@ pub(crate) async fn serve(
                     registry.clone(),
                     journal.clone(),
                     idempotency.clone(),
+                    notices.clone(),
                     shutdown.clone(),
                     MAX_OPEN_PER_CONNECTION,
                 ));
@@ -111,6 +117,7 @@ pub(crate) async fn connection<S>(
     registry: Registry,
     journal: Journal,
     idempotency: Idempotency,
+    notices: Notices,
     mut shutdown: ShutdownRx,
     max_open: usize,
 ) where
@@ -122,7 +129,8 @@ pub(crate) async fn connection<S>(
     let mut open = FuturesUnordered::new();
     // Ids of the requests in `open`: a Request reusing one is refused, never sent.
     let mut open_ids: HashSet<u64> = HashSet::new();
-    let (notice_tx, mut notice_rx) = mpsc::channel::<Notice>(1024);
+    // Notices: Subscribe, Unsubscribe and Ack are handed over, never awaited (crate::notices).
+    let mut subs = Subscriptions::new(notices);
     loop {
         let out = tokio::select! {
             msg = framed.next() => match msg {
@@ -156,17 +164,10 @@ pub(crate) async fn connection<S>(
                         rejected(r.id, format!("unknown institution {}", quoted(&r.institution)), max_frame)
                     }
                 }
-                Some(Ok(Message::Subscribe(s))) => {
-                    let targets: Vec<InstitutionHandle> = registry.values().filter(|h| s.institution == "*" || h.name() == s.institution).cloned().collect();
-                    if targets.is_empty() {
-                        rejected(s.id, format!("unknown institution {}", quoted(&s.institution)), max_frame)
-                    } else {
-                        subscribe(&targets, &journal, notice_tx.clone()).await;
-                        response(s.id, Outcome::Ok, "subscribed", bytes::Bytes::new(), max_frame)
-                    }
-                }
+                Some(Ok(Message::Subscribe(s))) => subs.subscribe(s),
+                Some(Ok(Message::Unsubscribe(u))) => subs.unsubscribe(u),
                 Some(Ok(Message::Ack { notice_id })) => {
-                    let _ = journal.notice_delivered(notice_id).await;
+                    subs.ack(notice_id);
                     continue;
                 }
                 Some(Ok(Message::Ping { nonce })) => Message::Pong { nonce },
@@ -181,7 +182,7 @@ pub(crate) async fn connection<S>(
                 open_ids.remove(&id);
                 reply
             }
-            Some(notice) = notice_rx.recv() => Message::Notice(notice),
+            notice = subs.next() => Message::Notice(notice),
             _ = shutdown.changed() => break,
         };
         if let Err(e) = framed.feed(out).await {
@@ -195,58 +196,21 @@ pub(crate) async fn connection<S>(
                 return;
             }
         }
+        // So do notices already waiting, a bounded number: requests are read in between.
+        for _ in 0..NOTICES_PER_WRITE {
+            let Some(notice) = futures::FutureExt::now_or_never(subs.next()) else {
+                break;
+            };
+            if framed.feed(Message::Notice(notice)).await.is_err() {
+                return;
+            }
+        }
         if SinkExt::<Message>::flush(&mut framed).await.is_err() {
             break;
         }
     }
     // Requests still open are settled by their institutions; their callers are gone, so the
     // outcome is kept in the journal (GET /v1/transactions/{id}).
-}
-
-/// Forwards recorded notices (first those not yet delivered, then new ones) to a connection.
-async fn subscribe(targets: &[InstitutionHandle], journal: &Journal, tx: mpsc::Sender<Notice>) {
-    let names: Vec<String> = targets.iter().map(|h| h.name().to_owned()).collect();
-    if let Ok(pending) = journal.pending_notices().await {
-        for n in pending
-            .into_iter()
-            .filter(|n| names.contains(&n.institution))
-        {
-            let notice = Notice {
-                institution: n.institution,
-                notice_id: n.id,
-                telegram: n.telegram,
-            };
-            if tx.send(notice).await.is_err() {
-                return;
-            }
-        }
-    }
-    for handle in targets {
-        let mut rx = handle.notices();
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            loop {
-                match rx.recv().await {
-                    Ok(n) => {
-                        let notice = Notice {
-                            institution: n.institution.to_string(),
-                            notice_id: n.id,
-                            telegram: n.telegram,
-                        };
-                        if tx.send(notice).await.is_err() {
-                            return;
-                        }
-                    }
-                    // A slow subscriber missed some: they stay undelivered in the journal and
-                    // are sent again on the next subscribe.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "notice subscriber lagging")
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]

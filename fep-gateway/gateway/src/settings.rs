@@ -121,6 +121,8 @@ pub struct InstitutionSettings {
     /// URL receiving recorded notices as JSON POSTs (at-least-once); an `http`/`https` URL
     /// with a host when it comes from a config file.
     pub webhook: Option<String>,
+    /// How notices are delivered to each consumer (webhook, native subscribers).
+    pub notices: crate::notices::DeliveryPolicy,
     /// Circuit breaker (None = disabled, which only code can ask for: a config file always
     /// gets one, with defaults when `[institution.breaker]` is absent).
     pub breaker: Option<ValidBreakerConfig>,
@@ -150,6 +152,7 @@ impl InstitutionSettings {
             queue_depth: 20_000,
             rate_tps: None,
             webhook: None,
+            notices: crate::notices::DeliveryPolicy::default(),
             breaker: Some(ValidBreakerConfig::default()),
         }
     }

@@ -1,9 +1,12 @@
 //! At-least-once delivery of recorded notices to an internal HTTP endpoint.
 //!
-//! One task per institution with a webhook: it first re-sends every notice the journal still
-//! marks undelivered (e.g. after a crash), then each new one, in order, retrying with jittered
-//! exponential backoff until the endpoint answers 2xx. Only then is the notice marked
-//! delivered. Receivers deduplicate by `notice_id`.
+//! One task per institution with a webhook, the one member of the institution's webhook
+//! consumer group (`crate::notices`): it is handed every notice the group has not
+//! acknowledged — after a crash or a restart too, and however far behind it is — and posts up
+//! to `[institution.notices] concurrency` of them at once, each retried with jittered
+//! exponential backoff until the endpoint answers 2xx. Only then is the notice acknowledged
+//! for the group. With a concurrency above 1 notices may arrive out of order; receivers
+//! deduplicate by `notice_id`.
 //!
 //! `https://` webhooks use rustls with the `ring` provider and trust the platform's root
 //! certificates; `SSL_CERT_FILE` / `SSL_CERT_DIR` replace those, e.g. with an internal CA.
@@ -15,12 +18,14 @@
 use std::time::Duration;
 
 use backon::BackoffBuilder;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
 use rustls::pki_types::CertificateDer;
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::institution::{InstitutionHandle, ShutdownRx};
-use crate::journal::Journal;
+use crate::journal::StoredNotice;
+use crate::notices::{Group, Notices};
 
 /// The shortest and the longest pause between two delivery attempts.
 const MIN_DELAY: Duration = Duration::from_millis(200);
@@ -175,16 +180,17 @@ pub async fn post<T: Serialize + ?Sized>(
     }
 }
 
-/// Starts the delivery task of one institution. A URL that is not `http://` or `https://`
-/// is logged and counted once, and nothing is sent: the notices stay undelivered in the
-/// journal and go out after the configuration is fixed and the gateway restarted.
+/// Starts the delivery task of one institution: the single member of its webhook group,
+/// with up to `[institution.notices] concurrency` POSTs at once. A URL that is not `http://`
+/// or `https://` is logged and counted once, and nothing is sent: the notices stay
+/// undelivered in the journal and go out after the configuration is fixed and the gateway
+/// restarted.
 pub(crate) fn spawn(
     url: String,
     handle: InstitutionHandle,
-    journal: Journal,
+    notices: Notices,
     mut shutdown: ShutdownRx,
 ) {
-    let mut rx = handle.notices();
     tokio::spawn(async move {
         let name = handle.name().to_owned();
         let ready = validate_url(&url).and_then(|u| Ok((u, client(&[])?)));
@@ -196,36 +202,31 @@ pub(crate) fn spawn(
                 return;
             }
         };
+        let mut member = match notices.join(Group::Webhook, &name) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(institution = %name, error = %e, "webhook delivery not started");
+                return;
+            }
+        };
         let webhook = Webhook {
             client,
             url,
             handle: &handle,
-            journal: &journal,
         };
-        // Backlog first: recorded but never delivered.
-        if let Ok(pending) = journal.pending_notices().await {
-            for n in pending.into_iter().filter(|n| n.institution == name) {
-                if !webhook.deliver(n.id, &n.telegram, &mut shutdown).await {
-                    return;
-                }
-            }
-        }
+        // The group's window bounds how many are posted at once.
+        let mut posting = FuturesUnordered::new();
         loop {
-            let notice = tokio::select! {
-                n = rx.recv() => n,
+            tokio::select! {
+                notice = member.recv() => match notice {
+                    Some(n) => posting.push(webhook.deliver(n, shutdown.clone())),
+                    None => return,
+                },
+                Some(done) = posting.next(), if !posting.is_empty() => match done {
+                    Some(id) => member.ack(id),
+                    None => return,
+                },
                 _ = shutdown.changed() => return,
-            };
-            match notice {
-                Ok(n) => {
-                    if !webhook.deliver(n.id, &n.telegram, &mut shutdown).await {
-                        return;
-                    }
-                }
-                // Missed ones stay undelivered in the journal and go out after a restart.
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(institution = %name, missed, "webhook delivery lagging")
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
             }
         }
     });
@@ -246,12 +247,12 @@ struct Webhook<'a> {
     client: reqwest::Client,
     url: reqwest::Url,
     handle: &'a InstitutionHandle,
-    journal: &'a Journal,
 }
 
 impl Webhook<'_> {
-    /// Posts until 2xx or shutdown; false on shutdown.
-    async fn deliver(&self, id: u64, telegram: &[u8], shutdown: &mut ShutdownRx) -> bool {
+    /// Posts until 2xx (then returns the notice's id, to acknowledge) or shutdown (`None`).
+    async fn deliver(&self, notice: StoredNotice, mut shutdown: ShutdownRx) -> Option<u64> {
+        let (id, telegram) = (notice.id, &notice.telegram[..]);
         let name = self.handle.name();
         let body = WebhookNotice {
             institution: name,
@@ -272,12 +273,7 @@ impl Webhook<'_> {
             .build();
         loop {
             let delay = match post(&self.client, &self.url, &body).await {
-                Ok(()) => {
-                    let _ = self.journal.notice_delivered(id).await;
-                    metrics::counter!("fep_notices_delivered_total", "institution" => name.to_owned())
-                        .increment(1);
-                    return true;
-                }
+                Ok(()) => return Some(id),
                 Err(e) => {
                     count_failure(name, &e);
                     if e.is_permanent() {
@@ -291,7 +287,7 @@ impl Webhook<'_> {
             };
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.changed() => return false,
+                _ = shutdown.changed() => return None,
             }
         }
     }

@@ -9,8 +9,9 @@ use tokio_util::codec::Framed;
 ///
 /// Requests: institution "slow" is never answered, "drop" closes the connection,
 /// anything else is answered after `telegram[0]` milliseconds with the telegram reversed.
-/// Subscribe "nope" is rejected; other subscriptions get notices 1..=3 pushed.
-/// Acks are reported on `acks`.
+/// Subscribe "nope" is rejected; other subscriptions get notices 1..=3 pushed (tagged with
+/// the subscription id when the Subscribe has a group). Unsubscribe answers `ok` for an open
+/// subscription. Acks are reported on `acks`.
 async fn spawn_server() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<u64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -21,6 +22,7 @@ async fn spawn_server() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<u64>) 
             tokio::spawn(async move {
                 let (mut sink, mut stream) = Framed::new(sock, NativeCodec::default()).split();
                 let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Message>();
+                let mut open = std::collections::HashSet::new();
                 let writer = tokio::spawn(async move {
                     while let Some(m) = out_rx.recv().await {
                         if sink.send(m).await.is_err() {
@@ -60,14 +62,25 @@ async fn spawn_server() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<u64>) 
                                 telegram: Bytes::new(),
                             }));
                             if ok {
+                                open.insert(s.id);
                                 for n in 1..=3u64 {
                                     let _ = out_tx.send(Message::Notice(Notice {
                                         institution: "hecto".into(),
                                         notice_id: n,
                                         telegram: Bytes::from(format!("notice-{n}")),
+                                        subscription: s.group.as_ref().map(|_| s.id),
                                     }));
                                 }
                             }
+                        }
+                        Message::Unsubscribe(u) => {
+                            let ok = open.remove(&u.subscription);
+                            let _ = out_tx.send(Message::Response(Response {
+                                id: u.id,
+                                outcome: if ok { Outcome::Ok } else { Outcome::Rejected },
+                                detail: String::new(),
+                                telegram: Bytes::new(),
+                            }));
                         }
                         Message::Ack { notice_id } => {
                             let _ = acks_tx.send(notice_id);
@@ -271,6 +284,44 @@ async fn wildcard_and_filtered_subscriptions() {
             .await
             .is_err(),
         "kftc subscriber got a hecto notice"
+    );
+}
+
+#[tokio::test]
+async fn tagged_notices_reach_their_own_subscription_only() {
+    let (addr, _acks) = spawn_server().await;
+    let client = Client::connect(addr).await.unwrap();
+    let mut plain = client.subscribe("hecto").await.unwrap();
+    for n in 1..=3 {
+        assert_eq!(plain.recv().await.unwrap().notice_id, n);
+    }
+    let mut grouped = client.subscribe_group("hecto", "ledger").await.unwrap();
+    for n in 1..=3 {
+        let got = grouped.recv().await.unwrap();
+        assert_eq!((got.notice_id, got.subscription), (n, Some(grouped.id())));
+    }
+    // The tagged copies did not reach the untagged subscription.
+    client.ping(Duration::from_secs(5)).await.unwrap();
+    assert!(
+        plain.rx.try_recv().is_err(),
+        "a tagged notice is not broadcast"
+    );
+    let id = grouped.id();
+    grouped.unsubscribe().await.unwrap();
+    // A dropped group subscription unsubscribes by itself.
+    let dropped = client.subscribe_group("hecto", "ledger").await.unwrap();
+    let dropped_id = dropped.id();
+    drop(dropped);
+    let err = client.unsubscribe(dropped_id).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::UnsubscribeRejected { .. }),
+        "already unsubscribed: {err}"
+    );
+    assert!(!client.inner.shared.lock().subs.contains_key(&id));
+    let err = client.unsubscribe(id).await.unwrap_err();
+    assert!(
+        matches!(err, ClientError::UnsubscribeRejected { subscription, .. } if subscription == id),
+        "{err}"
     );
 }
 

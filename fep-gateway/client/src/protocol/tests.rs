@@ -27,15 +27,37 @@ fn samples() -> Vec<Message> {
         Message::Subscribe(Subscribe {
             id: 9,
             institution: "*".into(),
+            group: None,
         }),
         Message::Notice(Notice {
             institution: "hecto".into(),
             notice_id: 77,
             telegram: Bytes::from_static(&[0, 1, 2, 255]),
+            subscription: None,
         }),
         Message::Ack { notice_id: 77 },
         Message::Ping { nonce: 3 },
         Message::Pong { nonce: 3 },
+        Message::Subscribe(Subscribe {
+            id: 10,
+            institution: "hecto".into(),
+            group: Some("ledger".into()),
+        }),
+        Message::Subscribe(Subscribe {
+            id: 11,
+            institution: "hecto".into(),
+            group: Some(String::new()),
+        }),
+        Message::Notice(Notice {
+            institution: "hecto".into(),
+            notice_id: 78,
+            telegram: Bytes::from_static(b"N"),
+            subscription: Some(10),
+        }),
+        Message::Unsubscribe(Unsubscribe {
+            id: 12,
+            subscription: 10,
+        }),
     ]
 }
 
@@ -104,6 +126,75 @@ fn response_bytes_match_docs_example() {
 fn ack_bytes_match_docs_example() {
     let expected = hex::decode("0000000905000000000000004d").unwrap();
     assert_eq!(frame(&Message::Ack { notice_id: 77 }), expected);
+}
+
+#[test]
+fn optional_trailing_fields_and_unsubscribe_match_docs_examples() {
+    // docs/protocol.md §3.3, §3.4 and §3.7: a version-1 Subscribe is a prefix of one with a
+    // group, and a Notice without `subscription` is exactly the version-1 Notice.
+    let v1 = hex::decode("0000000c03000000000000000900012a").unwrap();
+    let grouped = Message::Subscribe(Subscribe {
+        id: 9,
+        institution: "*".into(),
+        group: Some("ledger".into()),
+    });
+    let expected = hex::decode(concat!(
+        "00000014",
+        "03",
+        "0000000000000009",
+        "0001",
+        "2a",
+        "0006",
+        "6c6564676572" // "ledger"
+    ))
+    .unwrap();
+    assert_eq!(frame(&grouped), expected);
+    assert_eq!(&expected[4..16], &v1[4..16], "same leading fields");
+    assert_eq!(frame(&samples()[2]), v1);
+    let tagged = Message::Notice(Notice {
+        institution: "h".into(),
+        notice_id: 5,
+        telegram: Bytes::from_static(b"T"),
+        subscription: Some(9),
+    });
+    let untagged = hex::decode("000000110400000000000000050001680000000154").unwrap();
+    let mut want = untagged.clone();
+    want[3] += 8;
+    want.extend_from_slice(&9u64.to_be_bytes());
+    assert_eq!(frame(&tagged), want);
+    let Message::Notice(mut n) = Message::parse(Bytes::copy_from_slice(&want[4..])).unwrap() else {
+        panic!("a notice")
+    };
+    n.subscription = None;
+    assert_eq!(frame(&Message::Notice(n)), untagged);
+    let unsubscribe = Message::Unsubscribe(Unsubscribe {
+        id: 12,
+        subscription: 9,
+    });
+    assert_eq!(
+        frame(&unsubscribe),
+        hex::decode("0000001108000000000000000c0000000000000009").unwrap()
+    );
+}
+
+#[test]
+fn a_partial_optional_field_is_an_error() {
+    // One byte of a `group` length, or 4 of a `subscription`: truncated, never ignored.
+    let mut sub = frame(&samples()[2])[4..].to_vec();
+    sub.push(0);
+    assert!(matches!(
+        Message::parse(sub.into()),
+        Err(ProtocolError::Truncated { field: "group", .. })
+    ));
+    let mut notice = frame(&samples()[3])[4..].to_vec();
+    notice.extend_from_slice(&[0, 0, 0, 1]);
+    assert!(matches!(
+        Message::parse(notice.into()),
+        Err(ProtocolError::Truncated {
+            field: "subscription",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -187,6 +278,7 @@ fn oversized_frame_refused_before_allocation() {
         institution: "x".into(),
         notice_id: 1,
         telegram: Bytes::from(vec![0u8; 2000]),
+        subscription: None,
     });
     let mut out = BytesMut::new();
     assert!(matches!(
@@ -220,6 +312,7 @@ fn string_too_long_refused() {
     let m = Message::Subscribe(Subscribe {
         id: 1,
         institution: "x".repeat(70_000),
+        group: None,
     });
     let mut out = BytesMut::new();
     assert!(matches!(
@@ -239,7 +332,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_frames_never_panic(idx in 0usize..7, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
+    fn mutated_frames_never_panic(idx in 0usize..11, pos in any::<prop::sample::Index>(), byte in any::<u8>()) {
         let mut bytes = frame(&samples()[idx]);
         let p = pos.index(bytes.len());
         bytes[p] = byte;

@@ -153,14 +153,40 @@ pub struct Institution {
     pub breaker: Option<crate::breaker::BreakerConfig>,
 }
 
-/// `[institution.notices]`: where recorded notices are delivered besides native subscribers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// `[institution.notices]`: where recorded notices are delivered besides native subscribers,
+/// and how fast.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoticeDelivery {
     /// `http://…` or `https://…` URL that receives each notice as a JSON POST, retried with
     /// backoff until it answers 2xx (at-least-once).
     #[serde(default)]
     pub webhook: Option<String>,
+    /// Notices one consumer may hold unacknowledged at once: parallel webhook POSTs, or
+    /// notices sent to one native subscriber ahead of its Acks (1 ..= 10,000).
+    #[serde(default = "default_notice_concurrency")]
+    pub concurrency: u32,
+    /// Most notices per second sent to one consumer group (the webhook, a named group, each
+    /// subscriber without a group); 0: no limit.
+    #[serde(default)]
+    pub rate: u32,
+}
+
+/// Largest `[institution.notices] concurrency`: what a consumer may hold is kept in memory.
+pub const MAX_NOTICE_CONCURRENCY: u32 = 10_000;
+
+fn default_notice_concurrency() -> u32 {
+    16
+}
+
+impl Default for NoticeDelivery {
+    fn default() -> Self {
+        NoticeDelivery {
+            webhook: None,
+            concurrency: default_notice_concurrency(),
+            rate: 0,
+        }
+    }
 }
 
 fn default_idempotency_window() -> Duration {

@@ -186,6 +186,10 @@ fn resolve_institution(
         queue_depth: inst.limits.queue_depth as usize,
         rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
         webhook: webhook?,
+        notices: crate::notices::DeliveryPolicy {
+            concurrency: inst.notices.concurrency as usize,
+            rate: std::num::NonZeroU32::new(inst.notices.rate),
+        },
         breaker: Some(breaker?),
     })
 }

@@ -389,6 +389,17 @@ fn zero_limits_are_rejected_at_their_line() {
 }
 
 #[test]
+fn notice_delivery_concurrency_and_rate() {
+    for bad in ["0", "10001"] {
+        let text = format!("{MINIMAL}\n[institution.notices]\nconcurrency = {bad}\n");
+        let d = fail(&text);
+        assert_eq!(d.path, "institution[0].notices.concurrency");
+        assert_eq!(d.line, line_of(&text, "concurrency"));
+        assert!(d.message.contains("between 1 and 10000"), "{d}");
+    }
+}
+
+#[test]
 fn negative_limit_is_a_type_error() {
     let text = format!("{MINIMAL}\n[institution.limits]\nqueue_depth = -1\n");
     let d = fail(&text);

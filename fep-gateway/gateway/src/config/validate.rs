@@ -110,6 +110,16 @@ impl Config {
                     err(format!("{p}.limits.{key}"), "must be positive".into());
                 }
             }
+            let c = inst.notices.concurrency;
+            if !(1..=super::MAX_NOTICE_CONCURRENCY).contains(&c) {
+                err(
+                    format!("{p}.notices.concurrency"),
+                    format!(
+                        "must be between 1 and {}, not {c}",
+                        super::MAX_NOTICE_CONCURRENCY
+                    ),
+                );
+            }
         }
         errs
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::admission::{Admission, Call};
 use super::inflight::{InFlight, Late};
@@ -18,8 +18,7 @@ use super::sequencer::{Reserved, Sequencer};
 use super::session::{Gate, Session};
 use super::telemetry::{rejected_counter, Metrics};
 use super::{
-    now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, NoticeEvent, Reply,
-    Submit,
+    now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, Reply, Submit,
 };
 use crate::breaker::{CircuitBreaker, State, Transition};
 use crate::clock::{next_day_start, BusinessTime, SharedClock, Tz};
@@ -103,7 +102,6 @@ pub(super) struct Actor {
     /// Admitted requests waiting for a 전문번호 block or the new business date's sign-on.
     pub waiting: VecDeque<Submit>,
     pub counters: Counters,
-    pub notices: broadcast::Sender<NoticeEvent>,
     seq_tx: mpsc::Sender<ReserveResult>,
     stopping: Option<Stopping>,
     pub journaling: FuturesUnordered<Journaled>,
@@ -130,7 +128,6 @@ pub(crate) fn spawn(
     let (control_tx, control_rx) = mpsc::channel(16);
     let (link_tx, link_rx) = mpsc::channel(4096);
     let (seq_tx, seq_rx) = mpsc::channel(4);
-    let (notices, _) = broadcast::channel(1024);
     let profile = Arc::new(settings.profile.clone());
     // Validated at config resolution: a bad breaker config never reaches here.
     let breaker = settings
@@ -167,7 +164,6 @@ pub(crate) fn spawn(
         }),
         waiting: VecDeque::new(),
         counters: Counters::default(),
-        notices: notices.clone(),
         seq_tx,
         stopping: None,
         journaling: FuturesUnordered::new(),
@@ -207,7 +203,6 @@ pub(crate) fn spawn(
         profile,
         submit: submit_tx,
         control: control_tx,
-        notices,
     };
     (handle, link_tx)
 }

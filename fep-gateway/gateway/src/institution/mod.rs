@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::{Serialize, Serializer};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::RejectReason;
 use crate::journal::now_ms;
@@ -79,17 +79,6 @@ impl Reply {
             telegram: Bytes::new(),
         }
     }
-}
-
-/// An unsolicited notice, recorded durably, for internal subscribers.
-#[derive(Debug, Clone)]
-pub struct NoticeEvent {
-    /// Institution name.
-    pub institution: Arc<str>,
-    /// Journal id.
-    pub id: u64,
-    /// The raw telegram.
-    pub telegram: Bytes,
 }
 
 /// A link's state, as shown in status.
@@ -237,7 +226,6 @@ pub struct InstitutionHandle {
     profile: Arc<Profile>,
     submit: mpsc::Sender<Submit>,
     control: mpsc::Sender<Control>,
-    notices: broadcast::Sender<NoticeEvent>,
     /// `fep_rejected_total` of requests refused before they reach the actor.
     queue_full: metrics::Counter,
     stopped: metrics::Counter,
@@ -332,11 +320,6 @@ impl InstitutionHandle {
             .await
             .ok()?
             .ok()
-    }
-
-    /// Subscribes to this institution's recorded notices.
-    pub fn notices(&self) -> broadcast::Receiver<NoticeEvent> {
-        self.notices.subscribe()
     }
 
     /// Stops admitting, waits up to `deadline` for in-flight requests, then signs off and waits

@@ -11,7 +11,7 @@ use super::admission::Call;
 use super::inflight::Entry;
 use super::resolver::{Due, Settled, Step};
 use super::session::Gate;
-use super::{now, NoticeEvent, Reply, Submit};
+use super::{now, Reply, Submit};
 use crate::clock::BusinessTime;
 use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
 use crate::journal::{JournalError, TelegramRow, TxRecord, Unsettled};
@@ -457,32 +457,19 @@ impl Actor {
         let day = self.profile.send_date.digits(&frame).unwrap_or(0) as u32;
         // Acknowledge on the link it came from when that link can send, else on any send link.
         let sender = self.links.reply_sender(link);
-        let (journal, name, notices) = (
-            self.journal.clone(),
-            self.name.clone(),
-            self.notices.clone(),
-        );
+        let (journal, name) = (self.journal.clone(), self.name.clone());
         self.counters.notices += 1;
         tokio::spawn(async move {
-            // Recorded first; only a durable notice is acknowledged.
-            let record = match journal.record_notice(&name, day, &dedup, &frame).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(institution = %name, error = %e, "notice not recorded: not acknowledged (the institution will resend)");
-                    return;
-                }
-            };
+            // Recorded first; only a durable notice is acknowledged. Internal consumers read
+            // it from the journal once committed (crate::notices): nothing to hand over here.
+            if let Err(e) = journal.record_notice(&name, day, &dedup, &frame).await {
+                tracing::error!(institution = %name, error = %e, "notice not recorded: not acknowledged (the institution will resend)");
+                return;
+            }
             metrics::counter!("fep_notifications_total", "institution" => name.to_string())
                 .increment(1);
             if let Some(sender) = sender {
                 let _ = sender.send(Bytes::from(ack)).await;
-            }
-            if !record.duplicate {
-                let _ = notices.send(NoticeEvent {
-                    institution: name,
-                    id: record.id,
-                    telegram: frame,
-                });
             }
         });
     }

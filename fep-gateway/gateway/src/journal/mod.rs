@@ -4,7 +4,8 @@
 //! reused within a day, even across a restart), transactions and their outcomes, and inbound
 //! notices (recorded before they are acknowledged). Callers talk to the writer over a bounded
 //! channel; the writer drains whatever is queued, runs it in one SQLite transaction, commits
-//! once and only then answers — many requests share one fsync.
+//! once and only then answers — many requests share one fsync. Notice delivery reads through
+//! a second connection ([`reader`]) and is woken by [`signals`] when notices are committed.
 
 use std::ops::Range;
 use std::path::Path;
@@ -13,17 +14,24 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
+mod reader;
 mod records;
 mod schema;
+mod signals;
 #[cfg(test)]
 mod tests;
 mod writer;
 
+use reader::Read;
+pub use reader::BACKLOG_COUNT_LIMIT;
 pub(crate) use records::TX_COLUMNS;
-pub use records::{NoticeRecord, PendingNotice, TelegramRow, TxRecord, Unsettled};
+pub use records::{
+    GroupBacklog, NoticeBatch, NoticeRecord, StoredNotice, TelegramRow, TxRecord, Unsettled,
+};
 pub use schema::{check_version, SchemaError, SCHEMA_VERSION};
+use signals::NoticeSignals;
 use writer::Command;
 
 /// How far a journal commit is pushed before the writer answers (`[server] journal_sync`).
@@ -140,6 +148,8 @@ pub enum JournalError {
 pub struct Journal {
     tx: mpsc::Sender<Command>,
     overflow: Arc<Overflow>,
+    reader: mpsc::Sender<Read>,
+    signals: Arc<NoticeSignals>,
 }
 
 /// Where fire-and-forget records wait when the writer's queue is full, in order.
@@ -196,14 +206,23 @@ impl Journal {
         let restart_wal = Arc::new(AtomicBool::new(false));
         let checkpoint_conn = Connection::open(path)?;
         checkpoint_conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+        let read_conn = Connection::open(path)?;
+        read_conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;")?;
+        let signals = Arc::new(NoticeSignals::default());
         let (tx, rx) = mpsc::channel(tuning.queue);
         let alive = tx.downgrade();
         std::thread::Builder::new()
             .name("fep-journal".into())
             .spawn({
-                let restart_wal = restart_wal.clone();
-                move || writer::writer(conn, rx, &restart_wal)
+                let (restart_wal, signals) = (restart_wal.clone(), signals.clone());
+                move || writer::writer(conn, rx, &restart_wal, &signals)
             })
+            .map_err(|_| JournalError::Stopped)?;
+        // Reads of a few consumers at a time; they wait rather than pile up.
+        let (reader, reads) = mpsc::channel(256);
+        std::thread::Builder::new()
+            .name("fep-journal-reader".into())
+            .spawn(move || reader::reader(read_conn, reads))
             .map_err(|_| JournalError::Stopped)?;
         std::thread::Builder::new()
             .name("fep-journal-checkpoint".into())
@@ -240,7 +259,12 @@ impl Journal {
                 }
             })
             .map_err(|_| JournalError::Stopped)?;
-        Ok(Journal { tx, overflow })
+        Ok(Journal {
+            tx,
+            overflow,
+            reader,
+            signals,
+        })
     }
 
     async fn call<T>(
@@ -369,14 +393,85 @@ impl Journal {
         .await?
     }
 
-    /// Marks a notice as delivered to an internal subscriber.
-    pub async fn notice_delivered(&self, id: u64) -> Result<(), JournalError> {
-        self.enqueue(Command::NoticeDelivered { id }).await
+    /// The id of the last notice of `institution` committed since the journal was opened
+    /// (0 before the first); changes after each commit that records one.
+    pub fn notice_watch(&self, institution: &str) -> watch::Receiver<u64> {
+        self.signals.watch(institution)
     }
 
-    /// Notices recorded but not yet delivered, oldest first.
-    pub async fn pending_notices(&self) -> Result<Vec<PendingNotice>, JournalError> {
-        self.call(|reply| Command::PendingNotices { reply }).await?
+    /// Opens the delivery state of consumer group `group` for `institution`, creating it
+    /// (from the first notice still in the journal) when it is new; returns its cursor: every
+    /// notice with a smaller id is acknowledged by the group.
+    pub async fn notice_group_open(
+        &self,
+        group: &str,
+        institution: &str,
+    ) -> Result<u64, JournalError> {
+        let (group, institution) = (Arc::from(group), Arc::from(institution));
+        self.call(|reply| Command::NoticeGroupOpen {
+            group,
+            institution,
+            reply,
+        })
+        .await?
+    }
+
+    /// Durably records that `group` acknowledged the notices `ids` of `institution`, and
+    /// that every notice below `acked_below` is acknowledged; returns once committed. The
+    /// group's cursor never moves back. Also marks the group as seen (see [`Journal::prune`]).
+    pub async fn notice_acks(
+        &self,
+        group: Arc<str>,
+        institution: Arc<str>,
+        ids: Vec<u64>,
+        acked_below: u64,
+    ) -> Result<(), JournalError> {
+        self.call(|reply| Command::NoticeAcks {
+            group,
+            institution,
+            ids,
+            acked_below,
+            reply,
+        })
+        .await?
+    }
+
+    /// Up to `limit` notices of `institution` with an id above `after` that `group` has not
+    /// acknowledged, oldest first, as committed when the read starts. Read on the journal's
+    /// reader connection: never waits for the writer.
+    pub async fn undelivered_notices(
+        &self,
+        group: Arc<str>,
+        institution: Arc<str>,
+        after: u64,
+        limit: usize,
+    ) -> Result<NoticeBatch, JournalError> {
+        self.read(|reply| Read::Notices {
+            group,
+            institution,
+            after,
+            limit,
+            reply,
+        })
+        .await?
+    }
+
+    /// Every consumer group's backlog (undelivered notices, counted up to
+    /// [`BACKLOG_COUNT_LIMIT`], and the oldest one's time), on the reader connection.
+    pub async fn notice_backlogs(&self) -> Result<Vec<GroupBacklog>, JournalError> {
+        self.read(|reply| Read::Backlogs { reply }).await?
+    }
+
+    async fn read<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Read,
+    ) -> Result<T, JournalError> {
+        let (reply, rx) = oneshot::channel();
+        self.reader
+            .send(make(reply))
+            .await
+            .map_err(|_| JournalError::Stopped)?;
+        rx.await.map_err(|_| JournalError::Stopped)
     }
 
     /// Transactions of `institution` that were sent but never settled (a crash in between), with
@@ -388,7 +483,9 @@ impl Journal {
     }
 
     /// Deletes settled rows last changed before `cutoff_ms` (unix ms); returns rows deleted.
-    /// Unsettled transactions, undelivered notices and number blocks are kept.
+    /// Unsettled transactions and number blocks are kept, and so is a notice until every
+    /// consumer group of its institution has acknowledged it; a group not seen since the
+    /// cutoff (no member subscribed, nothing acknowledged) is forgotten first.
     pub async fn prune(&self, cutoff_ms: u64) -> Result<u64, JournalError> {
         self.call(|reply| Command::Prune { cutoff_ms, reply })
             .await?

@@ -95,15 +95,39 @@ pub struct NoticeRecord {
     pub duplicate: bool,
 }
 
-/// A notice not yet acknowledged by an internal subscriber.
+/// A recorded notice as a consumer group reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingNotice {
-    /// Journal id.
+pub struct StoredNotice {
+    /// Journal id: increasing in the order notices were recorded.
     pub id: u64,
-    /// Institution name.
-    pub institution: String,
     /// The raw telegram.
     pub telegram: Bytes,
+    /// Unix milliseconds when it was recorded.
+    pub received_ms: u64,
+}
+
+/// A batch of a group's undelivered notices, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoticeBatch {
+    /// The notices, at most the limit asked for.
+    pub notices: Vec<StoredNotice>,
+    /// True when the batch is short: no notice after the last one was committed when it was
+    /// read.
+    pub exhausted: bool,
+}
+
+/// How far behind a consumer group is for one institution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupBacklog {
+    /// The group's name.
+    pub group: String,
+    /// Institution name.
+    pub institution: String,
+    /// Notices recorded and not acknowledged by the group (counted up to a bound, see
+    /// [`Journal::notice_backlogs`](super::Journal::notice_backlogs)).
+    pub undelivered: u64,
+    /// When the oldest of them was recorded (unix ms); `None` when there is none.
+    pub oldest_ms: Option<u64>,
 }
 
 /// One telegram crossing the institution boundary, as journaled.

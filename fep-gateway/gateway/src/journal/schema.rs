@@ -64,10 +64,44 @@ const MIGRATIONS: &[Migration] = &[
               CREATE INDEX IF NOT EXISTS idempotency_keys_age
                   ON idempotency_keys (institution, created_ms);",
     },
+    Migration {
+        version: 4,
+        what: "notice delivery per consumer group (outbox)",
+        // Delivery reads a group's undelivered notices of one institution in id order, from
+        // its cursor on: `notices_undelivered` makes that a range of an index instead of a
+        // scan of every institution's notices, and `COUNT` of the backlog a range count.
+        //
+        // A group's progress: every notice of the institution below `acked_below` is
+        // acknowledged, plus those in `notice_acks` (acknowledged out of order, above it).
+        //
+        // Journals written before kept one flag, `delivered`, shared by the webhook and the
+        // native subscribers: it becomes the starting point of both groups that read it, so
+        // nothing delivered is sent again and nothing undelivered is skipped. The column is
+        // no longer written.
+        sql: "CREATE INDEX IF NOT EXISTS notices_undelivered ON notices (institution, id);
+              CREATE TABLE notice_groups (
+                  grp TEXT NOT NULL, institution TEXT NOT NULL,
+                  acked_below INTEGER NOT NULL, seen_ms INTEGER NOT NULL,
+                  PRIMARY KEY (grp, institution)) WITHOUT ROWID;
+              CREATE TABLE notice_acks (
+                  grp TEXT NOT NULL, institution TEXT NOT NULL, notice_id INTEGER NOT NULL,
+                  PRIMARY KEY (grp, institution, notice_id)) WITHOUT ROWID;
+              INSERT INTO notice_groups (grp, institution, acked_below, seen_ms)
+                  SELECT g.grp, n.institution,
+                         COALESCE(MIN(CASE WHEN n.delivered = 0 THEN n.id END), MAX(n.id) + 1),
+                         CAST(strftime('%s', 'now') AS INTEGER) * 1000
+                  FROM notices n, (SELECT '$subscribers' AS grp UNION ALL SELECT '$webhook') g
+                  GROUP BY g.grp, n.institution;
+              INSERT INTO notice_acks (grp, institution, notice_id)
+                  SELECT g.grp, g.institution, n.id
+                  FROM notice_groups g JOIN notices n
+                      ON n.institution = g.institution AND n.id > g.acked_below
+                  WHERE n.delivered = 1;",
+    },
 ];
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Why a journal's schema cannot be used.
 #[derive(Debug, thiserror::Error)]

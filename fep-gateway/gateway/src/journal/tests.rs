@@ -1,6 +1,8 @@
 //! Journal tests: numbering, notices, retention, ordering under overflow, WAL bounds and
 //! schema migrations.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::*;
@@ -53,28 +55,102 @@ async fn exhausted_range_is_an_error() {
     ));
 }
 
+/// The ids of `group`'s undelivered notices of `institution`.
+async fn undelivered(j: &Journal, group: &str, institution: &str) -> Vec<u64> {
+    let batch = j
+        .undelivered_notices(Arc::from(group), Arc::from(institution), 0, 100)
+        .await
+        .unwrap();
+    assert!(batch.exhausted);
+    batch.notices.iter().map(|n| n.id).collect()
+}
+
 #[tokio::test]
-async fn notices_are_deduplicated_and_tracked_until_delivered() {
+async fn notices_are_deduplicated_and_tracked_per_group_until_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let mut committed = j.notice_watch("hecto");
     let a = j
         .record_notice("hecto", 1, "4000/000007", b"abc")
         .await
         .unwrap();
+    assert_eq!(*committed.borrow_and_update(), a.id, "woken by the commit");
     let again = j
         .record_notice("hecto", 1, "4000/000007", b"abc")
         .await
         .unwrap();
     assert!(!a.duplicate && again.duplicate && again.id == a.id);
-    assert_eq!(j.pending_notices().await.unwrap().len(), 1);
-    j.notice_delivered(a.id).await.unwrap();
-    assert!(j.pending_notices().await.unwrap().is_empty());
+    assert!(
+        !committed.has_changed().unwrap(),
+        "a duplicate wakes nobody"
+    );
+    let b = j
+        .record_notice("hecto", 1, "4000/000008", b"d")
+        .await
+        .unwrap();
+    j.record_notice("kibnet", 1, "x", b"k").await.unwrap();
+    assert_eq!(j.notice_group_open("ledger", "hecto").await.unwrap(), 0);
+    assert_eq!(undelivered(&j, "ledger", "hecto").await, [a.id, b.id]);
+    // Acknowledged out of order: the cursor stays, the later one is remembered.
+    let (g, h) = (Arc::<str>::from("ledger"), Arc::<str>::from("hecto"));
+    j.notice_acks(g.clone(), h.clone(), vec![b.id], a.id)
+        .await
+        .unwrap();
+    assert_eq!(undelivered(&j, "ledger", "hecto").await, [a.id]);
+    assert_eq!(
+        undelivered(&j, "audit", "hecto").await,
+        [a.id, b.id],
+        "per group"
+    );
+    j.notice_acks(g.clone(), h.clone(), vec![a.id], b.id + 1)
+        .await
+        .unwrap();
+    assert!(undelivered(&j, "ledger", "hecto").await.is_empty());
+    // Another dispatcher of the group with an older view cannot move the cursor back.
+    j.notice_acks(g.clone(), h.clone(), vec![], a.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        j.notice_group_open("ledger", "hecto").await.unwrap(),
+        b.id + 1
+    );
+    let backlogs = j.notice_backlogs().await.unwrap();
+    assert_eq!(
+        backlogs.len(),
+        1,
+        "only groups that were opened: {backlogs:?}"
+    );
+    assert_eq!((backlogs[0].undelivered, backlogs[0].oldest_ms), (0, None));
+}
+
+#[tokio::test]
+async fn a_backlog_counts_what_the_group_has_not_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            j.record_notice("h", 1, &n.to_string(), b"x")
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    j.notice_group_open("g", "h").await.unwrap();
+    j.notice_acks(Arc::from("g"), Arc::from("h"), vec![ids[0], ids[3]], 0)
+        .await
+        .unwrap();
+    let b = &j.notice_backlogs().await.unwrap()[0];
+    assert_eq!((b.group.as_str(), b.institution.as_str()), ("g", "h"));
+    assert_eq!(b.undelivered, 3);
+    assert!(b.oldest_ms.is_some_and(|t| t <= now_ms()));
 }
 
 #[tokio::test]
 async fn retention_prunes_settled_rows_only() {
     let dir = tempfile::tempdir().unwrap();
-    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path).unwrap();
     let tx = |id: u64, outcome: TxState, resolved: Option<Resolution>| TxRecord {
         id,
         institution: "h".into(),
@@ -93,11 +169,22 @@ async fn retention_prunes_settled_rows_only() {
     j.put_tx(tx(3, TxState::Unknown, None)).await.unwrap();
     j.put_tx(tx(4, TxState::Sent, None)).await.unwrap();
     let delivered = j.record_notice("h", 1, "a", b"x").await.unwrap();
-    j.notice_delivered(delivered.id).await.unwrap();
+    j.notice_group_open("g", "h").await.unwrap();
+    j.notice_acks(Arc::from("g"), Arc::from("h"), vec![delivered.id], 0)
+        .await
+        .unwrap();
     j.record_notice("h", 1, "b", b"y").await.unwrap();
+    // No group reads this institution yet: its notices wait for the first one.
+    j.record_notice("nobody", 1, "c", b"z").await.unwrap();
     let block = j.reserve_seq("h", 1, 10, 100).await.unwrap();
-    // Everything is older than a cutoff in the future.
-    let deleted = j.prune(now_ms() + 1000).await.unwrap();
+    j.flush().await.unwrap();
+    // The notices were received long ago (the transactions were changed at 1 ms); the group
+    // was seen just now.
+    let db = Connection::open(&path).unwrap();
+    db.execute("UPDATE notices SET received_ms = 1", [])
+        .unwrap();
+    let cutoff = now_ms() - 60_000;
+    let deleted = j.prune(cutoff).await.unwrap();
     assert_eq!(
         deleted, 3,
         "two settled transactions and one delivered notice"
@@ -107,11 +194,19 @@ async fn retention_prunes_settled_rows_only() {
         j.get_tx(3).await.unwrap().is_some() && j.get_tx(4).await.unwrap().is_some(),
         "unsettled kept"
     );
+    assert_eq!(undelivered(&j, "g", "h").await.len(), 1, "undelivered kept");
     assert_eq!(
-        j.pending_notices().await.unwrap().len(),
+        undelivered(&j, "first", "nobody").await.len(),
         1,
-        "undelivered kept"
+        "kept while no group has read it"
     );
+    // A group not seen since the cutoff is forgotten; what it had not acknowledged stays for
+    // the next group.
+    db.execute("UPDATE notice_groups SET seen_ms = 1", [])
+        .unwrap();
+    assert_eq!(j.prune(cutoff).await.unwrap(), 0);
+    assert!(j.notice_backlogs().await.unwrap().is_empty(), "forgotten");
+    assert_eq!(undelivered(&j, "next", "h").await.len(), 1);
     assert_eq!(
         j.reserve_seq("h", 1, 10, 100).await.unwrap().start,
         block.end,
@@ -355,6 +450,16 @@ const FIRST_SCHEMA: &str = "
     INSERT INTO telegrams VALUES (1, 6, 'hecto', 'out', 20261129, 2, '2000/100', 2, X'414243');
     INSERT INTO seq_blocks VALUES ('hecto', 20261129, 1001);";
 
+/// A journal file of [`FIRST_SCHEMA`] with `sql` run after it (in a temp directory).
+fn first_schema_and(sql: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let db = Connection::open(&path).unwrap();
+    db.execute_batch(FIRST_SCHEMA).unwrap();
+    db.execute_batch(sql).unwrap();
+    (dir, path)
+}
+
 fn index_names(path: &std::path::Path) -> Vec<String> {
     let db = Connection::open(path).unwrap();
     let mut stmt = db
@@ -411,6 +516,7 @@ async fn a_journal_from_before_numbered_migrations_is_migrated() {
         index_names(&path),
         [
             "idempotency_keys_age",
+            "notices_undelivered",
             "telegrams_day_no",
             "transactions_open"
         ],
@@ -420,21 +526,14 @@ async fn a_journal_from_before_numbered_migrations_is_migrated() {
 
 #[tokio::test]
 async fn a_journal_at_an_older_version_gets_only_the_later_migrations() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.db");
-    {
-        // Version 1, plus a legacy index that only migration 2 removes.
-        let db = Connection::open(&path).unwrap();
-        db.execute_batch(FIRST_SCHEMA).unwrap();
-        db.execute_batch(
-            "CREATE INDEX telegrams_day_no ON telegrams (day, msg_no);
-             CREATE INDEX transactions_open ON transactions (institution)
-                 WHERE resolved IS NULL AND outcome IN ('sent', 'unknown');
-             DROP INDEX transactions_key;
-             PRAGMA user_version = 1;",
-        )
-        .unwrap();
-    }
+    // Version 1, plus a legacy index that only migration 2 removes.
+    let (_dir, path) = first_schema_and(
+        "CREATE INDEX telegrams_day_no ON telegrams (day, msg_no);
+         CREATE INDEX transactions_open ON transactions (institution)
+             WHERE resolved IS NULL AND outcome IN ('sent', 'unknown');
+         DROP INDEX transactions_key;
+         PRAGMA user_version = 1;",
+    );
     let j = Journal::open(&path).unwrap();
     assert_eq!(j.unsettled("hecto").await.unwrap().len(), 1);
     drop(j);
@@ -443,10 +542,33 @@ async fn a_journal_at_an_older_version_gets_only_the_later_migrations() {
         index_names(&path),
         [
             "idempotency_keys_age",
+            "notices_undelivered",
             "telegrams_day_no",
             "transactions_open"
         ]
     );
+}
+
+#[tokio::test]
+async fn notices_delivered_before_consumer_groups_are_not_sent_again() {
+    // Version 2: one `delivered` flag for the webhook and the native subscribers.
+    let (_dir, path) = first_schema_and(
+        "INSERT INTO notices VALUES (1, 'hecto', 1, 'a', X'41', 1, 1);
+         INSERT INTO notices VALUES (2, 'hecto', 1, 'b', X'42', 2, 0);
+         INSERT INTO notices VALUES (3, 'hecto', 1, 'c', X'43', 3, 1);
+         INSERT INTO notices VALUES (4, 'hecto', 1, 'd', X'44', 4, 0);
+         INSERT INTO notices VALUES (5, 'kibnet', 1, 'e', X'45', 5, 1);
+         PRAGMA user_version = 2;",
+    );
+    let j = Journal::open(&path).unwrap();
+    for group in ["$webhook", "$subscribers"] {
+        assert_eq!(undelivered(&j, group, "hecto").await, [2, 4], "{group}");
+        assert_eq!(j.notice_group_open(group, "hecto").await.unwrap(), 2);
+        assert!(undelivered(&j, group, "kibnet").await.is_empty(), "{group}");
+        assert_eq!(j.notice_group_open(group, "kibnet").await.unwrap(), 6);
+    }
+    // A group that did not exist then starts from the first notice.
+    assert_eq!(undelivered(&j, "ledger", "hecto").await, [1, 2, 3, 4]);
 }
 
 #[test]

@@ -3,15 +3,15 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{
-    now_ms, JournalError, NoticeRecord, PendingNotice, TelegramRow, TxRecord, Unsettled, TX_COLUMNS,
-};
+use super::signals::NoticeSignals;
+use super::{now_ms, JournalError, NoticeRecord, TelegramRow, TxRecord, Unsettled, TX_COLUMNS};
 
 /// Most commands folded into one SQLite transaction.
 const GROUP_MAX: usize = 4096;
@@ -43,11 +43,19 @@ pub(super) enum Command {
         telegram: Vec<u8>,
         reply: oneshot::Sender<Result<NoticeRecord, JournalError>>,
     },
-    NoticeDelivered {
-        id: u64,
+    /// Creates a consumer group's delivery state if it is new; answers its cursor.
+    NoticeGroupOpen {
+        group: Arc<str>,
+        institution: Arc<str>,
+        reply: oneshot::Sender<Result<u64, JournalError>>,
     },
-    PendingNotices {
-        reply: oneshot::Sender<Result<Vec<PendingNotice>, JournalError>>,
+    /// Acknowledgements of a consumer group, and its cursor as its dispatcher sees it.
+    NoticeAcks {
+        group: Arc<str>,
+        institution: Arc<str>,
+        ids: Vec<u64>,
+        acked_below: u64,
+        reply: oneshot::Sender<Result<(), JournalError>>,
     },
     Unsettled {
         institution: String,
@@ -80,6 +88,7 @@ pub(super) fn writer(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Command>,
     restart_wal: &AtomicBool,
+    signals: &Arc<NoticeSignals>,
 ) {
     // A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
     // over; meanwhile the writer retries at most every 100 ms, not after every batch (each try
@@ -97,7 +106,7 @@ pub(super) fn writer(
         let result = (|| -> Result<(), rusqlite::Error> {
             let txn = conn.transaction()?;
             for cmd in batch {
-                replies.push(apply(&txn, cmd));
+                replies.push(apply(&txn, cmd, signals));
             }
             txn.commit()
         })();
@@ -166,7 +175,7 @@ pub(super) fn checkpointer(
     }
 }
 
-fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
+fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command, signals: &Arc<NoticeSignals>) -> Reply {
     match cmd {
         Command::Telegram { row, opens, reply } => {
             let result = insert_telegram(txn, &row)
@@ -210,20 +219,36 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command) -> Reply {
             key,
             telegram,
             reply,
+        } => {
+            let result = record_notice(txn, &institution, day, &key, &telegram);
+            let fresh = match &result {
+                Ok(r) if !r.duplicate => Some(r.id),
+                _ => None,
+            };
+            let signals = signals.clone();
+            Box::new(move || {
+                // Committed: the consumers of this institution may read it now.
+                if let Some(id) = fresh {
+                    signals.committed(&institution, id);
+                }
+                let _ = reply.send(result);
+            })
+        }
+        Command::NoticeGroupOpen {
+            group,
+            institution,
+            reply,
+        } => answer(reply, open_group(txn, &group, &institution)),
+        Command::NoticeAcks {
+            group,
+            institution,
+            ids,
+            acked_below,
+            reply,
         } => answer(
             reply,
-            record_notice(txn, &institution, day, &key, &telegram),
+            record_acks(txn, &group, &institution, &ids, acked_below).map_err(JournalError::from),
         ),
-        Command::NoticeDelivered { id } => {
-            if let Err(e) = txn.execute(
-                "UPDATE notices SET delivered = 1 WHERE id = ?1",
-                params![id as i64],
-            ) {
-                tracing::error!(error = %e, id, "journal: notice delivery not recorded");
-            }
-            Box::new(|| {})
-        }
-        Command::PendingNotices { reply } => answer(reply, pending_notices(txn)),
         Command::Unsettled { institution, reply } => answer(reply, unsettled(txn, &institution)),
         Command::Prune { cutoff_ms, reply } => answer(reply, prune(txn, cutoff_ms)),
         Command::Flush { reply } => answer(reply, ()),
@@ -354,22 +379,90 @@ fn prune(txn: &rusqlite::Transaction<'_>, cutoff_ms: u64) -> Result<u64, Journal
          AND (outcome IN ('ok', 'declined', 'rejected') OR resolved IS NOT NULL)",
         params![cutoff],
     )?;
-    n += txn.execute(
-        "DELETE FROM notices WHERE delivered = 1 AND received_ms < ?1",
+    // Consumer groups not seen since the cutoff (no member, no acknowledgement: a retired
+    // service) no longer hold notices back. A notice is kept until every remaining group of
+    // its institution has acknowledged it — and while no group exists, for the first one.
+    txn.execute(
+        "DELETE FROM notice_acks WHERE EXISTS (SELECT 1 FROM notice_groups g
+             WHERE g.grp = notice_acks.grp AND g.institution = notice_acks.institution
+             AND g.seen_ms < ?1)",
         params![cutoff],
+    )?;
+    txn.execute(
+        "DELETE FROM notice_groups WHERE seen_ms < ?1",
+        params![cutoff],
+    )?;
+    n += txn.execute(
+        "DELETE FROM notices WHERE received_ms < ?1
+         AND EXISTS (SELECT 1 FROM notice_groups g WHERE g.institution = notices.institution)
+         AND NOT EXISTS (SELECT 1 FROM notice_groups g
+             WHERE g.institution = notices.institution AND notices.id >= g.acked_below
+             AND NOT EXISTS (SELECT 1 FROM notice_acks a WHERE a.grp = g.grp
+                 AND a.institution = g.institution AND a.notice_id = notices.id))",
+        params![cutoff],
+    )?;
+    txn.execute(
+        "DELETE FROM notice_acks
+         WHERE NOT EXISTS (SELECT 1 FROM notices n WHERE n.id = notice_acks.notice_id)",
+        [],
     )?;
     Ok(n as u64)
 }
 
-fn pending_notices(txn: &rusqlite::Transaction<'_>) -> Result<Vec<PendingNotice>, JournalError> {
-    let mut stmt = txn
-        .prepare("SELECT id, institution, telegram FROM notices WHERE delivered = 0 ORDER BY id")?;
-    let rows = stmt.query_map([], |row| {
-        Ok(PendingNotice {
-            id: row.get::<_, i64>(0)? as u64,
-            institution: row.get(1)?,
-            telegram: Bytes::from(row.get::<_, Vec<u8>>(2)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+/// A consumer group's cursor, creating its state (from the first notice on) if it is new.
+fn open_group(
+    txn: &rusqlite::Transaction<'_>,
+    group: &str,
+    institution: &str,
+) -> Result<u64, JournalError> {
+    txn.prepare_cached(
+        "INSERT INTO notice_groups (grp, institution, acked_below, seen_ms) VALUES (?1, ?2, 0, ?3)
+         ON CONFLICT (grp, institution) DO UPDATE SET seen_ms = ?3",
+    )?
+    .execute(params![group, institution, now_ms() as i64])?;
+    let cursor: i64 = txn.query_row(
+        "SELECT acked_below FROM notice_groups WHERE grp = ?1 AND institution = ?2",
+        params![group, institution],
+        |r| r.get(0),
+    )?;
+    Ok(cursor.max(0) as u64)
+}
+
+/// Records a group's acknowledgements: its cursor moves forward (never back: several
+/// dispatchers may share a group's state), acknowledgements above it are kept, and those
+/// below it — implied by the cursor now — are dropped.
+fn record_acks(
+    txn: &rusqlite::Transaction<'_>,
+    group: &str,
+    institution: &str,
+    ids: &[u64],
+    acked_below: u64,
+) -> Result<(), rusqlite::Error> {
+    txn.prepare_cached(
+        "INSERT INTO notice_groups (grp, institution, acked_below, seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (grp, institution) DO UPDATE
+             SET acked_below = MAX(acked_below, ?3), seen_ms = ?4",
+    )?
+    .execute(params![
+        group,
+        institution,
+        acked_below as i64,
+        now_ms() as i64
+    ])?;
+    let cursor: i64 = txn
+        .prepare_cached(
+            "SELECT acked_below FROM notice_groups WHERE grp = ?1 AND institution = ?2",
+        )?
+        .query_row(params![group, institution], |r| r.get(0))?;
+    let mut insert = txn.prepare_cached(
+        "INSERT OR IGNORE INTO notice_acks (grp, institution, notice_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for &id in ids.iter().filter(|&&id| id as i64 >= cursor) {
+        insert.execute(params![group, institution, id as i64])?;
+    }
+    txn.prepare_cached(
+        "DELETE FROM notice_acks WHERE grp = ?1 AND institution = ?2 AND notice_id < ?3",
+    )?
+    .execute(params![group, institution, cursor])?;
+    Ok(())
 }

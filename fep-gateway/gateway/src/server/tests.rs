@@ -35,6 +35,7 @@ async fn requests_beyond_the_connection_limit_are_refused_at_once() {
         registry,
         gateway.journal().clone(),
         Default::default(),
+        gateway.notices().clone(),
         stop_rx,
         2,
     ));

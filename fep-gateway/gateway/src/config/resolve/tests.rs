@@ -82,6 +82,19 @@ fn assert_at(d: &Diagnostic, file: &Path, (line, column): (usize, usize)) {
 }
 
 #[test]
+fn notice_delivery_settings_resolve_with_their_defaults() {
+    let policy = |extra: &str| ok(&format!("{CONFIG}{extra}")).settings.institutions[0].notices;
+    assert_eq!(policy(""), crate::notices::DeliveryPolicy::default());
+    assert_eq!(
+        policy("[institution.notices]\nconcurrency = 4\nrate = 250\n"),
+        crate::notices::DeliveryPolicy {
+            concurrency: 4,
+            rate: std::num::NonZeroU32::new(250),
+        }
+    );
+}
+
+#[test]
 fn valid_config_resolves_with_expanded_links_and_default_breaker() {
     let text = CONFIG.replace(
         "links = [ { name = \"main\", role = \"outbound\", connect = \"127.0.0.1:9100\" } ]",
