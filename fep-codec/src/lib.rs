@@ -108,6 +108,7 @@
 #![deny(missing_docs)]
 
 mod charset;
+mod ctx;
 mod dispatch;
 mod dump;
 mod dynamic;
@@ -119,6 +120,7 @@ pub mod spec;
 use bytes::BytesMut;
 
 pub use charset::Charset;
+pub use ctx::{DecodeCtx, EncodeCtx};
 pub use dispatch::TelegramFamily;
 pub use dump::{dump, mask_value};
 pub use dynamic::{Record, Value};
@@ -151,37 +153,65 @@ pub trait Telegram: Sized {
         if let Some(n) = Self::FIXED_LEN {
             buf.reserve(n);
         }
-        let result = self.encode_at(buf, start);
+        let mut ctx = EncodeCtx::new(start);
+        let result = self
+            .encode_in(buf, &mut ctx)
+            .and_then(|()| ctx.finish(buf, || self.layout_of()));
         if result.is_err() {
             buf.truncate(start);
         }
         result
     }
 
-    /// Decodes a whole telegram; every byte of `bytes` must be consumed.
+    /// Decodes a whole telegram; every byte of `bytes` must be consumed (unless the layout
+    /// ends in a tolerant `filler` and the extra bytes are spaces).
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut pos = 0;
-        let value = Self::decode_at(bytes, &mut pos)?;
-        if pos != bytes.len() {
-            return Err(DecodeError::trailing(bytes, pos));
-        }
+        let mut ctx = DecodeCtx::new(0);
+        let value = Self::decode_in(bytes, &mut pos, &mut ctx)?;
+        ctx.finish(bytes, pos, true, || value.layout_of())?;
         Ok(value)
     }
 
-    /// Appends the encoding; `base` is the index in `buf` where the telegram starts.
+    /// Appends the encoding as a telegram of its own; `base` is the index in `buf` where the
+    /// telegram starts.
     #[doc(hidden)]
     fn encode_at(&self, buf: &mut BytesMut, base: usize) -> Result<(), EncodeError>;
 
-    /// Decodes starting at `*pos`, advancing it past the consumed bytes.
+    /// Decodes a telegram of its own starting at `*pos`, advancing it past the consumed bytes.
     #[doc(hidden)]
     fn decode_at(input: &[u8], pos: &mut usize) -> Result<Self, DecodeError>;
+
+    /// Appends the encoding as part of the telegram described by `ctx` (a nested struct
+    /// records its telegram-length fields there instead of filling them).
+    #[doc(hidden)]
+    fn encode_in(&self, buf: &mut BytesMut, ctx: &mut EncodeCtx) -> Result<(), EncodeError> {
+        self.encode_at(buf, ctx.base())
+    }
+
+    /// Decodes as part of the telegram described by `ctx`, advancing `*pos`.
+    #[doc(hidden)]
+    fn decode_in(input: &[u8], pos: &mut usize, ctx: &mut DecodeCtx) -> Result<Self, DecodeError> {
+        let _ = ctx;
+        Self::decode_at(input, pos)
+    }
+
+    /// The layout of this value's telegram (a dispatch enum: the chosen variant's), used to
+    /// name fields in errors raised after the whole telegram was processed.
+    #[doc(hidden)]
+    fn layout_of(&self) -> &'static Layout {
+        Self::layout()
+    }
 }
 
 /// Support for generated code. Not a public API: may change without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dispatch::{select, write_key, KeyField};
-    pub use crate::field::{decode_rest, decode_scalar, encode_rest, encode_scalar, take};
+    pub use crate::dispatch::{select, write_key, KeyCache, KeyField};
+    pub use crate::field::{
+        decode_filler, decode_rest, decode_scalar, encode_rest, encode_scalar, take,
+    };
+    pub use crate::{DecodeCtx, EncodeCtx};
     pub use bytes::BytesMut;
     pub use std::sync::OnceLock;
 
@@ -243,6 +273,12 @@ pub mod __private {
                 input.get(offset..).unwrap_or_default(),
             )),
         }
+    }
+
+    /// Appends `format.len` placeholder digits for an `auto_len` field (patched later).
+    #[inline]
+    pub fn placeholder(buf: &mut BytesMut, format: &crate::FieldFormat) {
+        bytes::BufMut::put_bytes(buf, b'0', format.len);
     }
 
     /// Overwrites the digits of an `auto_len` field at `at` with `value`, in place.

@@ -222,13 +222,20 @@ fn scalar_attrs(lay: &FieldLayout, struct_charset: Charset, attrs: &mut Vec<Stri
     if lay.mask {
         attrs.push("mask".into());
     }
+    if lay.tolerant {
+        attrs.push("tolerant".into());
+    }
     if lay.rest {
         attrs.push("rest".into());
+    }
+    if lay.filler {
+        attrs.push("filler".into());
     }
     match lay.auto_len {
         None => {}
         Some(AutoLen::Total) => attrs.push("auto_len = \"total\"".into()),
         Some(AutoLen::Rest) => attrs.push("auto_len = \"rest\"".into()),
+        Some(AutoLen::Telegram) => attrs.push("auto_len = \"telegram\"".into()),
     }
     if lay.lenient {
         attrs.push("lenient".into());

@@ -154,13 +154,23 @@ fn flags(lay: &FieldLayout, default: Charset) -> Vec<String> {
     if lay.truncate {
         v.push("truncated if long".into());
     }
+    if lay.tolerant {
+        v.push("spaces accepted for zeros".into());
+    }
     if lay.rest {
         v.push("rest of the telegram".into());
+    }
+    if lay.filler {
+        v.push("trailing filler: the telegram may be shorter or longer here".into());
     }
     match lay.auto_len {
         Some(AutoLen::Total) => v.push("= total length".into()),
         Some(AutoLen::Rest) => v.push("= length of what follows".into()),
+        Some(AutoLen::Telegram) => v.push("= length of the whole telegram".into()),
         None => {}
+    }
+    if lay.lenient {
+        v.push("length not checked".into());
     }
     v
 }
