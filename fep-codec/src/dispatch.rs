@@ -33,6 +33,20 @@ pub trait TelegramFamily: Telegram {
         &[]
     }
 
+    /// This value's variant index (declaration order, as [`TelegramFamily::keys`]).
+    fn variant_index(&self) -> usize {
+        let key = self.key();
+        Self::keys().iter().position(|k| *k == key).unwrap_or(0)
+    }
+
+    /// This value's `when` conditions (empty when its key alone selects it).
+    fn condition(&self) -> &'static [(&'static str, &'static str)] {
+        Self::conditions()
+            .get(self.variant_index())
+            .copied()
+            .unwrap_or(&[])
+    }
+
     /// The layout of the variant at `index` (declaration order, as [`TelegramFamily::keys`]).
     fn variant_layout(index: usize) -> Option<&'static Layout> {
         Self::keys()

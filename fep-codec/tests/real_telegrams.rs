@@ -271,7 +271,10 @@ fn a_tolerant_filler_lets_the_telegram_end_early_or_run_long_in_spaces() {
     let mut long = deposit_bytes();
     long.extend_from_slice(b"   ");
     long[..4].copy_from_slice(b"0033");
-    assert_eq!(Deposit::decode(&long).unwrap().encode().unwrap(), deposit_bytes());
+    assert_eq!(
+        Deposit::decode(&long).unwrap().encode().unwrap(),
+        deposit_bytes()
+    );
     // Extra bytes that are not blank are trailing garbage, at their offset.
     long[31] = b'X';
     let e = Deposit::decode(&long).unwrap_err();

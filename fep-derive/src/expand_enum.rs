@@ -204,6 +204,10 @@ pub fn expand(e: &Enum) -> TokenStream {
                 Self::__CONDITIONS
             }
 
+            fn variant_index(&self) -> usize {
+                self.__index()
+            }
+
             fn variant_layout(index: usize) -> ::core::option::Option<&'static ::fep_codec::Layout> {
                 let layouts: [fn() -> &'static ::fep_codec::Layout; #count] =
                     [#(<#v_types as ::fep_codec::Telegram>::layout),*];
