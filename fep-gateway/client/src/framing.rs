@@ -9,6 +9,10 @@
 //! payload only, or the payload plus the length header itself when `includes_self` is set;
 //! the prefix is never counted. Decoded items are the payload alone.
 //!
+//! Some institutions put the length *inside* the telegram (KIBNET's and 신한's 공통부 start
+//! with LENGTH N(4) counting the whole telegram): [`Framing::Field`] reads it there and keeps
+//! those bytes in the frame, so the decoded item is the whole telegram, LENGTH included.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use fep_client::framing::{FrameCodec, Framing};
@@ -65,6 +69,25 @@ pub enum Framing {
         )]
         prefix: Option<String>,
     },
+    /// The length is a field of the telegram itself: `digits` ASCII digits at `offset` bytes
+    /// into the payload (after the prefix, if any), e.g. KIBNET's LENGTH N(4) at 0. Nothing is
+    /// added or stripped: the payload is the whole telegram, its length field included.
+    Field {
+        /// Offset of the digits inside the payload.
+        offset: usize,
+        /// Number of decimal digits (1..=9).
+        digits: u8,
+        /// The value counts the whole payload (true, the default), or only the bytes after
+        /// the length field (false).
+        #[cfg_attr(feature = "serde", serde(default = "default_true"))]
+        includes_self: bool,
+        /// Fixed bytes (ASCII text) sent before each frame, verified on decode.
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
+        prefix: Option<String>,
+    },
     /// Every frame is exactly `size` payload bytes; there is no length header.
     Fixed {
         /// Payload size in bytes.
@@ -78,7 +101,23 @@ pub enum Framing {
     },
 }
 
+#[cfg(feature = "serde")]
+fn default_true() -> bool {
+    true
+}
+
 impl Framing {
+    /// KIBNET (EFMS): the telegram's own LENGTH, 4 ASCII digits at offset 0 counting the whole
+    /// telegram; no prefix.
+    pub fn kibnet() -> Self {
+        Framing::Field {
+            offset: 0,
+            digits: 4,
+            includes_self: true,
+            prefix: None,
+        }
+    }
+
     /// Hecto real-time firm banking: 4 ASCII digits excluding themselves.
     pub fn hecto() -> Self {
         Framing::Ascii {
@@ -93,17 +132,19 @@ impl Framing {
         let p = match self {
             Framing::Ascii { prefix, .. }
             | Framing::Binary { prefix, .. }
+            | Framing::Field { prefix, .. }
             | Framing::Fixed { prefix, .. } => prefix,
         };
         p.as_deref().map(str::as_bytes).unwrap_or(&[])
     }
 
-    /// Width of the length header in bytes (0 for fixed-size frames).
+    /// Width of the length header in bytes (0 for fixed-size frames and for a length field
+    /// inside the payload).
     pub fn length_width(&self) -> usize {
         match self {
             Framing::Ascii { digits, .. } => usize::from(*digits),
             Framing::Binary { width, .. } => usize::from(*width),
-            Framing::Fixed { .. } => 0,
+            Framing::Field { .. } | Framing::Fixed { .. } => 0,
         }
     }
 
@@ -130,6 +171,19 @@ impl Framing {
                     .map_or(u64::MAX, |v| v - 1),
                 *includes_self,
             ),
+            Framing::Field {
+                offset,
+                digits,
+                includes_self,
+                ..
+            } => {
+                let raw = 10u64.pow(u32::from(*digits).min(19)) - 1;
+                return if *includes_self {
+                    raw
+                } else {
+                    raw.saturating_add(*offset as u64 + u64::from(*digits))
+                };
+            }
             Framing::Fixed { size, .. } => return *size as u64,
         };
         if includes_self {
@@ -142,7 +196,9 @@ impl Framing {
     /// Checks the framing parameters themselves (not a frame).
     pub fn validate(&self) -> Result<(), FramingConfigError> {
         match self {
-            Framing::Ascii { digits, .. } if !(1..=9).contains(digits) => {
+            Framing::Ascii { digits, .. } | Framing::Field { digits, .. }
+                if !(1..=9).contains(digits) =>
+            {
                 return Err(FramingConfigError::AsciiDigits(*digits));
             }
             Framing::Binary { width, .. } if *width != 2 && *width != 4 => {
@@ -234,6 +290,25 @@ pub enum FrameError {
         len: u64,
         /// Configured maximum.
         max: usize,
+    },
+    /// A length field inside the telegram declaring fewer bytes than it takes to reach the end
+    /// of the field itself.
+    #[error("bad length field {field}: value {value} ends before the field's last byte ({end})")]
+    LengthBelowField {
+        /// The raw digits.
+        field: RawBytes,
+        /// Parsed value.
+        value: u64,
+        /// Bytes up to the end of the field.
+        end: usize,
+    },
+    /// An outgoing telegram whose own length field does not hold its length.
+    #[error("cannot frame {len} bytes: its length field holds {field}")]
+    EncodeLengthField {
+        /// Payload length.
+        len: usize,
+        /// The raw digits at the field's offset (empty when the payload is shorter).
+        field: RawBytes,
     },
     /// An `includes_self` length smaller than the header itself.
     #[error("bad length header {header}: value {value} is smaller than the {width}-byte header it includes")]
@@ -345,6 +420,8 @@ impl FrameCodec {
                 (v, *includes_self)
             }
             Framing::Fixed { size, .. } => return Ok(*size as u64),
+            // Read inside the payload by `field_len`.
+            Framing::Field { .. } => return Ok(0),
         };
         if includes_self {
             value
@@ -357,6 +434,44 @@ impl FrameCodec {
         } else {
             Ok(value)
         }
+    }
+
+    /// With [`Framing::Field`]: the payload length its length field declares, once the field
+    /// is buffered (`Ok(None)` before). `payload` starts after the prefix.
+    fn field_len(&self, payload: &[u8]) -> Result<Option<u64>, FrameError> {
+        let Framing::Field {
+            offset,
+            digits,
+            includes_self,
+            ..
+        } = &self.framing
+        else {
+            return Ok(None);
+        };
+        let end = offset.saturating_add(usize::from(*digits));
+        let Some(field) = payload.get(*offset..end) else {
+            return Ok(None);
+        };
+        let mut value: u64 = 0;
+        for &b in field {
+            if !b.is_ascii_digit() {
+                return Err(FrameError::BadLengthDigits(RawBytes(field.to_vec())));
+            }
+            value = value * 10 + u64::from(b - b'0');
+        }
+        let len = if *includes_self {
+            value
+        } else {
+            value.saturating_add(end as u64)
+        };
+        if len < end as u64 {
+            return Err(FrameError::LengthBelowField {
+                field: RawBytes(field.to_vec()),
+                value,
+                end,
+            });
+        }
+        Ok(Some(len))
     }
 
     fn check_prefix(&self, src: &[u8]) -> Result<(), FrameError> {
@@ -384,6 +499,17 @@ impl FrameCodec {
         if len as u64 > limit {
             return Err(FrameError::EncodeTooLarge { len, limit });
         }
+        if let Framing::Field { offset, digits, .. } = &self.framing {
+            // The telegram frames itself: its length field must say how long it is.
+            if self.field_len(payload).ok().flatten() != Some(len as u64) {
+                let end = offset.saturating_add(usize::from(*digits)).min(len);
+                let field = payload.get((*offset).min(end)..end).unwrap_or_default();
+                return Err(FrameError::EncodeLengthField {
+                    len,
+                    field: RawBytes(field.to_vec()),
+                });
+            }
+        }
         let width = self.framing.length_width();
         dst.reserve(self.prefix.len() + width + len);
         dst.put_slice(&self.prefix);
@@ -397,7 +523,7 @@ impl FrameCodec {
                 let value = (if *includes_self { len + width } else { len }) as u64;
                 dst.put_slice(&value.to_be_bytes()[8 - width..]);
             }
-            Framing::Fixed { .. } => {}
+            Framing::Field { .. } | Framing::Fixed { .. } => {}
         }
         dst.put_slice(payload);
         Ok(())
@@ -417,11 +543,21 @@ impl Decoder for FrameCodec {
             return Ok(None);
         }
         let header = &src[plen..header_len];
-        let len = self.payload_len(header)?;
+        let len = match &self.framing {
+            Framing::Field { .. } => match self.field_len(&src[plen..])? {
+                Some(len) => len,
+                None => return Ok(None),
+            },
+            _ => self.payload_len(header)?,
+        };
         // Refuse before reserving: a hostile header must not make us allocate.
         if len > self.max_frame as u64 {
+            let header_end = match &self.framing {
+                Framing::Field { offset, digits, .. } => plen + offset + usize::from(*digits),
+                _ => header_len,
+            };
             return Err(FrameError::TooLarge {
-                header: RawBytes(src[..header_len].to_vec()),
+                header: RawBytes(src[..header_end].to_vec()),
                 len,
                 max: self.max_frame,
             });
@@ -546,6 +682,79 @@ mod tests {
             matches!(err, FrameError::LengthBelowHeader { value: 3, .. }),
             "{err}"
         );
+    }
+
+    /// A telegram of `len` bytes whose own 4-digit length field at `offset` counts it all.
+    fn self_framed(offset: usize, len: usize) -> Vec<u8> {
+        let mut t = vec![b'x'; len];
+        t[offset..offset + 4].copy_from_slice(format!("{len:04}").as_bytes());
+        t
+    }
+
+    #[test]
+    fn a_length_field_inside_the_telegram_frames_it_and_stays_in_the_frame() {
+        let mut c = codec(Framing::kibnet(), 4096);
+        let a = self_framed(0, 600);
+        let b = self_framed(0, 500); // KIBNET's 500-byte 0810/2100
+        let mut wire = encode(&mut c, &a);
+        assert_eq!(wire, a, "nothing added");
+        wire.extend(encode(&mut c, &b));
+        let frames = decode_all(&mut c, &[&wire[..3], &wire[3..601], &wire[601..]]);
+        assert_eq!(frames, vec![a.clone(), b]);
+        // At an offset, after a prefix, counting only what follows the field.
+        let mut c = codec(
+            Framing::Field {
+                offset: 2,
+                digits: 3,
+                includes_self: false,
+                prefix: Some("TR".into()),
+            },
+            100,
+        );
+        assert_eq!(
+            decode_all(&mut c, &[b"TRab004wxyz"]),
+            vec![b"ab004wxyz".to_vec()]
+        );
+        assert_eq!(encode(&mut c, b"ab004wxyz"), b"TRab004wxyz");
+    }
+
+    #[test]
+    fn a_length_field_is_checked_both_ways() {
+        let mut c = codec(Framing::kibnet(), 1000);
+        // Fewer bytes than the field itself, bad digits, more than max_frame.
+        let mut buf = BytesMut::from(&b"0003abc"[..]);
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::LengthBelowField {
+                value: 3,
+                end: 4,
+                ..
+            })
+        ));
+        let mut buf = BytesMut::from(&b"06x0"[..]);
+        assert!(matches!(
+            c.decode(&mut buf),
+            Err(FrameError::BadLengthDigits(_))
+        ));
+        let mut buf = BytesMut::from(&b"9999"[..]);
+        let err = c.decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge { len: 9999, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("9999"), "{err}");
+        // Not enough bytes for the field yet: wait.
+        let mut buf = BytesMut::from(&b"06"[..]);
+        assert!(c.decode(&mut buf).unwrap().is_none());
+        // A telegram whose field disagrees with its length is not sent.
+        let mut out = BytesMut::new();
+        let err = c.encode(&self_framed(0, 600)[..599], &mut out).unwrap_err();
+        assert!(
+            matches!(err, FrameError::EncodeLengthField { len: 599, .. }),
+            "{err}"
+        );
+        assert!(out.is_empty());
+        assert!(c.encode(&b"06"[..], &mut out).is_err());
     }
 
     #[test]
@@ -732,6 +941,15 @@ mod tests {
         )
         .is_err());
         assert!(FrameCodec::new(ascii(4, false, Some("a\u{1}")), 10).is_err());
+        let field = |digits| Framing::Field {
+            offset: 0,
+            digits,
+            includes_self: true,
+            prefix: None,
+        };
+        assert!(FrameCodec::new(field(0), 10).is_err());
+        assert!(FrameCodec::new(field(10), 10).is_err());
+        assert_eq!(field(4).max_expressible(), 9_999);
     }
 
     #[cfg(feature = "serde")]
@@ -752,6 +970,9 @@ mod tests {
         assert!(
             toml::from_str::<W>(r#"framing = { kind = "ascii", digits = 4, bogus = 1 }"#).is_err()
         );
+        let w: W =
+            toml::from_str(r#"framing = { kind = "field", offset = 0, digits = 4 }"#).unwrap();
+        assert_eq!(w.framing, Framing::kibnet());
     }
 
     fn any_framing() -> impl Strategy<Value = Framing> {
@@ -772,8 +993,42 @@ mod tests {
                     includes_self: s,
                     prefix: p
                 }),
-            (1usize..40, prefix).prop_map(|(n, p)| Framing::Fixed { size: n, prefix: p }),
+            (1usize..40, prefix.clone()).prop_map(|(n, p)| Framing::Fixed { size: n, prefix: p }),
+            (0usize..6, 3u8..=5, any::<bool>(), prefix).prop_map(|(o, d, s, p)| Framing::Field {
+                offset: o,
+                digits: d,
+                includes_self: s,
+                prefix: p
+            }),
         ]
+    }
+
+    /// Makes `p` a valid payload for `framing`: the fixed size, or a length field that says
+    /// how long it is.
+    fn shape(framing: &Framing, mut p: Vec<u8>) -> Vec<u8> {
+        match framing {
+            Framing::Fixed { size, .. } => p.resize(*size, b'z'),
+            Framing::Field {
+                offset,
+                digits,
+                includes_self,
+                ..
+            } => {
+                let end = offset + usize::from(*digits);
+                if p.len() < end {
+                    p.resize(end, b'z');
+                }
+                let value = if *includes_self {
+                    p.len()
+                } else {
+                    p.len() - end
+                };
+                let d = usize::from(*digits);
+                p[*offset..end].copy_from_slice(format!("{value:0d$}").as_bytes());
+            }
+            _ => {}
+        }
+        p
     }
 
     proptest! {
@@ -784,10 +1039,7 @@ mod tests {
             cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
         ) {
             let mut c = codec(framing.clone(), 512);
-            let payloads: Vec<Vec<u8>> = match framing {
-                Framing::Fixed { size, .. } => payloads.into_iter().map(|mut p| { p.resize(size, b'z'); p }).collect(),
-                _ => payloads,
-            };
+            let payloads: Vec<Vec<u8>> = payloads.into_iter().map(|p| shape(&framing, p)).collect();
             let mut wire = Vec::new();
             for p in &payloads {
                 wire.extend(encode(&mut c, p));
