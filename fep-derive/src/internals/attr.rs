@@ -123,7 +123,11 @@ fn parse_choice<T: Copy>(
         .map(|(_, v)| *v);
     if found.is_none() {
         let names: Vec<String> = options.iter().map(|(s, _)| format!("\"{s}\"")).collect();
-        cx.error_spanned_by(&lit, format!("`{name}` must be {}", names.join(" or ")));
+        let shown = match names.split_last() {
+            Some((last, first)) if !first.is_empty() => format!("{} or {last}", first.join(", ")),
+            _ => names.concat(),
+        };
+        cx.error_spanned_by(&lit, format!("`{name}` must be {shown}"));
     }
     Ok(found.map(|v| (v, lit.span())))
 }

@@ -156,7 +156,7 @@ fn check_field_attrs(cx: &Ctxt, s: &Struct, f: &Field) {
             format!("signed field `{name}` needs `sign = \"leading\"` or `sign = \"trailing\"`"),
         );
     }
-    if a.tolerant.is_set() && s.tolerant {
+    if a.tolerant.is_set() && s.tolerant && f.is_number() {
         applies(cx, &a.tolerant, false, || {
             "`tolerant` is already set on the struct".into()
         });
