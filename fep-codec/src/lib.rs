@@ -49,10 +49,61 @@
 //! | `mask` | sensitive: masked by [`dump`] and tools |
 //! | `count = field, max = N` | `Vec<T>` whose length is an earlier integer field |
 //! | `rest` | last field only: every remaining byte, verbatim |
-//! | `auto_len = "total" \| "rest"`, `lenient` | length field filled on encode, checked on decode |
+//! | `auto_len = "total" \| "rest"`, `lenient` | length field filled on encode, checked on decode: the struct it is declared in, or the bytes after it |
+//! | `auto_len = "telegram"` | length of the **outermost** telegram, whatever struct the field sits in (a LENGTH inside a nested header) |
+//! | `tolerant` | N field: spaces accepted for leading zeros, blank as `None`/0 (decode only) |
+//! | `filler` | last String field: the telegram may end early inside it, or run long in spaces |
 //!
 //! Container attributes: `charset = "…"` (default for text fields), `len = N` (compile-time
-//! check of the fixed total).
+//! check of the fixed total), `tolerant` (every N field of the struct).
+//!
+//! The derive parses attributes once into typed values, checks the whole struct, then
+//! generates code; every mistake of a struct is reported in one compile, each at its span: a
+//! repeated attribute, one that does not apply (`max` without `count`, `lenient` without
+//! `auto_len`, `fullwidth` on an integer, `filler` anywhere but last …), an offset or total
+//! that disagrees with the widths.
+//!
+//! # A length inside the telegram
+//!
+//! KIBNET's and 신한's telegrams start with LENGTH (N 4) counting the whole telegram, itself
+//! included, as field 1 of a nested 공통부. Declared `auto_len = "telegram"`, the field is
+//! written with placeholder digits and patched by the top-level encode once the whole
+//! telegram is written (no allocation), and checked by the top-level decode after every field
+//! decoded — so a truncated telegram still reports its first missing byte:
+//!
+//! ```
+//! use fep_codec::Telegram;
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! #[telegram(charset = "ascii", len = 8)]
+//! pub struct Header {
+//!     #[telegram(len = 4, auto_len = "telegram", label = "LENGTH")]
+//!     pub length: u16,
+//!     #[telegram(len = 4, numeric)]
+//!     pub msg_type: String,
+//! }
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! #[telegram(charset = "ascii", tolerant)]
+//! pub struct Deposit {
+//!     pub header: Header,
+//!     #[telegram(len = 6)]
+//!     pub amount: u32,
+//!     #[telegram(len = 4, filler)]
+//!     pub filler: String,
+//! }
+//!
+//! let d = Deposit { header: Header { length: 0, msg_type: "0200".into() }, amount: 42, ..Default::default() };
+//! assert_eq!(d.encode()?, b"00180200000042    ");
+//! // Tolerant decoding: spaces for zeros, a filler cut short (LENGTH says 16); encoding is canonical.
+//! let real = Deposit::decode(b"00160200    42  ")?;
+//! assert_eq!((real.header.length, real.amount), (16, 42));
+//! assert_eq!(real.encode()?, b"00180200000042    ");
+//! let err = Deposit::decode(b"00990200000042    ").unwrap_err();
+//! assert_eq!((err.path(), err.offset()), ("header.length", 0));
+//! assert_eq!(Deposit::decode(b"001802000").unwrap_err().offset(), 9);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Message dispatch
 //!
@@ -103,7 +154,43 @@
 //! The key fields are read straight from the frame's bytes at their header offsets, so
 //! decoding looks at the header once and decodes only the chosen variant. Encoding writes the
 //! variant's key into those fields, so a value always encodes to bytes that decode back to the
-//! same variant.
+//! same variant. There may be any number of key fields.
+//!
+//! When one key names several layouts told apart by another header field (KIBNET's 0200/1100
+//! is a deposit from the network with FLAG 6, a payment to it with FLAG 5), the variants say so
+//! with `when(field = "value", …)`; the first variant whose key and conditions the frame holds
+//! is chosen, and encoding writes the conditions too. Variants may start with different header
+//! flavours as long as the selector fields sit at the same offsets (the `header = …` type gives
+//! them):
+//!
+//! ```
+//! # use fep_codec::{Telegram, TelegramFamily};
+//! # #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! # #[telegram(len = 5)]
+//! # pub struct Header {
+//! #     #[telegram(len = 4)]
+//! #     pub msg_type: String,
+//! #     #[telegram(len = 1)]
+//! #     pub flag: String,
+//! # }
+//! # #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! # pub struct Deposit { pub header: Header }
+//! # #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! # pub struct Payment { pub header: Header, #[telegram(len = 2)] pub code: String }
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq)]
+//! #[telegram(header = Header, key(msg_type))]
+//! pub enum Message {
+//!     #[telegram(key("0200"), when(flag = "6"))]
+//!     Deposit(Deposit),
+//!     #[telegram(key("0200"), when(flag = "5"))]
+//!     Payment(Payment),
+//! }
+//!
+//! assert!(matches!(Message::decode(b"02006")?, Message::Deposit(_)));
+//! assert!(matches!(Message::decode(b"02005AB")?, Message::Payment(_)));
+//! assert_eq!(Message::conditions()[1], [("flag", "5")]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![deny(missing_docs)]
 
