@@ -60,7 +60,9 @@ struct Transfer {
 
 #[test]
 fn encode_into_allocates_nothing_and_decode_only_strings() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let t = Transfer {
         account: "110123456789".into(),
         amount: 1_000_000,
@@ -121,7 +123,9 @@ struct SelfFramed {
 
 #[test]
 fn a_telegram_length_inside_a_nested_header_is_patched_without_allocating() {
-    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let t = SelfFramed {
         header: LenHeader { length: 0, code: 7 },
         amount: 42,
