@@ -212,14 +212,14 @@ enum Three {
     #[telegram(key("A", "B", "2"))]
     Two(ThreeKeys),
     #[telegram(key("A", "C", "1"), when(rest = "Z"))]
-    Three(ThreeKeys),
+    Third(ThreeKeys),
 }
 
 #[test]
 fn three_dispatch_keys_and_a_condition() {
     assert!(matches!(Three::decode(b"A B 01xx"), Ok(Three::One(_))));
     assert!(matches!(Three::decode(b"A B 02xx"), Ok(Three::Two(_))));
-    assert!(matches!(Three::decode(b"A C 01Z "), Ok(Three::Three(_))));
+    assert!(matches!(Three::decode(b"A C 01Z "), Ok(Three::Third(_))));
     let e = Three::decode(b"A C 01Y ").unwrap_err();
     assert!(e.to_string().contains("A/C/01/Y"), "{e}");
     assert_eq!(Three::KEY_FIELDS, ["a", "b", "c"]);
