@@ -170,6 +170,31 @@ struct DynDecode {
     filler_end: Option<usize>,
 }
 
+/// Where each field of a layout started and ended — recorded only when the layout has a
+/// `total`/`rest` length field that needs them, so other layouts pay nothing.
+struct Spans(Option<Vec<(usize, usize)>>);
+
+impl Spans {
+    fn for_layout(layout: &Layout) -> Self {
+        let needed = layout
+            .fields()
+            .iter()
+            .any(|f| matches!(f.auto_len, Some(AutoLen::Total | AutoLen::Rest)));
+        Spans(needed.then(|| Vec::with_capacity(layout.fields().len())))
+    }
+
+    #[inline]
+    fn push(&mut self, start: usize, end: usize) {
+        if let Some(v) = &mut self.0 {
+            v.push((start, end));
+        }
+    }
+
+    fn all(&self) -> &[(usize, usize)] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
 /// The byte range of the struct a field is declared in, from the positions of the layout's
 /// fields: a nested struct's fields are the contiguous run sharing the field's path prefix;
 /// a top-level field's struct is the whole layout (`whole`).
@@ -215,7 +240,7 @@ fn decode_fields(
     ctx: &mut DynDecode,
 ) -> Result<(), DecodeError> {
     let start = *pos;
-    let mut spans = Vec::with_capacity(layout.fields().len());
+    let mut spans = Spans::for_layout(layout);
     let mut auto_lens = Vec::new();
     for (i, f) in layout.fields().iter().enumerate() {
         let at = *pos;
@@ -240,7 +265,7 @@ fn decode_fields(
                 items.push(item);
             }
             out.set(&f.path, Value::Group(items));
-            spans.push((at, *pos));
+            spans.push(at, *pos);
             continue;
         }
         let raw = if f.rest {
@@ -271,14 +296,15 @@ fn decode_fields(
         if f.filler {
             ctx.filler_end = Some(*pos);
         }
-        spans.push((at, *pos));
+        spans.push(at, *pos);
     }
+    let spans = spans.all();
     for (i, mode, declared) in auto_lens {
         let f = &layout.fields()[i];
         let actual = auto_len_value(
             mode,
             spans[i],
-            scope(layout.fields(), &spans, i, (start, *pos)),
+            scope(layout.fields(), spans, i, (start, *pos)),
         );
         crate::__private::check_len(&f.path, declared, actual, spans[i].0, input)?;
     }
@@ -312,7 +338,7 @@ fn encode_fields<'l>(
     telegram_lens: &mut Vec<(&'l FieldLayout, usize)>,
 ) -> Result<(), EncodeError> {
     let start = buf.len();
-    let mut spans = Vec::with_capacity(layout.fields().len());
+    let mut spans = Spans::for_layout(layout);
     let mut auto_lens = Vec::new();
     for (i, f) in layout.fields().iter().enumerate() {
         let at = buf.len();
@@ -337,7 +363,7 @@ fn encode_fields<'l>(
                 encode_fields(element, item, buf, base, telegram_lens)
                     .map_err(|e| e.within(&f.path, Some(i)))?;
             }
-            spans.push((at, buf.len()));
+            spans.push(at, buf.len());
             continue;
         }
         encode_value(f, value, buf)
@@ -347,11 +373,12 @@ fn encode_fields<'l>(
             Some(mode) => auto_lens.push((i, mode)),
             None => {}
         }
-        spans.push((at, buf.len()));
+        spans.push(at, buf.len());
     }
+    let spans = spans.all();
     for (i, mode) in auto_lens {
         let whole = (start, buf.len());
-        let len = auto_len_value(mode, spans[i], scope(layout.fields(), &spans, i, whole));
+        let len = auto_len_value(mode, spans[i], scope(layout.fields(), spans, i, whole));
         patch(buf, &layout.fields()[i], spans[i].0, len, base)?;
     }
     Ok(())
