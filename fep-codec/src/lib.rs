@@ -240,10 +240,7 @@ pub trait Telegram: Sized {
         if let Some(n) = Self::FIXED_LEN {
             buf.reserve(n);
         }
-        let mut ctx = EncodeCtx::new(start);
-        let result = self
-            .encode_in(buf, &mut ctx)
-            .and_then(|()| ctx.finish(buf, || self.layout_of()));
+        let result = __private::encode_top(self, buf, start);
         if result.is_err() {
             buf.truncate(start);
         }
@@ -253,11 +250,7 @@ pub trait Telegram: Sized {
     /// Decodes a whole telegram; every byte of `bytes` must be consumed (unless the layout
     /// ends in a tolerant `filler` and the extra bytes are spaces).
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut pos = 0;
-        let mut ctx = DecodeCtx::new(0);
-        let value = Self::decode_in(bytes, &mut pos, &mut ctx)?;
-        ctx.finish(bytes, pos, true, || value.layout_of())?;
-        Ok(value)
+        __private::decode_top(bytes, &mut 0, true)
     }
 
     /// Appends the encoding as a telegram of its own; `base` is the index in `buf` where the
@@ -303,6 +296,32 @@ pub mod __private {
     pub use std::sync::OnceLock;
 
     use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+    use crate::Telegram;
+
+    /// Encodes `value` as a telegram of its own starting at `base` in `buf` (generated
+    /// `encode_at`): its fields, then the telegram-length fields patched.
+    pub fn encode_top<T: Telegram>(
+        value: &T,
+        buf: &mut BytesMut,
+        base: usize,
+    ) -> Result<(), EncodeError> {
+        let mut ctx = crate::EncodeCtx::new(base);
+        value.encode_in(buf, &mut ctx)?;
+        ctx.finish(buf, || value.layout_of())
+    }
+
+    /// Decodes a telegram of its own at `*pos` (generated `decode_at`; with `whole`, the input
+    /// must end with it): its fields, then the telegram-length fields checked.
+    pub fn decode_top<T: Telegram>(
+        input: &[u8],
+        pos: &mut usize,
+        whole: bool,
+    ) -> Result<T, DecodeError> {
+        let mut ctx = crate::DecodeCtx::new(*pos);
+        let value = T::decode_in(input, pos, &mut ctx)?;
+        ctx.finish(input, *pos, whole, || value.layout_of())?;
+        Ok(value)
+    }
 
     /// `a + b` for optional lengths (None = variable).
     pub const fn add_len(a: Option<usize>, b: Option<usize>) -> Option<usize> {

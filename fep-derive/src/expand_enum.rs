@@ -119,19 +119,14 @@ pub fn expand(e: &Enum) -> TokenStream {
                 buf: &mut ::fep_codec::__private::BytesMut,
                 base: usize,
             ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
-                let mut ctx = ::fep_codec::EncodeCtx::new(base);
-                ::fep_codec::Telegram::encode_in(self, buf, &mut ctx)?;
-                ctx.finish(buf, || ::fep_codec::Telegram::layout_of(self))
+                ::fep_codec::__private::encode_top(self, buf, base)
             }
 
             fn decode_at(
                 input: &[u8],
                 pos: &mut usize,
             ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
-                let mut ctx = ::fep_codec::DecodeCtx::new(*pos);
-                let value = <Self as ::fep_codec::Telegram>::decode_in(input, pos, &mut ctx)?;
-                ctx.finish(input, *pos, false, || ::fep_codec::Telegram::layout_of(&value))?;
-                ::core::result::Result::Ok(value)
+                ::fep_codec::__private::decode_top(input, pos, false)
             }
 
             fn encode_in(

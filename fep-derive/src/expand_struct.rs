@@ -66,19 +66,14 @@ pub fn expand(spec: &Struct, plan: &StructPlan) -> TokenStream {
                 buf: &mut ::fep_codec::__private::BytesMut,
                 base: usize,
             ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
-                let mut ctx = ::fep_codec::EncodeCtx::new(base);
-                ::fep_codec::Telegram::encode_in(self, buf, &mut ctx)?;
-                ctx.finish(buf, <Self as ::fep_codec::Telegram>::layout)
+                ::fep_codec::__private::encode_top(self, buf, base)
             }
 
             fn decode_at(
                 input: &[u8],
                 pos: &mut usize,
             ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
-                let mut ctx = ::fep_codec::DecodeCtx::new(*pos);
-                let value = <Self as ::fep_codec::Telegram>::decode_in(input, pos, &mut ctx)?;
-                ctx.finish(input, *pos, false, <Self as ::fep_codec::Telegram>::layout)?;
-                ::core::result::Result::Ok(value)
+                ::fep_codec::__private::decode_top(input, pos, false)
             }
 
             #[inline]

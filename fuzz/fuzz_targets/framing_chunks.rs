@@ -98,58 +98,56 @@ fn framing(input: &Input) -> Framing {
     }
 }
 
+/// `(offset, digits, includes_self)` of a [`Framing::Field`].
+fn length_field(framing: &Framing) -> Option<(usize, usize, bool)> {
+    match framing {
+        Framing::Field {
+            offset,
+            digits,
+            includes_self,
+            ..
+        } => Some((*offset, usize::from(*digits), *includes_self)),
+        _ => None,
+    }
+}
+
 /// Writes the length into a payload's own length field (growing it to hold the field), as a
 /// telegram that frames itself does; `None` when the length does not fit the digits.
 fn self_framed(framing: &Framing, mut p: Vec<u8>) -> Option<Vec<u8>> {
-    let Framing::Field {
-        offset,
-        digits,
-        includes_self,
-        ..
-    } = framing
-    else {
+    let Some((offset, digits, includes_self)) = length_field(framing) else {
         return Some(p);
     };
-    let d = usize::from(*digits);
-    let end = offset + d;
+    let end = offset + digits;
     if p.len() < end {
         p.resize(end, b'0');
     }
-    let value = if *includes_self {
+    let value = if includes_self {
         p.len()
     } else {
         p.len() - end
     };
-    let text = format!("{value:0d$}");
-    if text.len() > d {
+    let text = format!("{value:0digits$}");
+    if text.len() > digits {
         return None;
     }
-    p[*offset..end].copy_from_slice(text.as_bytes());
+    p[offset..end].copy_from_slice(text.as_bytes());
     Some(p)
 }
 
 /// The length a payload's own length field declares (`None`: not there, or not digits).
 fn declared(framing: &Framing, p: &[u8]) -> Option<u64> {
-    let Framing::Field {
-        offset,
-        digits,
-        includes_self,
-        ..
-    } = framing
-    else {
+    let (offset, digits, includes_self) = length_field(framing)?;
+    let end = offset + digits;
+    let field = p.get(offset..end)?;
+    if !field.iter().all(u8::is_ascii_digit) {
         return None;
-    };
-    let end = offset + usize::from(*digits);
-    let field = p.get(*offset..end)?;
+    }
     let value: u64 = std::str::from_utf8(field).ok()?.parse().ok()?;
-    field
-        .iter()
-        .all(u8::is_ascii_digit)
-        .then_some(if *includes_self {
-            value
-        } else {
-            value + end as u64
-        })
+    Some(if includes_self {
+        value
+    } else {
+        value + end as u64
+    })
 }
 
 /// How a decode pass ended after its frames.

@@ -4,6 +4,8 @@
 //! conditions, in order), and the dynamic codec built from it produces the same bytes as the
 //! derive for random valid telegrams of every message.
 
+#[path = "common/twin.rs"]
+mod twin;
 #[path = "common/kibnet_vectors.rs"]
 mod vectors;
 
@@ -11,25 +13,11 @@ use fep_codec::spec::{CodeOutcome, Family};
 use fep_codec::{AutoLen, FieldKind, Layout, Telegram, TelegramFamily};
 use fep_specs::kibnet::*;
 use proptest::prelude::*;
+use twin::{assert_same_layout, assert_structs};
 
 fn kibnet() -> Family {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/kibnet.toml");
     Family::load(path).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Field-by-field comparison first, so a mismatch names the field.
-fn assert_same_layout(derive: &Layout, toml: &Layout) {
-    assert_eq!(derive.name(), toml.name(), "layout name");
-    for (i, (d, t)) in derive.fields().iter().zip(toml.fields()).enumerate() {
-        assert_eq!(d, t, "field #{i} of {}", derive.name());
-    }
-    assert_eq!(
-        derive.fields().len(),
-        toml.fields().len(),
-        "{}",
-        derive.name()
-    );
-    assert_eq!(derive, toml);
 }
 
 #[test]
@@ -51,17 +39,7 @@ fn every_struct_layout_equals_the_derive() {
         ("ResultInquiry", ResultInquiry::layout()),
         ("Admin", Admin::layout()),
     ];
-    for (name, derive) in pairs {
-        let s = f
-            .struct_spec(name)
-            .unwrap_or_else(|| panic!("{name} missing from kibnet.toml"));
-        assert_same_layout(derive, &s.layout);
-    }
-    assert_eq!(
-        f.structs().len(),
-        pairs.len(),
-        "no extra structs in the TOML"
-    );
+    assert_structs(&f, &pairs);
 }
 
 #[test]

@@ -2156,30 +2156,29 @@ impl<'t> Builder<'t> {
             })
     }
 
-    /// A date/time pattern checked against the field it describes (in the first message).
-    fn check_pattern(
+    /// An optional date/time pattern for the optional `field` it describes: checked against
+    /// that field's width in `layout` (`needs` names the field key in errors).
+    fn pattern(
         &self,
-        family: &Family,
-        pattern: &Spanned<String>,
-        field: &str,
+        layout: Option<&Layout>,
+        pattern: Option<&Spanned<String>>,
+        field: Option<&str>,
         ctx: &str,
-    ) -> Result<String, SpecError> {
-        match family.messages.first() {
-            Some(m) => self.check_pattern_in(&m.layout, pattern, field, ctx),
-            None => check_date_pattern(pattern.get_ref(), None)
-                .map_err(|msg| self.err(Some(pattern.span()), ctx, msg)),
-        }
-    }
-
-    fn check_pattern_in(
-        &self,
-        layout: &Layout,
-        pattern: &Spanned<String>,
-        field: &str,
-        ctx: &str,
-    ) -> Result<String, SpecError> {
-        let width = layout.field(field).and_then(|f| f.len);
+        needs: &str,
+    ) -> Result<Option<String>, SpecError> {
+        let Some(pattern) = pattern else {
+            return Ok(None);
+        };
+        let Some(field) = field else {
+            return Err(self.err(
+                Some(pattern.span()),
+                ctx,
+                format!("a pattern needs `{needs}`, the field it describes"),
+            ));
+        };
+        let width = layout.and_then(|l| l.field(field)).and_then(|f| f.len);
         check_date_pattern(pattern.get_ref(), width.map(|w| (field, w)))
+            .map(Some)
             .map_err(|msg| self.err(Some(pattern.span()), ctx, msg))
     }
 
@@ -2234,23 +2233,21 @@ impl<'t> Builder<'t> {
                 Some(t) => Some(self.check_in_all(family, t, "[date] time_field")?),
                 None => None,
             };
-            let format = match &d.format {
-                Some(f) => Some(self.check_pattern(family, f, &field, "[date] format")?),
-                None => None,
-            };
-            let time_format = match (&d.time_format, &time_field) {
-                (Some(f), Some(t)) => {
-                    Some(self.check_pattern(family, f, t, "[date] time_format")?)
-                }
-                (Some(f), None) => {
-                    return Err(self.err(
-                        Some(f.span()),
-                        "[date] time_format",
-                        "`time_format` needs `time_field`",
-                    ))
-                }
-                (None, _) => None,
-            };
+            let first = family.messages.first().map(|m| &m.layout);
+            let format = self.pattern(
+                first,
+                d.format.as_ref(),
+                Some(&field),
+                "[date] format",
+                "field",
+            )?;
+            let time_format = self.pattern(
+                first,
+                d.time_format.as_ref(),
+                time_field.as_deref(),
+                "[date] time_format",
+                "time_field",
+            )?;
             family.date = Some(DateSpec {
                 field,
                 format,
@@ -2444,19 +2441,13 @@ impl<'t> Builder<'t> {
                     "`request` and `response` must each name at least one field value",
                 ));
             }
-            let stamp_format = match (&h.stamp_format, &h.stamp_field) {
-                (Some(f), Some(field)) => {
-                    Some(self.check_pattern_in(&layout, f, field, "[heartbeat] stamp_format")?)
-                }
-                (Some(f), None) => {
-                    return Err(self.err(
-                        Some(f.span()),
-                        "[heartbeat] stamp_format",
-                        "`stamp_format` needs `stamp_field`",
-                    ))
-                }
-                (None, _) => None,
-            };
+            let stamp_format = self.pattern(
+                Some(&layout),
+                h.stamp_format.as_ref(),
+                h.stamp_field.as_deref(),
+                "[heartbeat] stamp_format",
+                "stamp_field",
+            )?;
             family.heartbeat = Some(HeartbeatSpec {
                 struct_name: name.clone(),
                 layout,

@@ -304,6 +304,18 @@ pub fn literal_usize(e: &syn::Expr) -> Option<usize> {
     }
 }
 
+/// A variant's key values and its `when` conditions (sorted), as text.
+fn selector(v: &super::ast::Variant) -> (Vec<String>, Vec<(String, String)>) {
+    let key = v.key.iter().map(syn::LitStr::value).collect();
+    let mut when: Vec<(String, String)> = v
+        .when
+        .iter()
+        .map(|(f, l)| (f.to_string(), l.value()))
+        .collect();
+    when.sort();
+    (key, when)
+}
+
 /// Checks a dispatch enum: key arity, `when` fields, duplicate and unreachable variants.
 pub fn check_enum(cx: &Ctxt, e: &Enum) {
     for (i, v) in e.variants.iter().enumerate() {
@@ -328,28 +340,12 @@ pub fn check_enum(cx: &Ctxt, e: &Enum) {
                 cx.error_spanned_by(field, format!("`when` names `{field}` twice"));
             }
         }
-        let key: Vec<String> = v.key.iter().map(syn::LitStr::value).collect();
-        let mut when: Vec<(String, String)> = v
-            .when
-            .iter()
-            .map(|(f, l)| (f.to_string(), l.value()))
-            .collect();
-        when.sort();
+        let (key, when) = selector(v);
         for prev in &e.variants[..i] {
-            if prev
-                .key
-                .iter()
-                .map(syn::LitStr::value)
-                .ne(key.iter().cloned())
-            {
+            let (prev_key, prev_when) = selector(prev);
+            if prev_key != key {
                 continue;
             }
-            let mut prev_when: Vec<(String, String)> = prev
-                .when
-                .iter()
-                .map(|(f, l)| (f.to_string(), l.value()))
-                .collect();
-            prev_when.sort();
             if prev_when == when {
                 cx.error_spanned_by(
                     &v.ident,

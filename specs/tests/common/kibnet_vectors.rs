@@ -117,35 +117,24 @@ pub fn va_deposit_with_check_kind(kind: &[u8]) -> Vec<u8> {
 
 /// 지급이체 0200/1100 from the 기관 (FLAG 5), 제휴업무 flavour: 1,000,000원, 복기부호 set.
 pub fn payment_request() -> Vec<u8> {
+    payment(b"5", b"0200", b"", b"")
+}
+
+/// 지급이체 응답 0210/1100 from EFMS (FLAG 6): 정상, 은행응답코드 `0000`.
+pub fn payment_response() -> Vec<u8> {
+    payment(b"6", b"0210", b"000", b"0000")
+}
+
+/// B.3 지급이체 with the given FLAG, 전문구분코드, 응답코드 and 은행응답코드.
+fn payment(flag: &[u8], msg_type: &[u8], resp: &[u8], bank_resp: &[u8]) -> Vec<u8> {
     let mut t = Tg::new();
-    common(&mut t, b"0600", b"5", (b"0200", b"1100"), b"0000124", b"");
-    t.at(286, 4, b"").at(290, 10, b""); // 은행응답코드, FILLER (제휴업무 flavour)
+    common(&mut t, b"0600", flag, (msg_type, b"1100"), b"0000124", resp);
+    t.at(286, 4, bank_resp).at(290, 10, b""); // 은행응답코드, FILLER (제휴업무 flavour)
     accounts(&mut t, b"0000001000000");
     cash(&mut t, b"00");
     t.at(545, 5, b"00000") // 배분수수료
         .at(550, 6, b"A1B2C3") // 복기부호
         .at(556, 44, b""); // FILLER
-    assert_eq!(t.0.len(), 600);
-    t.0
-}
-
-/// 지급이체 응답 0210/1100 from EFMS (FLAG 6): 정상, 은행응답코드 `0000`.
-pub fn payment_response() -> Vec<u8> {
-    let mut t = Tg::new();
-    common(
-        &mut t,
-        b"0600",
-        b"6",
-        (b"0210", b"1100"),
-        b"0000124",
-        b"000",
-    );
-    t.at(286, 4, b"0000").at(290, 10, b"");
-    accounts(&mut t, b"0000001000000");
-    cash(&mut t, b"00");
-    t.at(545, 5, b"00000")
-        .at(550, 6, b"A1B2C3")
-        .at(556, 44, b"");
     assert_eq!(t.0.len(), 600);
     t.0
 }
