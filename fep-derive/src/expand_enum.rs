@@ -79,6 +79,7 @@ pub fn expand(e: &Enum) -> TokenStream {
     let v_types: Vec<&syn::Type> = e.variants.iter().map(|v| &v.ty).collect();
     let indices: Vec<usize> = (0..e.variants.len()).collect();
     let count = e.variants.len();
+    let top_level = crate::expand_struct::top_level_methods();
 
     quote! {
         // Misspelled key or `when` fields fail here, pointing at the name.
@@ -114,20 +115,7 @@ pub fn expand(e: &Enum) -> TokenStream {
                 <#header as ::fep_codec::Telegram>::layout()
             }
 
-            fn encode_at(
-                &self,
-                buf: &mut ::fep_codec::__private::BytesMut,
-                base: usize,
-            ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
-                ::fep_codec::__private::encode_top(self, buf, base)
-            }
-
-            fn decode_at(
-                input: &[u8],
-                pos: &mut usize,
-            ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
-                ::fep_codec::__private::decode_top(input, pos, false)
-            }
+            #top_level
 
             fn encode_in(
                 &self,

@@ -44,6 +44,7 @@ pub fn expand(spec: &Struct, plan: &StructPlan) -> TokenStream {
     });
     let total = offsets.last().cloned().unwrap_or_default();
     let idents: Vec<_> = spec.fields.iter().map(|f| &f.ident).collect();
+    let top_level = top_level_methods();
     quote! {
         #(#checks)*
 
@@ -61,20 +62,7 @@ pub fn expand(spec: &Struct, plan: &StructPlan) -> TokenStream {
                 })
             }
 
-            fn encode_at(
-                &self,
-                buf: &mut ::fep_codec::__private::BytesMut,
-                base: usize,
-            ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
-                ::fep_codec::__private::encode_top(self, buf, base)
-            }
-
-            fn decode_at(
-                input: &[u8],
-                pos: &mut usize,
-            ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
-                ::fep_codec::__private::decode_top(input, pos, false)
-            }
+            #top_level
 
             #[inline]
             #[allow(unused_variables, clippy::identity_op)]
@@ -438,6 +426,27 @@ fn element_code(spec: &Struct, f: &Field, elem: &syn::Type, scalar: bool) -> Fie
             },
             layout: quote! { b.nested(#name, ::core::option::Option::Some(__i), <#elem as ::fep_codec::Telegram>::layout()); },
             ..FieldCode::default()
+        }
+    }
+}
+
+/// `encode_at`/`decode_at` (a telegram of its own) of every generated `Telegram` impl: the
+/// shared runtime entry points, which patch and check the telegram-length fields.
+pub fn top_level_methods() -> TokenStream {
+    quote! {
+        fn encode_at(
+            &self,
+            buf: &mut ::fep_codec::__private::BytesMut,
+            base: usize,
+        ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
+            ::fep_codec::__private::encode_top(self, buf, base)
+        }
+
+        fn decode_at(
+            input: &[u8],
+            pos: &mut usize,
+        ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
+            ::fep_codec::__private::decode_top(input, pos, false)
         }
     }
 }
