@@ -40,9 +40,16 @@ fn show(what: &str, bytes: &[u8]) -> bool {
         m.condition()
     );
     if let KibnetMessage::PaymentRequest(p) | KibnetMessage::PaymentResponse(p) = &m {
+        // Masked fields (accounts, 복기부호) are not printed.
         println!(
-            "   header.length={} sr_flag={:?} tx_seq={} amount={} dep_account={:?} verify_code={:?}",
-            p.header.length, p.header.sr_flag, p.header.tx_seq, p.accounts.amount, p.accounts.dep_account, p.verify_code
+            "   header.length={} sr_flag={:?} tx_seq={} resp_code={:?} bank_resp={:?} amount={} dep_name={:?}",
+            p.header.length,
+            p.header.sr_flag,
+            p.header.tx_seq,
+            p.header.resp_code,
+            p.header.bank_resp,
+            p.accounts.amount,
+            p.accounts.dep_name
         );
     }
     match m.encode() {
