@@ -27,6 +27,13 @@ fn main() {
     let (manifest, out) = (Path::new(&manifest), Path::new(&out));
     println!("cargo:rerun-if-changed=build.rs");
     generate(manifest, "hecto.toml", out, "hecto_generated.rs");
+    generate(manifest, "kibnet.toml", out, "kibnet_generated.rs");
+    generate(
+        manifest,
+        "tests/data/shinhan.toml",
+        out,
+        "shinhan_generated.rs",
+    );
     generate(
         manifest,
         "tests/data/general.toml",

@@ -23,8 +23,36 @@ pub trait TelegramFamily: Telegram {
     /// This value's key, e.g. `["2000", "100"]`.
     fn key(&self) -> &'static [&'static str];
 
-    /// The layout of the variant selected by `key`, if any.
+    /// The layout of the (first) variant selected by `key`, if any.
     fn layout_for_key(key: &[&str]) -> Option<&'static Layout>;
+
+    /// Every variant's `when` conditions — (header field, value) pairs that tell apart
+    /// variants sharing a key, e.g. `[("sr_flag", "6")]` — in declaration order; an empty
+    /// list when the key alone selects the variant.
+    fn conditions() -> &'static [&'static [(&'static str, &'static str)]] {
+        &[]
+    }
+
+    /// This value's variant index (declaration order, as [`TelegramFamily::keys`]).
+    fn variant_index(&self) -> usize {
+        let key = self.key();
+        Self::keys().iter().position(|k| *k == key).unwrap_or(0)
+    }
+
+    /// This value's `when` conditions (empty when its key alone selects it).
+    fn condition(&self) -> &'static [(&'static str, &'static str)] {
+        Self::conditions()
+            .get(self.variant_index())
+            .copied()
+            .unwrap_or(&[])
+    }
+
+    /// The layout of the variant at `index` (declaration order, as [`TelegramFamily::keys`]).
+    fn variant_layout(index: usize) -> Option<&'static Layout> {
+        Self::keys()
+            .get(index)
+            .and_then(|k| Self::layout_for_key(k))
+    }
 }
 
 /// Where one key field sits in the header, resolved from the header's layout.
@@ -82,29 +110,42 @@ pub fn resolve_keys(header: &Layout, names: &[&'static str]) -> Result<Vec<KeyFi
         .collect()
 }
 
-/// Writes a variant's key into the telegram just encoded at `start`, so the bytes always decode
-/// back to the variant they were encoded from, whatever the header's key fields held.
-pub fn write_key(
-    cache: &'static OnceLock<Result<Vec<KeyField>, String>>,
+/// The resolved selector fields of a family, or why they could not be resolved.
+pub type KeyCache = OnceLock<Result<Vec<KeyField>, String>>;
+
+fn resolved<'c>(
+    cache: &'c KeyCache,
     header: fn() -> &'static Layout,
     names: &[&'static str],
-    key: &[&str],
+) -> Result<&'c [KeyField], &'c String> {
+    cache
+        .get_or_init(|| resolve_keys(header(), names))
+        .as_ref()
+        .map(Vec::as_slice)
+}
+
+/// Writes a variant's selector values (its key, then its `when` values; `None` leaves a field
+/// as encoded) into the telegram just encoded at `start`, so the bytes always decode back to
+/// the variant they were encoded from, whatever the header's fields held.
+pub fn write_key(
+    cache: &'static KeyCache,
+    header: fn() -> &'static Layout,
+    names: &[&'static str],
+    pattern: &[Option<&str>],
     buf: &mut [u8],
     start: usize,
 ) -> Result<(), crate::EncodeError> {
-    let fields = cache
-        .get_or_init(|| resolve_keys(header(), names))
-        .as_ref()
-        .map_err(|reason| {
-            crate::EncodeError::new(
-                crate::EncodeErrorKind::Unsupported {
-                    reason: reason.clone(),
-                },
-                "",
-                None,
-            )
-        })?;
-    for (f, k) in fields.iter().zip(key) {
+    let fields = resolved(cache, header, names).map_err(|reason| {
+        crate::EncodeError::new(
+            crate::EncodeErrorKind::Unsupported {
+                reason: reason.clone(),
+            },
+            "",
+            None,
+        )
+    })?;
+    for (f, k) in fields.iter().zip(pattern) {
+        let Some(k) = k else { continue };
         let too_long = || {
             crate::EncodeError::new(
                 crate::EncodeErrorKind::TooLong {
@@ -134,55 +175,53 @@ pub fn write_key(
     Ok(())
 }
 
-/// Finds which of `keys` the frame starting at `pos` carries; the index into `keys`.
+/// Finds which of `patterns` the frame starting at `pos` carries (the first whose every
+/// `Some` value its selector field holds); the index into `patterns`.
 pub fn select(
-    cache: &'static OnceLock<Result<Vec<KeyField>, String>>,
+    cache: &'static KeyCache,
     header: fn() -> &'static Layout,
     names: &[&'static str],
-    keys: &[&[&str]],
+    patterns: &[&[Option<&str>]],
     input: &[u8],
     pos: usize,
 ) -> Result<usize, DecodeError> {
-    let fields = cache
-        .get_or_init(|| resolve_keys(header(), names))
-        .as_ref()
-        .map_err(|reason| {
-            DecodeError::new(
-                DecodeErrorKind::UnknownKey {
-                    key: reason.clone(),
-                },
-                "",
-                pos,
-                &[],
-            )
-        })?;
-    let mut raws = Vec::with_capacity(fields.len());
+    let fields = resolved(cache, header, names).map_err(|reason| {
+        DecodeError::new(
+            DecodeErrorKind::UnknownKey {
+                key: reason.clone(),
+            },
+            "",
+            pos,
+            &[],
+        )
+    })?;
+    // Every selector field must be there: a short frame reports its first missing byte.
     for f in fields {
-        raws.push(crate::field::take(input, pos + f.offset, f.len, f.name)?);
+        crate::field::take(input, pos + f.offset, f.len, f.name)?;
     }
-    for (i, key) in keys.iter().enumerate() {
+    let raw = |f: &KeyField| &input[pos + f.offset..pos + f.offset + f.len];
+    for (i, pattern) in patterns.iter().enumerate() {
         if fields
             .iter()
-            .zip(key.iter())
-            .zip(&raws)
-            .all(|((f, k), raw)| f.holds(raw, k))
+            .zip(pattern.iter())
+            .all(|(f, k)| k.is_none_or(|k| f.holds(raw(f), k)))
         {
             return Ok(i);
         }
     }
-    let shown: Vec<String> = raws
+    let shown: Vec<String> = fields
         .iter()
-        .map(|r| String::from_utf8_lossy(r).trim().to_owned())
+        .map(|f| String::from_utf8_lossy(raw(f)).trim().to_owned())
         .collect();
-    let (name, at) = fields
+    let (name, at, bytes) = fields
         .first()
-        .map_or(("", pos), |f| (f.name, pos + f.offset));
+        .map_or(("", pos, &[][..]), |f| (f.name, pos + f.offset, raw(f)));
     Err(DecodeError::new(
         DecodeErrorKind::UnknownKey {
             key: shown.join("/"),
         },
         name,
         at,
-        raws.first().copied().unwrap_or_default(),
+        bytes,
     ))
 }

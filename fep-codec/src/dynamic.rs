@@ -137,12 +137,18 @@ impl Serialize for Record {
 
 impl Layout {
     /// Decodes a whole telegram into a record keyed by field path.
+    ///
+    /// `auto_len` fields are checked like the derive checks them: `total`/`rest` against the
+    /// struct they are declared in (a nested struct's fields share its path prefix),
+    /// `telegram` against the whole telegram once every field has decoded.
     pub fn decode_record(&self, bytes: &[u8]) -> Result<Record, DecodeError> {
         let mut pos = 0;
         let mut record = Record::new();
-        decode_fields(self, bytes, &mut pos, &mut record)?;
-        if pos != bytes.len() {
-            return Err(DecodeError::trailing(bytes, pos));
+        let mut ctx = DynDecode::default();
+        decode_fields(self, bytes, &mut pos, &mut record, &mut ctx)?;
+        let end = crate::ctx::telegram_end(bytes, pos, ctx.filler_end)?;
+        for (path, declared, at) in &ctx.telegram_lens {
+            crate::__private::check_len(path, *declared, end, *at, bytes)?;
         }
         Ok(record)
     }
@@ -151,8 +157,84 @@ impl Layout {
     /// text or zero), `auto_len` fields are filled in.
     pub fn encode_record(&self, record: &Record) -> Result<Vec<u8>, EncodeError> {
         let mut buf = BytesMut::with_capacity(self.len().unwrap_or(256));
-        encode_fields(self, record, &mut buf, 0)?;
+        let mut telegram_lens = Vec::new();
+        encode_fields(self, record, &mut buf, 0, &mut telegram_lens)?;
+        let total = buf.len();
+        for (f, at) in telegram_lens {
+            patch(&mut buf, f, at, total, 0)?;
+        }
         Ok(buf.into())
+    }
+}
+
+/// What the outermost decode checks once the whole telegram is decoded.
+#[derive(Default)]
+struct DynDecode {
+    /// `auto_len = "telegram"` fields: path, declared value, offset.
+    telegram_lens: Vec<(String, u128, usize)>,
+    /// Where a tolerant trailing filler ended.
+    filler_end: Option<usize>,
+}
+
+/// Where each field of a layout started and ended — recorded only when the layout has a
+/// `total`/`rest` length field that needs them, so other layouts pay nothing.
+struct Spans(Option<Vec<(usize, usize)>>);
+
+impl Spans {
+    fn for_layout(layout: &Layout) -> Self {
+        let needed = layout
+            .fields()
+            .iter()
+            .any(|f| matches!(f.auto_len, Some(AutoLen::Total | AutoLen::Rest)));
+        Spans(needed.then(|| Vec::with_capacity(layout.fields().len())))
+    }
+
+    #[inline]
+    fn push(&mut self, start: usize, end: usize) {
+        if let Some(v) = &mut self.0 {
+            v.push((start, end));
+        }
+    }
+
+    fn all(&self) -> &[(usize, usize)] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+/// The byte range of the struct a field is declared in, from the positions of the layout's
+/// fields: a nested struct's fields are the contiguous run sharing the field's path prefix;
+/// a top-level field's struct is the whole layout (`whole`).
+fn scope(
+    fields: &[FieldLayout],
+    spans: &[(usize, usize)],
+    i: usize,
+    whole: (usize, usize),
+) -> (usize, usize) {
+    let Some((prefix, _)) = fields[i].path.rsplit_once('.') else {
+        return whole;
+    };
+    let inside = |f: &FieldLayout| {
+        f.path.len() > prefix.len()
+            && f.path.starts_with(prefix)
+            && f.path.as_bytes()[prefix.len()] == b'.'
+    };
+    let first = (0..i)
+        .rev()
+        .take_while(|&j| inside(&fields[j]))
+        .last()
+        .unwrap_or(i);
+    let last = (i..fields.len())
+        .take_while(|&j| inside(&fields[j]))
+        .last()
+        .unwrap_or(i);
+    (spans[first].0, spans[last].1)
+}
+
+/// The value an `auto_len` field must hold: the length of its struct, or what follows it.
+fn auto_len_value(mode: AutoLen, field: (usize, usize), scope: (usize, usize)) -> usize {
+    match mode {
+        AutoLen::Rest => scope.1.saturating_sub(field.1),
+        AutoLen::Total | AutoLen::Telegram => scope.1.saturating_sub(scope.0),
     }
 }
 
@@ -161,10 +243,13 @@ fn decode_fields(
     input: &[u8],
     pos: &mut usize,
     out: &mut Record,
+    ctx: &mut DynDecode,
 ) -> Result<(), DecodeError> {
     let start = *pos;
+    let mut spans = Spans::for_layout(layout);
     let mut auto_lens = Vec::new();
-    for f in layout.fields() {
+    for (i, f) in layout.fields().iter().enumerate() {
+        let at = *pos;
         if let FieldKind::Group {
             count_field,
             max,
@@ -181,35 +266,53 @@ fn decode_fields(
             let mut items = Vec::with_capacity(n);
             for i in 0..n {
                 let mut item = Record::new();
-                decode_fields(element, input, pos, &mut item)
+                decode_fields(element, input, pos, &mut item, ctx)
                     .map_err(|e| e.within(&f.path, Some(i)))?;
                 items.push(item);
             }
             out.set(&f.path, Value::Group(items));
+            spans.push(at, *pos);
             continue;
         }
-        let at = *pos;
         let raw = if f.rest {
             input.get(at..).unwrap_or_default()
+        } else if f.filler {
+            let len = f.len.unwrap_or(0);
+            let end = at.saturating_add(len).min(input.len());
+            match input.get(at..end) {
+                Some(raw) => raw,
+                None => take(input, at, len, &f.path)?,
+            }
         } else {
             take(input, at, f.len.unwrap_or(0), &f.path)?
         };
         let value = decode_value(f, raw)
             .map_err(|(rel, kind)| DecodeError::new(kind, &f.path, at + rel, raw))?;
-        if let (Some(mode), Some(declared)) = (f.auto_len, value.as_u128()) {
-            auto_lens.push((f, mode, declared, at));
+        match (f.auto_len, value.as_u128()) {
+            (Some(AutoLen::Telegram), Some(declared)) if !f.lenient => {
+                ctx.telegram_lens.push((f.path.clone(), declared, at));
+            }
+            (Some(mode @ (AutoLen::Total | AutoLen::Rest)), Some(declared)) if !f.lenient => {
+                auto_lens.push((i, mode, declared));
+            }
+            _ => {}
         }
         out.set(&f.path, value);
         *pos = at + raw.len();
-    }
-    for (f, mode, declared, at) in auto_lens {
-        let actual = match mode {
-            AutoLen::Total => *pos - start,
-            AutoLen::Rest => *pos - (at + f.len.unwrap_or(0)),
-        };
-        if !f.lenient {
-            crate::__private::check_len(&f.path, declared, actual, at, input)?;
+        if f.filler {
+            ctx.filler_end = Some(*pos);
         }
+        spans.push(at, *pos);
+    }
+    let spans = spans.all();
+    for (i, mode, declared) in auto_lens {
+        let f = &layout.fields()[i];
+        let actual = auto_len_value(
+            mode,
+            spans[i],
+            scope(layout.fields(), spans, i, (start, *pos)),
+        );
+        crate::__private::check_len(&f.path, declared, actual, spans[i].0, input)?;
     }
     Ok(())
 }
@@ -233,15 +336,17 @@ fn decode_value(f: &FieldLayout, raw: &[u8]) -> Result<Value, (usize, DecodeErro
     })
 }
 
-fn encode_fields(
-    layout: &Layout,
+fn encode_fields<'l>(
+    layout: &'l Layout,
     record: &Record,
     buf: &mut BytesMut,
     base: usize,
+    telegram_lens: &mut Vec<(&'l FieldLayout, usize)>,
 ) -> Result<(), EncodeError> {
     let start = buf.len();
+    let mut spans = Spans::for_layout(layout);
     let mut auto_lens = Vec::new();
-    for f in layout.fields() {
+    for (i, f) in layout.fields().iter().enumerate() {
         let at = buf.len();
         let value = record.get(&f.path);
         if let FieldKind::Group {
@@ -261,26 +366,41 @@ fn encode_fields(
                 .unwrap_or(0);
             crate::__private::check_count(&f.path, count, items.len(), *max, at - base)?;
             for (i, item) in items.iter().enumerate() {
-                encode_fields(element, item, buf, base).map_err(|e| e.within(&f.path, Some(i)))?;
+                encode_fields(element, item, buf, base, telegram_lens)
+                    .map_err(|e| e.within(&f.path, Some(i)))?;
             }
+            spans.push(at, buf.len());
             continue;
         }
         encode_value(f, value, buf)
             .map_err(|kind| EncodeError::new(kind, &f.path, Some(at - base)))?;
-        if let Some(mode) = f.auto_len {
-            auto_lens.push((f, mode, at));
+        match f.auto_len {
+            Some(AutoLen::Telegram) => telegram_lens.push((f, at)),
+            Some(mode) => auto_lens.push((i, mode)),
+            None => {}
         }
+        spans.push(at, buf.len());
     }
-    for (f, mode, at) in auto_lens {
-        let len = match mode {
-            AutoLen::Total => buf.len() - start,
-            AutoLen::Rest => buf.len() - (at + f.len.unwrap_or(0)),
-        };
-        let slot = &mut buf[at..at + f.len.unwrap_or(0)];
-        crate::__private::write_len(slot, f.sign, len)
-            .map_err(|kind| EncodeError::new(kind, &f.path, Some(at - base)))?;
+    let spans = spans.all();
+    for (i, mode) in auto_lens {
+        let whole = (start, buf.len());
+        let len = auto_len_value(mode, spans[i], scope(layout.fields(), spans, i, whole));
+        patch(buf, &layout.fields()[i], spans[i].0, len, base)?;
     }
     Ok(())
+}
+
+/// Writes `len` into the length field `f` whose digits start at `at`.
+fn patch(
+    buf: &mut BytesMut,
+    f: &FieldLayout,
+    at: usize,
+    len: usize,
+    base: usize,
+) -> Result<(), EncodeError> {
+    let slot = &mut buf[at..at + f.len.unwrap_or(0)];
+    crate::__private::write_len(slot, f.sign, len)
+        .map_err(|kind| EncodeError::new(kind, &f.path, Some(at - base)))
 }
 
 fn encode_value(

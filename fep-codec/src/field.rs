@@ -45,6 +45,10 @@ pub struct FieldFormat {
     pub sign: Sign,
     /// An all-spaces N field decodes as zero.
     pub blank_zero: bool,
+    /// Tolerant N field (opt-in): spaces in place of leading zeros are accepted on decode, and
+    /// an all-spaces field reads as `None` (`Option`) or zero. Encoding stays canonical
+    /// ('0'-padded), so a tolerant decode followed by an encode normalises the field.
+    pub tolerant: bool,
 }
 
 impl FieldFormat {
@@ -59,6 +63,7 @@ impl FieldFormat {
             truncate: false,
             sign: Sign::None,
             blank_zero: false,
+            tolerant: false,
         }
     }
 }
@@ -168,6 +173,28 @@ pub fn decode_rest<T: FieldValue>(
     Ok(value)
 }
 
+/// Decodes a tolerant trailing filler (`filler`): up to `format.len` bytes at `*pos`. A
+/// telegram that ends inside (or right before) the field gives the bytes that are there, as if
+/// the missing ones were spaces; the context records where the filler ended, so the top-level
+/// decode accepts blank bytes after it. Encoding writes the full width.
+pub fn decode_filler<T: FieldValue>(
+    input: &[u8],
+    pos: &mut usize,
+    format: &FieldFormat,
+    ctx: &mut crate::DecodeCtx,
+) -> Result<T, DecodeError> {
+    let at = *pos;
+    let end = at.saturating_add(format.len).min(input.len());
+    let Some(raw) = input.get(at..end) else {
+        return Err(missing(input, at, format.len, format.name));
+    };
+    let value = T::decode_field(raw, format)
+        .map_err(|(rel, kind)| DecodeError::new(kind, format.name, at + rel, raw))?;
+    *pos = end;
+    ctx.filler_ended(end);
+    Ok(value)
+}
+
 /// The `len` bytes at `at`, or a `WrongLength` error naming the field that did not fit.
 #[inline]
 pub fn take<'a>(
@@ -176,19 +203,26 @@ pub fn take<'a>(
     len: usize,
     name: &str,
 ) -> Result<&'a [u8], DecodeError> {
-    input.get(at..at.saturating_add(len)).ok_or_else(|| {
-        let tail = input.get(at..).unwrap_or_default();
-        DecodeError::new(
-            DecodeErrorKind::WrongLength {
-                expected: at.saturating_add(len),
-                actual: input.len(),
-            },
-            name,
-            // The first missing byte.
-            input.len(),
-            tail,
-        )
-    })
+    input
+        .get(at..at.saturating_add(len))
+        .ok_or_else(|| missing(input, at, len, name))
+}
+
+/// The input ends before the `len` bytes at `at`: a `WrongLength` error at the first missing
+/// byte, naming the field that did not fit.
+#[cold]
+fn missing(input: &[u8], at: usize, len: usize, name: &str) -> DecodeError {
+    let tail = input.get(at..).unwrap_or_default();
+    DecodeError::new(
+        DecodeErrorKind::WrongLength {
+            expected: at.saturating_add(len),
+            actual: input.len(),
+        },
+        name,
+        // The first missing byte.
+        input.len(),
+        tail,
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -209,7 +243,7 @@ impl FieldValue for String {
     #[inline]
     fn decode_field(raw: &[u8], format: &FieldFormat) -> Result<Self, (usize, DecodeErrorKind)> {
         if format.numeric {
-            return decode_numeric_text(raw);
+            return decode_numeric_text(raw, format.tolerant);
         }
         let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
         decode_text(&raw[..end], format)
@@ -415,8 +449,20 @@ fn encode_numeric_text(s: &str, width: usize, buf: &mut BytesMut) -> Result<(), 
     Ok(())
 }
 
-fn decode_numeric_text(raw: &[u8]) -> Result<String, (usize, DecodeErrorKind)> {
+fn decode_numeric_text(raw: &[u8], tolerant: bool) -> Result<String, (usize, DecodeErrorKind)> {
     if let Some(i) = raw.iter().position(|b| !b.is_ascii_digit()) {
+        if tolerant {
+            // Spaces in place of leading zeros (or a blank field) read as the zeros they stand for.
+            let digits = leading_spaces(raw);
+            if let Some(j) = raw[digits..].iter().position(|b| !b.is_ascii_digit()) {
+                let j = digits + j;
+                return Err((j, DecodeErrorKind::BadDigit { byte: raw[j] }));
+            }
+            let mut out = String::with_capacity(raw.len());
+            out.extend(std::iter::repeat_n('0', digits));
+            out.extend(raw[digits..].iter().map(|&b| char::from(b)));
+            return Ok(out);
+        }
         return Err((i, DecodeErrorKind::BadDigit { byte: raw[i] }));
     }
     // All ASCII digits, so valid UTF-8: copied in one go rather than char by char.
@@ -505,6 +551,23 @@ fn is_blank(raw: &[u8]) -> bool {
     raw.iter().all(|&b| b == b' ')
 }
 
+/// Number of leading 0x20 bytes.
+fn leading_spaces(raw: &[u8]) -> usize {
+    raw.iter().position(|&b| b != b' ').unwrap_or(raw.len())
+}
+
+/// Parses a digit run, accepting leading spaces as zeros when `tolerant`.
+#[inline]
+fn parse_digits_as(raw: &[u8], tolerant: bool) -> Result<u128, (usize, DecodeErrorKind)> {
+    match parse_digits(raw) {
+        Err((_, DecodeErrorKind::BadDigit { byte: b' ' })) if tolerant => {
+            let skip = leading_spaces(raw);
+            parse_digits(&raw[skip..]).map_err(|(i, k)| (i + skip, k))
+        }
+        other => other,
+    }
+}
+
 fn encode_unsigned(
     value: u128,
     format: &FieldFormat,
@@ -540,7 +603,7 @@ fn decode_unsigned(raw: &[u8], format: &FieldFormat) -> Result<u128, (usize, Dec
     if negative {
         return Err((0, DecodeErrorKind::Overflow { ty: "unsigned" }));
     }
-    parse_digits(digits).map_err(|(i, k)| (i + digits_at, k))
+    parse_digits_as(digits, format.tolerant).map_err(|(i, k)| (i + digits_at, k))
 }
 
 /// Splits a field into (negative, digit bytes, offset of the digits), honouring blank rules.
@@ -549,7 +612,7 @@ fn split_sign<'a>(
     format: &FieldFormat,
 ) -> Result<(bool, &'a [u8], usize), (usize, DecodeErrorKind)> {
     if is_blank(raw) {
-        if format.blank_zero || raw.is_empty() {
+        if format.blank_zero || format.tolerant || raw.is_empty() {
             return Ok((false, &[], 0));
         }
         return Err((0, DecodeErrorKind::Blank));
@@ -610,7 +673,7 @@ macro_rules! signed_field {
 
             fn decode_field(raw: &[u8], format: &FieldFormat) -> Result<Self, (usize, DecodeErrorKind)> {
                 let (negative, digits, digits_at) = split_sign(raw, format)?;
-                let magnitude = parse_digits(digits).map_err(|(i, k)| (i + digits_at, k))?;
+                let magnitude = parse_digits_as(digits, format.tolerant).map_err(|(i, k)| (i + digits_at, k))?;
                 let overflow = (0, DecodeErrorKind::Overflow { ty: stringify!($t) });
                 let magnitude = i128::try_from(magnitude).map_err(|_| overflow.clone())?;
                 let value = if negative { -magnitude } else { magnitude };

@@ -84,15 +84,19 @@ pub enum FieldKind {
     },
 }
 
-/// How an `auto_len` field is filled on encode.
+/// How an `auto_len` field is filled on encode (and checked on decode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum AutoLen {
-    /// The telegram's (or enclosing struct's) total length.
+    /// The total length of the struct the field is declared in (for a field of the message
+    /// struct itself, the telegram).
     Total,
-    /// The bytes after this field.
+    /// The bytes after this field, to the end of the struct it is declared in.
     Rest,
+    /// The length of the whole (outermost) telegram, whatever struct the field sits in — e.g.
+    /// a LENGTH field inside a nested 공통부 that counts the whole telegram, itself included.
+    Telegram,
 }
 
 /// One field of a [`Layout`].
@@ -133,6 +137,11 @@ pub struct FieldLayout {
     pub auto_len: Option<AutoLen>,
     /// An `auto_len` mismatch on decode is accepted.
     pub lenient: bool,
+    /// Tolerant N field: spaces in place of leading zeros (or a blank field) accepted on decode.
+    pub tolerant: bool,
+    /// Tolerant trailing filler (last field): the telegram may end early inside it or run long
+    /// after it in spaces; encode writes the full width.
+    pub filler: bool,
 }
 
 impl FieldLayout {
@@ -156,6 +165,8 @@ impl FieldLayout {
             rest: false,
             auto_len: None,
             lenient: false,
+            tolerant: false,
+            filler: false,
         }
     }
 
@@ -176,6 +187,7 @@ impl FieldLayout {
         field.truncate = format.truncate;
         field.sign = format.sign;
         field.blank_zero = format.blank_zero;
+        field.tolerant = format.tolerant;
         field.rest = rest;
         field
     }
@@ -191,6 +203,7 @@ impl FieldLayout {
             truncate: self.truncate,
             sign: self.sign,
             blank_zero: self.blank_zero,
+            tolerant: self.tolerant,
         }
     }
 
@@ -209,6 +222,12 @@ impl FieldLayout {
     /// Sets the optional (blank ↔ None) flag.
     pub fn with_optional(mut self, optional: bool) -> Self {
         self.optional = optional;
+        self
+    }
+
+    /// Sets the tolerant-trailing-filler flag.
+    pub fn with_filler(mut self, filler: bool) -> Self {
+        self.filler = filler;
         self
     }
 

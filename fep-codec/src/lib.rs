@@ -49,10 +49,61 @@
 //! | `mask` | sensitive: masked by [`dump`] and tools |
 //! | `count = field, max = N` | `Vec<T>` whose length is an earlier integer field |
 //! | `rest` | last field only: every remaining byte, verbatim |
-//! | `auto_len = "total" \| "rest"`, `lenient` | length field filled on encode, checked on decode |
+//! | `auto_len = "total" \| "rest"`, `lenient` | length field filled on encode, checked on decode: the struct it is declared in, or the bytes after it |
+//! | `auto_len = "telegram"` | length of the **outermost** telegram, whatever struct the field sits in (a LENGTH inside a nested header) |
+//! | `tolerant` | N field: spaces accepted for leading zeros, blank as `None`/0 (decode only) |
+//! | `filler` | last String field: the telegram may end early inside it, or run long in spaces |
 //!
 //! Container attributes: `charset = "…"` (default for text fields), `len = N` (compile-time
-//! check of the fixed total).
+//! check of the fixed total), `tolerant` (every N field of the struct).
+//!
+//! The derive parses attributes once into typed values, checks the whole struct, then
+//! generates code; every mistake of a struct is reported in one compile, each at its span: a
+//! repeated attribute, one that does not apply (`max` without `count`, `lenient` without
+//! `auto_len`, `fullwidth` on an integer, `filler` anywhere but last …), an offset or total
+//! that disagrees with the widths.
+//!
+//! # A length inside the telegram
+//!
+//! KIBNET's and 신한's telegrams start with LENGTH (N 4) counting the whole telegram, itself
+//! included, as field 1 of a nested 공통부. Declared `auto_len = "telegram"`, the field is
+//! written with placeholder digits and patched by the top-level encode once the whole
+//! telegram is written (no allocation), and checked by the top-level decode after every field
+//! decoded — so a truncated telegram still reports its first missing byte:
+//!
+//! ```
+//! use fep_codec::Telegram;
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! #[telegram(charset = "ascii", len = 8)]
+//! pub struct Header {
+//!     #[telegram(len = 4, auto_len = "telegram", label = "LENGTH")]
+//!     pub length: u16,
+//!     #[telegram(len = 4, numeric)]
+//!     pub msg_type: String,
+//! }
+//!
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! #[telegram(charset = "ascii", tolerant)]
+//! pub struct Deposit {
+//!     pub header: Header,
+//!     #[telegram(len = 6)]
+//!     pub amount: u32,
+//!     #[telegram(len = 4, filler)]
+//!     pub filler: String,
+//! }
+//!
+//! let d = Deposit { header: Header { length: 0, msg_type: "0200".into() }, amount: 42, ..Default::default() };
+//! assert_eq!(d.encode()?, b"00180200000042    ");
+//! // Tolerant decoding: spaces for zeros, a filler cut short (LENGTH says 16); encoding is canonical.
+//! let real = Deposit::decode(b"00160200    42  ")?;
+//! assert_eq!((real.header.length, real.amount), (16, 42));
+//! assert_eq!(real.encode()?, b"00180200000042    ");
+//! let err = Deposit::decode(b"00990200000042    ").unwrap_err();
+//! assert_eq!((err.path(), err.offset()), ("header.length", 0));
+//! assert_eq!(Deposit::decode(b"001802000").unwrap_err().offset(), 9);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Message dispatch
 //!
@@ -103,7 +154,43 @@
 //! The key fields are read straight from the frame's bytes at their header offsets, so
 //! decoding looks at the header once and decodes only the chosen variant. Encoding writes the
 //! variant's key into those fields, so a value always encodes to bytes that decode back to the
-//! same variant.
+//! same variant. There may be any number of key fields.
+//!
+//! When one key names several layouts told apart by another header field (KIBNET's 0200/1100
+//! is a deposit from the network with FLAG 6, a payment to it with FLAG 5), the variants say so
+//! with `when(field = "value", …)`; the first variant whose key and conditions the frame holds
+//! is chosen, and encoding writes the conditions too. Variants may start with different header
+//! flavours as long as the selector fields sit at the same offsets (the `header = …` type gives
+//! them):
+//!
+//! ```
+//! # use fep_codec::{Telegram, TelegramFamily};
+//! # #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! # #[telegram(len = 5)]
+//! # pub struct Header {
+//! #     #[telegram(len = 4)]
+//! #     pub msg_type: String,
+//! #     #[telegram(len = 1)]
+//! #     pub flag: String,
+//! # }
+//! # #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! # pub struct Deposit { pub header: Header }
+//! # #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+//! # pub struct Payment { pub header: Header, #[telegram(len = 2)] pub code: String }
+//! #[derive(Telegram, Debug, Clone, PartialEq, Eq)]
+//! #[telegram(header = Header, key(msg_type))]
+//! pub enum Message {
+//!     #[telegram(key("0200"), when(flag = "6"))]
+//!     Deposit(Deposit),
+//!     #[telegram(key("0200"), when(flag = "5"))]
+//!     Payment(Payment),
+//! }
+//!
+//! assert!(matches!(Message::decode(b"02006")?, Message::Deposit(_)));
+//! assert!(matches!(Message::decode(b"02005AB")?, Message::Payment(_)));
+//! assert_eq!(Message::conditions()[1], [("flag", "5")]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 //! # Features
 //!
@@ -119,6 +206,7 @@
 #![deny(missing_docs)]
 
 mod charset;
+mod ctx;
 mod dispatch;
 mod dump;
 mod dynamic;
@@ -131,6 +219,7 @@ pub mod spec;
 use bytes::BytesMut;
 
 pub use charset::Charset;
+pub use ctx::{DecodeCtx, EncodeCtx};
 pub use dispatch::TelegramFamily;
 pub use dump::{dump, mask_value};
 pub use dynamic::{Record, Value};
@@ -163,41 +252,88 @@ pub trait Telegram: Sized {
         if let Some(n) = Self::FIXED_LEN {
             buf.reserve(n);
         }
-        let result = self.encode_at(buf, start);
+        let result = __private::encode_top(self, buf, start);
         if result.is_err() {
             buf.truncate(start);
         }
         result
     }
 
-    /// Decodes a whole telegram; every byte of `bytes` must be consumed.
+    /// Decodes a whole telegram; every byte of `bytes` must be consumed (unless the layout
+    /// ends in a tolerant `filler` and the extra bytes are spaces).
     fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut pos = 0;
-        let value = Self::decode_at(bytes, &mut pos)?;
-        if pos != bytes.len() {
-            return Err(DecodeError::trailing(bytes, pos));
-        }
-        Ok(value)
+        __private::decode_top(bytes, &mut 0, true)
     }
 
-    /// Appends the encoding; `base` is the index in `buf` where the telegram starts.
+    /// Appends the encoding as a telegram of its own; `base` is the index in `buf` where the
+    /// telegram starts.
     #[doc(hidden)]
     fn encode_at(&self, buf: &mut BytesMut, base: usize) -> Result<(), EncodeError>;
 
-    /// Decodes starting at `*pos`, advancing it past the consumed bytes.
+    /// Decodes a telegram of its own starting at `*pos`, advancing it past the consumed bytes.
     #[doc(hidden)]
     fn decode_at(input: &[u8], pos: &mut usize) -> Result<Self, DecodeError>;
+
+    /// Appends the encoding as part of the telegram described by `ctx` (a nested struct
+    /// records its telegram-length fields there instead of filling them).
+    #[doc(hidden)]
+    fn encode_in(&self, buf: &mut BytesMut, ctx: &mut EncodeCtx) -> Result<(), EncodeError> {
+        self.encode_at(buf, ctx.base())
+    }
+
+    /// Decodes as part of the telegram described by `ctx`, advancing `*pos`.
+    #[doc(hidden)]
+    fn decode_in(input: &[u8], pos: &mut usize, ctx: &mut DecodeCtx) -> Result<Self, DecodeError> {
+        let _ = ctx;
+        Self::decode_at(input, pos)
+    }
+
+    /// The layout of this value's telegram (a dispatch enum: the chosen variant's), used to
+    /// name fields in errors raised after the whole telegram was processed.
+    #[doc(hidden)]
+    fn layout_of(&self) -> &'static Layout {
+        Self::layout()
+    }
 }
 
 /// Support for generated code. Not a public API: may change without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::dispatch::{select, write_key, KeyField};
-    pub use crate::field::{decode_rest, decode_scalar, encode_rest, encode_scalar, take};
+    pub use crate::dispatch::{select, write_key, KeyCache, KeyField};
+    pub use crate::field::{
+        decode_filler, decode_rest, decode_scalar, encode_rest, encode_scalar, take,
+    };
+    pub use crate::{DecodeCtx, EncodeCtx};
     pub use bytes::BytesMut;
     pub use std::sync::OnceLock;
 
     use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
+    use crate::Telegram;
+
+    /// Encodes `value` as a telegram of its own starting at `base` in `buf` (generated
+    /// `encode_at`): its fields, then the telegram-length fields patched.
+    pub fn encode_top<T: Telegram>(
+        value: &T,
+        buf: &mut BytesMut,
+        base: usize,
+    ) -> Result<(), EncodeError> {
+        let mut ctx = crate::EncodeCtx::new(base);
+        value.encode_in(buf, &mut ctx)?;
+        ctx.finish(buf, || value.layout_of())
+    }
+
+    /// Decodes a telegram of its own at `*pos` (generated `decode_at`; with `whole`, the input
+    /// must end with it): its fields, then the telegram-length fields checked.
+    pub fn decode_top<T: Telegram>(
+        input: &[u8],
+        pos: &mut usize,
+        whole: bool,
+    ) -> Result<T, DecodeError> {
+        let mut ctx = crate::DecodeCtx::new(*pos);
+        let value = T::decode_in(input, pos, &mut ctx)?;
+        ctx.finish(input, *pos, whole, || value.layout_of())?;
+        Ok(value)
+    }
 
     /// `a + b` for optional lengths (None = variable).
     pub const fn add_len(a: Option<usize>, b: Option<usize>) -> Option<usize> {
@@ -255,6 +391,12 @@ pub mod __private {
                 input.get(offset..).unwrap_or_default(),
             )),
         }
+    }
+
+    /// Appends `format.len` placeholder digits for an `auto_len` field (patched later).
+    #[inline]
+    pub fn placeholder(buf: &mut BytesMut, format: &crate::FieldFormat) {
+        bytes::BufMut::put_bytes(buf, b'0', format.len);
     }
 
     /// Overwrites the digits of an `auto_len` field at `at` with `value`, in place.

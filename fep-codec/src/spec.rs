@@ -68,7 +68,10 @@ mod schema;
 mod tests;
 
 pub use codegen::codegen;
-pub use decode::{decode, decode_input, DecodeOptions, Decoded, OutputFormat, ToolError};
+pub use decode::{
+    decode, decode_input, json_type, DecodeOptions, Decoded, JsonType, OutputFormat, ToolError,
+    JSON_NUMBER_DIGITS,
+};
 pub use doc::spec_doc;
 pub use error::{Location, SpecError};
 pub use family::{

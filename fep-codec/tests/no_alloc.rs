@@ -25,6 +25,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is process-wide: tests that read it run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
 #[telegram(len = 8)]
 struct Item {
@@ -57,6 +60,9 @@ struct Transfer {
 
 #[test]
 fn encode_into_allocates_nothing_and_decode_only_strings() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let t = Transfer {
         account: "110123456789".into(),
         amount: 1_000_000,
@@ -95,4 +101,48 @@ fn encode_into_allocates_nothing_and_decode_only_strings() {
     // staging Vec + 1 group Vec + 1 group tag.
     assert!(during <= 9, "decode allocated {during} times");
     assert_eq!(back, t);
+}
+
+#[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+#[telegram(len = 8, tolerant)]
+struct LenHeader {
+    #[telegram(len = 4, auto_len = "telegram")]
+    length: u16,
+    #[telegram(len = 4)]
+    code: u16,
+}
+
+#[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
+struct SelfFramed {
+    header: LenHeader,
+    #[telegram(len = 13)]
+    amount: u64,
+    #[telegram(len = 5, filler)]
+    filler: String,
+}
+
+#[test]
+fn a_telegram_length_inside_a_nested_header_is_patched_without_allocating() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let t = SelfFramed {
+        header: LenHeader { length: 0, code: 7 },
+        amount: 42,
+        filler: String::new(),
+    };
+    let mut buf = BytesMut::with_capacity(64);
+    t.encode_into(&mut buf).unwrap();
+    buf.clear();
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    t.encode_into(&mut buf).unwrap();
+    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert_eq!(during, 0, "encode_into allocated {during} times");
+    assert_eq!(&buf[..8], b"00260007");
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let back = SelfFramed::decode(&buf).unwrap();
+    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    assert!(during <= 1, "decode allocated {during} times (one String)");
+    assert_eq!(back.header.length, 26);
 }

@@ -1,136 +1,110 @@
 //! Code generation for `#[derive(Telegram)]` on an enum: a message family dispatched by the
-//! header's key fields.
+//! header's key fields, from the checked model.
 //!
 //! ```text
-//! #[telegram(header = Header, key(msg_type, biz_type))]
-//! enum Family { #[telegram(key("2000", "100"))] Transfer(Transfer), ... }
+//! #[telegram(header = Header, key(msg_type, tx_code))]
+//! enum Family {
+//!     #[telegram(key("0200", "1100"), when(sr_flag = "6"))] Deposit(Deposit),
+//!     #[telegram(key("0200", "1100"), when(sr_flag = "5"))] Payment(Payment),
+//! }
 //! ```
+//!
+//! The selector fields are the key fields followed by every field a `when` names; each variant
+//! is a pattern over them (`None` where it does not care). Decoding picks the first variant
+//! whose pattern the frame's bytes hold; encoding writes the variant's pattern back.
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+use syn::Ident;
 
-struct Variant {
-    ident: Ident,
-    ty: Type,
-    key: Vec<LitStr>,
-}
+use crate::internals::ast::Enum;
 
-pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
-    let ident = &input.ident;
-    let mut header: Option<Type> = None;
-    let mut key_fields: Vec<Ident> = Vec::new();
-    for attr in input.attrs.iter().filter(|a| a.path().is_ident("telegram")) {
-        attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("header") {
-                header = Some(meta.value()?.parse()?);
-            } else if meta.path.is_ident("key") {
-                meta.parse_nested_meta(|inner| {
-                    let id = inner.path.get_ident().cloned().ok_or_else(|| inner.error("expected a header field name"))?;
-                    key_fields.push(id);
-                    Ok(())
-                })?;
-            } else {
-                return Err(meta.error("unknown telegram enum attribute; expected `header = Type` or `key(field, ...)`"));
+pub fn expand(e: &Enum) -> TokenStream {
+    let ident = &e.ident;
+    let header = &e.header;
+    let key_fields = &e.keys;
+
+    // Key fields, then each `when` field once, in order of first appearance.
+    let mut when_fields: Vec<&Ident> = Vec::new();
+    for v in &e.variants {
+        for (f, _) in &v.when {
+            if !when_fields.contains(&f) {
+                when_fields.push(f);
             }
-            Ok(())
-        })?;
-    }
-    let Some(header) = header else {
-        return Err(syn::Error::new_spanned(
-            ident,
-            "a telegram family enum needs #[telegram(header = HeaderType, key(field, ...))]",
-        ));
-    };
-    if key_fields.is_empty() {
-        return Err(syn::Error::new_spanned(
-            ident,
-            "a telegram family enum needs `key(field, ...)` naming the header's key fields",
-        ));
-    }
-    let Data::Enum(data) = &input.data else {
-        return Err(syn::Error::new_spanned(ident, "expected an enum"));
-    };
-
-    let mut variants = Vec::new();
-    for v in &data.variants {
-        let ty =
-            match &v.fields {
-                Fields::Unnamed(u) if u.unnamed.len() == 1 => u.unnamed[0].ty.clone(),
-                _ => return Err(syn::Error::new_spanned(
-                    v,
-                    "each variant must hold exactly one telegram struct, e.g. `Transfer(Transfer)`",
-                )),
-            };
-        let mut key = None;
-        for attr in v.attrs.iter().filter(|a| a.path().is_ident("telegram")) {
-            attr.parse_nested_meta(|meta| {
-                if meta.path.is_ident("key") {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    let lits = content.parse_terminated(|p| p.parse::<LitStr>(), syn::Token![,])?;
-                    key = Some(lits.into_iter().collect::<Vec<_>>());
-                    Ok(())
-                } else {
-                    Err(meta
-                        .error("unknown telegram variant attribute; expected `key(\"...\", ...)`"))
-                }
-            })?;
         }
-        let Some(key) = key else {
-            return Err(syn::Error::new_spanned(
-                &v.ident,
-                "variant needs #[telegram(key(\"...\", ...))]",
-            ));
-        };
-        if key.len() != key_fields.len() {
-            return Err(syn::Error::new_spanned(
-                &v.ident,
-                format!(
-                    "key has {} values but the family declares {} key fields",
-                    key.len(),
-                    key_fields.len()
-                ),
-            ));
-        }
-        if let Some(prev) = variants.iter().find(|p: &&Variant| {
-            p.key
-                .iter()
-                .map(LitStr::value)
-                .eq(key.iter().map(LitStr::value))
-        }) {
-            return Err(syn::Error::new_spanned(
-                &v.ident,
-                format!("duplicate key: `{}` has the same key", prev.ident),
-            ));
-        }
-        variants.push(Variant {
-            ident: v.ident.clone(),
-            ty,
-            key,
-        });
     }
-
     let names: Vec<String> = key_fields.iter().map(ToString::to_string).collect();
-    let keys: Vec<TokenStream> = variants
+    let selectors: Vec<String> = key_fields
+        .iter()
+        .chain(when_fields.iter().copied())
+        .map(ToString::to_string)
+        .collect();
+    let keys: Vec<TokenStream> = e
+        .variants
         .iter()
         .map(|v| {
             let k = &v.key;
             quote!(&[#(#k),*])
         })
         .collect();
-    let v_idents: Vec<&Ident> = variants.iter().map(|v| &v.ident).collect();
-    let v_types: Vec<&Type> = variants.iter().map(|v| &v.ty).collect();
-    let indices: Vec<usize> = (0..variants.len()).collect();
-    let count = variants.len();
+    let patterns: Vec<TokenStream> = e
+        .variants
+        .iter()
+        .map(|v| {
+            let key = v
+                .key
+                .iter()
+                .map(|k| quote!(::core::option::Option::Some(#k)));
+            let when = when_fields
+                .iter()
+                .map(|f| match v.when.iter().find(|(g, _)| g == *f) {
+                    Some((_, lit)) => quote!(::core::option::Option::Some(#lit)),
+                    None => quote!(::core::option::Option::None),
+                });
+            quote!(&[#(#key,)* #(#when),*])
+        })
+        .collect();
+    let conditions: Vec<TokenStream> = e
+        .variants
+        .iter()
+        .map(|v| {
+            let pairs = v.when.iter().map(|(f, lit)| {
+                let f = f.to_string();
+                quote!((#f, #lit))
+            });
+            quote!(&[#(#pairs),*])
+        })
+        .collect();
+    let v_idents: Vec<&Ident> = e.variants.iter().map(|v| &v.ident).collect();
+    let v_types: Vec<&syn::Type> = e.variants.iter().map(|v| &v.ty).collect();
+    let indices: Vec<usize> = (0..e.variants.len()).collect();
+    let count = e.variants.len();
+    let top_level = crate::expand_struct::top_level_methods();
 
-    Ok(quote! {
-        // Misspelled key fields fail here, pointing at the name.
-        const _: fn(&#header) = |h: &#header| { let _ = (#(&h.#key_fields),*); };
+    quote! {
+        // Misspelled key or `when` fields fail here, pointing at the name.
+        const _: fn(&#header) = |h: &#header| { let _ = (#(&h.#key_fields,)* #(&h.#when_fields),*); };
 
         impl #ident {
             const __KEY_FIELDS: &'static [&'static str] = &[#(#names),*];
+            const __SELECTORS: &'static [&'static str] = &[#(#selectors),*];
             const __KEYS: &'static [&'static [&'static str]] = &[#(#keys),*];
+            const __PATTERNS: &'static [&'static [::core::option::Option<&'static str>]] =
+                &[#(#patterns),*];
+            const __CONDITIONS: &'static [&'static [(&'static str, &'static str)]] =
+                &[#(#conditions),*];
+
+            /// Where the selector fields sit in the header (resolved once).
+            fn __selector_cache() -> &'static ::fep_codec::__private::KeyCache {
+                static KEYS: ::fep_codec::__private::KeyCache = ::fep_codec::__private::OnceLock::new();
+                &KEYS
+            }
+
+            fn __index(&self) -> usize {
+                match self {
+                    #(Self::#v_idents(_) => #indices,)*
+                }
+            }
         }
 
         impl ::fep_codec::Telegram for #ident {
@@ -141,50 +115,52 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 <#header as ::fep_codec::Telegram>::layout()
             }
 
-            fn encode_at(
+            #top_level
+
+            fn encode_in(
                 &self,
                 buf: &mut ::fep_codec::__private::BytesMut,
-                base: usize,
+                ctx: &mut ::fep_codec::EncodeCtx,
             ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
-                static KEYS: ::fep_codec::__private::OnceLock<
-                    ::core::result::Result<::std::vec::Vec<::fep_codec::__private::KeyField>, ::std::string::String>,
-                > = ::fep_codec::__private::OnceLock::new();
                 let start = buf.len();
-                let key = ::fep_codec::TelegramFamily::key(self);
                 match self {
-                    #(Self::#v_idents(v) => ::fep_codec::Telegram::encode_at(v, buf, base)?,)*
+                    #(Self::#v_idents(v) => ::fep_codec::Telegram::encode_in(v, buf, ctx)?,)*
                 }
                 ::fep_codec::__private::write_key(
-                    &KEYS,
+                    Self::__selector_cache(),
                     <#header as ::fep_codec::Telegram>::layout,
-                    Self::__KEY_FIELDS,
-                    key,
+                    Self::__SELECTORS,
+                    Self::__PATTERNS[self.__index()],
                     buf,
                     start,
                 )
             }
 
-            fn decode_at(
+            fn decode_in(
                 input: &[u8],
                 pos: &mut usize,
+                ctx: &mut ::fep_codec::DecodeCtx,
             ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
-                static KEYS: ::fep_codec::__private::OnceLock<
-                    ::core::result::Result<::std::vec::Vec<::fep_codec::__private::KeyField>, ::std::string::String>,
-                > = ::fep_codec::__private::OnceLock::new();
                 let index = ::fep_codec::__private::select(
-                    &KEYS,
+                    Self::__selector_cache(),
                     <#header as ::fep_codec::Telegram>::layout,
-                    Self::__KEY_FIELDS,
-                    Self::__KEYS,
+                    Self::__SELECTORS,
+                    Self::__PATTERNS,
                     input,
                     *pos,
                 )?;
                 match index {
-                    #(#indices => ::core::result::Result::Ok(Self::#v_idents(<#v_types as ::fep_codec::Telegram>::decode_at(input, pos)?)),)*
+                    #(#indices => ::core::result::Result::Ok(Self::#v_idents(<#v_types as ::fep_codec::Telegram>::decode_in(input, pos, ctx)?)),)*
                     _ => ::core::result::Result::Err(::fep_codec::DecodeError::new(
                         ::fep_codec::DecodeErrorKind::UnknownKey { key: ::std::string::String::new() },
                         "", *pos, &[],
                     )),
+                }
+            }
+
+            fn layout_of(&self) -> &'static ::fep_codec::Layout {
+                match self {
+                    #(Self::#v_idents(_) => <#v_types as ::fep_codec::Telegram>::layout(),)*
                 }
             }
         }
@@ -197,16 +173,29 @@ pub fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
 
             fn key(&self) -> &'static [&'static str] {
-                match self {
-                    #(Self::#v_idents(_) => Self::__KEYS[#indices],)*
-                }
+                Self::__KEYS[self.__index()]
             }
 
             fn layout_for_key(key: &[&str]) -> ::core::option::Option<&'static ::fep_codec::Layout> {
+                Self::__KEYS
+                    .iter()
+                    .position(|k| *k == key)
+                    .and_then(<Self as ::fep_codec::TelegramFamily>::variant_layout)
+            }
+
+            fn conditions() -> &'static [&'static [(&'static str, &'static str)]] {
+                Self::__CONDITIONS
+            }
+
+            fn variant_index(&self) -> usize {
+                self.__index()
+            }
+
+            fn variant_layout(index: usize) -> ::core::option::Option<&'static ::fep_codec::Layout> {
                 let layouts: [fn() -> &'static ::fep_codec::Layout; #count] =
                     [#(<#v_types as ::fep_codec::Telegram>::layout),*];
-                Self::__KEYS.iter().position(|k| *k == key).and_then(|i| layouts.get(i)).map(|f| f())
+                layouts.get(index).map(|f| f())
             }
         }
-    })
+    }
 }

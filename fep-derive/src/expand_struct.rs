@@ -1,161 +1,55 @@
-//! Code generation for `#[derive(Telegram)]` on a struct, from the validated model.
+//! Code generation for `#[derive(Telegram)]` on a struct, from the checked model.
 //!
 //! Each scalar field gets one `const FieldFormat`; encode and decode are straight-line calls in
-//! field order. Offsets are checked here: at macro time when every preceding width is a literal,
-//! otherwise by a `const` assertion over the nested types' `FIXED_LEN`.
+//! field order. Nothing is validated here: the check pass has already reported every error, and
+//! hands over the offset checks only the compiler can finish (emitted as `const` assertions).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-use crate::model::{FieldSpec, Shape, StructSpec};
+use crate::internals::ast::{Field, Shape, Struct};
+use crate::internals::attr::{AutoLen, Charset, Sign};
+use crate::internals::check::StructPlan;
 
-/// What is known about a field's offset while walking the struct.
-enum Offset {
-    /// Every preceding width is a literal.
-    Literal(usize),
-    /// Preceding fields include nested types: a const expression.
-    Const,
-    /// A variable-length field precedes: no fixed offset.
-    Variable,
-}
-
-pub fn expand(spec: &StructSpec) -> syn::Result<TokenStream> {
+pub fn expand(spec: &Struct, plan: &StructPlan) -> TokenStream {
     let ident = &spec.ident;
     let name = ident.to_string();
 
-    let mut offset = Offset::Literal(0);
-    let mut offset_expr = quote!(::core::option::Option::Some(0usize));
-    let mut checks = Vec::new();
+    // `offsets[i]`: the const `Option<usize>` offset of field i (i == len: the total).
+    let mut offsets = vec![quote!(::core::option::Option::Some(0usize))];
     let mut formats = Vec::new();
     let mut encode = Vec::new();
     let mut decode = Vec::new();
     let mut layout = Vec::new();
     let mut post_encode = Vec::new();
     let mut post_decode = Vec::new();
-
     for f in &spec.fields {
-        if let Some((declared, span)) = f.offset {
-            match offset {
-                Offset::Literal(computed) if computed != declared => {
-                    return Err(syn::Error::new(
-                        span,
-                        format!(
-                            "field `{}`: declared offset = {declared}, computed offset = {computed} \
-                             (sum of the preceding fields' widths)",
-                            f.name()
-                        ),
-                    ));
-                }
-                Offset::Literal(_) => {}
-                Offset::Const => {
-                    let msg = format!(
-                        "field `{}`: declared offset = {declared} differs from the offset computed from the preceding fields",
-                        f.name()
-                    );
-                    checks.push(quote_spanned! {span=>
-                        const _: () = ::core::assert!(::fep_codec::__private::len_is(#offset_expr, #declared), #msg);
-                    });
-                }
-                Offset::Variable => {
-                    return Err(syn::Error::new(
-                        span,
-                        format!(
-                            "field `{}`: `offset` cannot be checked after a variable-length field",
-                            f.name()
-                        ),
-                    ));
-                }
-            }
-        }
         let width = width_expr(f);
-        offset = match (&offset, &f.shape, f.len) {
-            (Offset::Variable, ..) | (_, Shape::Repeat { .. } | Shape::Rest, _) => Offset::Variable,
-            (Offset::Literal(o), Shape::Scalar, Some(len)) => Offset::Literal(o + len),
-            (
-                Offset::Literal(o),
-                Shape::Array {
-                    n, scalar: true, ..
-                },
-                Some(len),
-            ) => match literal_usize(n) {
-                Some(n) => Offset::Literal(o + len * n),
-                None => Offset::Const,
-            },
-            _ => Offset::Const,
-        };
-        offset_expr = quote!(::fep_codec::__private::add_len(#offset_expr, #width));
-
-        let (fmts, enc, dec, lay) = field_code(spec, f);
-        formats.push(fmts);
-        encode.push(enc);
-        decode.push(dec);
-        layout.push(lay);
-
-        if let Some(mode) = &f.auto_len {
-            let field_name = f.name();
-            let fmt = format_ident!("__F_{}", f.ident);
-            let at = format_ident!("__at_{}", f.ident);
-            let var = &f.ident;
-            let len = f.len.unwrap_or(0);
-            let actual_enc = if mode == "total" {
-                quote!(buf.len() - __start)
-            } else {
-                quote!(buf.len() - (#at + #len))
-            };
-            post_encode.push(quote! {
-                ::fep_codec::__private::patch_len(buf, #at, &#fmt, #actual_enc, base)?;
-            });
-            if !f.lenient {
-                let actual_dec = if mode == "total" {
-                    quote!(*pos - __start)
-                } else {
-                    quote!(*pos - (#at + #len))
-                };
-                post_decode.push(quote! {
-                    ::fep_codec::__private::check_len(
-                        #field_name,
-                        ::fep_codec::__private::CountValue::as_count(&#var),
-                        #actual_dec,
-                        #at,
-                        input,
-                    )?;
-                });
-            }
-        }
+        let prev = offsets.last().cloned().unwrap_or_default();
+        offsets.push(quote!(::fep_codec::__private::add_len(#prev, #width)));
+        let code = field_code(spec, f);
+        formats.push(code.formats);
+        encode.push(code.encode);
+        decode.push(code.decode);
+        layout.push(code.layout);
+        post_encode.push(code.post_encode);
+        post_decode.push(code.post_decode);
     }
-
-    if let Some((declared, span)) = spec.len {
-        match offset {
-            Offset::Literal(total) if total != declared => {
-                return Err(syn::Error::new(
-                    span,
-                    format!("struct `{name}`: declared len = {declared}, but its fields add up to {total} bytes"),
-                ));
-            }
-            Offset::Literal(_) => {}
-            Offset::Const => {
-                let msg = format!("struct `{name}`: declared len = {declared} differs from the sum of its fields' widths");
-                checks.push(quote_spanned! {span=>
-                    const _: () = ::core::assert!(::fep_codec::__private::len_is(#offset_expr, #declared), #msg);
-                });
-            }
-            Offset::Variable => {
-                return Err(syn::Error::new(
-                    span,
-                    format!(
-                        "struct `{name}`: `len` cannot be declared with variable-length fields"
-                    ),
-                ));
-            }
+    let checks = plan.const_checks.iter().map(|c| {
+        let at = &offsets[c.index];
+        let (declared, msg) = (c.declared, &c.message);
+        quote_spanned! {c.span=>
+            const _: () = ::core::assert!(::fep_codec::__private::len_is(#at, #declared), #msg);
         }
-    }
-
+    });
+    let total = offsets.last().cloned().unwrap_or_default();
     let idents: Vec<_> = spec.fields.iter().map(|f| &f.ident).collect();
-    Ok(quote! {
+    let top_level = top_level_methods();
+    quote! {
         #(#checks)*
 
         impl ::fep_codec::Telegram for #ident {
-            const FIXED_LEN: ::core::option::Option<usize> = #offset_expr;
+            const FIXED_LEN: ::core::option::Option<usize> = #total;
 
             fn layout() -> &'static ::fep_codec::Layout {
                 static LAYOUT: ::fep_codec::__private::OnceLock<::fep_codec::Layout> =
@@ -168,23 +62,29 @@ pub fn expand(spec: &StructSpec) -> syn::Result<TokenStream> {
                 })
             }
 
+            #top_level
+
+            #[inline]
             #[allow(unused_variables, clippy::identity_op)]
-            fn encode_at(
+            fn encode_in(
                 &self,
                 buf: &mut ::fep_codec::__private::BytesMut,
-                base: usize,
+                ctx: &mut ::fep_codec::EncodeCtx,
             ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
                 #(#formats)*
+                let base = ctx.base();
                 let __start = buf.len();
                 #(#encode)*
                 #(#post_encode)*
                 ::core::result::Result::Ok(())
             }
 
+            #[inline]
             #[allow(unused_variables, clippy::identity_op)]
-            fn decode_at(
+            fn decode_in(
                 input: &[u8],
                 pos: &mut usize,
+                ctx: &mut ::fep_codec::DecodeCtx,
             ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
                 #(#formats)*
                 let __start = *pos;
@@ -193,23 +93,13 @@ pub fn expand(spec: &StructSpec) -> syn::Result<TokenStream> {
                 ::core::result::Result::Ok(Self { #(#idents),* })
             }
         }
-    })
-}
-
-fn literal_usize(e: &syn::Expr) -> Option<usize> {
-    match e {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Int(i),
-            ..
-        }) => i.base10_parse().ok(),
-        _ => None,
     }
 }
 
 /// The field's width as a const `Option<usize>` expression.
-fn width_expr(f: &FieldSpec) -> TokenStream {
+fn width_expr(f: &Field) -> TokenStream {
     let ty = &f.ty;
-    match (&f.shape, f.len) {
+    match (&f.shape, f.len()) {
         (Shape::Scalar, Some(len)) => quote!(::core::option::Option::Some(#len)),
         (Shape::Nested, _) => quote!(<#ty as ::fep_codec::Telegram>::FIXED_LEN),
         (
@@ -226,21 +116,25 @@ fn width_expr(f: &FieldSpec) -> TokenStream {
 }
 
 /// The `const FieldFormat` for a scalar (or scalar-element) field.
-fn format_const(spec: &StructSpec, f: &FieldSpec, error_name: &str) -> TokenStream {
+fn format_const(spec: &Struct, f: &Field, error_name: &str) -> TokenStream {
     let fmt = format_ident!("__F_{}", f.ident);
-    let len = f.len.unwrap_or(0);
-    let charset = match f.charset.as_deref().unwrap_or(spec.charset.as_str()) {
-        "ascii" => quote!(::fep_codec::Charset::Ascii),
-        "cp949" => quote!(::fep_codec::Charset::Cp949),
-        _ => quote!(::fep_codec::Charset::EucKr),
+    let a = &f.attrs;
+    let len = f.len().unwrap_or(0);
+    let charset = match a.charset.value().unwrap_or(spec.charset) {
+        Charset::Ascii => quote!(::fep_codec::Charset::Ascii),
+        Charset::Cp949 => quote!(::fep_codec::Charset::Cp949),
+        Charset::EucKr => quote!(::fep_codec::Charset::EucKr),
     };
-    let sign = match f.sign.as_deref() {
-        Some("leading") => quote!(::fep_codec::Sign::Leading),
-        Some("trailing") => quote!(::fep_codec::Sign::Trailing),
-        _ => quote!(::fep_codec::Sign::None),
+    let sign = match a.sign.value() {
+        Some(Sign::Leading) => quote!(::fep_codec::Sign::Leading),
+        Some(Sign::Trailing) => quote!(::fep_codec::Sign::Trailing),
+        None => quote!(::fep_codec::Sign::None),
     };
-    let (numeric, fullwidth, truncate, blank_zero) =
-        (f.numeric, f.fullwidth, f.truncate, f.blank_zero);
+    let numeric = a.numeric.is_set();
+    let fullwidth = a.fullwidth.is_set();
+    let truncate = a.truncate.is_set();
+    let blank_zero = a.blank_zero.is_set();
+    let tolerant = a.tolerant.is_set() || (spec.tolerant && f.is_number());
     quote! {
         #[allow(non_upper_case_globals)]
         const #fmt: ::fep_codec::FieldFormat = ::fep_codec::FieldFormat {
@@ -252,87 +146,167 @@ fn format_const(spec: &StructSpec, f: &FieldSpec, error_name: &str) -> TokenStre
             truncate: #truncate,
             sign: #sign,
             blank_zero: #blank_zero,
+            tolerant: #tolerant,
         };
     }
 }
 
+fn label_expr(f: &Field) -> TokenStream {
+    match f.attrs.label.get() {
+        Some(l) => quote!(::core::option::Option::Some(#l)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// Generated code for one field.
+#[derive(Default)]
+struct FieldCode {
+    formats: TokenStream,
+    encode: TokenStream,
+    decode: TokenStream,
+    layout: TokenStream,
+    /// Runs after the struct's last field is encoded (length fields of the struct).
+    post_encode: TokenStream,
+    /// Runs after the struct's last field is decoded.
+    post_decode: TokenStream,
+}
+
+/// `FieldLayout` expression of a scalar field whose value type is `value_ty`.
+fn scalar_layout(f: &Field, value_ty: &syn::Type, rest: bool) -> TokenStream {
+    let fmt = format_ident!("__F_{}", f.ident);
+    let label = label_expr(f);
+    let mask = f.attrs.mask.is_set();
+    let lenient = f.attrs.lenient.is_set();
+    let filler = f.attrs.filler.is_set();
+    let auto_len = match f.attrs.auto_len.value() {
+        Some(AutoLen::Total) => quote!(::core::option::Option::Some(::fep_codec::AutoLen::Total)),
+        Some(AutoLen::Rest) => quote!(::core::option::Option::Some(::fep_codec::AutoLen::Rest)),
+        Some(AutoLen::Telegram) => {
+            quote!(::core::option::Option::Some(::fep_codec::AutoLen::Telegram))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::fep_codec::FieldLayout::from_format(&#fmt, <#value_ty as ::fep_codec::FieldValue>::KIND, #rest)
+            .with_label(#label)
+            .with_mask(#mask)
+            .with_optional(<#value_ty as ::fep_codec::FieldValue>::OPTIONAL)
+            .with_auto_len(#auto_len, #lenient)
+            .with_filler(#filler)
+    }
+}
+
+/// Encode and decode of a scalar field, including `auto_len` and `filler`.
+fn scalar_code(f: &Field) -> FieldCode {
+    let var = &f.ident;
+    let ty = &f.ty;
+    let name = f.name();
+    let fmt = format_ident!("__F_{}", f.ident);
+    let at = format_ident!("__at_{}", f.ident);
+    let len = f.len().unwrap_or(0);
+    let lenient = f.attrs.lenient.is_set();
+    let read = if f.attrs.filler.is_set() {
+        quote!(::fep_codec::__private::decode_filler(input, pos, &#fmt, ctx)?)
+    } else {
+        quote!(::fep_codec::__private::decode_scalar(input, pos, &#fmt)?)
+    };
+    let declared = quote!(::fep_codec::__private::CountValue::as_count(&#var));
+    let mut code = FieldCode::default();
+    let write = match f.attrs.auto_len.value() {
+        None => quote!(::fep_codec::__private::encode_scalar(&self.#var, &#fmt, buf, base)?;),
+        // The length is known once the enclosing struct is written: placeholder digits now,
+        // patched after its last field.
+        Some(mode @ (AutoLen::Total | AutoLen::Rest)) => {
+            let (enc_len, dec_len) = if mode == AutoLen::Total {
+                (quote!(buf.len() - __start), quote!(*pos - __start))
+            } else {
+                (
+                    quote!(buf.len() - (#at + #len)),
+                    quote!(*pos - (#at + #len)),
+                )
+            };
+            code.post_encode = quote! {
+                ::fep_codec::__private::patch_len(buf, #at, &#fmt, #enc_len, base)?;
+            };
+            if !lenient {
+                code.post_decode = quote! {
+                    ::fep_codec::__private::check_len(#name, #declared, #dec_len, #at, input)?;
+                };
+            }
+            quote!(::fep_codec::__private::placeholder(buf, &#fmt);)
+        }
+        // The outermost telegram's length: filled and checked by the top-level encode/decode.
+        Some(AutoLen::Telegram) => {
+            if !lenient {
+                code.post_decode = quote!(ctx.defer_len_check(#name, #declared, #at, input)?;);
+            }
+            quote! {
+                ::fep_codec::__private::placeholder(buf, &#fmt);
+                ctx.defer_len(#at, &#fmt)?;
+            }
+        }
+    };
+    code.encode = quote! {
+        let #at = buf.len();
+        #write
+    };
+    code.decode = quote! {
+        let #at = *pos;
+        let #var: #ty = #read;
+    };
+    code
+}
+
 /// (format consts, encode, decode, layout) code for one field.
-fn field_code(
-    spec: &StructSpec,
-    f: &FieldSpec,
-) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+fn field_code(spec: &Struct, f: &Field) -> FieldCode {
     let var = &f.ident;
     let name = f.name();
     let ty = &f.ty;
     let fmt = format_ident!("__F_{}", f.ident);
-    let at = format_ident!("__at_{}", f.ident);
-    let label = match &f.label {
-        Some(l) => quote!(::core::option::Option::Some(#l)),
-        None => quote!(::core::option::Option::None),
-    };
-    let mask = f.mask;
-    let auto_len = match f.auto_len.as_deref() {
-        Some("total") => quote!(::core::option::Option::Some(::fep_codec::AutoLen::Total)),
-        Some(_) => quote!(::core::option::Option::Some(::fep_codec::AutoLen::Rest)),
-        None => quote!(::core::option::Option::None),
-    };
-    let lenient = f.lenient;
-    let scalar_layout = |value_ty: &syn::Type, rest: bool| {
-        quote! {
-            ::fep_codec::FieldLayout::from_format(&#fmt, <#value_ty as ::fep_codec::FieldValue>::KIND, #rest)
-                .with_label(#label)
-                .with_mask(#mask)
-                .with_optional(<#value_ty as ::fep_codec::FieldValue>::OPTIONAL)
-                .with_auto_len(#auto_len, #lenient)
-        }
-    };
-
+    let label = label_expr(f);
     match &f.shape {
         Shape::Scalar => {
-            let lay = scalar_layout(ty, false);
-            (
-                format_const(spec, f, &name),
-                quote! {
-                    let #at = buf.len();
-                    ::fep_codec::__private::encode_scalar(&self.#var, &#fmt, buf, base)?;
-                },
-                quote! {
-                    let #at = *pos;
-                    let #var: #ty = ::fep_codec::__private::decode_scalar(input, pos, &#fmt)?;
-                },
-                quote! { b.field(#lay); },
-            )
+            let lay = scalar_layout(f, ty, false);
+            FieldCode {
+                formats: format_const(spec, f, &name),
+                layout: quote! { b.field(#lay); },
+                ..scalar_code(f)
+            }
         }
         Shape::Rest => {
-            let lay = scalar_layout(ty, true);
-            (
-                format_const(spec, f, &name),
-                quote! { ::fep_codec::__private::encode_rest(&self.#var, &#fmt, buf, base)?; },
-                quote! { let #var: #ty = ::fep_codec::__private::decode_rest(input, pos, &#fmt)?; },
-                quote! { b.field(#lay); },
-            )
+            let lay = scalar_layout(f, ty, true);
+            FieldCode {
+                formats: format_const(spec, f, &name),
+                encode: quote! { ::fep_codec::__private::encode_rest(&self.#var, &#fmt, buf, base)?; },
+                decode: quote! { let #var: #ty = ::fep_codec::__private::decode_rest(input, pos, &#fmt)?; },
+                layout: quote! { b.field(#lay); },
+                ..FieldCode::default()
+            }
         }
-        Shape::Nested => (
-            TokenStream::new(),
-            quote! {
-                ::fep_codec::Telegram::encode_at(&self.#var, buf, base).map_err(|e| e.within(#name, ::core::option::Option::None))?;
-            },
-            quote! {
-                let #var = <#ty as ::fep_codec::Telegram>::decode_at(input, pos)
+        Shape::Nested => FieldCode {
+            formats: TokenStream::new(),
+            encode: quote! {
+                ::fep_codec::Telegram::encode_in(&self.#var, buf, ctx)
                     .map_err(|e| e.within(#name, ::core::option::Option::None))?;
             },
-            quote! { b.nested(#name, ::core::option::Option::None, <#ty as ::fep_codec::Telegram>::layout()); },
-        ),
+            decode: quote! {
+                let #var = <#ty as ::fep_codec::Telegram>::decode_in(input, pos, ctx)
+                    .map_err(|e| e.within(#name, ::core::option::Option::None))?;
+            },
+            layout: quote! { b.nested(#name, ::core::option::Option::None, <#ty as ::fep_codec::Telegram>::layout()); },
+            ..FieldCode::default()
+        },
         Shape::Array { elem, n, scalar } => {
-            let (fmts, enc_one, dec_one, lay_one) = element_code(spec, f, elem, *scalar);
-            (
-                fmts,
-                quote! {
+            let one = element_code(spec, f, elem, *scalar);
+            let (enc_one, dec_one, lay_one) = (one.encode, one.decode, one.layout);
+            FieldCode {
+                formats: one.formats,
+                encode: quote! {
                     for (__i, __v) in self.#var.iter().enumerate() {
                         #enc_one
                     }
                 },
-                quote! {
+                decode: quote! {
                     let #var: #ty = {
                         let mut __items = ::std::vec::Vec::with_capacity(#n);
                         for __i in 0..(#n) {
@@ -346,12 +320,13 @@ fn field_code(
                         })?
                     };
                 },
-                quote! {
+                layout: quote! {
                     for __i in 0..(#n) {
                         #lay_one
                     }
                 },
-            )
+                ..FieldCode::default()
+            }
         }
         Shape::Repeat {
             elem,
@@ -359,11 +334,12 @@ fn field_code(
             count,
             max,
         } => {
-            let (fmts, enc_one, dec_one, _) = element_code(spec, f, elem, *scalar);
+            let one = element_code(spec, f, elem, *scalar);
+            let (enc_one, dec_one) = (one.encode, one.decode);
             let count_at = format_ident!("__at_{}", count);
             let count_name = count.to_string();
             let element_layout = if *scalar {
-                let lay = scalar_layout(elem, false);
+                let lay = scalar_layout(f, elem, false);
                 quote! {{
                     let mut e = ::fep_codec::Layout::builder(#name);
                     let mut __f = #lay;
@@ -375,9 +351,9 @@ fn field_code(
             } else {
                 quote!(<#elem as ::fep_codec::Telegram>::layout().clone())
             };
-            (
-                fmts,
-                quote! {
+            FieldCode {
+                formats: one.formats,
+                encode: quote! {
                     ::fep_codec::__private::check_count(
                         #name,
                         ::fep_codec::__private::CountValue::as_count(&self.#count),
@@ -389,7 +365,7 @@ fn field_code(
                         #enc_one
                     }
                 },
-                quote! {
+                decode: quote! {
                     let __n = ::fep_codec::__private::decoded_count(
                         #count_name,
                         ::fep_codec::__private::CountValue::as_count(&#count),
@@ -402,38 +378,31 @@ fn field_code(
                         #var.push({ #dec_one });
                     }
                 },
-                quote! { b.group(#name, #label, #count_name, #max, &#element_layout); },
-            )
+                layout: quote! { b.group(#name, #label, #count_name, #max, &#element_layout); },
+                ..FieldCode::default()
+            }
         }
     }
 }
 
 /// Encode/decode/layout of one element `__v` / index `__i` of an array or repeat group.
-fn element_code(
-    spec: &StructSpec,
-    f: &FieldSpec,
-    elem: &syn::Type,
-    scalar: bool,
-) -> (TokenStream, TokenStream, TokenStream, TokenStream) {
+fn element_code(spec: &Struct, f: &Field, elem: &syn::Type, scalar: bool) -> FieldCode {
     let name = f.name();
     let fmt = format_ident!("__F_{}", f.ident);
-    let mask = f.mask;
-    let label = match &f.label {
-        Some(l) => quote!(::core::option::Option::Some(#l)),
-        None => quote!(::core::option::Option::None),
-    };
+    let mask = f.attrs.mask.is_set();
+    let label = label_expr(f);
     if scalar {
-        (
-            format_const(spec, f, ""),
-            quote! {
+        FieldCode {
+            formats: format_const(spec, f, ""),
+            encode: quote! {
                 ::fep_codec::__private::encode_scalar(__v, &#fmt, buf, base)
                     .map_err(|e| e.within(#name, ::core::option::Option::Some(__i)))?;
             },
-            quote! {
+            decode: quote! {
                 ::fep_codec::__private::decode_scalar::<#elem>(input, pos, &#fmt)
                     .map_err(|e| e.within(#name, ::core::option::Option::Some(__i)))?
             },
-            quote! {
+            layout: quote! {
                 let mut __f = ::fep_codec::FieldLayout::from_format(&#fmt, <#elem as ::fep_codec::FieldValue>::KIND, false)
                     .with_label(#label)
                     .with_mask(#mask)
@@ -442,19 +411,42 @@ fn element_code(
                 __f.name = ::std::string::String::from(#name);
                 b.field(__f);
             },
-        )
+            ..FieldCode::default()
+        }
     } else {
-        (
-            TokenStream::new(),
-            quote! {
-                ::fep_codec::Telegram::encode_at(__v, buf, base)
+        FieldCode {
+            formats: TokenStream::new(),
+            encode: quote! {
+                ::fep_codec::Telegram::encode_in(__v, buf, ctx)
                     .map_err(|e| e.within(#name, ::core::option::Option::Some(__i)))?;
             },
-            quote! {
-                <#elem as ::fep_codec::Telegram>::decode_at(input, pos)
+            decode: quote! {
+                <#elem as ::fep_codec::Telegram>::decode_in(input, pos, ctx)
                     .map_err(|e| e.within(#name, ::core::option::Option::Some(__i)))?
             },
-            quote! { b.nested(#name, ::core::option::Option::Some(__i), <#elem as ::fep_codec::Telegram>::layout()); },
-        )
+            layout: quote! { b.nested(#name, ::core::option::Option::Some(__i), <#elem as ::fep_codec::Telegram>::layout()); },
+            ..FieldCode::default()
+        }
+    }
+}
+
+/// `encode_at`/`decode_at` (a telegram of its own) of every generated `Telegram` impl: the
+/// shared runtime entry points, which patch and check the telegram-length fields.
+pub fn top_level_methods() -> TokenStream {
+    quote! {
+        fn encode_at(
+            &self,
+            buf: &mut ::fep_codec::__private::BytesMut,
+            base: usize,
+        ) -> ::core::result::Result<(), ::fep_codec::EncodeError> {
+            ::fep_codec::__private::encode_top(self, buf, base)
+        }
+
+        fn decode_at(
+            input: &[u8],
+            pos: &mut usize,
+        ) -> ::core::result::Result<Self, ::fep_codec::DecodeError> {
+            ::fep_codec::__private::decode_top(input, pos, false)
+        }
     }
 }

@@ -1,32 +1,50 @@
 //! `#[derive(Telegram)]`: a spec struct becomes a byte-exact fixed-length telegram codec.
 //!
 //! Use it through `fep_codec` (`use fep_codec::Telegram;`), which documents the attributes.
-//! The macro works in two steps, like serde's derive: attributes are parsed and validated into
-//! a typed model ([`model`]), then code is generated from the model.
+//! The macro works like serde's derive, in three passes: attributes are parsed once into typed
+//! values and a model of the type ([`internals::ast`]), the model is checked as a whole
+//! ([`internals::check`]: every error of the type is collected and reported in one compile,
+//! each with its span), then code is generated from the checked model.
 
 mod expand_enum;
 mod expand_struct;
-mod model;
+mod internals;
 
 use proc_macro::TokenStream;
-use syn::{parse_macro_input, Data, DeriveInput};
+use syn::{parse_macro_input, DeriveInput};
+
+use internals::ast::Container;
+use internals::Ctxt;
 
 /// Derives `fep_codec::Telegram` for a struct (a telegram layout) or an enum (a message family
 /// dispatched by header key fields).
 #[proc_macro_derive(Telegram, attributes(telegram))]
 pub fn derive_telegram(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    if !input.generics.params.is_empty() {
-        return syn::Error::new_spanned(
-            &input.generics,
-            "#[derive(Telegram)] does not support generic types",
-        )
-        .to_compile_error()
-        .into();
-    }
-    let result = match &input.data {
-        Data::Enum(_) => expand_enum::expand(&input),
-        _ => model::parse_struct(&input).and_then(|spec| expand_struct::expand(&spec)),
+    expand(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+fn expand(input: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
+    let cx = Ctxt::new();
+    let Some(container) = Container::from_ast(&cx, input) else {
+        cx.check()?;
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "cannot derive Telegram",
+        ));
     };
-    result.unwrap_or_else(syn::Error::into_compile_error).into()
+    match &container {
+        Container::Struct(s) => {
+            let plan = internals::check::check_struct(&cx, s);
+            cx.check()?;
+            Ok(expand_struct::expand(s, &plan))
+        }
+        Container::Enum(e) => {
+            internals::check::check_enum(&cx, e);
+            cx.check()?;
+            Ok(expand_enum::expand(e))
+        }
+    }
 }

@@ -5,8 +5,9 @@
 //! describe): kinds Text / NumericText / UInt / Int / Raw, widths 1..=40, `optional`,
 //! `sign` (N fields; signed fields always have one and are ≥ 2 bytes), charsets and
 //! `fullwidth`/`truncate` (AN fields), `blank = "zero"` (N numbers, not with `optional`),
-//! `auto_len` (+`lenient`) on N numbers, nested structs, repeat groups whose count is an
-//! earlier N field of the same struct (with a max), and a `rest` AN/B field last.
+//! `auto_len` (`total`/`rest`/`telegram`, +`lenient`) on N numbers, `tolerant` N fields,
+//! nested structs, repeat groups whose count is an earlier N field of the same struct (with a
+//! max), and a `rest` AN/B field last — or a tolerant trailing `filler` AN field last.
 //!
 //! Two modes, chosen by the input:
 //! - **bytes**: `decode_record(bytes)` never panics; when it is `Ok(r)`, `encode_record(r)`
@@ -17,7 +18,10 @@
 //!   decode, and re-encoding the decoded record gives the same bytes.
 //!
 //! In both modes encode∘decode is idempotent on the encoder's output, and a layout with a
-//! fixed `len()` only ever decodes/encodes exactly that many bytes.
+//! fixed `len()` only ever encodes exactly that many bytes and decodes exactly that many
+//! unless it ends in a tolerant filler (which accepts a short or blank-padded telegram).
+//! Tolerant N fields and fillers normalise: the decoded record re-encodes canonically and
+//! decodes back to itself (but for lengths, which say how long the telegram really was).
 
 #![no_main]
 
@@ -47,6 +51,7 @@ struct Scalar {
     auto_len: u8,
     lenient: bool,
     mask: bool,
+    tolerant: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -67,8 +72,14 @@ enum Item {
 
 #[derive(Arbitrary, Debug)]
 enum Rest {
-    Text { charset: u8 },
+    Text {
+        charset: u8,
+    },
     Raw,
+    /// A fixed-width AN field, tolerant trailing filler.
+    Filler {
+        len: u8,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -97,6 +108,10 @@ struct Traits {
     /// Names of the `lenient` or `optional` auto_len fields: decode accepts any value there,
     /// so the telegram's real length may not fit the field when the record is encoded again.
     unchecked_auto_len: Vec<String>,
+    /// Names of every auto_len field (a tolerant filler changes the length on re-encode).
+    auto_len: Vec<String>,
+    /// The layout ends in a tolerant filler.
+    filler: bool,
 }
 
 struct Builder {
@@ -136,6 +151,7 @@ impl Builder {
             .with_mask(s.mask);
         f.sign = sign;
         f.blank_zero = number && s.blank_zero && !s.optional;
+        f.tolerant = s.tolerant && matches!(s.kind, Kind::UInt | Kind::Int | Kind::NumericText);
         if s.kind == Kind::Text {
             let cs = if s.charset % 4 == 3 {
                 default_cs
@@ -147,13 +163,14 @@ impl Builder {
             f.truncate = s.truncate;
             self.traits.fullwidth |= f.fullwidth;
         }
-        if number && !in_element && s.auto_len % 3 != 0 {
-            let mode = if s.auto_len % 3 == 1 {
-                AutoLen::Total
-            } else {
-                AutoLen::Rest
+        if number && !in_element && s.auto_len % 4 != 0 {
+            let mode = match s.auto_len % 4 {
+                1 => AutoLen::Total,
+                2 => AutoLen::Rest,
+                _ => AutoLen::Telegram,
             };
             f = f.with_auto_len(Some(mode), s.lenient);
+            self.traits.auto_len.push(name.clone());
             self.traits.lossy_auto_len |= s.lenient || s.optional;
             if s.lenient || s.optional {
                 self.traits.unchecked_auto_len.push(name.clone());
@@ -231,16 +248,29 @@ impl Builder {
         }
         if let Some(rest) = rest {
             let name = self.name("r");
-            let mut f = match rest {
+            let f = match rest {
                 Rest::Text { charset: c } => {
                     let mut f = FieldLayout::scalar(&name, FieldKind::Text, 0);
                     f.charset = Some(charset(*c));
+                    f.rest = true;
+                    f.len = None;
                     f
                 }
-                Rest::Raw => FieldLayout::scalar(&name, FieldKind::Raw, 0),
+                Rest::Raw => {
+                    let mut f = FieldLayout::scalar(&name, FieldKind::Raw, 0);
+                    f.rest = true;
+                    f.len = None;
+                    f
+                }
+                Rest::Filler { len } => {
+                    self.traits.filler = true;
+                    let mut f =
+                        FieldLayout::scalar(&name, FieldKind::Text, usize::from(len % 16) + 1)
+                            .with_filler(true);
+                    f.charset = Some(cs);
+                    f
+                }
             };
-            f.rest = true;
-            f.len = None;
             b.field(f);
         }
         b.build()
@@ -393,7 +423,7 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
     };
-    if let Some(n) = layout.len() {
+    if let (Some(n), false) = (layout.len(), traits.filler) {
         assert_eq!(bytes.len(), n, "fixed layout decoded another length");
     }
     let _ = fep_codec::dump(&layout, bytes, false).expect("dump decodes what decode_record does");
@@ -403,15 +433,18 @@ fuzz_target!(|data: &[u8]| {
             // Narrow text in a full-width field widens on encode and may no longer fit; an
             // unchecked length field may be too narrow for the length it must now hold.
             let field = e.path().rsplit('.').next().unwrap_or("");
+            // A telegram short in its filler re-encodes longer: its length may not fit.
+            let grew = traits.filler && traits.auto_len.iter().any(|n| n == field);
             assert!(
-                traits.fullwidth || traits.unchecked_auto_len.iter().any(|n| n == field),
+                traits.fullwidth || grew || traits.unchecked_auto_len.iter().any(|n| n == field),
                 "a decoded record does not encode: {e}\nrecord: {decoded:?}"
             );
             return;
         }
     };
     let again = check_encoded(&layout, &encoded, "bytes mode");
-    if !traits.fullwidth && !traits.lossy_auto_len {
+    let length_changed = traits.filler && !traits.auto_len.is_empty();
+    if !traits.fullwidth && !traits.lossy_auto_len && !length_changed {
         assert_eq!(again, decoded, "decode(encode(decode(x))) != decode(x)");
     }
 });

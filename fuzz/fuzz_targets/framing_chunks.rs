@@ -1,14 +1,16 @@
 //! Institution framing: one byte stream, split at fuzzer-chosen points.
 //!
 //! Every `Framing` variant (ASCII 1..=9 digits including/excluding itself, binary 2/4 bytes,
-//! an optional prefix, fixed-size frames) with a fuzzer-chosen `max_frame`. The stream is
+//! an optional prefix, fixed-size frames, a length field inside the telegram at an offset)
+//! with a fuzzer-chosen `max_frame`. The stream is
 //! either raw fuzzer bytes, or payloads framed by the codec's own encoder followed by raw
 //! bytes. Properties:
 //! - decoding never panics, and yields the same frames followed by the same end (first error,
 //!   clean end, or `Truncated` at EOF) whether the stream arrives whole or in chunks;
 //! - payloads the encoder accepted come back byte for byte, in order; the encoder accepts a
 //!   payload exactly when it fits both `max_frame` and the length header (and, for fixed
-//!   framing, has the fixed size);
+//!   framing, has the fixed size; for a length field, the field says its length — the fuzzer's
+//!   payloads get a right field unless `lie`);
 //! - a length header claiming more than `max_frame` is refused (`TooLarge`) as soon as the
 //!   header is buffered, without reserving; any reservation the decoder makes is for at most
 //!   `header + max_frame` bytes (Vec's amortised growth may double that, never more);
@@ -24,9 +26,24 @@ use tokio_util::codec::{Decoder, Encoder};
 
 #[derive(Arbitrary, Debug)]
 enum Kind {
-    Ascii { digits: u8, includes_self: bool },
-    Binary { wide: bool, includes_self: bool },
-    Fixed { size: u16 },
+    Ascii {
+        digits: u8,
+        includes_self: bool,
+    },
+    Binary {
+        wide: bool,
+        includes_self: bool,
+    },
+    Fixed {
+        size: u16,
+    },
+    Field {
+        offset: u8,
+        digits: u8,
+        includes_self: bool,
+        /// Leave the payloads' length fields as the fuzzer wrote them.
+        lie: bool,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -67,7 +84,70 @@ fn framing(input: &Input) -> Framing {
             size: usize::from(size % 64) + 1,
             prefix,
         },
+        Kind::Field {
+            offset,
+            digits,
+            includes_self,
+            ..
+        } => Framing::Field {
+            offset: usize::from(offset % 8),
+            digits: digits % 5 + 1,
+            includes_self,
+            prefix,
+        },
     }
+}
+
+/// `(offset, digits, includes_self)` of a [`Framing::Field`].
+fn length_field(framing: &Framing) -> Option<(usize, usize, bool)> {
+    match framing {
+        Framing::Field {
+            offset,
+            digits,
+            includes_self,
+            ..
+        } => Some((*offset, usize::from(*digits), *includes_self)),
+        _ => None,
+    }
+}
+
+/// Writes the length into a payload's own length field (growing it to hold the field), as a
+/// telegram that frames itself does; `None` when the length does not fit the digits.
+fn self_framed(framing: &Framing, mut p: Vec<u8>) -> Option<Vec<u8>> {
+    let Some((offset, digits, includes_self)) = length_field(framing) else {
+        return Some(p);
+    };
+    let end = offset + digits;
+    if p.len() < end {
+        p.resize(end, b'0');
+    }
+    let value = if includes_self {
+        p.len()
+    } else {
+        p.len() - end
+    };
+    let text = format!("{value:0digits$}");
+    if text.len() > digits {
+        return None;
+    }
+    p[offset..end].copy_from_slice(text.as_bytes());
+    Some(p)
+}
+
+/// The length a payload's own length field declares (`None`: not there, or not digits).
+fn declared(framing: &Framing, p: &[u8]) -> Option<u64> {
+    let (offset, digits, includes_self) = length_field(framing)?;
+    let end = offset + digits;
+    let field = p.get(offset..end)?;
+    if !field.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let value: u64 = std::str::from_utf8(field).ok()?.parse().ok()?;
+    Some(if includes_self {
+        value
+    } else {
+        value + end as u64
+    })
 }
 
 /// How a decode pass ended after its frames.
@@ -177,13 +257,21 @@ fn fuzz(input: Input) {
         }
     };
     let limit = (max_frame as u64).min(framing.max_expressible());
+    let lie = matches!(input.kind, Kind::Field { lie: true, .. });
     let mut stream = BytesMut::new();
     let mut sent = Vec::new();
     for p in &input.payloads {
+        let p = match self_framed(&framing, p.clone()) {
+            Some(framed) if !lie => framed,
+            _ => p.clone(),
+        };
         let before = stream.len();
         let result = codec.clone().encode(&p[..], &mut stream);
         let fits = match framing {
             Framing::Fixed { size, .. } => p.len() == size,
+            Framing::Field { .. } => {
+                p.len() as u64 <= limit && declared(&framing, &p) == Some(p.len() as u64)
+            }
             _ => p.len() as u64 <= limit,
         };
         assert_eq!(

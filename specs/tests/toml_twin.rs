@@ -8,30 +8,13 @@ use fep_codec::{FieldKind, Layout, Telegram, TelegramFamily, Value};
 use fep_specs::hecto::*;
 use proptest::prelude::*;
 
+#[path = "common/twin.rs"]
+mod twin;
+use twin::{assert_same_layout, assert_structs};
+
 fn hecto() -> Family {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/hecto.toml");
     Family::load(path).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Field-by-field comparison first, so a mismatch names the field.
-fn assert_same_layout(derive: &Layout, toml: &Layout) {
-    assert_eq!(derive.name(), toml.name(), "layout name");
-    for (i, (d, t)) in derive.fields().iter().zip(toml.fields()).enumerate() {
-        assert_eq!(d, t, "field #{i} of {}", derive.name());
-    }
-    assert_eq!(
-        derive.fields().len(),
-        toml.fields().len(),
-        "field count of {}",
-        derive.name()
-    );
-    assert_eq!(
-        derive.len(),
-        toml.len(),
-        "total length of {}",
-        derive.name()
-    );
-    assert_eq!(derive, toml);
 }
 
 #[test]
@@ -49,17 +32,7 @@ fn every_struct_layout_equals_the_derive() {
         ("BalanceInquiry", BalanceInquiry::layout()),
         ("Poll", Poll::layout()),
     ];
-    for (name, derive) in pairs {
-        let s = f
-            .struct_spec(name)
-            .unwrap_or_else(|| panic!("{name} missing from hecto.toml"));
-        assert_same_layout(derive, &s.layout);
-    }
-    assert_eq!(
-        f.structs().len(),
-        pairs.len(),
-        "no extra structs in the TOML"
-    );
+    assert_structs(&f, &pairs);
 }
 
 #[test]

@@ -57,7 +57,17 @@ pub fn codegen(family: &Family) -> String {
             let first = format!("{} {}", one_line(label), m.key_str());
             doc_lines(&mut out, "    ", &first, m.doc.as_deref());
             let key: Vec<String> = m.key.iter().map(|k| format!("{k:?}")).collect();
-            let _ = writeln!(out, "    #[telegram(key({}))]", key.join(", "));
+            let when: Vec<String> = m
+                .when
+                .iter()
+                .map(|(f, v)| format!("{} = {v:?}", f.path.rsplit('.').next().unwrap_or(&f.path)))
+                .collect();
+            let when = if when.is_empty() {
+                String::new()
+            } else {
+                format!(", when({})", when.join(", "))
+            };
+            let _ = writeln!(out, "    #[telegram(key({}){when})]", key.join(", "));
             let _ = writeln!(out, "    {}({}),", m.name, m.struct_name);
         }
         out.push_str("}\n");
@@ -147,12 +157,48 @@ fn write_struct(out: &mut String, s: &StructSpec, default: bool) {
     if let Some(len) = s.layout.len() {
         container.push(format!("len = {len}"));
     }
+    let tolerant = all_numbers_tolerant(s);
+    if tolerant {
+        container.push("tolerant".into());
+    }
     let _ = writeln!(out, "#[telegram({})]", container.join(", "));
     let _ = writeln!(out, "pub struct {} {{", s.name);
     for f in &s.fields {
-        write_field(out, s, f);
+        write_field(out, s, f, tolerant);
     }
     out.push_str("}\n");
+}
+
+/// The scalar (or scalar element) template of a declared field.
+fn scalar_of(f: &FieldSpec) -> Option<&FieldLayout> {
+    match &f.shape {
+        FieldShape::Scalar(l)
+        | FieldShape::Array {
+            element: Element::Scalar(l),
+            ..
+        }
+        | FieldShape::Group {
+            element: Element::Scalar(l),
+            ..
+        } => Some(l),
+        _ => None,
+    }
+}
+
+/// True when the struct has N fields and every one is tolerant: the container says it once.
+fn all_numbers_tolerant(s: &StructSpec) -> bool {
+    let mut numbers = s.fields.iter().filter_map(scalar_of).filter(|l| {
+        matches!(
+            l.kind,
+            FieldKind::UInt | FieldKind::Int | FieldKind::NumericText
+        )
+    });
+    let mut any = false;
+    let all = numbers.all(|l| {
+        any = true;
+        l.tolerant
+    });
+    any && all
 }
 
 /// The Rust integer type for an N field of `len` bytes (`sign` takes one of them).
@@ -192,8 +238,14 @@ fn scalar_type(lay: &FieldLayout, rust: Option<&str>) -> String {
     }
 }
 
-/// `#[telegram(...)]` items describing a scalar (or scalar element).
-fn scalar_attrs(lay: &FieldLayout, struct_charset: Charset, attrs: &mut Vec<String>) {
+/// `#[telegram(...)]` items describing a scalar (or scalar element); `tolerant` is left out
+/// when the struct declares it for all its N fields.
+fn scalar_attrs(
+    lay: &FieldLayout,
+    struct_charset: Charset,
+    struct_tolerant: bool,
+    attrs: &mut Vec<String>,
+) {
     if let Some(len) = lay.len {
         attrs.push(format!("len = {len}"));
     }
@@ -222,20 +274,27 @@ fn scalar_attrs(lay: &FieldLayout, struct_charset: Charset, attrs: &mut Vec<Stri
     if lay.mask {
         attrs.push("mask".into());
     }
+    if lay.tolerant && !struct_tolerant {
+        attrs.push("tolerant".into());
+    }
     if lay.rest {
         attrs.push("rest".into());
+    }
+    if lay.filler {
+        attrs.push("filler".into());
     }
     match lay.auto_len {
         None => {}
         Some(AutoLen::Total) => attrs.push("auto_len = \"total\"".into()),
         Some(AutoLen::Rest) => attrs.push("auto_len = \"rest\"".into()),
+        Some(AutoLen::Telegram) => attrs.push("auto_len = \"telegram\"".into()),
     }
     if lay.lenient {
         attrs.push("lenient".into());
     }
 }
 
-fn write_field(out: &mut String, s: &StructSpec, f: &FieldSpec) {
+fn write_field(out: &mut String, s: &StructSpec, f: &FieldSpec, tolerant: bool) {
     doc_lines(
         out,
         "    ",
@@ -245,13 +304,13 @@ fn write_field(out: &mut String, s: &StructSpec, f: &FieldSpec) {
     let mut attrs = Vec::new();
     let ty = match &f.shape {
         FieldShape::Scalar(lay) => {
-            scalar_attrs(lay, s.charset, &mut attrs);
+            scalar_attrs(lay, s.charset, tolerant, &mut attrs);
             scalar_type(lay, f.rust.as_deref())
         }
         FieldShape::Nested(n) => n.clone(),
         FieldShape::Array { element, n } => match element {
             Element::Scalar(lay) => {
-                scalar_attrs(lay, s.charset, &mut attrs);
+                scalar_attrs(lay, s.charset, tolerant, &mut attrs);
                 format!("[{}; {n}]", scalar_type(lay, f.rust.as_deref()))
             }
             Element::Struct(name) => format!("[{name}; {n}]"),
@@ -263,7 +322,7 @@ fn write_field(out: &mut String, s: &StructSpec, f: &FieldSpec) {
         } => {
             let elem = match element {
                 Element::Scalar(lay) => {
-                    scalar_attrs(lay, s.charset, &mut attrs);
+                    scalar_attrs(lay, s.charset, tolerant, &mut attrs);
                     scalar_type(lay, f.rust.as_deref())
                 }
                 Element::Struct(name) => name.clone(),

@@ -9,7 +9,7 @@ use super::family::Family;
 use crate::dump::mask_value;
 use crate::dynamic::{Record, Value};
 use crate::error::DecodeError;
-use crate::layout::{FieldKind, Layout};
+use crate::layout::{FieldKind, FieldLayout, Layout};
 
 /// How [`decode`] renders a telegram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -465,23 +465,65 @@ fn insert(root: &mut Vec<(String, Node)>, path: &str, leaf: Node) {
     }
 }
 
-fn json_leaf(value: Option<&Value>, mask: bool, unmask: bool) -> serde_json::Value {
+/// The JSON type of a field's value in `fep decode --json`: decided by the layout alone,
+/// never by the value, so a consumer can rely on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonType {
+    /// A JSON number (exact: at most [`JSON_NUMBER_DIGITS`] digits).
+    Number,
+    /// A JSON string.
+    String,
+}
+
+/// Widest N field (in digits, the sign byte not counted) rendered as a JSON number: every
+/// 18-digit value fits an `i64`/`u64` exactly. Wider N fields are strings of digits.
+pub const JSON_NUMBER_DIGITS: usize = 18;
+
+/// The JSON type of `field`'s value, by the layout only:
+///
+/// - an N number field (`type = "N"`, or signed) of at most [`JSON_NUMBER_DIGITS`] digits is
+///   a number, a wider one a string of decimal digits (`"-"` first when negative);
+/// - N kept as text (`text = true`: codes, dates, times), AN text and raw bytes (hex) are
+///   strings;
+/// - a masked field is a (masked) string unless `unmask`;
+/// - an `optional` field is `null` when blank, whatever its type.
+pub fn json_type(field: &FieldLayout, unmask: bool) -> JsonType {
+    if field.mask && !unmask {
+        return JsonType::String;
+    }
+    match field.kind {
+        FieldKind::UInt | FieldKind::Int => {
+            let width = field.len.unwrap_or(usize::MAX);
+            let digits = if field.sign == crate::Sign::None {
+                width
+            } else {
+                width.saturating_sub(1)
+            };
+            if digits <= JSON_NUMBER_DIGITS {
+                JsonType::Number
+            } else {
+                JsonType::String
+            }
+        }
+        _ => JsonType::String,
+    }
+}
+
+fn json_leaf(value: Option<&Value>, field: &FieldLayout, unmask: bool) -> serde_json::Value {
     use serde_json::Value as J;
-    let hide = mask && !unmask;
+    let hide = field.mask && !unmask;
+    let number = json_type(field, unmask) == JsonType::Number;
     match value {
         None | Some(Value::Null) => J::Null,
         Some(Value::Text(s)) if hide => J::String(mask_value(s)),
         Some(Value::Text(s)) => J::String(s.clone()),
         Some(Value::UInt(v)) if hide => J::String(mask_value(&v.to_string())),
-        Some(Value::UInt(v)) => match u64::try_from(*v) {
-            Ok(n) => J::from(n),
-            Err(_) => J::String(v.to_string()),
-        },
         Some(Value::Int(v)) if hide => J::String(mask_value(&v.to_string())),
-        Some(Value::Int(v)) => match i64::try_from(*v) {
-            Ok(n) => J::from(n),
-            Err(_) => J::String(v.to_string()),
-        },
+        // At most 18 digits: always fits, so the type never depends on the value.
+        Some(Value::UInt(v)) if number => u64::try_from(*v).map_or(J::Null, J::from),
+        Some(Value::Int(v)) if number => i64::try_from(*v).map_or(J::Null, J::from),
+        Some(Value::UInt(v)) => J::String(v.to_string()),
+        Some(Value::Int(v)) => J::String(v.to_string()),
         Some(Value::Raw(b)) if hide => J::String("*".repeat(b.len() * 2)),
         Some(Value::Raw(b)) => J::String(b.iter().map(|b| format!("{b:02x}")).collect()),
         Some(Value::Group(_)) => J::Null,
@@ -501,7 +543,7 @@ fn tree(layout: &Layout, record: &Record, unmask: bool) -> Vec<(String, Node)> {
                     .collect(),
             ),
             (FieldKind::Group { .. }, _) => Node::List(Vec::new()),
-            _ => Node::Leaf(json_leaf(value, f.mask, unmask)),
+            _ => Node::Leaf(json_leaf(value, f, unmask)),
         };
         insert(&mut root, &f.path, node);
     }
@@ -510,8 +552,10 @@ fn tree(layout: &Layout, record: &Record, unmask: bool) -> Vec<(String, Node)> {
 
 impl Decoded {
     /// The JSON object `{"type", "name", "header", "body"}` (header only when the family
-    /// dispatches on one); N fields are numbers, AN fields trimmed strings, N-as-text fields
-    /// strings (leading zeros kept), masked fields masked unless `unmask`.
+    /// dispatches on one). Each value's JSON type follows [`json_type`], a rule of the layout
+    /// alone: N fields of up to 18 digits are numbers, wider ones strings of digits; AN fields
+    /// are trimmed strings, N-as-text fields strings (leading zeros kept), masked fields masked
+    /// strings unless `unmask`, blank optional fields `null`.
     pub fn to_json(&self, unmask: bool) -> String {
         let mut fields = tree(&self.layout, &self.record, unmask);
         let mut top = vec![

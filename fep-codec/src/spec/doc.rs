@@ -37,10 +37,16 @@ pub fn spec_doc(family: &Family) -> String {
             "## Messages\n\n| Key | Name | 한글명 | Struct | Response |\n|---|---|---|---|---|\n",
         );
         for m in family.messages() {
+            let when: Vec<String> = m
+                .when
+                .iter()
+                .map(|(f, v)| format!(" when `{}` = {v}", f.path))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | `{}` | {} | `{}` | {} |",
+                "| {}{} | `{}` | {} | `{}` | {} |",
                 m.key_str(),
+                when.concat(),
                 m.name,
                 cell(m.label.as_deref().unwrap_or("")),
                 m.struct_name,
@@ -68,6 +74,18 @@ fn framing(out: &mut String, family: &Family) {
     let f = family.framing();
     let length = match f.length {
         LengthPrefix::None => "no length prefix".to_owned(),
+        LengthPrefix::Field {
+            offset,
+            width,
+            includes_self,
+        } => format!(
+            "no prefix: the telegram's own {width}-digit length field at offset {offset} ({})",
+            if includes_self {
+                "counting the whole telegram"
+            } else {
+                "counting the bytes after it"
+            }
+        ),
         LengthPrefix::Ascii {
             width,
             includes_self,
@@ -112,6 +130,18 @@ fn framing(out: &mut String, family: &Family) {
             .collect();
         let _ = writeln!(out, "Message key (dispatch): {}.\n", keys.join(" + "));
     }
+    if family.header_structs().len() > 1 {
+        let flavours: Vec<String> = family
+            .header_structs()
+            .iter()
+            .map(|h| format!("`{h}`"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Header flavours (each message starts with one): {}.\n",
+            flavours.join(", ")
+        );
+    }
 }
 
 fn type_name(lay: &FieldLayout) -> &'static str {
@@ -154,13 +184,23 @@ fn flags(lay: &FieldLayout, default: Charset) -> Vec<String> {
     if lay.truncate {
         v.push("truncated if long".into());
     }
+    if lay.tolerant {
+        v.push("spaces accepted for zeros".into());
+    }
     if lay.rest {
         v.push("rest of the telegram".into());
+    }
+    if lay.filler {
+        v.push("trailing filler: the telegram may be shorter or longer here".into());
     }
     match lay.auto_len {
         Some(AutoLen::Total) => v.push("= total length".into()),
         Some(AutoLen::Rest) => v.push("= length of what follows".into()),
+        Some(AutoLen::Telegram) => v.push("= length of the whole telegram".into()),
         None => {}
+    }
+    if lay.lenient {
+        v.push("length not checked".into());
     }
     v
 }

@@ -22,7 +22,7 @@ pub struct Family {
     source: Option<String>,
     charset: Charset,
     framing: Framing,
-    header: Option<String>,
+    headers: Vec<String>,
     header_field: Option<String>,
     key_fields: Vec<KeyField>,
     enum_name: Option<String>,
@@ -118,6 +118,10 @@ pub enum Element {
 pub struct MessageSpec {
     /// Key values, one per dispatch key field (e.g. `["2000", "100"]`).
     pub key: Vec<String>,
+    /// Header fields and the values they must hold besides the key (`when` in the TOML), e.g.
+    /// a direction flag telling apart two messages that share a key; empty when the key alone
+    /// selects the message.
+    pub when: Vec<(KeyField, String)>,
     /// Name (the dispatch enum's variant name), e.g. `"TransferRequest"`.
     pub name: String,
     /// Human label, e.g. `"당/타행이체 요구"`.
@@ -137,6 +141,36 @@ impl MessageSpec {
     pub fn key_str(&self) -> String {
         self.key.join("/")
     }
+
+    /// True when `telegram` holds this message's `when` values (its key is checked apart).
+    fn when_holds(&self, telegram: &[u8]) -> bool {
+        self.when.iter().all(|(f, v)| {
+            telegram
+                .get(f.offset..f.offset + f.len)
+                .is_some_and(|raw| f.holds(raw, v))
+        })
+    }
+}
+
+/// The scalar field at `path` when it has a fixed offset and width (not `rest`, not a group).
+fn fixed_scalar<'l>(layout: &'l Layout, path: &str) -> Option<&'l FieldLayout> {
+    layout.field(path).filter(|f| {
+        f.offset.is_some()
+            && f.len.is_some()
+            && !f.rest
+            && !matches!(f.kind, FieldKind::Group { .. })
+    })
+}
+
+/// Where the fixed-position scalar field `path` sits, as a selector field.
+fn key_field(layout: &Layout, path: &str) -> Option<KeyField> {
+    let f = fixed_scalar(layout, path)?;
+    Some(KeyField {
+        path: path.to_owned(),
+        offset: f.offset?,
+        len: f.len?,
+        right_aligned: !matches!(f.kind, FieldKind::Text | FieldKind::Raw),
+    })
 }
 
 /// Where a dispatch key field sits in the telegram.
@@ -194,6 +228,16 @@ pub enum LengthPrefix {
         /// Frame size in bytes.
         size: usize,
     },
+    /// The length is a field of the telegram itself (ASCII digits at `offset`, e.g. KIBNET's
+    /// LENGTH N(4) at 0): nothing is added or stripped, the frame *is* the telegram.
+    Field {
+        /// Offset of the digits in the telegram.
+        offset: usize,
+        /// Number of digits.
+        width: usize,
+        /// The value counts the whole telegram (true) or only the bytes after the field.
+        includes_self: bool,
+    },
 }
 
 impl Framing {
@@ -202,13 +246,16 @@ impl Framing {
         self.prefix.len()
             + match self.length {
                 LengthPrefix::Ascii { width, .. } | LengthPrefix::Binary { width, .. } => width,
-                LengthPrefix::None | LengthPrefix::Fixed { .. } => 0,
+                LengthPrefix::None | LengthPrefix::Fixed { .. } | LengthPrefix::Field { .. } => 0,
             }
     }
 
     /// If `input` is one whole frame (prefix and length that match the rest), the telegram in it.
     pub fn strip<'a>(&self, input: &'a [u8]) -> Option<&'a [u8]> {
         let rest = input.strip_prefix(self.prefix.as_slice())?;
+        if let LengthPrefix::Field { .. } = self.length {
+            return (self.field_length(rest)? == rest.len()).then_some(rest);
+        }
         let (width, includes_self, ascii) = match self.length {
             LengthPrefix::Ascii {
                 width,
@@ -218,7 +265,9 @@ impl Framing {
                 width,
                 includes_self,
             } => (width, includes_self, false),
-            LengthPrefix::None | LengthPrefix::Fixed { .. } => return None,
+            LengthPrefix::None | LengthPrefix::Fixed { .. } | LengthPrefix::Field { .. } => {
+                return None
+            }
         };
         let (len_bytes, telegram) = (rest.get(..width)?, rest.get(width..)?);
         let declared = if ascii {
@@ -237,6 +286,29 @@ impl Framing {
             telegram.len()
         };
         (declared == counted).then_some(telegram)
+    }
+
+    /// With a [`LengthPrefix::Field`] framing, the telegram length its length field declares
+    /// (`None` when the field is not there or not digits).
+    pub fn field_length(&self, telegram: &[u8]) -> Option<usize> {
+        let LengthPrefix::Field {
+            offset,
+            width,
+            includes_self,
+        } = self.length
+        else {
+            return None;
+        };
+        let digits = telegram.get(offset..offset.checked_add(width)?)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let value: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        if includes_self {
+            Some(value)
+        } else {
+            value.checked_add(offset + width)
+        }
     }
 
     /// Wraps a telegram in this framing.
@@ -276,7 +348,8 @@ impl Framing {
                 }
                 out.extend_from_slice(&bytes[skip..]);
             }
-            LengthPrefix::None | LengthPrefix::Fixed { .. } => {}
+            // The telegram carries its own length (written by its `auto_len` field).
+            LengthPrefix::None | LengthPrefix::Fixed { .. } | LengthPrefix::Field { .. } => {}
         }
         out.extend_from_slice(telegram);
         Ok(out)
@@ -559,15 +632,20 @@ impl Family {
         &self.framing
     }
 
-    /// Name of the header struct (공통부), when the family dispatches on a header.
+    /// Name of the header struct (공통부), when the family dispatches on a header (the first
+    /// flavour when it has several).
     pub fn header_struct(&self) -> Option<&str> {
-        self.header.as_deref()
+        self.headers.first().map(String::as_str)
     }
 
-    /// The header's layout.
+    /// Every header flavour (e.g. KIBNET's 가상계좌 and 제휴업무 공통부), in `[dispatch]` order.
+    pub fn header_structs(&self) -> &[String] {
+        &self.headers
+    }
+
+    /// The (first) header's layout.
     pub fn header_layout(&self) -> Option<&Layout> {
-        self.header
-            .as_deref()
+        self.header_struct()
             .and_then(|h| self.struct_spec(h))
             .map(|s| &s.layout)
     }
@@ -708,10 +786,23 @@ impl Family {
                 .zip(&m.key)
                 .zip(&raws)
                 .all(|((f, k), raw)| f.holds(raw, k))
+                && m.when_holds(telegram)
         });
         found.ok_or_else(|| {
+            // The key, then the values of every field a `when` looks at.
+            let mut conds: Vec<&KeyField> = Vec::new();
+            for (f, _) in self.messages.iter().flat_map(|m| &m.when) {
+                if !conds.contains(&f) {
+                    conds.push(f);
+                }
+            }
+            let extra = conds
+                .iter()
+                .filter_map(|f| telegram.get(f.offset..f.offset + f.len));
             let shown: Vec<String> = raws
                 .iter()
+                .copied()
+                .chain(extra)
                 .map(|r| String::from_utf8_lossy(r).trim().to_owned())
                 .collect();
             let first = &self.key_fields[0];
@@ -732,20 +823,25 @@ impl Family {
         Ok((spec, spec.layout.decode_record(telegram)?))
     }
 
-    /// Encodes a record as the message with this key (`"2000/100"`); the key fields are
-    /// written from the key.
+    /// Encodes a record as the message with this name (`"TransferRequest"`) or key
+    /// (`"2000/100"`: the first message with that key); the key fields and the message's
+    /// `when` fields are written from the message.
     pub fn encode(&self, key: &str, record: &Record) -> Result<Vec<u8>, EncodeError> {
-        let spec = self.message(key).ok_or_else(|| {
-            EncodeError::new(
-                EncodeErrorKind::Unsupported {
-                    reason: format!("no message with key {key} in family {}", self.name),
-                },
-                "",
-                None,
-            )
-        })?;
+        let spec = self
+            .message_named(key)
+            .or_else(|| self.message(key))
+            .ok_or_else(|| {
+                EncodeError::new(
+                    EncodeErrorKind::Unsupported {
+                        reason: format!("no message with key {key} in family {}", self.name),
+                    },
+                    "",
+                    None,
+                )
+            })?;
         let mut record = record.clone();
-        for (f, k) in self.key_fields.iter().zip(&spec.key) {
+        let selectors = self.key_fields.iter().zip(&spec.key);
+        for (f, k) in selectors.chain(spec.when.iter().map(|(f, v)| (f, v))) {
             record.set(&f.path, crate::Value::Text(k.clone()));
         }
         spec.layout.encode_record(&record)
@@ -826,6 +922,13 @@ impl Family {
 struct Builder<'t> {
     text: &'t str,
     charset: Charset,
+    /// `[tolerance] numbers`: every N field is tolerant.
+    tolerant_numbers: bool,
+    /// `[tolerance] filler`: the last AN field of every message struct is a tolerant filler.
+    tolerant_filler: bool,
+    /// Structs that end a telegram: message structs, and the struct of a message struct's
+    /// last field (recursively), whose last field is the telegram's trailing filler.
+    trailing: HashSet<String>,
     defs: Vec<Spanned<StructDef>>,
     index: HashMap<String, usize>,
     built: HashMap<String, StructSpec>,
@@ -838,6 +941,19 @@ struct Builder<'t> {
 const MAX_BYTES: usize = 1 << 24;
 /// Most layout entries per struct once fixed arrays are expanded.
 const MAX_FIELDS: usize = 100_000;
+/// Most digits of an N number field (u128 holds every 38-digit value).
+const MAX_DIGITS: usize = 38;
+
+/// Where a field sits, and the tolerances that reach it from its struct and family.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    /// The last field of its struct.
+    is_last: bool,
+    /// `tolerant` from the struct or `[tolerance] numbers`.
+    tolerant: bool,
+    /// `[tolerance] filler` applies here (the last field of a struct that ends a telegram).
+    filler: bool,
+}
 
 const KEYWORDS: &[&str] = &[
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
@@ -878,6 +994,43 @@ fn check_default(default: &str, shape: &FieldShape) -> Result<(), String> {
     })
 }
 
+/// The tokens of a date/time pattern: year, month, day, hour, minute, second.
+const DATE_TOKENS: &[&str] = &[
+    "YYYY", "yyyy", "YY", "yy", "MM", "DD", "dd", "hh", "HH", "mm", "ss",
+];
+
+/// Checks a date/time pattern such as `"YYYYMMDD"`, `"hhmmss"` or `"MMddhhmmss"`: made of
+/// [`DATE_TOKENS`] (and `-`, `/`, `:`, `.`, ` ` separators), as wide as its field.
+fn check_date_pattern(pattern: &str, field: Option<(&str, usize)>) -> Result<String, String> {
+    let mut rest = pattern;
+    let mut tokens = 0;
+    while !rest.is_empty() {
+        if let Some(t) = DATE_TOKENS.iter().find(|t| rest.starts_with(**t)) {
+            rest = &rest[t.len()..];
+            tokens += 1;
+        } else if rest.starts_with(['-', '/', ':', '.', ' ']) {
+            rest = &rest[1..];
+        } else {
+            return Err(format!(
+                "`{pattern}` is not a date/time pattern: unexpected {:?}; use YYYY, YY, MM, DD, hh, mm, ss (e.g. \"YYYYMMDD\", \"hhmmss\")",
+                rest.chars().next().unwrap_or(' ')
+            ));
+        }
+    }
+    if tokens == 0 {
+        return Err(format!(
+            "`{pattern}` is not a date/time pattern: it has no YYYY, MM, DD, hh, mm or ss"
+        ));
+    }
+    match field {
+        Some((name, width)) if width != pattern.len() => Err(format!(
+            "pattern `{pattern}` has {} characters but field `{name}` is {width} bytes",
+            pattern.len()
+        )),
+        _ => Ok(pattern.to_owned()),
+    }
+}
+
 fn ident_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
     let ok_start = chars
@@ -901,6 +1054,9 @@ impl<'t> Builder<'t> {
         Self {
             text,
             charset: Charset::EucKr,
+            tolerant_numbers: false,
+            tolerant_filler: false,
+            trailing: HashSet::new(),
             defs: Vec::new(),
             index: HashMap::new(),
             built: HashMap::new(),
@@ -944,7 +1100,10 @@ impl<'t> Builder<'t> {
         if fam.name.trim().is_empty() {
             return Err(self.err(Some(fam_span), "[family]", "`name` must not be empty"));
         }
-        let framing = self.framing(doc.framing.take())?;
+        if let Some(t) = &doc.tolerance {
+            self.tolerant_numbers = t.get_ref().numbers;
+            self.tolerant_filler = t.get_ref().filler;
+        }
 
         // Index structs and note which messages use them (for error contexts).
         for m in &doc.messages {
@@ -968,6 +1127,23 @@ impl<'t> Builder<'t> {
             }
         }
         self.defs = std::mem::take(&mut doc.structs);
+        for m in &doc.messages {
+            let mut name = m.get_ref().struct_name.clone();
+            while self.trailing.insert(name.clone()) {
+                let last = self
+                    .index
+                    .get(&name)
+                    .and_then(|&i| self.defs[i].get_ref().fields.last())
+                    .map(Spanned::get_ref);
+                match last {
+                    Some(f) if f.repeat.is_none() && f.count.is_none() => match &f.struct_name {
+                        Some(inner) => name = inner.clone(),
+                        None => break,
+                    },
+                    _ => break,
+                }
+            }
+        }
         let names: Vec<String> = self
             .defs
             .iter()
@@ -978,47 +1154,48 @@ impl<'t> Builder<'t> {
         }
 
         // Dispatch.
-        let mut header = None;
+        let mut headers: Vec<String> = Vec::new();
         let mut header_field = None;
         let mut key_names: Vec<String> = Vec::new();
         let mut enum_name = None;
         if let Some(d) = &doc.dispatch {
             let d = d.get_ref();
-            let h = d.header.get_ref();
-            let Some(hs) = self.built.get(h) else {
-                return Err(self.err(
-                    Some(d.header.span()),
-                    "[dispatch]",
-                    format!("header struct `{h}` is not defined in [[structs]]"),
-                ));
-            };
-            if d.keys.is_empty() {
-                return Err(self.err(Some(d.header.span()), "[dispatch]", "`keys` is empty"));
+            let hspan = Some(d.header.span());
+            headers = d.header.get_ref().names();
+            if headers.is_empty() {
+                return Err(self.err(hspan, "[dispatch]", "`header` names no struct"));
             }
-            for k in &d.keys {
-                let f = hs
-                    .layout
-                    .field(k.get_ref())
-                    .filter(|f| f.depth == 0 && f.offset.is_some() && f.len.is_some() && !f.rest);
-                if f.is_none() {
+            for h in &headers {
+                let Some(hs) = self.built.get(h) else {
                     return Err(self.err(
-                        Some(k.span()),
+                        hspan.clone(),
                         "[dispatch]",
-                        format!(
-                            "key field `{}` is not a fixed-position scalar field of header `{h}`",
-                            k.get_ref()
-                        ),
+                        format!("header struct `{h}` is not defined in [[structs]]"),
                     ));
+                };
+                if d.keys.is_empty() {
+                    return Err(self.err(hspan.clone(), "[dispatch]", "`keys` is empty"));
                 }
-                key_names.push(k.get_ref().clone());
+                for k in &d.keys {
+                    if fixed_scalar(&hs.layout, k.get_ref()).is_none() {
+                        return Err(self.err(
+                            Some(k.span()),
+                            "[dispatch]",
+                            format!(
+                                "key field `{}` is not a fixed-position scalar field of header `{h}`",
+                                k.get_ref()
+                            ),
+                        ));
+                    }
+                }
             }
+            key_names = d.keys.iter().map(|k| k.get_ref().clone()).collect();
             if let Some(e) = &d.enum_name {
                 if let Some(p) = ident_problem(e.get_ref()) {
                     return Err(self.err(Some(e.span()), "[dispatch] enum", p));
                 }
                 enum_name = Some(e.get_ref().clone());
             }
-            header = Some(h.clone());
         }
 
         // Messages.
@@ -1041,26 +1218,53 @@ impl<'t> Builder<'t> {
             if messages.iter().any(|o| o.name == m.name) {
                 return Err(self.err(span, ctx, "another message has the same name"));
             }
-            if messages.iter().any(|o| o.key == m.key) {
-                return Err(self.err(span, ctx, "another message has the same key"));
+            let when_pairs: Vec<(&String, &String)> = m.when.iter().collect();
+            for o in messages.iter().filter(|o| o.key == m.key) {
+                let same_when = o.when.len() == when_pairs.len()
+                    && o.when.iter().zip(&when_pairs).all(|((f, v), (n, w))| {
+                        f.path.rsplit('.').next() == Some(n.as_str()) && v == *w
+                    });
+                if same_when {
+                    return Err(self.err(
+                        span,
+                        ctx,
+                        format!(
+                            "message `{}` has the same key{}; tell them apart with `when = {{ field = \"value\" }}`",
+                            o.name,
+                            if when_pairs.is_empty() { "" } else { " and `when`" }
+                        ),
+                    ));
+                }
+                if o.when.is_empty() {
+                    return Err(self.err(
+                        span,
+                        ctx,
+                        format!(
+                            "unreachable: message `{}` has the same key and no `when`, so it is chosen first; declare this one before it",
+                            o.name
+                        ),
+                    ));
+                }
             }
-            if let Some(h) = &header {
-                let first = s.fields.first();
-                let hf = match first {
+            let mut when = Vec::new();
+            if !headers.is_empty() {
+                let hf = match s.fields.first() {
                     Some(FieldSpec {
                         name,
                         shape: FieldShape::Nested(n),
                         ..
-                    }) if n == h => name.clone(),
+                    }) if headers.contains(n) => name.clone(),
                     _ => {
+                        let wanted = headers
+                            .iter()
+                            .map(|h| format!("{{ name = \"header\", struct = \"{h}\" }}"))
+                            .collect::<Vec<_>>()
+                            .join(" or ");
                         return Err(self.err(
                             span,
                             ctx,
-                            format!(
-                                "struct `{}` must start with the header: {{ name = \"header\", struct = \"{h}\" }}",
-                                s.name
-                            ),
-                        ))
+                            format!("struct `{}` must start with the header: {wanted}", s.name),
+                        ));
                     }
                 };
                 match &header_field {
@@ -1076,21 +1280,19 @@ impl<'t> Builder<'t> {
                     }
                     Some(_) => {}
                 }
+                // The key fields, at the same place in every message (and header flavour).
+                let mine: Vec<KeyField> = key_names
+                    .iter()
+                    .filter_map(|k| key_field(&s.layout, &format!("{hf}.{k}")))
+                    .collect();
                 if key_fields.is_empty() {
-                    for k in &key_names {
-                        let path = format!("{hf}.{k}");
-                        let f = s.layout.field(&path);
-                        if let Some((Some(offset), Some(len), kind)) =
-                            f.map(|f| (f.offset, f.len, &f.kind))
-                        {
-                            key_fields.push(KeyField {
-                                path,
-                                offset,
-                                len,
-                                right_aligned: !matches!(kind, FieldKind::Text | FieldKind::Raw),
-                            });
-                        }
-                    }
+                    key_fields = mine;
+                } else if mine != key_fields {
+                    return Err(self.err(
+                        span,
+                        ctx,
+                        "its header's key fields are not at the same offsets (or widths, or types) as in the other messages' headers",
+                    ));
                 }
                 if m.key.len() != key_fields.len() {
                     return Err(self.err(
@@ -1103,7 +1305,28 @@ impl<'t> Builder<'t> {
                         ),
                     ));
                 }
-                for (k, f) in m.key.iter().zip(&key_fields) {
+                for (name, value) in &m.when {
+                    if key_names.contains(name) {
+                        return Err(self.err(
+                            span,
+                            ctx,
+                            format!("`when` names the key field `{name}`: give its value in `key`"),
+                        ));
+                    }
+                    let Some(f) = key_field(&s.layout, &format!("{hf}.{name}")) else {
+                        return Err(self.err(
+                            span,
+                            ctx,
+                            format!("`when` field `{name}` is not a fixed-position scalar field of the header"),
+                        ));
+                    };
+                    when.push((f, value.clone()));
+                }
+                let selectors = key_fields
+                    .iter()
+                    .zip(&m.key)
+                    .chain(when.iter().map(|(f, v)| (f, v)));
+                for (f, k) in selectors {
                     if k.len() > f.len
                         || (f.right_aligned && !k.bytes().all(|b| b.is_ascii_digit()))
                     {
@@ -1119,9 +1342,12 @@ impl<'t> Builder<'t> {
                         ));
                     }
                 }
+            } else if !m.when.is_empty() {
+                return Err(self.err(span, ctx, "`when` needs a [dispatch] header"));
             }
             messages.push(MessageSpec {
                 key: m.key.clone(),
+                when,
                 name: m.name.clone(),
                 label: m.label.clone(),
                 struct_name: m.struct_name.clone(),
@@ -1141,6 +1367,7 @@ impl<'t> Builder<'t> {
                 }
             }
         }
+        let framing = self.framing(doc.framing.take(), &messages)?;
 
         let mut family = Family {
             name: fam.name.clone(),
@@ -1148,7 +1375,7 @@ impl<'t> Builder<'t> {
             source: fam.source.clone(),
             charset: self.charset,
             framing,
-            header,
+            headers,
             header_field,
             key_fields,
             enum_name,
@@ -1167,7 +1394,11 @@ impl<'t> Builder<'t> {
         Ok(family)
     }
 
-    fn framing(&self, def: Option<Spanned<schema::FramingDef>>) -> Result<Framing, SpecError> {
+    fn framing(
+        &self,
+        def: Option<Spanned<schema::FramingDef>>,
+        messages: &[MessageSpec],
+    ) -> Result<Framing, SpecError> {
         let Some(def) = def else {
             return Ok(Framing {
                 length: LengthPrefix::None,
@@ -1178,6 +1409,15 @@ impl<'t> Builder<'t> {
         let span = Some(def.span());
         let def = def.into_inner();
         let kind = def.length.as_ref().map_or("none", |s| s.get_ref().as_str());
+        if kind != "field" {
+            if let Some(f) = &def.field {
+                return Err(self.err(
+                    Some(f.span()),
+                    "[framing]",
+                    "`field` goes with `length = \"field\"`",
+                ));
+            }
+        }
         let length = match kind {
             "ascii" | "binary" => {
                 let Some(width) = def.width else {
@@ -1199,18 +1439,20 @@ impl<'t> Builder<'t> {
                         format!("unsupported `width = {width}` for a {kind} length"),
                     ));
                 }
+                let includes_self = def.includes_self.unwrap_or(false);
                 if kind == "ascii" {
                     LengthPrefix::Ascii {
                         width,
-                        includes_self: def.includes_self,
+                        includes_self,
                     }
                 } else {
                     LengthPrefix::Binary {
                         width,
-                        includes_self: def.includes_self,
+                        includes_self,
                     }
                 }
             }
+            "field" => self.length_field(&def, span, messages)?,
             "fixed" => match def.size {
                 Some(size) if size > 0 => LengthPrefix::Fixed { size },
                 _ => return Err(self.err(span, "[framing]", "`length = \"fixed\"` needs `size`")),
@@ -1221,7 +1463,7 @@ impl<'t> Builder<'t> {
                 return Err(self.err(
                     s,
                     "[framing]",
-                    format!("unknown `length = {other:?}` (expected \"ascii\", \"binary\", \"fixed\" or \"none\")"),
+                    format!("unknown `length = {other:?}` (expected \"ascii\", \"binary\", \"field\", \"fixed\" or \"none\")"),
                 ));
             }
         };
@@ -1229,6 +1471,100 @@ impl<'t> Builder<'t> {
             length,
             prefix: def.prefix.unwrap_or_default().into_bytes(),
             max: def.max,
+        })
+    }
+
+    /// `length = "field"`: the N field `field` (a message path) at the same place in every
+    /// message holds the telegram's length.
+    fn length_field(
+        &self,
+        def: &schema::FramingDef,
+        span: Option<Range<usize>>,
+        messages: &[MessageSpec],
+    ) -> Result<LengthPrefix, SpecError> {
+        let ctx = "[framing]";
+        let Some(path) = &def.field else {
+            return Err(self.err(
+                span,
+                ctx,
+                "`length = \"field\"` needs `field`, the telegram field holding the length (e.g. \"header.length\")",
+            ));
+        };
+        let fspan = Some(path.span());
+        let includes_self = def.includes_self.unwrap_or(true);
+        let mut found: Option<(usize, usize)> = None;
+        for m in messages {
+            let Some(f) = fixed_scalar(&m.layout, path.get_ref()) else {
+                return Err(self.err(
+                    fspan,
+                    ctx,
+                    format!(
+                        "field `{}` is not a fixed-position field of message {} `{}`",
+                        path.get_ref(),
+                        m.key_str(),
+                        m.name
+                    ),
+                ));
+            };
+            if f.kind != FieldKind::UInt || f.sign != Sign::None {
+                return Err(self.err(
+                    fspan,
+                    ctx,
+                    format!("field `{}` must be an unsigned N field", path.get_ref()),
+                ));
+            }
+            let place = (f.offset.unwrap_or(0), f.len.unwrap_or(0));
+            if found.is_some_and(|p| p != place) {
+                return Err(self.err(
+                    fspan,
+                    ctx,
+                    format!(
+                        "field `{}` is not at the same offset and width in every message (see {} `{}`)",
+                        path.get_ref(),
+                        m.key_str(),
+                        m.name
+                    ),
+                ));
+            }
+            found = Some(place);
+            let counts_all = match f.auto_len {
+                Some(AutoLen::Telegram) => Some(true),
+                Some(AutoLen::Total) if f.depth == 0 => Some(true),
+                Some(AutoLen::Rest) if f.depth == 0 => Some(false),
+                _ => None,
+            };
+            if counts_all.is_some_and(|all| all != includes_self) {
+                return Err(self.err(
+                    fspan,
+                    ctx,
+                    format!(
+                        "`includes_self = {includes_self}` contradicts field `{}`'s `auto_len`",
+                        path.get_ref()
+                    ),
+                ));
+            }
+        }
+        let Some((offset, width)) = found else {
+            return Err(self.err(
+                fspan,
+                ctx,
+                "`length = \"field\"` needs at least one message",
+            ));
+        };
+        if def.width.is_some_and(|w| w != width) {
+            return Err(self.err(
+                span,
+                ctx,
+                format!(
+                    "`width` disagrees with field `{}` ({width} bytes)",
+                    path.get_ref()
+                ),
+            ));
+        }
+        Ok(LengthPrefix::Field {
+            offset,
+            width,
+            includes_self,
         })
     }
 
@@ -1299,6 +1635,8 @@ impl<'t> Builder<'t> {
             )
         };
         let n_fields = self.defs[i].get_ref().fields.len();
+        let struct_tolerant = self.defs[i].get_ref().tolerant;
+        let is_trailing = self.trailing.contains(name);
         let mut builder = Layout::builder(name);
         let mut fields: Vec<FieldSpec> = Vec::new();
         let mut offset = Some(0usize);
@@ -1317,7 +1655,12 @@ impl<'t> Builder<'t> {
             }
             let f = self.defs[i].get_ref().fields[j].get_ref();
             let is_last = j + 1 == n_fields;
-            let spec = self.field(f, charset, offset, &fields, is_last, &fctx, span.clone())?;
+            let place = Place {
+                is_last,
+                tolerant: struct_tolerant || self.tolerant_numbers,
+                filler: self.tolerant_filler && is_trailing && is_last,
+            };
+            let spec = self.field(f, charset, offset, &fields, place, &fctx, span.clone())?;
             offset = match (offset, spec.width) {
                 (Some(o), Some(w)) => match o.checked_add(w).filter(|&e| e <= MAX_BYTES) {
                     Some(end) => Some(end),
@@ -1453,10 +1796,11 @@ impl<'t> Builder<'t> {
         charset: Charset,
         offset: Option<usize>,
         earlier: &[FieldSpec],
-        is_last: bool,
+        place: Place,
         ctx: &str,
         span: Range<usize>,
     ) -> Result<FieldSpec, SpecError> {
+        let is_last = place.is_last;
         let e = |msg: String| self.err(Some(span.clone()), ctx, msg);
         if let Some(p) = ident_problem(&f.name) {
             return Err(e(p));
@@ -1522,7 +1866,7 @@ impl<'t> Builder<'t> {
         }
         let element = match &f.struct_name {
             Some(s) => Element::Struct(s.clone()),
-            None => Element::Scalar(self.scalar(f, charset, &e)?),
+            None => Element::Scalar(self.scalar(f, charset, place, &e)?),
         };
         let elem_width = match &element {
             Element::Struct(s) => self.built.get(s).and_then(|x| x.layout.len()),
@@ -1642,6 +1986,7 @@ impl<'t> Builder<'t> {
         &self,
         f: &FieldDef,
         charset: Charset,
+        place: Place,
         e: &dyn Fn(String) -> SpecError,
     ) -> Result<FieldLayout, SpecError> {
         let Some(ty) = &f.ty else {
@@ -1738,9 +2083,10 @@ impl<'t> Builder<'t> {
             }
             Some("total") => Some(AutoLen::Total),
             Some("rest") => Some(AutoLen::Rest),
+            Some("telegram") => Some(AutoLen::Telegram),
             Some(other) => {
                 return Err(e(format!(
-                    "`auto_len = {other:?}`: expected \"total\" or \"rest\""
+                    "`auto_len = {other:?}`: expected \"total\", \"rest\" or \"telegram\""
                 )))
             }
         };
@@ -1781,7 +2127,47 @@ impl<'t> Builder<'t> {
                 "a signed field needs at least 2 bytes (sign + digit)".into()
             ));
         }
+        if f.tolerant && !numeric {
+            return Err(e(
+                "`tolerant` applies to N fields (spaces accepted in place of leading zeros)".into(),
+            ));
+        }
+        if f.filler {
+            if kind != FieldKind::Text || f.rest {
+                return Err(e(
+                    "`filler` applies to a fixed-width AN field (not `rest`)".into()
+                ));
+            }
+            if !place.is_last {
+                return Err(e(format!(
+                    "`filler` field `{}` must be the last field (the telegram's trailing filler)",
+                    f.name
+                )));
+            }
+            if f.repeat.is_some() || f.count.is_some() {
+                return Err(e(
+                    "`filler` applies to a single field, not to a repeat".into()
+                ));
+            }
+        }
+        let digits = if sign == Sign::None {
+            len
+        } else {
+            len.saturating_sub(1)
+        };
+        if matches!(kind, FieldKind::UInt | FieldKind::Int) && digits > MAX_DIGITS {
+            return Err(e(format!(
+                "an N number holds at most {MAX_DIGITS} digits (this one is {digits}); use `text = true` for longer digit strings"
+            )));
+        }
         let mut lay = FieldLayout::scalar(&f.name, kind.clone(), len);
+        lay.tolerant = numeric && (f.tolerant || place.tolerant);
+        lay.filler = f.filler
+            || (place.filler
+                && kind == FieldKind::Text
+                && !f.rest
+                && f.repeat.is_none()
+                && f.count.is_none());
         lay.len = (!f.rest).then_some(len);
         lay.charset = (kind == FieldKind::Text).then_some(charset);
         lay.fullwidth = f.fullwidth;
@@ -1854,6 +2240,32 @@ impl<'t> Builder<'t> {
             })
     }
 
+    /// An optional date/time pattern for the optional `field` it describes: checked against
+    /// that field's width in `layout` (`needs` names the field key in errors).
+    fn pattern(
+        &self,
+        layout: Option<&Layout>,
+        pattern: Option<&Spanned<String>>,
+        field: Option<&str>,
+        ctx: &str,
+        needs: &str,
+    ) -> Result<Option<String>, SpecError> {
+        let Some(pattern) = pattern else {
+            return Ok(None);
+        };
+        let Some(field) = field else {
+            return Err(self.err(
+                Some(pattern.span()),
+                ctx,
+                format!("a pattern needs `{needs}`, the field it describes"),
+            ));
+        };
+        let width = layout.and_then(|l| l.field(field)).and_then(|f| f.len);
+        check_date_pattern(pattern.get_ref(), width.map(|w| (field, w)))
+            .map(Some)
+            .map_err(|msg| self.err(Some(pattern.span()), ctx, msg))
+    }
+
     fn metadata(&mut self, doc: &Doc, family: &mut Family) -> Result<(), SpecError> {
         if let Some(c) = &doc.correlation {
             let mut fields = Vec::new();
@@ -1905,11 +2317,26 @@ impl<'t> Builder<'t> {
                 Some(t) => Some(self.check_in_all(family, t, "[date] time_field")?),
                 None => None,
             };
+            let first = family.messages.first().map(|m| &m.layout);
+            let format = self.pattern(
+                first,
+                d.format.as_ref(),
+                Some(&field),
+                "[date] format",
+                "field",
+            )?;
+            let time_format = self.pattern(
+                first,
+                d.time_format.as_ref(),
+                time_field.as_deref(),
+                "[date] time_format",
+                "time_field",
+            )?;
             family.date = Some(DateSpec {
                 field,
-                format: d.format.clone(),
+                format,
                 time_field,
-                time_format: d.time_format.clone(),
+                time_format,
             });
         }
         if let Some(r) = &doc.response_code {
@@ -2098,6 +2525,13 @@ impl<'t> Builder<'t> {
                     "`request` and `response` must each name at least one field value",
                 ));
             }
+            let stamp_format = self.pattern(
+                Some(&layout),
+                h.stamp_format.as_ref(),
+                h.stamp_field.as_deref(),
+                "[heartbeat] stamp_format",
+                "stamp_field",
+            )?;
             family.heartbeat = Some(HeartbeatSpec {
                 struct_name: name.clone(),
                 layout,
@@ -2114,7 +2548,7 @@ impl<'t> Builder<'t> {
                     .collect(),
                 echo: h.echo.clone(),
                 stamp_field: h.stamp_field.clone(),
-                stamp_format: h.stamp_format.clone(),
+                stamp_format,
             });
         }
         Ok(())

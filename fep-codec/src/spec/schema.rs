@@ -13,6 +13,8 @@ pub(crate) struct Doc {
     #[serde(default)]
     pub framing: Option<Spanned<FramingDef>>,
     #[serde(default)]
+    pub tolerance: Option<Spanned<ToleranceDef>>,
+    #[serde(default)]
     pub dispatch: Option<Spanned<DispatchDef>>,
     #[serde(default)]
     pub structs: Vec<Spanned<StructDef>>,
@@ -54,7 +56,10 @@ pub(crate) struct FramingDef {
     #[serde(default)]
     pub width: Option<usize>,
     #[serde(default)]
-    pub includes_self: bool,
+    pub includes_self: Option<bool>,
+    /// With `length = "field"`: the telegram field holding the length (a message path).
+    #[serde(default)]
+    pub field: Option<Spanned<String>>,
     #[serde(default)]
     pub prefix: Option<String>,
     #[serde(default)]
@@ -63,10 +68,39 @@ pub(crate) struct FramingDef {
     pub size: Option<usize>,
 }
 
+/// `[tolerance]`: family-wide opt-in tolerances.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ToleranceDef {
+    /// Every N field accepts spaces for leading zeros (and blank as None/0).
+    #[serde(default)]
+    pub numbers: bool,
+    /// The last AN field of every message struct is a tolerant trailing filler.
+    #[serde(default)]
+    pub filler: bool,
+}
+
+/// `header = "Name"` or `header = ["Flavour1", "Flavour2"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            Self::One(s) => vec![s.clone()],
+            Self::Many(v) => v.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DispatchDef {
-    pub header: Spanned<String>,
+    pub header: Spanned<OneOrMany>,
     pub keys: Vec<Spanned<String>>,
     #[serde(default, rename = "enum")]
     pub enum_name: Option<Spanned<String>>,
@@ -84,6 +118,9 @@ pub(crate) struct StructDef {
     pub charset: Option<Spanned<String>>,
     #[serde(default)]
     pub len: Option<Spanned<usize>>,
+    /// Every N field of the struct is tolerant.
+    #[serde(default)]
+    pub tolerant: bool,
     #[serde(default)]
     pub fields: Vec<Spanned<FieldDef>>,
 }
@@ -124,6 +161,10 @@ pub(crate) struct FieldDef {
     pub auto_len: Option<String>,
     #[serde(default)]
     pub lenient: bool,
+    #[serde(default)]
+    pub tolerant: bool,
+    #[serde(default)]
+    pub filler: bool,
     #[serde(default, rename = "struct")]
     pub struct_name: Option<String>,
     #[serde(default)]
@@ -144,6 +185,9 @@ pub(crate) struct FieldDef {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MessageDef {
     pub key: Vec<String>,
+    /// Header field → value: tells apart messages that share a key (e.g. a direction flag).
+    #[serde(default)]
+    pub when: BTreeMap<String, String>,
     pub name: String,
     #[serde(default)]
     pub label: Option<String>,
@@ -183,11 +227,11 @@ fn one() -> u64 {
 pub(crate) struct DateDef {
     pub field: Spanned<String>,
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<Spanned<String>>,
     #[serde(default)]
     pub time_field: Option<Spanned<String>>,
     #[serde(default)]
-    pub time_format: Option<String>,
+    pub time_format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,5 +299,5 @@ pub(crate) struct HeartbeatDef {
     #[serde(default)]
     pub stamp_field: Option<String>,
     #[serde(default)]
-    pub stamp_format: Option<String>,
+    pub stamp_format: Option<Spanned<String>>,
 }

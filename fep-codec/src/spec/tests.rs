@@ -632,3 +632,340 @@ fn defaults_are_listed_by_flattened_path_and_checked_at_load() {
     );
     assert!(e.to_string().contains("`default` applies to scalar"), "{e}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// What real telegrams need: a LENGTH inside the header, header flavours, `when`, tolerances,
+// and load errors for values that only look valid.
+
+/// A family whose 12-byte header starts with LENGTH (the whole telegram), in two flavours,
+/// where one key names two layouts told apart by `dir`.
+const REAL: &str = r#"[family]
+name = "real"
+charset = "ascii"
+
+[framing]
+length = "field"
+field = "header.length"
+
+[tolerance]
+numbers = true
+filler = true
+
+[dispatch]
+header = ["HeadA", "HeadB"]
+keys = ["kind", "code"]
+
+[[structs]]
+name = "HeadA"
+len = 12
+fields = [
+  { name = "length", type = "N",  len = 4, offset = 0, auto_len = "telegram" },
+  { name = "kind",   type = "N",  len = 4, offset = 4, text = true },
+  { name = "code",   type = "AN", len = 2, offset = 8 },
+  { name = "dir",    type = "AN", len = 1, offset = 10 },
+  { name = "pad",    type = "AN", len = 1, offset = 11 },
+]
+
+[[structs]]
+name = "HeadB"
+len = 12
+fields = [
+  { name = "length", type = "N",  len = 4, offset = 0, auto_len = "telegram" },
+  { name = "kind",   type = "N",  len = 4, offset = 4, text = true },
+  { name = "code",   type = "AN", len = 2, offset = 8 },
+  { name = "dir",    type = "AN", len = 1, offset = 10 },
+  { name = "bank",   type = "AN", len = 1, offset = 11 },
+]
+
+[[structs]]
+name = "In"
+len = 20
+fields = [
+  { name = "header", struct = "HeadA", offset = 0 },
+  { name = "amount", type = "N",  len = 5, offset = 12 },
+  { name = "filler", type = "AN", len = 3, offset = 17 },
+]
+
+[[structs]]
+name = "Out"
+len = 20
+fields = [
+  { name = "header", struct = "HeadB", offset = 0 },
+  { name = "count",  type = "N",  len = 2, offset = 12 },
+  { name = "filler", type = "AN", len = 6, offset = 14 },
+]
+
+[[messages]]
+key = ["0200", "DP"]
+when = { dir = "6" }
+name = "Deposit"
+struct = "In"
+
+[[messages]]
+key = ["0200", "DP"]
+when = { dir = "5" }
+name = "Payment"
+struct = "Out"
+
+[date]
+field = "header.kind"
+format = "hhmm"
+"#;
+
+fn real() -> Family {
+    Family::from_toml_str(REAL).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn broken_real(from: &str, to: &str) -> SpecError {
+    assert!(REAL.contains(from), "{from}");
+    match Family::from_toml_str(&REAL.replacen(from, to, 1)) {
+        Ok(_) => panic!("{to:?} loaded"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn one_key_two_layouts_by_a_header_field_in_two_header_flavours() {
+    let f = real();
+    assert_eq!(f.header_structs(), ["HeadA", "HeadB"]);
+    let deposit = b"00200200DP6 00042   ";
+    let payment = b"00200200DP5B07      ";
+    let (spec, r) = f.decode(deposit).unwrap();
+    assert_eq!(spec.name, "Deposit");
+    assert_eq!(r.get("amount"), Some(&Value::UInt(42)));
+    let (spec, r) = f.decode(payment).unwrap();
+    assert_eq!(spec.name, "Payment");
+    assert_eq!(r.get("header.bank"), Some(&Value::Text("B".into())));
+    assert_eq!(r.get("count"), Some(&Value::UInt(7)));
+    // By name, the message's `when` value is written whatever the record says.
+    let mut r = r;
+    r.set("header.dir", Value::Text("6".into()));
+    assert_eq!(f.encode("Payment", &r).unwrap(), payment);
+    let e = f.identify(b"00200200DP9 00042   ").unwrap_err();
+    assert!(e.to_string().contains("0200/DP/9"), "{e}");
+    let code = codegen(&f);
+    assert!(
+        code.contains(r#"#[telegram(key("0200", "DP"), when(dir = "5"))]"#),
+        "{code}"
+    );
+    assert!(
+        code.contains("#[telegram(header = HeadA, key(kind, code))]"),
+        "{code}"
+    );
+    assert!(code.contains(r#"auto_len = "telegram""#), "{code}");
+    assert!(code.contains("filler"), "{code}");
+    let doc = spec_doc(&f);
+    assert!(doc.contains("0200/DP when `header.dir` = 5"), "{doc}");
+}
+
+#[test]
+fn the_length_field_counts_the_telegram_and_frames_it_in_place() {
+    let f = real();
+    assert_eq!(
+        f.framing().length,
+        LengthPrefix::Field {
+            offset: 0,
+            width: 4,
+            includes_self: true
+        }
+    );
+    let deposit = b"00200200DP6 00042   ";
+    assert_eq!(f.framing().strip(deposit), Some(&deposit[..]));
+    assert_eq!(f.framing().frame(deposit).unwrap(), deposit);
+    // A wrong LENGTH is reported at the header's field; a short telegram at its end.
+    let e = f.decode(b"00990200DP6 00042   ").map(|_| ()).unwrap_err();
+    assert_eq!((e.path(), e.offset()), ("header.length", 0));
+    let e = f.decode(b"00200200DP6 000").map(|_| ()).unwrap_err();
+    assert_eq!(e.offset(), 15);
+    // Encoding fills it with the telegram's length.
+    let (spec, mut r) = f.decode(deposit).unwrap();
+    r.set("header.length", Value::UInt(1));
+    assert_eq!(spec.layout.encode_record(&r).unwrap(), deposit);
+}
+
+#[test]
+fn tolerances_accept_spaces_and_short_or_long_fillers_and_encode_canonically() {
+    let f = real();
+    let canonical = b"00200200DP6 00042   ".to_vec();
+    // Spaces for leading zeros.
+    let (spec, r) = f.decode(b"00200200DP6    42   ").unwrap();
+    assert_eq!(r.get("amount"), Some(&Value::UInt(42)));
+    assert_eq!(spec.layout.encode_record(&r).unwrap(), canonical);
+    // A filler one byte short, then two bytes long (LENGTH follows the frame).
+    let (_, r) = f.decode(b"00190200DP6 00042  ").unwrap();
+    assert_eq!(spec.layout.encode_record(&r).unwrap(), canonical);
+    let (_, r) = f.decode(b"00220200DP6 00042     ").unwrap();
+    assert_eq!(spec.layout.encode_record(&r).unwrap(), canonical);
+    let e = f.decode(b"00220200DP6 00042    X").map(|_| ()).unwrap_err();
+    assert_eq!(e.offset(), 21);
+    // Off by default: the demo family refuses a space in an N field.
+    let mut b = pay_bytes();
+    b[20] = b' ';
+    assert!(demo().decode(&b).is_err());
+}
+
+#[test]
+fn nested_total_counts_the_nested_struct_like_the_derive() {
+    let text = r#"[family]
+name = "nested"
+charset = "ascii"
+[[structs]]
+name = "Head"
+fields = [
+  { name = "len",  type = "N",  len = 2, auto_len = "total" },
+  { name = "rest", type = "N",  len = 2, auto_len = "rest" },
+  { name = "x",    type = "AN", len = 3 },
+]
+[[structs]]
+name = "Msg"
+fields = [
+  { name = "head", struct = "Head" },
+  { name = "body", type = "AN", len = 5 },
+]
+[[messages]]
+key = []
+name = "M"
+struct = "Msg"
+"#;
+    let f = Family::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
+    let m = &f.messages()[0];
+    // Head is 7 bytes, 3 of them after `rest`: the telegram's 12 bytes are not what they count.
+    let r = m.layout.decode_record(b"0703abchello").unwrap();
+    assert_eq!(m.layout.encode_record(&r).unwrap(), b"0703abchello");
+    let e = m.layout.decode_record(b"1203abchello").unwrap_err();
+    assert_eq!((e.path(), e.offset()), ("head.len", 0));
+}
+
+#[test]
+fn values_that_only_look_valid_are_load_errors_with_file_line_and_column() {
+    let cases = [
+        (
+            "format = \"hhmm\"",
+            "format = \"garbage\"",
+            "not a date/time pattern",
+        ),
+        (
+            "format = \"hhmm\"",
+            "format = \"YYYYMMDD\"",
+            "has 8 characters but field `header.kind` is 4 bytes",
+        ),
+        (
+            "charset = \"ascii\"",
+            "charset = \"latin1\"",
+            "unknown charset",
+        ),
+        (
+            "len = 5, offset = 12",
+            "len = 39, offset = 12",
+            "at most 38 digits",
+        ),
+        (
+            "len = 3, offset = 17",
+            "len = 3, offset = 17, tolerant = true",
+            "`tolerant` applies to N fields",
+        ),
+        (
+            "{ name = \"dir\",    type = \"AN\", len = 1, offset = 10 }",
+            "{ name = \"dir\",    type = \"AN\", len = 1, offset = 10, filler = true }",
+            "must be the last field",
+        ),
+        (
+            "field = \"header.length\"",
+            "field = \"header.kind\"",
+            "unsigned N field",
+        ),
+        (
+            "length = \"field\"",
+            "length = \"ascii\"",
+            "`field` goes with `length = \"field\"`",
+        ),
+        (
+            "when = { dir = \"5\" }",
+            "when = { dir = \"6\" }",
+            "same key and `when`",
+        ),
+        (
+            "when = { dir = \"5\" }",
+            "when = { nope = \"5\" }",
+            "`when` field `nope`",
+        ),
+        (
+            "when = { dir = \"5\" }",
+            "when = { code = \"DP\" }",
+            "names the key field `code`",
+        ),
+        (
+            "{ name = \"kind\",   type = \"N\",  len = 4, offset = 4, text = true }",
+            "{ name = \"kind\",   type = \"AN\", len = 4, offset = 4 }",
+            "key fields are not at the same offsets",
+        ),
+    ];
+    let dir = std::env::temp_dir().join(format!("fep-spec-errors-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    for (i, (from, to, want)) in cases.iter().enumerate() {
+        let e = broken_real(from, to);
+        assert!(e.to_string().contains(want), "{to}: {e}");
+        // Through a file: file:line:col in front.
+        let path = dir.join(format!("case{i}.toml"));
+        std::fs::write(&path, REAL.replacen(from, to, 1)).unwrap();
+        let e = Family::load(&path).unwrap_err();
+        let s = e.to_string();
+        let prefix = format!("{}:", path.display());
+        assert!(s.starts_with(&prefix), "{s}");
+        let mut rest = s[prefix.len()..].split(':');
+        let line: usize = rest.next().and_then(|l| l.parse().ok()).unwrap_or(0);
+        let col: usize = rest.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!(line > 0 && col > 0, "{s}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // The pattern error points at the pattern itself.
+    let e = broken_real("format = \"hhmm\"", "format = \"garbage\"");
+    assert_eq!(e.line(), Some(line_of(REAL, "format = \"hhmm\"")));
+}
+
+#[test]
+fn a_wide_n_field_is_a_string_whatever_its_value_and_a_narrow_one_a_number() {
+    let text = r#"[family]
+name = "wide"
+charset = "ascii"
+[[structs]]
+name = "W"
+fields = [
+  { name = "big",   type = "N", len = 28 },
+  { name = "small", type = "N", len = 18 },
+  { name = "neg",   type = "N", len = 19, sign = "leading" },
+]
+[[messages]]
+key = []
+name = "W"
+struct = "W"
+"#;
+    let f = Family::from_toml_str(text).unwrap_or_else(|e| panic!("{e}"));
+    let options = DecodeOptions {
+        format: OutputFormat::Json,
+        ..Default::default()
+    };
+    for (big, small, neg) in [
+        (
+            "0000000000000000000000000001",
+            "000000000000000001",
+            "-000000000000000001",
+        ),
+        (
+            "9999999999999999999999999999",
+            "999999999999999999",
+            "+999999999999999999",
+        ),
+    ] {
+        let bytes = format!("{big}{small}{neg}");
+        let out = decode(&f, bytes.as_bytes(), &options).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(json["body"]["big"].is_string(), "{out}");
+        assert!(json["body"]["small"].is_u64(), "{out}");
+        assert!(json["body"]["neg"].is_i64(), "{out}");
+        assert_eq!(
+            json_type(f.messages()[0].layout.field("big").unwrap(), false),
+            JsonType::String
+        );
+    }
+}

@@ -133,10 +133,26 @@ fn init_logging(json: bool) {
 }
 
 fn load_family(path: &PathBuf) -> Result<Family, ExitCode> {
+    // The error already names the file (file:line:col, or file: for I/O errors).
     Family::load(path).map_err(|e| {
-        eprintln!("{}: {e}", path.display());
+        eprintln!("{e}");
         ExitCode::from(2)
     })
+}
+
+/// Writes a command's output to stdout. A reader that went away (`fep decode … | head`) ends
+/// the output quietly, as `cat` does, instead of panicking like `print!` on a broken pipe.
+fn print_out(text: &str) -> ExitCode {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Runs the command line; the process exit code.
@@ -189,10 +205,7 @@ pub fn main() -> ExitCode {
                 unmask,
             };
             match fep_codec::spec::decode(&family, &bytes, &options) {
-                Ok(out) => {
-                    println!("{out}");
-                    ExitCode::SUCCESS
-                }
+                Ok(out) => print_out(&format!("{out}\n")),
                 Err(e) => {
                     eprintln!("{e}");
                     ExitCode::from(2)
@@ -215,19 +228,13 @@ pub fn main() -> ExitCode {
             journal(&data_dir, &(&query).into(), output, check)
         }
         Command::Codegen { spec } => match load_family(&spec) {
-            Ok(f) => {
-                print!("{}", fep_codec::spec::codegen(&f));
-                ExitCode::SUCCESS
-            }
+            Ok(f) => print_out(&fep_codec::spec::codegen(&f)),
             Err(code) => code,
         },
         Command::Spec {
             command: SpecCommand::Doc { spec },
         } => match load_family(&spec) {
-            Ok(f) => {
-                print!("{}", fep_codec::spec::spec_doc(&f));
-                ExitCode::SUCCESS
-            }
+            Ok(f) => print_out(&fep_codec::spec::spec_doc(&f)),
             Err(code) => code,
         },
         command => {

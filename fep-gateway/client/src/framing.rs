@@ -9,6 +9,10 @@
 //! payload only, or the payload plus the length header itself when `includes_self` is set;
 //! the prefix is never counted. Decoded items are the payload alone.
 //!
+//! Some institutions put the length *inside* the telegram (KIBNET's and 신한's 공통부 start
+//! with LENGTH N(4) counting the whole telegram): [`Framing::Field`] reads it there and keeps
+//! those bytes in the frame, so the decoded item is the whole telegram, LENGTH included.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use fep_client::framing::{FrameCodec, Framing};
@@ -65,6 +69,25 @@ pub enum Framing {
         )]
         prefix: Option<String>,
     },
+    /// The length is a field of the telegram itself: `digits` ASCII digits at `offset` bytes
+    /// into the payload (after the prefix, if any), e.g. KIBNET's LENGTH N(4) at 0. Nothing is
+    /// added or stripped: the payload is the whole telegram, its length field included.
+    Field {
+        /// Offset of the digits inside the payload.
+        offset: usize,
+        /// Number of decimal digits (1..=9).
+        digits: u8,
+        /// The value counts the whole payload (true, the default), or only the bytes after
+        /// the length field (false).
+        #[cfg_attr(feature = "serde", serde(default = "default_true"))]
+        includes_self: bool,
+        /// Fixed bytes (ASCII text) sent before each frame, verified on decode.
+        #[cfg_attr(
+            feature = "serde",
+            serde(default, skip_serializing_if = "Option::is_none")
+        )]
+        prefix: Option<String>,
+    },
     /// Every frame is exactly `size` payload bytes; there is no length header.
     Fixed {
         /// Payload size in bytes.
@@ -78,7 +101,23 @@ pub enum Framing {
     },
 }
 
+#[cfg(feature = "serde")]
+fn default_true() -> bool {
+    true
+}
+
 impl Framing {
+    /// KIBNET (EFMS): the telegram's own LENGTH, 4 ASCII digits at offset 0 counting the whole
+    /// telegram; no prefix.
+    pub fn kibnet() -> Self {
+        Framing::Field {
+            offset: 0,
+            digits: 4,
+            includes_self: true,
+            prefix: None,
+        }
+    }
+
     /// Hecto real-time firm banking: 4 ASCII digits excluding themselves.
     pub fn hecto() -> Self {
         Framing::Ascii {
@@ -93,17 +132,19 @@ impl Framing {
         let p = match self {
             Framing::Ascii { prefix, .. }
             | Framing::Binary { prefix, .. }
+            | Framing::Field { prefix, .. }
             | Framing::Fixed { prefix, .. } => prefix,
         };
         p.as_deref().map(str::as_bytes).unwrap_or(&[])
     }
 
-    /// Width of the length header in bytes (0 for fixed-size frames).
+    /// Width of the length header in bytes (0 for fixed-size frames and for a length field
+    /// inside the payload).
     pub fn length_width(&self) -> usize {
         match self {
             Framing::Ascii { digits, .. } => usize::from(*digits),
             Framing::Binary { width, .. } => usize::from(*width),
-            Framing::Fixed { .. } => 0,
+            Framing::Field { .. } | Framing::Fixed { .. } => 0,
         }
     }
 
@@ -130,6 +171,19 @@ impl Framing {
                     .map_or(u64::MAX, |v| v - 1),
                 *includes_self,
             ),
+            Framing::Field {
+                offset,
+                digits,
+                includes_self,
+                ..
+            } => {
+                let raw = 10u64.pow(u32::from(*digits).min(19)) - 1;
+                return if *includes_self {
+                    raw
+                } else {
+                    raw.saturating_add(*offset as u64 + u64::from(*digits))
+                };
+            }
             Framing::Fixed { size, .. } => return *size as u64,
         };
         if includes_self {
@@ -142,7 +196,9 @@ impl Framing {
     /// Checks the framing parameters themselves (not a frame).
     pub fn validate(&self) -> Result<(), FramingConfigError> {
         match self {
-            Framing::Ascii { digits, .. } if !(1..=9).contains(digits) => {
+            Framing::Ascii { digits, .. } | Framing::Field { digits, .. }
+                if !(1..=9).contains(digits) =>
+            {
                 return Err(FramingConfigError::AsciiDigits(*digits));
             }
             Framing::Binary { width, .. } if *width != 2 && *width != 4 => {
@@ -234,6 +290,25 @@ pub enum FrameError {
         len: u64,
         /// Configured maximum.
         max: usize,
+    },
+    /// A length field inside the telegram declaring fewer bytes than it takes to reach the end
+    /// of the field itself.
+    #[error("bad length field {field}: value {value} ends before the field's last byte ({end})")]
+    LengthBelowField {
+        /// The raw digits.
+        field: RawBytes,
+        /// Parsed value.
+        value: u64,
+        /// Bytes up to the end of the field.
+        end: usize,
+    },
+    /// An outgoing telegram whose own length field does not hold its length.
+    #[error("cannot frame {len} bytes: its length field holds {field}")]
+    EncodeLengthField {
+        /// Payload length.
+        len: usize,
+        /// The raw digits at the field's offset (empty when the payload is shorter).
+        field: RawBytes,
     },
     /// An `includes_self` length smaller than the header itself.
     #[error("bad length header {header}: value {value} is smaller than the {width}-byte header it includes")]
@@ -345,6 +420,8 @@ impl FrameCodec {
                 (v, *includes_self)
             }
             Framing::Fixed { size, .. } => return Ok(*size as u64),
+            // Read inside the payload by `field_len`.
+            Framing::Field { .. } => return Ok(0),
         };
         if includes_self {
             value
@@ -357,6 +434,44 @@ impl FrameCodec {
         } else {
             Ok(value)
         }
+    }
+
+    /// With [`Framing::Field`]: the payload length its length field declares, once the field
+    /// is buffered (`Ok(None)` before). `payload` starts after the prefix.
+    fn field_len(&self, payload: &[u8]) -> Result<Option<u64>, FrameError> {
+        let Framing::Field {
+            offset,
+            digits,
+            includes_self,
+            ..
+        } = &self.framing
+        else {
+            return Ok(None);
+        };
+        let end = offset.saturating_add(usize::from(*digits));
+        let Some(field) = payload.get(*offset..end) else {
+            return Ok(None);
+        };
+        let mut value: u64 = 0;
+        for &b in field {
+            if !b.is_ascii_digit() {
+                return Err(FrameError::BadLengthDigits(RawBytes(field.to_vec())));
+            }
+            value = value * 10 + u64::from(b - b'0');
+        }
+        let len = if *includes_self {
+            value
+        } else {
+            value.saturating_add(end as u64)
+        };
+        if len < end as u64 {
+            return Err(FrameError::LengthBelowField {
+                field: RawBytes(field.to_vec()),
+                value,
+                end,
+            });
+        }
+        Ok(Some(len))
     }
 
     fn check_prefix(&self, src: &[u8]) -> Result<(), FrameError> {
@@ -384,6 +499,17 @@ impl FrameCodec {
         if len as u64 > limit {
             return Err(FrameError::EncodeTooLarge { len, limit });
         }
+        if let Framing::Field { offset, digits, .. } = &self.framing {
+            // The telegram frames itself: its length field must say how long it is.
+            if self.field_len(payload).ok().flatten() != Some(len as u64) {
+                let end = offset.saturating_add(usize::from(*digits)).min(len);
+                let field = payload.get((*offset).min(end)..end).unwrap_or_default();
+                return Err(FrameError::EncodeLengthField {
+                    len,
+                    field: RawBytes(field.to_vec()),
+                });
+            }
+        }
         let width = self.framing.length_width();
         dst.reserve(self.prefix.len() + width + len);
         dst.put_slice(&self.prefix);
@@ -397,7 +523,7 @@ impl FrameCodec {
                 let value = (if *includes_self { len + width } else { len }) as u64;
                 dst.put_slice(&value.to_be_bytes()[8 - width..]);
             }
-            Framing::Fixed { .. } => {}
+            Framing::Field { .. } | Framing::Fixed { .. } => {}
         }
         dst.put_slice(payload);
         Ok(())
@@ -417,11 +543,21 @@ impl Decoder for FrameCodec {
             return Ok(None);
         }
         let header = &src[plen..header_len];
-        let len = self.payload_len(header)?;
+        let len = match &self.framing {
+            Framing::Field { .. } => match self.field_len(&src[plen..])? {
+                Some(len) => len,
+                None => return Ok(None),
+            },
+            _ => self.payload_len(header)?,
+        };
         // Refuse before reserving: a hostile header must not make us allocate.
         if len > self.max_frame as u64 {
+            let header_end = match &self.framing {
+                Framing::Field { offset, digits, .. } => plen + offset + usize::from(*digits),
+                _ => header_len,
+            };
             return Err(FrameError::TooLarge {
-                header: RawBytes(src[..header_len].to_vec()),
+                header: RawBytes(src[..header_end].to_vec()),
                 len,
                 max: self.max_frame,
             });

@@ -83,6 +83,79 @@ fn ascii_including_self_below_header_is_error() {
     );
 }
 
+/// A telegram of `len` bytes whose own 4-digit length field at `offset` counts it all.
+fn self_framed(offset: usize, len: usize) -> Vec<u8> {
+    let mut t = vec![b'x'; len];
+    t[offset..offset + 4].copy_from_slice(format!("{len:04}").as_bytes());
+    t
+}
+
+#[test]
+fn a_length_field_inside_the_telegram_frames_it_and_stays_in_the_frame() {
+    let mut c = codec(Framing::kibnet(), 4096);
+    let a = self_framed(0, 600);
+    let b = self_framed(0, 500); // KIBNET's 500-byte 0810/2100
+    let mut wire = encode(&mut c, &a);
+    assert_eq!(wire, a, "nothing added");
+    wire.extend(encode(&mut c, &b));
+    let frames = decode_all(&mut c, &[&wire[..3], &wire[3..601], &wire[601..]]);
+    assert_eq!(frames, vec![a.clone(), b]);
+    // At an offset, after a prefix, counting only what follows the field.
+    let mut c = codec(
+        Framing::Field {
+            offset: 2,
+            digits: 3,
+            includes_self: false,
+            prefix: Some("TR".into()),
+        },
+        100,
+    );
+    assert_eq!(
+        decode_all(&mut c, &[b"TRab004wxyz"]),
+        vec![b"ab004wxyz".to_vec()]
+    );
+    assert_eq!(encode(&mut c, b"ab004wxyz"), b"TRab004wxyz");
+}
+
+#[test]
+fn a_length_field_is_checked_both_ways() {
+    let mut c = codec(Framing::kibnet(), 1000);
+    // Fewer bytes than the field itself, bad digits, more than max_frame.
+    let mut buf = BytesMut::from(&b"0003abc"[..]);
+    assert!(matches!(
+        c.decode(&mut buf),
+        Err(FrameError::LengthBelowField {
+            value: 3,
+            end: 4,
+            ..
+        })
+    ));
+    let mut buf = BytesMut::from(&b"06x0"[..]);
+    assert!(matches!(
+        c.decode(&mut buf),
+        Err(FrameError::BadLengthDigits(_))
+    ));
+    let mut buf = BytesMut::from(&b"9999"[..]);
+    let err = c.decode(&mut buf).unwrap_err();
+    assert!(
+        matches!(err, FrameError::TooLarge { len: 9999, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("9999"), "{err}");
+    // Not enough bytes for the field yet: wait.
+    let mut buf = BytesMut::from(&b"06"[..]);
+    assert!(c.decode(&mut buf).unwrap().is_none());
+    // A telegram whose field disagrees with its length is not sent.
+    let mut out = BytesMut::new();
+    let err = c.encode(&self_framed(0, 600)[..599], &mut out).unwrap_err();
+    assert!(
+        matches!(err, FrameError::EncodeLengthField { len: 599, .. }),
+        "{err}"
+    );
+    assert!(out.is_empty());
+    assert!(c.encode(&b"06"[..], &mut out).is_err());
+}
+
 #[test]
 fn binary2_and_binary4() {
     let mut c2 = codec(binary(2, false, None), 70000);
@@ -267,6 +340,15 @@ fn bad_config_rejected() {
     )
     .is_err());
     assert!(FrameCodec::new(ascii(4, false, Some("a\u{1}")), 10).is_err());
+    let field = |digits| Framing::Field {
+        offset: 0,
+        digits,
+        includes_self: true,
+        prefix: None,
+    };
+    assert!(FrameCodec::new(field(0), 10).is_err());
+    assert!(FrameCodec::new(field(10), 10).is_err());
+    assert_eq!(field(4).max_expressible(), 9_999);
 }
 
 #[cfg(feature = "serde")]
@@ -283,6 +365,8 @@ fn framing_deserializes_from_toml() {
         .unwrap();
     assert_eq!(w.framing, binary(2, false, Some("TRCODE001")));
     assert!(toml::from_str::<W>(r#"framing = { kind = "ascii", digits = 4, bogus = 1 }"#).is_err());
+    let w: W = toml::from_str(r#"framing = { kind = "field", offset = 0, digits = 4 }"#).unwrap();
+    assert_eq!(w.framing, Framing::kibnet());
 }
 
 fn any_framing() -> impl Strategy<Value = Framing> {
@@ -303,8 +387,42 @@ fn any_framing() -> impl Strategy<Value = Framing> {
                 includes_self: s,
                 prefix: p
             }),
-        (1usize..40, prefix).prop_map(|(n, p)| Framing::Fixed { size: n, prefix: p }),
+        (1usize..40, prefix.clone()).prop_map(|(n, p)| Framing::Fixed { size: n, prefix: p }),
+        (0usize..6, 3u8..=5, any::<bool>(), prefix).prop_map(|(o, d, s, p)| Framing::Field {
+            offset: o,
+            digits: d,
+            includes_self: s,
+            prefix: p
+        }),
     ]
+}
+
+/// Makes `p` a valid payload for `framing`: the fixed size, or a length field that says
+/// how long it is.
+fn shape(framing: &Framing, mut p: Vec<u8>) -> Vec<u8> {
+    match framing {
+        Framing::Fixed { size, .. } => p.resize(*size, b'z'),
+        Framing::Field {
+            offset,
+            digits,
+            includes_self,
+            ..
+        } => {
+            let end = offset + usize::from(*digits);
+            if p.len() < end {
+                p.resize(end, b'z');
+            }
+            let value = if *includes_self {
+                p.len()
+            } else {
+                p.len() - end
+            };
+            let d = usize::from(*digits);
+            p[*offset..end].copy_from_slice(format!("{value:0d$}").as_bytes());
+        }
+        _ => {}
+    }
+    p
 }
 
 proptest! {
@@ -315,10 +433,7 @@ proptest! {
         cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
     ) {
         let mut c = codec(framing.clone(), 512);
-        let payloads: Vec<Vec<u8>> = match framing {
-            Framing::Fixed { size, .. } => payloads.into_iter().map(|mut p| { p.resize(size, b'z'); p }).collect(),
-            _ => payloads,
-        };
+        let payloads: Vec<Vec<u8>> = payloads.into_iter().map(|p| shape(&framing, p)).collect();
         let mut wire = Vec::new();
         for p in &payloads {
             wire.extend(encode(&mut c, p));
