@@ -173,7 +173,7 @@ fn optional_trailing_fields_and_unsubscribe_match_docs_examples() {
     });
     assert_eq!(
         frame(&unsubscribe),
-        hex::decode("0000001108000000000000000c0000000000000009").unwrap()
+        hex::decode("0000001109000000000000000c0000000000000009").unwrap()
     );
 }
 
