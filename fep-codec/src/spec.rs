@@ -69,8 +69,8 @@ mod tests;
 
 pub use codegen::codegen;
 pub use decode::{
-    decode, decode_input, json_type, DecodeOptions, Decoded, JsonType, OutputFormat, ToolError,
-    JSON_NUMBER_DIGITS,
+    decode, decode_input, field_json, json_type, DecodeOptions, Decoded, JsonType, OutputFormat,
+    ToolError, JSON_NUMBER_DIGITS,
 };
 pub use doc::spec_doc;
 pub use error::{Location, SpecError};

@@ -509,7 +509,9 @@ pub fn json_type(field: &FieldLayout, unmask: bool) -> JsonType {
     }
 }
 
-fn json_leaf(value: Option<&Value>, field: &FieldLayout, unmask: bool) -> serde_json::Value {
+/// One scalar field's value as JSON, typed by [`json_type`] (the layout, never the value) and
+/// masked unless `unmask`: what `fep decode --json` and the gateway's HTTP API show.
+pub fn field_json(value: Option<&Value>, field: &FieldLayout, unmask: bool) -> serde_json::Value {
     use serde_json::Value as J;
     let hide = field.mask && !unmask;
     let number = json_type(field, unmask) == JsonType::Number;
@@ -543,7 +545,7 @@ fn tree(layout: &Layout, record: &Record, unmask: bool) -> Vec<(String, Node)> {
                     .collect(),
             ),
             (FieldKind::Group { .. }, _) => Node::List(Vec::new()),
-            _ => Node::Leaf(json_leaf(value, f, unmask)),
+            _ => Node::Leaf(field_json(value, f, unmask)),
         };
         insert(&mut root, &f.path, node);
     }

@@ -152,14 +152,17 @@ pub(crate) fn masked(layout: &Layout, record: &Record) -> serde_json::Value {
     for (path, value) in record.iter() {
         let field = layout.field(path);
         let mask = field.is_some_and(|f| f.mask);
-        let v = match (value, field.map(|f| &f.kind)) {
-            (Value::Text(s), _) if mask => json!(fep_codec::mask_value(s)),
-            (Value::UInt(n), _) if mask => json!(fep_codec::mask_value(&n.to_string())),
-            (Value::Int(n), _) if mask => json!(fep_codec::mask_value(&n.to_string())),
-            (Value::Group(items), Some(FieldKind::Group { element, .. })) => {
-                items.iter().map(|item| masked(element, item)).collect()
-            }
-            (other, _) => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+        let v = match (value, field) {
+            (Value::Group(items), Some(f)) => match &f.kind {
+                FieldKind::Group { element, .. } => {
+                    items.iter().map(|item| masked(element, item)).collect()
+                }
+                _ => serde_json::Value::Null,
+            },
+            // The JSON type follows the layout (as in `fep decode --json`), never the value.
+            (value, Some(f)) => fep_codec::spec::field_json(Some(value), f, false),
+            (Value::Text(s), None) if mask => json!(fep_codec::mask_value(s)),
+            (other, None) => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
         };
         out.insert(path.to_owned(), v);
     }

@@ -44,6 +44,34 @@ fn masks_numbers_and_group_elements_by_the_layout() {
     assert_eq!(json["items"][1]["memo"], "cd", "{json}");
 }
 
+/// The JSON type of an N field follows the layout (`fep_codec::spec::json_type`), never the
+/// value: an N(20) is a string of digits even when the value is small, an N(8) a number
+/// (before: serde's own rule, a number while the value fits u64, a string above).
+#[test]
+fn json_types_follow_the_layout_not_the_value() {
+    let spec = r#"
+[family]
+name = "t"
+[[structs]]
+name = "W"
+fields = [
+  { name = "wide", type = "N", len = 20, rust = "u128" },
+  { name = "narrow", type = "N", len = 8, rust = "u64" },
+]
+"#;
+    let family = Family::from_toml_str(spec).unwrap_or_else(|e| panic!("{e}"));
+    let layout = &family.struct_spec("W").expect("struct W").layout;
+    for (wire, wide) in [
+        (&b"0000000000000000000700000042"[..], "7"),
+        (&b"9999999999999999999900000042"[..], "99999999999999999999"),
+    ] {
+        let record = layout.decode_record(wire).unwrap_or_else(|e| panic!("{e}"));
+        let json = masked(layout, &record);
+        assert_eq!(json["wide"], serde_json::json!(wide), "{json}");
+        assert_eq!(json["narrow"], serde_json::json!(42), "{json}");
+    }
+}
+
 fn hecto() -> Profile {
     Profile::hecto(HectoContract {
         company_no: "COMPANY01",
