@@ -827,3 +827,59 @@ async fn queue_full_refusals_are_counted_in_status_and_metrics_alike() {
     assert_eq!(status.counters.rejected, 1);
     assert_eq!(metric, 1.0, "fep_rejected_total agrees with status");
 }
+
+/// Two connections accepted on one inbound recv link both stay up and both carry answers; one
+/// closing leaves the link up on the other.
+#[tokio::test(start_paused = true)]
+async fn two_connections_on_an_inbound_recv_link_both_carry_answers() {
+    let h = Harness::start(split_settings(), Arc::new(SystemClock));
+    let mut send = h.up(0, 1, true).await;
+    let first = h.up(1, 2, false).await;
+    let second = h.up(1, 3, false).await;
+    h.status().await;
+    assert!(
+        !first.is_closed(),
+        "the second connection leaves the first up"
+    );
+    let p = h.handle.profile().clone();
+    let answer = |t: &Bytes, response: &[u8]| {
+        let mut a = t.to_vec();
+        p.msg_type.put_text(&mut a, response);
+        p.resp_code.put_text(&mut a, b"0000");
+        a
+    };
+    let sign_on = within(send.recv()).await.unwrap();
+    h.event(LinkEvent::Frame {
+        link: 1,
+        conn: 2,
+        frame: Bytes::from(answer(&sign_on, b"1100")),
+    })
+    .await;
+    assert_eq!(h.status().await.session, SessionState::Ready);
+    for (n, conn) in [(1, 2), (2, 3)] {
+        let request = h.submit(n);
+        let transfer = within(send.recv()).await.unwrap();
+        h.event(LinkEvent::Frame {
+            link: 1,
+            conn,
+            frame: Bytes::from(answer(&transfer, b"2100")),
+        })
+        .await;
+        assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+    }
+    // The first closes: the link stays up on the second.
+    h.event(LinkEvent::Down { link: 1, conn: 2 }).await;
+    let status = h.status().await;
+    assert_eq!(status.links[1].state, LinkState::Up);
+    assert_eq!(status.session, SessionState::Ready);
+    assert!(!second.is_closed());
+    let request = h.submit(3);
+    let transfer = within(send.recv()).await.unwrap();
+    h.event(LinkEvent::Frame {
+        link: 1,
+        conn: 3,
+        frame: Bytes::from(answer(&transfer, b"2100")),
+    })
+    .await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+}
