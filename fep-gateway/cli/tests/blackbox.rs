@@ -1156,3 +1156,60 @@ async fn a_notice_recorded_before_a_crash_is_delivered_after_the_restart() {
     let body = received.lock().unwrap()[0].clone();
     assert_eq!(body["type"], "4000/100", "{body}");
 }
+
+/// Two banks share one inbound recv line (`count` = connections accepted): each gets the
+/// requests of its own send link and answers on its own connection to the same listener.
+/// Both connections stay up — the second does not tear down the first — and every answer
+/// arrives (the banks hold nothing while their line is down: a torn-down line loses answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_connections_to_one_inbound_recv_link_both_stay_up_and_carry_answers() {
+    let a = split_bank(Answer::code("0000")).await;
+    let b = split_bank(Answer::code("0000")).await;
+    let links = format!(
+        "[[institution.links]]\nname = \"send-a\"\nrole = \"outbound\"\ndirection = \"send\"\nconnect = \"{}\"\n\
+         [[institution.links]]\nname = \"send-b\"\nrole = \"outbound\"\ndirection = \"send\"\nconnect = \"{}\"\n\
+         [[institution.links]]\nname = \"recv\"\nrole = \"inbound\"\ndirection = \"recv\"\nlisten = \"127.0.0.1:0\"\nallowed_peers = [\"127.0.0.1\"]\ncount = 2\n",
+        a.addr(),
+        b.addr()
+    );
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &config(
+            &dir.path().join("data"),
+            &[institution("split", &links, "5s", "1m", "5m")],
+        ),
+        &[],
+    );
+    fep.wait_link("split", "send-a", "up").await;
+    fep.wait_link("split", "send-b", "up").await;
+    let recv = fep.listen_addr("split", "recv");
+    a.connect_back(recv).unwrap();
+    until(WAIT, "bank A's line is up", || a.connected_back()).await;
+    fep.wait_signed_on("split").await;
+    b.connect_back(recv).unwrap();
+    until(WAIT, "bank B's line is up", || b.connected_back()).await;
+
+    let client = Client::connect(fep.native).await.unwrap();
+    for n in 1..=20 {
+        let r = client
+            .request("split", transfer(n), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Ok, "transfer {n}: {}", r.detail);
+    }
+    let transfers = |s: &SimHandle| s.seen().iter().filter(|t| t.msg_type == "2000").count();
+    assert!(
+        transfers(&a) > 0 && transfers(&b) > 0,
+        "both banks answered: {} and {}",
+        transfers(&a),
+        transfers(&b)
+    );
+    assert_eq!(
+        (a.stats().connect_backs, b.stats().connect_backs),
+        (1, 1),
+        "neither line was torn down and reopened"
+    );
+    assert_eq!(a.stats().undeliverable + b.stats().undeliverable, 0);
+    assert_eq!(fep.institution_status("split")["links"][2]["state"], "up");
+}

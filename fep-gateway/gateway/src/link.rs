@@ -285,7 +285,7 @@ async fn run(
                             }
                         }
                         FrameKind::PollRequest | FrameKind::PollResponse => {}
-                        _ => if ctx.events.send(LinkEvent::Frame { link: index, frame }).await.is_err() { break "institution stopped"; },
+                        _ => if ctx.events.send(LinkEvent::Frame { link: index, conn, frame }).await.is_err() { break "institution stopped"; },
                     }
                 }
                 Some(Err(e)) => {

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -106,6 +107,11 @@ pub(super) struct Actor {
     stopping: Option<Stopping>,
     pub journaling: FuturesUnordered<Journaled>,
     pub metrics: Metrics,
+    /// Requests the handle refused before they reached the actor (queue full, stopped).
+    refused: Arc<AtomicU64>,
+    /// Test hook: panic while handling the next expired in-flight entry.
+    #[cfg(test)]
+    panic_on_expiry: bool,
 }
 
 /// A shutdown in progress: drain the requests in flight (until `drain_until`), then sign off
@@ -136,6 +142,7 @@ pub(crate) fn spawn(
         .map(|config| CircuitBreaker::from_valid(config, now()));
     let zone = settings.time_zone;
     let started = clock.now();
+    let refused = Arc::new(AtomicU64::new(0));
     let actor = Actor {
         name: name.clone(),
         profile: profile.clone(),
@@ -168,6 +175,9 @@ pub(crate) fn spawn(
         stopping: None,
         journaling: FuturesUnordered::new(),
         metrics: Metrics::new(&name),
+        refused: refused.clone(),
+        #[cfg(test)]
+        panic_on_expiry: false,
     };
     let (recovered_tx, recovered_rx) = mpsc::channel(1);
     {
@@ -196,6 +206,7 @@ pub(crate) fn spawn(
     let handle = InstitutionHandle {
         queue_full: rejected_counter(&name, &RejectReason::QueueFull),
         stopped: rejected_counter(&name, &RejectReason::Stopped),
+        refused,
         name,
         default_timeout: settings.request_timeout,
         idempotency_window: settings.idempotency_window,
@@ -243,8 +254,10 @@ impl Actor {
         let entries: Vec<_> = self.inflight.drain().collect();
         for (key, e) in entries {
             let sent = e.link.is_some();
-            let call = if sent { Call::Failed } else { Call::NotSent };
-            let t = self.admission.settle(e.permit, call, e.sent_at, now);
+            // The gateway failed, not the institution: the permit goes back, uncounted.
+            let t = self
+                .admission
+                .settle(e.permit, Call::NotSent, e.sent_at, now);
             self.on_breaker_transition(t);
             let Purpose::User { reply, tx_id } = e.purpose else {
                 continue;
@@ -262,6 +275,8 @@ impl Actor {
             ));
             self.record(tx_id, &e.at, TxState::Unknown, "institution task restarted");
             self.late.remember(key, tx_id, now);
+            // Resolved as a timeout would be: the first inquiry after `inquiry_delay`.
+            self.start_resolution(key, tx_id, e.at, e.telegram, now);
         }
         for s in std::mem::take(&mut self.waiting) {
             self.reject(s, RejectReason::TaskRestarted);
@@ -309,6 +324,8 @@ impl Actor {
                     }
                     #[cfg(test)]
                     Control::Panic => panic!("injected panic"),
+                    #[cfg(test)]
+                    Control::PanicOnExpiry => self.panic_on_expiry = true,
                 },
                 _ = day_check.tick() => self.check_day(),
                 Some(submit) = rx.submit.recv(), if self.stopping.is_none() && self.has_room() => self.on_submit(submit),
@@ -369,8 +386,11 @@ impl Actor {
         .min()
     }
 
-    /// The timer fired: settles what is due. What is due is taken first, so that what
-    /// handling it schedules (a retry with a zero interval) waits for the next round.
+    /// The timer fired: settles what is due. Due inquiries are taken first, so that what
+    /// handling them schedules (a retry with a zero interval) waits for the next round.
+    /// Expired entries are taken from the table one at a time: should handling one panic,
+    /// the others are still there for `recover` to settle (handling one never adds an
+    /// entry that is already expired).
     fn on_wake(&mut self) {
         let now = now();
         // At the zone's midnight: the new business date starts here, not at a later check.
@@ -379,8 +399,11 @@ impl Actor {
             // Still the old date on the wall clock (the timer ran a hair early): look again.
             self.next_day = self.next_day.max(now + Duration::from_millis(1));
         }
-        let expired: Vec<_> = std::iter::from_fn(|| self.inflight.pop_expired(now)).collect();
-        for (key, e) in expired {
+        while let Some((key, e)) = self.inflight.pop_expired(now) {
+            #[cfg(test)]
+            if std::mem::take(&mut self.panic_on_expiry) {
+                panic!("injected panic while expiring");
+            }
             self.expired(key, e, now);
         }
         self.expire_waiting(now);
@@ -516,7 +539,10 @@ impl Actor {
             }
             LinkEvent::Down { link, conn } => {
                 let Some(closed) = self.links.down(link, conn) else {
-                    return; // an older connection of a link that has already been replaced
+                    // The link is still up on other connections (inbound), or this was an
+                    // older connection of a link that has already been replaced (outbound).
+                    // What was written to it and is not answered times out as usual.
+                    return;
                 };
                 tracing::warn!(institution = %self.name, link = %closed.name, "link down");
                 self.metrics.link_up(&closed.name, false);
@@ -532,7 +558,10 @@ impl Actor {
                 }
                 self.links_changed();
             }
-            LinkEvent::Frame { link, frame } => self.on_frame(link, frame),
+            LinkEvent::Frame { link, conn, frame } => {
+                self.links.received(link, conn);
+                self.on_frame(link, frame);
+            }
         }
     }
 
@@ -644,6 +673,8 @@ impl Actor {
     }
 
     fn status(&self) -> InstitutionStatus {
+        let mut counters = self.counters.clone();
+        counters.rejected += self.refused.load(Ordering::Relaxed);
         InstitutionStatus {
             name: self.name.to_string(),
             signed_on: self.session.signed_on(),
@@ -659,7 +690,7 @@ impl Actor {
                 .breaker_state()
                 .map_or("none", State::as_str)
                 .to_owned(),
-            counters: self.counters.clone(),
+            counters,
         }
     }
 }

@@ -1,5 +1,9 @@
-//! The links of one institution as its actor sees them: which connection is current, which
-//! can send, and the writer queue of each (owned by the link task; the actor only queues).
+//! The links of one institution as its actor sees them: which connections are up, which can
+//! send, and the writer queue of each (owned by the link task; the actor only queues).
+//!
+//! An outbound link has one connection at a time: a new one replaces the old. An inbound link
+//! keeps every connection it accepted (`count` in the config), each with its own writer queue;
+//! the link is down only when the last one closes.
 
 use std::net::SocketAddr;
 
@@ -10,21 +14,32 @@ use super::{LinkState, LinkStatus};
 use crate::domain::RejectReason;
 use crate::settings::{Direction, LinkSettings, Role};
 
+/// One connection of a link.
+#[derive(Debug)]
+struct Conn {
+    id: u64,
+    sender: mpsc::Sender<Bytes>,
+}
+
 /// One configured link.
 #[derive(Debug)]
 struct Link {
     name: String,
     direction: Direction,
-    /// The current connection's writer queue (None while down).
-    sender: Option<mpsc::Sender<Bytes>>,
-    /// The current connection's id.
-    conn: u64,
+    /// Inbound: every accepted connection is kept; outbound: a new one replaces the old.
+    inbound: bool,
+    /// The connections up, oldest first (empty while down).
+    conns: Vec<Conn>,
+    /// The connection the last frame on this link came in on.
+    last_in: Option<u64>,
+    /// Round robin over the connections.
+    next: usize,
     can_send: bool,
     /// Inbound links: the bound address.
     listen: Option<SocketAddr>,
 }
 
-/// A connection that closed.
+/// A link whose last connection closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Closed {
     /// The link's name.
@@ -49,8 +64,10 @@ impl Links {
             .map(|l| Link {
                 name: l.name.clone(),
                 direction: l.direction,
-                sender: None,
-                conn: 0,
+                inbound: matches!(l.role, Role::Inbound { .. }),
+                conns: Vec::new(),
+                last_in: None,
+                next: 0,
                 can_send: false,
                 listen: match &l.role {
                     Role::Inbound { listen, .. } => Some(*listen),
@@ -68,7 +85,8 @@ impl Links {
         }
     }
 
-    /// Connection `conn` of `link` is up; returns the link's name.
+    /// Connection `conn` of `link` is up; returns the link's name. On an inbound link it is
+    /// one more connection; on an outbound link it replaces the previous one.
     pub fn up(
         &mut self,
         link: usize,
@@ -77,22 +95,42 @@ impl Links {
         can_send: bool,
     ) -> Option<&str> {
         let l = self.links.get_mut(link)?;
-        l.sender = Some(sender);
-        l.conn = conn;
+        if l.inbound {
+            l.conns.retain(|c| c.id != conn);
+        } else {
+            l.conns.clear();
+        }
+        l.conns.push(Conn { id: conn, sender });
         l.can_send = can_send;
         Some(&l.name)
     }
 
-    /// Connection `conn` of `link` closed; `None` when it is not the current one (an older
-    /// connection of a link that has been replaced) or the link is unknown.
+    /// Connection `conn` of `link` closed; `Some` when it was the link's last connection, so
+    /// the link is now down. `None` when the link stays up on other connections, when `conn`
+    /// is not one of its connections (an older connection of an outbound link that has been
+    /// replaced), or the link is unknown.
     pub fn down(&mut self, link: usize, conn: u64) -> Option<Closed> {
-        let l = self.links.get_mut(link).filter(|l| l.conn == conn)?;
-        l.sender = None;
+        let l = self.links.get_mut(link)?;
+        let i = l.conns.iter().position(|c| c.id == conn)?;
+        l.conns.remove(i);
+        if l.last_in == Some(conn) {
+            l.last_in = None;
+        }
+        if !l.conns.is_empty() {
+            return None;
+        }
         l.can_send = false;
         Some(Closed {
             name: l.name.clone(),
             duplex: matches!(l.direction, Direction::Both),
         })
+    }
+
+    /// A frame came in on connection `conn` of `link`: what answers it goes back there.
+    pub fn received(&mut self, link: usize, conn: u64) {
+        if let Some(l) = self.links.get_mut(link) {
+            l.last_in = Some(conn);
+        }
     }
 
     /// Whether any send link is up.
@@ -104,26 +142,32 @@ impl Links {
     pub fn can_recv(&self) -> bool {
         self.links
             .iter()
-            .any(|l| l.sender.is_some() && l.direction.can_recv())
+            .any(|l| !l.conns.is_empty() && l.direction.can_recv())
     }
 
-    /// Queues a telegram on the next up send link (round robin); returns the link.
+    /// Queues a telegram on the next up send link (round robin over links, and over the
+    /// connections of each); returns the link.
     pub fn write(&mut self, telegram: Bytes) -> Result<usize, RejectReason> {
         let n = self.links.len();
         let mut full = false;
         for i in 0..n {
             let idx = (self.next + i) % n;
-            let link = &self.links[idx];
-            let Some(sender) = link.sender.as_ref().filter(|_| link.can_send) else {
+            let link = &mut self.links[idx];
+            if !link.can_send {
                 continue;
-            };
-            match sender.try_send(telegram.clone()) {
-                Ok(()) => {
-                    self.next = idx + 1;
-                    return Ok(idx);
+            }
+            let m = link.conns.len();
+            for j in 0..m {
+                let c = (link.next + j) % m;
+                match link.conns[c].sender.try_send(telegram.clone()) {
+                    Ok(()) => {
+                        link.next = c + 1;
+                        self.next = idx + 1;
+                        return Ok(idx);
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => full = true,
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => full = true,
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
         Err(if full {
@@ -133,18 +177,23 @@ impl Links {
         })
     }
 
-    /// Where to acknowledge a frame that came in on `link`: that link if it is up, else any
-    /// up send link.
+    /// Where to acknowledge the frame that just came in on `link`: the connection it came in
+    /// on (see [`Links::received`]) if it is still up, else another connection of that link,
+    /// else any up send link.
     pub fn reply_sender(&self, link: usize) -> Option<mpsc::Sender<Bytes>> {
-        self.links
-            .get(link)
-            .and_then(|l| l.sender.clone())
-            .or_else(|| {
-                self.links
-                    .iter()
-                    .find(|l| l.can_send)
-                    .and_then(|l| l.sender.clone())
-            })
+        let own = self.links.get(link).and_then(|l| {
+            l.last_in
+                .and_then(|id| l.conns.iter().find(|c| c.id == id))
+                .or_else(|| l.conns.first())
+                .map(|c| c.sender.clone())
+        });
+        own.or_else(|| {
+            self.links
+                .iter()
+                .filter(|l| l.can_send)
+                .find_map(|l| l.conns.first())
+                .map(|c| c.sender.clone())
+        })
     }
 
     /// The links as shown in status.
@@ -154,10 +203,10 @@ impl Links {
             .map(|l| LinkStatus {
                 name: l.name.clone(),
                 direction: l.direction,
-                state: if l.sender.is_some() {
-                    LinkState::Up
-                } else {
+                state: if l.conns.is_empty() {
                     LinkState::Down
+                } else {
+                    LinkState::Up
                 },
                 listen: l.listen,
             })
@@ -232,5 +281,95 @@ mod tests {
         );
         assert!(!links.can_send());
         assert_eq!(links.statuses()[0].state, LinkState::Down);
+    }
+
+    fn inbound(name: &str, direction: Direction) -> LinkSettings {
+        LinkSettings {
+            name: name.into(),
+            role: Role::Inbound {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                allowed_peers: Vec::new(),
+            },
+            direction,
+        }
+    }
+
+    #[test]
+    fn an_inbound_link_keeps_every_accepted_connection() {
+        let mut links = Links::new(&[inbound("in", Direction::Both)]);
+        let (a, mut a_rx) = mpsc::channel(8);
+        let (b, mut b_rx) = mpsc::channel(8);
+        links.up(0, 1, a, true);
+        links.up(0, 2, b, true);
+        assert!(
+            !a_rx.is_closed(),
+            "the second connection leaves the first up"
+        );
+        // Writes go round robin over both connections.
+        for _ in 0..4 {
+            assert_eq!(links.write(Bytes::from_static(b"t")), Ok(0));
+        }
+        assert_eq!((a_rx.len(), b_rx.len()), (2, 2));
+        // A notice's acknowledgement goes back on the connection it came in on.
+        links.received(0, 2);
+        let ack = links.reply_sender(0).unwrap();
+        ack.try_send(Bytes::from_static(b"ack")).unwrap();
+        assert_eq!(b_rx.len(), 3);
+        links.received(0, 1);
+        links
+            .reply_sender(0)
+            .unwrap()
+            .try_send(Bytes::new())
+            .unwrap();
+        assert_eq!(a_rx.len(), 3);
+        // One closing leaves the other: the link stays up.
+        assert_eq!(links.down(0, 1), None);
+        assert!(links.can_send() && links.can_recv());
+        assert_eq!(links.statuses()[0].state, LinkState::Up);
+        assert_eq!(links.write(Bytes::new()), Ok(0));
+        assert_eq!(b_rx.len(), 4);
+        // Its acknowledgements now go to the one left.
+        links
+            .reply_sender(0)
+            .unwrap()
+            .try_send(Bytes::new())
+            .unwrap();
+        assert_eq!(b_rx.len(), 5);
+        assert_eq!(links.down(0, 1), None, "already gone");
+        assert_eq!(
+            links.down(0, 2),
+            Some(Closed {
+                name: "in".into(),
+                duplex: true,
+            })
+        );
+        assert!(!links.can_send() && !links.can_recv());
+        assert_eq!(links.statuses()[0].state, LinkState::Down);
+        let _ = (a_rx.try_recv(), b_rx.try_recv());
+    }
+
+    #[test]
+    fn an_inbound_recv_link_acknowledges_on_its_own_connection() {
+        let mut s = settings();
+        s.truncate(1);
+        s.push(inbound("r", Direction::Recv));
+        let mut links = Links::new(&s);
+        let (a, mut a_rx) = mpsc::channel(8);
+        let (r1, mut r1_rx) = mpsc::channel(8);
+        let (r2, mut r2_rx) = mpsc::channel(8);
+        links.up(0, 1, a, true);
+        links.up(1, 2, r1, false);
+        links.up(1, 3, r2, false);
+        links.received(1, 3);
+        links
+            .reply_sender(1)
+            .unwrap()
+            .try_send(Bytes::new())
+            .unwrap();
+        assert_eq!((a_rx.len(), r1_rx.len(), r2_rx.len()), (0, 0, 1));
+        // Never a request on a recv link.
+        assert_eq!(links.write(Bytes::new()), Ok(0));
+        assert_eq!((a_rx.len(), r1_rx.len(), r2_rx.len()), (1, 0, 1));
+        let _ = (a_rx.try_recv(), r1_rx.try_recv(), r2_rx.try_recv());
     }
 }

@@ -187,6 +187,7 @@ pub(crate) enum LinkEvent {
     },
     Frame {
         link: usize,
+        conn: u64,
         frame: Bytes,
     },
     Down {
@@ -213,6 +214,9 @@ enum Control {
     /// Test hook: panic inside the actor.
     #[cfg(test)]
     Panic,
+    /// Test hook: panic while handling the next expired in-flight entry.
+    #[cfg(test)]
+    PanicOnExpiry,
 }
 
 /// Handle to an institution actor; cheap to clone.
@@ -229,6 +233,8 @@ pub struct InstitutionHandle {
     /// `fep_rejected_total` of requests refused before they reach the actor.
     queue_full: metrics::Counter,
     stopped: metrics::Counter,
+    /// … and the same refusals for `counters.rejected` in status (shared with the actor).
+    refused: Arc<AtomicU64>,
 }
 
 static NEXT_TX: AtomicU64 = AtomicU64::new(0);
@@ -303,6 +309,7 @@ impl InstitutionHandle {
             }
         };
         if let Some(reason) = refused {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Reply::rejected(tx_id, &reason);
         }
         // The actor answers every submission it took; a reply dropped unanswered can only

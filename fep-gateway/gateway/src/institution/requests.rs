@@ -281,7 +281,7 @@ impl Actor {
     }
 
     /// Resolves the transaction by inquiry when the spec has one for its message type.
-    fn start_resolution(
+    pub(super) fn start_resolution(
         &mut self,
         key: CorrKey,
         tx_id: u64,

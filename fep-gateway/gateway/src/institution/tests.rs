@@ -238,6 +238,8 @@ impl Harness {
     async fn frame_on(&self, link: usize, t: Vec<u8>) {
         self.event(LinkEvent::Frame {
             link,
+            // Not a connection the actor knows: answers go to any connection up.
+            conn: 0,
             frame: Bytes::from(t),
         })
         .await;
@@ -673,4 +675,211 @@ async fn stamps_are_read_in_the_institutions_zone() {
         (status.day, status.time_zone),
         (20261130, "America/New_York")
     );
+}
+
+/// A request already sent when the actor panicked is answered `unknown` and then resolved
+/// like a timed-out one: its first result inquiry goes out `inquiry_delay` later.
+#[tokio::test(start_paused = true)]
+async fn a_panic_after_sending_starts_the_result_inquiry() {
+    let mut h = Harness::signed_on(settings()).await;
+    let request = h.submit(1);
+    let transfer = h.sent().await;
+    within(h.handle.control.send(Control::Panic)).await.unwrap();
+    let reply = within(request).await.unwrap();
+    assert_eq!(
+        (reply.outcome, reply.detail.as_str()),
+        (Outcome::Unknown, "institution task restarted after sending")
+    );
+    let status = h.status().await;
+    assert_eq!((status.counters.restarts, status.counters.unknown), (1, 1));
+    assert_eq!(status.resolving, 1, "being resolved");
+
+    tokio::time::advance(Duration::from_secs(299)).await;
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let inquiry = h.sent().await;
+    assert_eq!(h.key(&inquiry), ("7000", "100"));
+    let orig = h.handle.profile().inquiry.as_ref().unwrap().orig_msg_no;
+    assert_eq!(
+        orig.text(&inquiry),
+        h.handle.profile().msg_no.text(&transfer)
+    );
+    h.answer_inquiry(&inquiry, "0000").await;
+    let status = h.status().await;
+    assert_eq!(resolutions(&status.counters), (1, 1, 0, 0));
+    assert_eq!(status.resolving, 0);
+    let tx = h.journaled(reply.tx_id).await;
+    assert_eq!(
+        (tx.outcome, tx.resolved),
+        (TxState::Unknown, Some(Resolution::Ok))
+    );
+}
+
+/// A panic while handling one expired request loses none of the others that expired with it:
+/// the supervisor answers them `unknown`, journals that and resolves them.
+#[tokio::test(start_paused = true)]
+async fn a_panic_while_expiring_loses_no_other_expired_request() {
+    let mut h = Harness::signed_on(settings()).await;
+    let requests: Vec<_> = (1..=3).map(|n| h.submit(n)).collect();
+    for _ in 0..3 {
+        h.sent().await;
+    }
+    within(h.handle.control.send(Control::PanicOnExpiry))
+        .await
+        .unwrap();
+    assert_eq!(h.status().await.inflight, 3);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let mut restarted = Vec::new();
+    for request in requests {
+        let reply = within(request).await.unwrap();
+        assert_eq!(reply.outcome, Outcome::Unknown);
+        if reply.detail == "institution task restarted after sending" {
+            restarted.push(reply.tx_id);
+        }
+    }
+    assert_eq!(
+        restarted.len(),
+        2,
+        "only the one being handled is cut short"
+    );
+    let status = h.status().await;
+    assert_eq!((status.counters.restarts, status.counters.unknown), (1, 2));
+    assert_eq!(status.resolving, 2);
+    for id in restarted {
+        assert_eq!(h.journaled(id).await.outcome, TxState::Unknown);
+    }
+}
+
+/// A panic of the gateway says nothing about the institution: the breaker permits of the
+/// requests in flight go back uncounted, and the breaker stays closed.
+#[tokio::test(start_paused = true)]
+async fn a_panic_does_not_count_against_the_breaker() {
+    let mut s = settings();
+    let config = crate::breaker::BreakerConfig {
+        sliding_window_size: 2,
+        minimum_number_of_calls: 2,
+        ..Default::default()
+    };
+    s.breaker = Some(config.validated().unwrap());
+    let mut h = Harness::signed_on(s).await;
+    let requests: Vec<_> = (1..=4).map(|n| h.submit(n)).collect();
+    for _ in 0..4 {
+        h.sent().await;
+    }
+    within(h.handle.control.send(Control::Panic)).await.unwrap();
+    for request in requests {
+        assert_eq!(within(request).await.unwrap().outcome, Outcome::Unknown);
+    }
+    let status = h.status().await;
+    assert_eq!(status.counters.restarts, 1);
+    assert_eq!(status.breaker, "CLOSED");
+    // And requests still go out.
+    let request = h.submit(5);
+    let transfer = h.sent().await;
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+}
+
+/// Requests refused at the handle (queue full) are counted in status as they are in
+/// `fep_rejected_total`.
+#[tokio::test(start_paused = true)]
+async fn queue_full_refusals_are_counted_in_status_and_metrics_alike() {
+    let prometheus = crate::http::prometheus().expect("the Prometheus recorder");
+    let mut s = settings();
+    s.name = "queue-full-count".into();
+    s.max_inflight = 1;
+    s.queue_depth = 1;
+    let mut h = Harness::signed_on(s).await;
+    let first = h.submit(1);
+    let transfer = h.sent().await;
+    // No room in flight: the second waits in the queue, which is then full.
+    let second = h.submit(2);
+    within(async {
+        while h.handle.submit.capacity() > 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    let third = within(
+        h.handle
+            .request(fep_testkit::samples::sample_telegram(3, false), None),
+    )
+    .await;
+    assert_eq!(
+        (third.outcome, third.detail),
+        (Outcome::Rejected, RejectReason::QueueFull.to_string())
+    );
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(first).await.unwrap().outcome, Outcome::Ok);
+    let transfer = h.sent().await;
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(second).await.unwrap().outcome, Outcome::Ok);
+
+    let status = h.status().await;
+    let metric: f64 = prometheus
+        .render()
+        .lines()
+        .filter(|l| {
+            l.starts_with("fep_rejected_total{") && l.contains("institution=\"queue-full-count\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(status.counters.rejected, 1);
+    assert_eq!(metric, 1.0, "fep_rejected_total agrees with status");
+}
+
+/// Two connections accepted on one inbound recv link both stay up and both carry answers; one
+/// closing leaves the link up on the other.
+#[tokio::test(start_paused = true)]
+async fn two_connections_on_an_inbound_recv_link_both_carry_answers() {
+    let h = Harness::start(split_settings(), Arc::new(SystemClock));
+    let mut send = h.up(0, 1, true).await;
+    let first = h.up(1, 2, false).await;
+    let second = h.up(1, 3, false).await;
+    h.status().await;
+    assert!(
+        !first.is_closed(),
+        "the second connection leaves the first up"
+    );
+    let p = h.handle.profile().clone();
+    let answer = |t: &Bytes, response: &[u8]| {
+        let mut a = t.to_vec();
+        p.msg_type.put_text(&mut a, response);
+        p.resp_code.put_text(&mut a, b"0000");
+        a
+    };
+    let sign_on = within(send.recv()).await.unwrap();
+    h.event(LinkEvent::Frame {
+        link: 1,
+        conn: 2,
+        frame: Bytes::from(answer(&sign_on, b"1100")),
+    })
+    .await;
+    assert_eq!(h.status().await.session, SessionState::Ready);
+    for (n, conn) in [(1, 2), (2, 3)] {
+        let request = h.submit(n);
+        let transfer = within(send.recv()).await.unwrap();
+        h.event(LinkEvent::Frame {
+            link: 1,
+            conn,
+            frame: Bytes::from(answer(&transfer, b"2100")),
+        })
+        .await;
+        assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+    }
+    // The first closes: the link stays up on the second.
+    h.event(LinkEvent::Down { link: 1, conn: 2 }).await;
+    let status = h.status().await;
+    assert_eq!(status.links[1].state, LinkState::Up);
+    assert_eq!(status.session, SessionState::Ready);
+    assert!(!second.is_closed());
+    let request = h.submit(3);
+    let transfer = within(send.recv()).await.unwrap();
+    h.event(LinkEvent::Frame {
+        link: 1,
+        conn: 3,
+        frame: Bytes::from(answer(&transfer, b"2100")),
+    })
+    .await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
 }
