@@ -232,11 +232,8 @@ impl Actor {
                 continue;
             }
             self.counters.unknown += 1;
-            let _ = reply.send(Reply::unknown(
-                tx_id,
-                "institution task restarted after sending",
-            ));
-            self.record(tx_id, &e.at, TxState::Unknown, "institution task restarted");
+            let answer = Reply::unknown(tx_id, "institution task restarted after sending");
+            self.answer_durably(reply, &e.at, answer);
             self.late.remember(key, tx_id, now);
         }
         for s in std::mem::take(&mut self.waiting) {
@@ -303,9 +300,11 @@ impl Actor {
         for s in std::mem::take(&mut self.waiting) {
             self.reject(s, RejectReason::ShuttingDown);
         }
-        for (_, e) in self.inflight.drain() {
+        let entries: Vec<_> = self.inflight.drain().collect();
+        for (_, e) in entries {
             if let Purpose::User { reply, tx_id } = e.purpose {
-                let _ = reply.send(Reply::unknown(tx_id, "gateway stopped before the answer"));
+                let answer = Reply::unknown(tx_id, "gateway stopped before the answer");
+                self.answer_durably(reply, &e.at, answer);
             }
         }
         if let Some(done) = shutdown {

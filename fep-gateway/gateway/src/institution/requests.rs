@@ -13,7 +13,7 @@ use super::resolver::{Due, Settled, Step};
 use super::{now, NoticeEvent, Reply, Submit};
 use crate::clock::hms_of;
 use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
-use crate::journal::{JournalError, TelegramRow, TxRecord, Unsettled};
+use crate::journal::{JournalError, OnCommit, TelegramRow, TxRecord, Unsettled};
 use crate::profile::{CorrKey, FrameKind, Verdict};
 use crate::protocol::Outcome;
 
@@ -84,13 +84,17 @@ impl Actor {
     }
 
     fn reject_reply(&mut self, tx_id: u64, reply: oneshot::Sender<Reply>, reason: RejectReason) {
-        self.counters.rejected += 1;
-        self.metrics.rejected(&reason);
+        self.count_rejected(&reason);
         let _ = reply.send(Reply::rejected(tx_id, &reason));
     }
 
-    /// Answers `rejected` for a user request whose telegram never reached a link, and settles
-    /// its journaled transaction.
+    fn count_rejected(&mut self, reason: &RejectReason) {
+        self.counters.rejected += 1;
+        self.metrics.rejected(reason);
+    }
+
+    /// Answers `rejected` for a user request whose telegram never reached a link, once its
+    /// journaled transaction is settled as such.
     pub(super) fn reject_unsent(
         &mut self,
         tx_id: u64,
@@ -98,8 +102,29 @@ impl Actor {
         at: &MsgRef,
         reason: RejectReason,
     ) {
-        self.record(tx_id, at, TxState::Rejected, &reason.to_string());
-        self.reject_reply(tx_id, reply, reason);
+        self.count_rejected(&reason);
+        self.answer_durably(reply, at, Reply::rejected(tx_id, &reason));
+    }
+
+    /// Journals the outcome `answer` of a caller's transaction (sent as `at`) and answers the
+    /// caller only once that record is committed, so that no crash can take back what the
+    /// caller was told. The actor does not wait: the journal's writer answers after its group
+    /// commit. If the record cannot be committed, the journal still says `sent` (a restart
+    /// resolves it by inquiry), so the caller hears `unknown` — or, for a telegram that never
+    /// left, `rejected` with the journal's failure named.
+    pub(super) fn answer_durably(&self, reply: oneshot::Sender<Reply>, at: &MsgRef, answer: Reply) {
+        let record = TxRecord::new(answer.tx_id, at, &self.name, answer.outcome.into())
+            .with_detail(answer.detail.clone());
+        self.journal.put_tx_then(
+            record,
+            OnCommit::new(move |committed| {
+                let answer = match committed {
+                    Ok(()) => answer,
+                    Err(e) => not_journaled(answer, &e),
+                };
+                let _ = reply.send(answer);
+            }),
+        );
     }
 
     // ----- sending -------------------------------------------------------------------------
@@ -234,9 +259,8 @@ impl Actor {
                 self.counters.unknown += 1;
                 let took = now.saturating_duration_since(e.sent_at);
                 self.metrics.request(&e.at.key, Outcome::Unknown, took);
-                let _ = reply.send(Reply::unknown(tx_id, why));
                 self.late.remember(key, tx_id, now);
-                self.record(tx_id, &e.at, TxState::Unknown, why);
+                self.answer_durably(reply, &e.at, Reply::unknown(tx_id, why));
                 self.start_resolution(key, tx_id, e.at, e.telegram, now);
             }
             Purpose::SignOn => {
@@ -393,16 +417,16 @@ impl Actor {
                 }
                 let took = now.saturating_duration_since(e.sent_at);
                 self.metrics.request(&e.at.key, outcome, took);
-                self.record(tx_id, &e.at, outcome.into(), &detail);
-                if outcome == Outcome::Unknown {
-                    self.start_resolution(key, tx_id, e.at, e.telegram, now);
-                }
-                let _ = reply.send(Reply {
+                let answer = Reply {
                     tx_id,
                     outcome,
                     detail,
                     telegram: frame,
-                });
+                };
+                self.answer_durably(reply, &e.at, answer);
+                if outcome == Outcome::Unknown {
+                    self.start_resolution(key, tx_id, e.at, e.telegram, now);
+                }
             }
             Purpose::SignOn => {
                 let accepted = verdict == Verdict::Ok;
@@ -482,4 +506,23 @@ impl Actor {
             }
         });
     }
+}
+
+/// What a caller hears when the outcome `answer` could not be journaled (`why`): a telegram
+/// that may have left is `unknown` until the journal settles it; one that never left stays
+/// `rejected`.
+fn not_journaled(answer: Reply, why: &JournalError) -> Reply {
+    if answer.outcome == Outcome::Rejected {
+        return Reply {
+            detail: format!("{}; not recorded in the journal: {why}", answer.detail),
+            ..answer
+        };
+    }
+    let detail = format!(
+        "the outcome ({} {}) could not be recorded in the journal ({why}): unknown until the \
+         transaction is resolved",
+        answer.outcome.as_str(),
+        answer.detail
+    );
+    Reply::unknown(answer.tx_id, &detail)
 }
