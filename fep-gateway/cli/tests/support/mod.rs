@@ -291,7 +291,9 @@ pub async fn legacy_bank(answer: Answer) -> SimHandle {
     .await
 }
 
-async fn bank_with(answer: Answer, cfg: SimConfig) -> SimHandle {
+/// The simulated bank with the settings `cfg` (latency, decline and unknown rates, …),
+/// recording, answering as `answer` says.
+pub async fn bank_with(answer: Answer, cfg: SimConfig) -> SimHandle {
     // Bound here and handed over: the address is the simulator's before the gateway starts.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind bank");
     let sim = Simulator::start_on(
