@@ -6,6 +6,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -14,12 +15,12 @@ use super::admission::{Admission, Call};
 use super::inflight::{InFlight, Late};
 use super::links::Links;
 use super::resolver::{Policy, Resolver};
-use super::sequencer::{Reserved, Sequencer};
+use super::sequencer::{Availability, Class, Exhaustion, Reserve, Reserved, Sequencer, Shortage};
 use super::session::Session;
 use super::telemetry::{rejected_counter, Metrics};
 use super::{
     now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, NoticeEvent, Reply,
-    Submit,
+    SequenceStatus, Submit,
 };
 use crate::breaker::{CircuitBreaker, State, Transition};
 use crate::clock::{day_of, hms_of, SharedClock};
@@ -46,8 +47,16 @@ pub(super) enum Purpose {
     Inquiry { orig: CorrKey },
 }
 
-/// A 전문번호 reservation's result, for the day it was made for.
-type ReserveResult = (u32, Result<Range<u32>, JournalError>);
+/// A 전문번호 reservation and its result.
+type ReserveResult = (Reserve, Result<Range<u32>, JournalError>);
+
+/// A telegram of the gateway's own (sign-on, result inquiry) waiting for a 전문번호: once
+/// callers' requests have used up their share, reserve numbers are reserved as they are needed.
+pub(super) struct Deferred {
+    pub telegram: Bytes,
+    pub purpose: Purpose,
+    pub timeout: Duration,
+}
 
 /// Completes when a telegram's journal row is committed.
 pub(super) struct Journaled {
@@ -95,6 +104,13 @@ pub(super) struct Actor {
     pub resolver: Resolver,
     /// Admitted requests waiting for a 전문번호 block.
     pub waiting: VecDeque<Submit>,
+    /// The gateway's own telegrams waiting for a 전문번호 (at most the sign-on and one inquiry
+    /// per unknown being resolved).
+    pub deferred: VecDeque<Deferred>,
+    /// Why the last sign-on could not be sent, until one is.
+    pub sign_on_error: Option<RejectReason>,
+    /// Usage of the number range from which status warns (percent).
+    sequence_warn_percent: u32,
     pub counters: Counters,
     pub notices: broadcast::Sender<NoticeEvent>,
     seq_tx: mpsc::Sender<ReserveResult>,
@@ -127,7 +143,12 @@ pub(crate) fn spawn(
         journal,
         request_timeout: settings.request_timeout,
         links: Links::new(&settings.links),
-        seq: Sequencer::new(day_of(&clock.now()), *profile.seq_range.end()),
+        seq: Sequencer::new(
+            day_of(&clock.now()),
+            *profile.seq_range.end(),
+            settings.sequence_reserve,
+        )
+        .warn_at_percent(settings.sequence_warn_percent),
         clock,
         admission: Admission::new(settings.max_inflight, settings.rate_tps, breaker),
         session: Session::new(settings.sign_on, settings.sign_on_at_date_change),
@@ -139,6 +160,9 @@ pub(crate) fn spawn(
             max_attempts: settings.inquiry_max_attempts,
         }),
         waiting: VecDeque::new(),
+        deferred: VecDeque::new(),
+        sign_on_error: None,
+        sequence_warn_percent: settings.sequence_warn_percent,
         counters: Counters::default(),
         notices: notices.clone(),
         seq_tx,
@@ -190,6 +214,7 @@ impl Actor {
     /// notice: each actor is its own task.
     async fn supervise(mut self, mut rx: Receivers) {
         self.reserve_more();
+        self.sequence_changed();
         loop {
             let run = std::panic::AssertUnwindSafe(self.run(&mut rx));
             match futures::FutureExt::catch_unwind(run).await {
@@ -239,6 +264,8 @@ impl Actor {
         for s in std::mem::take(&mut self.waiting) {
             self.reject(s, RejectReason::TaskRestarted);
         }
+        // The sign-on is sent again below; inquiries are re-armed.
+        self.deferred.clear();
         self.session.forget_attempt();
         // Unknowns keep being resolved: their inquiries are re-armed.
         self.resolver.rearm_all(now);
@@ -264,7 +291,7 @@ impl Actor {
             tokio::select! {
                 biased;
                 Some(event) = rx.link.recv() => self.on_link(event),
-                Some((day, result)) = rx.seq.recv() => self.on_reserved(day, result),
+                Some((r, result)) = rx.seq.recv() => self.on_reserved(r, result),
                 Some(rows) = rx.recovered.recv() => self.on_recovered(rows),
                 Some((key, result)) = self.journaling.next(), if !self.journaling.is_empty() => self.on_journaled(key, result),
                 () = &mut timer, if armed.is_some() => {
@@ -353,43 +380,115 @@ impl Actor {
     // ----- sequence numbers ---------------------------------------------------------------
 
     pub(super) fn reserve_more(&mut self) {
-        let Some(r) = self.seq.wants_block() else {
+        let Some(r) = self.seq.wants_block(self.deferred.len()) else {
             return;
         };
         let (journal, name, tx) = (self.journal.clone(), self.name.clone(), self.seq_tx.clone());
         tokio::spawn(async move {
             let result = journal.reserve_seq(&name, r.day, r.block, r.max).await;
-            let _ = tx.send((r.day, result)).await;
+            let _ = tx.send((r, result)).await;
         });
     }
 
-    fn on_reserved(&mut self, day: u32, result: Result<Range<u32>, JournalError>) {
-        let error = result.as_ref().err().map(ToString::to_string);
-        match self.seq.on_reserved(day, result) {
+    fn on_reserved(&mut self, r: Reserve, result: Result<Range<u32>, JournalError>) {
+        let (result, error) = match result {
+            Ok(block) => (Ok(block), None),
+            Err(JournalError::Exhausted { next, .. }) => (Err(Shortage::Exhausted { next }), None),
+            Err(e) => (Err(Shortage::Failed), Some(e.to_string())),
+        };
+        match self.seq.on_reserved(r, result) {
             Reserved::Stale => return,
             Reserved::Failed => {
                 tracing::error!(institution = %self.name, error = ?error, "cannot reserve 전문번호");
                 for s in std::mem::take(&mut self.waiting) {
                     self.reject(s, RejectReason::NoSequenceNumber(error.clone()));
                 }
+                let reason = RejectReason::NoSequenceNumber(error);
+                for d in std::mem::take(&mut self.deferred) {
+                    self.own_not_sent(d.purpose, reason.clone());
+                }
+                self.sequence_changed();
                 return;
+            }
+            Reserved::Exhausted => {
+                let usage = self.seq.usage();
+                match usage.exhaustion {
+                    Exhaustion::All => {
+                        tracing::error!(institution = %self.name, day = usage.day, max = usage.max, "전문번호 exhausted, the reserve included: no telegram can be numbered until the next business day")
+                    }
+                    _ => {
+                        tracing::error!(institution = %self.name, day = usage.day, max = usage.max, reserve = usage.reserve, "전문번호 for requests exhausted: requests are refused until the next business day; result inquiries and session telegrams use the reserve")
+                    }
+                }
             }
             Reserved::Accepted => {}
         }
+        self.numbers_changed();
+    }
+
+    /// Numbers arrived or ran out: the gateway's own telegrams go first (the reserve is theirs),
+    /// then the sign-on, then the requests waiting; what can no longer be numbered is refused.
+    fn numbers_changed(&mut self) {
         self.reserve_more();
+        while !self.deferred.is_empty() && self.seq.availability(Class::Own) != Availability::Soon {
+            let Some(Deferred {
+                telegram,
+                purpose,
+                timeout,
+            }) = self.deferred.pop_front()
+            else {
+                break;
+            };
+            self.send_own(telegram, purpose, timeout);
+        }
         self.maybe_sign_on();
-        while !self.seq.is_dry() {
+        loop {
+            match self.seq.availability(Class::Request) {
+                Availability::Now => {}
+                Availability::Soon => break,
+                Availability::Exhausted => {
+                    let reason = self.exhausted_reason();
+                    for s in std::mem::take(&mut self.waiting) {
+                        self.reject(s, reason.clone());
+                    }
+                    break;
+                }
+            }
             let Some(s) = self.waiting.pop_front() else {
                 break;
             };
             self.send_user(s);
         }
+        self.reserve_more();
+        self.sequence_changed();
     }
 
-    pub(super) fn next_msg_no(&mut self) -> Option<u32> {
-        let n = self.seq.next();
+    /// Why numbers cannot be had today.
+    pub(super) fn exhausted_reason(&self) -> RejectReason {
+        let u = self.seq.usage();
+        RejectReason::SequenceExhausted {
+            day: u.day,
+            max: u.max,
+            reserve: u.reserve,
+            reserve_too: u.exhaustion == Exhaustion::All,
+        }
+    }
+
+    /// The next 전문번호 for `class`, if one is at hand (more are reserved as needed).
+    pub(super) fn next_number(&mut self, class: Class) -> Option<u32> {
+        let n = self.seq.next(class);
         self.reserve_more();
+        self.sequence_changed();
         n
+    }
+
+    /// Exports the range's usage; warns once a day at the threshold.
+    fn sequence_changed(&mut self) {
+        let usage = self.seq.usage();
+        self.metrics.sequence(&usage);
+        if self.seq.take_warning() {
+            tracing::warn!(institution = %self.name, day = usage.day, used = usage.used, max = usage.max, percent = self.sequence_warn_percent, "전문번호 usage passed the warning threshold");
+        }
     }
 
     fn check_day(&mut self) {
@@ -399,6 +498,7 @@ impl Actor {
             tracing::info!(institution = %self.name, from, to = today, "business date changed: new 전문번호 range and sign-on");
             self.session.on_day_change();
             self.reserve_more();
+            self.sequence_changed();
         }
         self.late.forget_old(now());
     }
@@ -452,9 +552,43 @@ impl Actor {
         }
         let telegram = self.profile.admin(&self.profile.sign_on);
         let timeout = super::session::SIGN_ON_TIMEOUT;
-        if let Err((_, reason)) = self.send(telegram.into(), Purpose::SignOn, timeout) {
-            tracing::warn!(institution = %self.name, %reason, "sign-on not sent; retrying");
-            self.session.on_not_sent(now());
+        self.send_own(telegram.into(), Purpose::SignOn, timeout);
+    }
+
+    /// Sends a telegram of the gateway's own (sign-on, result inquiry): its 전문번호 may come
+    /// from the reserve; when none is at hand it waits for one.
+    pub(super) fn send_own(&mut self, telegram: Bytes, purpose: Purpose, timeout: Duration) {
+        if self.seq.availability(Class::Own) == Availability::Soon {
+            self.deferred.push_back(Deferred {
+                telegram,
+                purpose,
+                timeout,
+            });
+            self.reserve_more();
+            return;
+        }
+        let sign_on = matches!(purpose, Purpose::SignOn);
+        match self.send(telegram, purpose, timeout) {
+            Ok(_) if sign_on => self.sign_on_error = None,
+            Ok(_) => {}
+            Err((purpose, reason)) => self.own_not_sent(purpose, reason),
+        }
+    }
+
+    /// A telegram of the gateway's own could not be sent: tried again later.
+    fn own_not_sent(&mut self, purpose: Purpose, reason: RejectReason) {
+        let now = now();
+        match purpose {
+            Purpose::SignOn => {
+                tracing::warn!(institution = %self.name, %reason, "sign-on not sent; retrying");
+                self.sign_on_error = Some(reason);
+                self.session.on_not_sent(now);
+            }
+            Purpose::Inquiry { orig } => {
+                tracing::warn!(institution = %self.name, %reason, "result inquiry not sent; will retry");
+                self.inquiry_failed(orig, now);
+            }
+            Purpose::User { reply, tx_id } => self.reject_reply(tx_id, reply, reason),
         }
     }
 
@@ -463,10 +597,15 @@ impl Actor {
             return;
         }
         let mut t = self.profile.admin(&self.profile.sign_off);
-        if let Some(n) = self.next_msg_no() {
-            let time = hms_of(&self.clock.now());
-            self.profile.stamp(&mut t, n, self.seq.day(), time);
-            let _ = self.links.write(t.into());
+        match self.next_number(Class::Own) {
+            Some(n) => {
+                let time = hms_of(&self.clock.now());
+                self.profile.stamp(&mut t, n, self.seq.day(), time);
+                let _ = self.links.write(t.into());
+            }
+            None => {
+                tracing::warn!(institution = %self.name, "sign-off not sent: no 전문번호 at hand")
+            }
         }
     }
 
@@ -498,6 +637,12 @@ impl Actor {
                 .map_or("none", State::as_str)
                 .to_owned(),
             counters: self.counters.clone(),
+            sequence: SequenceStatus::of(&self.seq.usage(), self.sequence_warn_percent),
+            sign_on_error: self
+                .sign_on_error
+                .as_ref()
+                .filter(|_| !self.session.signed_on())
+                .map(ToString::to_string),
         }
     }
 }

@@ -10,6 +10,7 @@ use super::actor::{Actor, Journaled, Purpose};
 use super::admission::Call;
 use super::inflight::Entry;
 use super::resolver::{Due, Settled, Step};
+use super::sequencer::{Availability, Class};
 use super::{now, NoticeEvent, Reply, Submit};
 use crate::clock::hms_of;
 use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
@@ -34,15 +35,27 @@ impl Actor {
             return self.reject(s, reason);
         }
         if let Err(reason) = self.session.readiness(self.links.can_send()) {
+            // Say why the sign-on has not happened when it could not be sent.
+            let reason = match (reason, &self.sign_on_error) {
+                (RejectReason::NotReady, Some(cause)) => {
+                    RejectReason::SignOnFailed(Box::new(cause.clone()))
+                }
+                (reason, _) => reason,
+            };
             return self.reject(s, reason);
         }
-        if self.seq.is_dry() {
-            // Numbers are being reserved: hold the request briefly (bounded by max_inflight).
-            self.waiting.push_back(s);
-            self.reserve_more();
-            return;
+        match self.seq.availability(Class::Request) {
+            Availability::Now => self.send_user(s),
+            Availability::Soon => {
+                // Numbers are being reserved: hold the request briefly (bounded by max_inflight).
+                self.waiting.push_back(s);
+                self.reserve_more();
+            }
+            Availability::Exhausted => {
+                let reason = self.exhausted_reason();
+                self.reject(s, reason);
+            }
         }
-        self.send_user(s);
     }
 
     /// Sends an admitted request, unless the breaker refuses it.
@@ -83,7 +96,12 @@ impl Actor {
         self.reject_reply(s.tx_id, s.reply, reason);
     }
 
-    fn reject_reply(&mut self, tx_id: u64, reply: oneshot::Sender<Reply>, reason: RejectReason) {
+    pub(super) fn reject_reply(
+        &mut self,
+        tx_id: u64,
+        reply: oneshot::Sender<Reply>,
+        reason: RejectReason,
+    ) {
         self.count_rejected(&reason);
         let _ = reply.send(Reply::rejected(tx_id, &reason));
     }
@@ -137,8 +155,16 @@ impl Actor {
         purpose: Purpose,
         timeout: Duration,
     ) -> Result<CorrKey, (Purpose, RejectReason)> {
-        let Some(msg_no) = self.next_msg_no() else {
-            return Err((purpose, RejectReason::NoSequenceNumber(None)));
+        let class = match purpose {
+            Purpose::User { .. } => Class::Request,
+            Purpose::SignOn | Purpose::Inquiry { .. } => Class::Own,
+        };
+        let Some(msg_no) = self.next_number(class) else {
+            let reason = match self.seq.availability(class) {
+                Availability::Exhausted => self.exhausted_reason(),
+                _ => RejectReason::NoSequenceNumber(None),
+            };
+            return Err((purpose, reason));
         };
         let day = self.seq.day();
         // Copies only if the caller still shares the bytes.
@@ -321,14 +347,10 @@ impl Actor {
             return self.inquiry_failed(due.key, now);
         };
         let timeout = self.request_timeout;
-        let purpose = Purpose::Inquiry { orig: due.key };
-        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout) {
-            tracing::warn!(institution = %self.name, %reason, "result inquiry not sent; will retry");
-            self.inquiry_failed(due.key, now);
-        }
+        self.send_own(telegram.into(), Purpose::Inquiry { orig: due.key }, timeout);
     }
 
-    fn inquiry_failed(&mut self, orig: CorrKey, now: Instant) {
+    pub(super) fn inquiry_failed(&mut self, orig: CorrKey, now: Instant) {
         let step = self.resolver.retry(orig, now);
         self.on_step(step, "inquiry");
     }
