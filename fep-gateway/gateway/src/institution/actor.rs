@@ -380,6 +380,10 @@ impl Actor {
     // ----- sequence numbers ---------------------------------------------------------------
 
     pub(super) fn reserve_more(&mut self) {
+        if self.shutdown.is_some() {
+            // Stopping: numbers reserved now would only be lost.
+            return;
+        }
         let Some(r) = self.seq.wants_block(self.deferred.len()) else {
             return;
         };
@@ -597,7 +601,10 @@ impl Actor {
             return;
         }
         let mut t = self.profile.admin(&self.profile.sign_off);
-        match self.next_number(Class::Own) {
+        // Not `next_number`: no more is reserved for a gateway that is stopping.
+        let number = self.seq.next(Class::Own);
+        self.sequence_changed();
+        match number {
             Some(n) => {
                 let time = hms_of(&self.clock.now());
                 self.profile.stamp(&mut t, n, self.seq.day(), time);
