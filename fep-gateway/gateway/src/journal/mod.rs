@@ -33,7 +33,10 @@ use writer::Command;
 ///
 /// It runs on the journal's writer thread, right after the commit: keep it short and never
 /// block (answering a caller over a oneshot channel is what it is for).
-pub struct OnCommit(Option<Box<dyn FnOnce(Result<(), JournalError>) + Send>>);
+pub struct OnCommit(Option<CommitCallback>);
+
+/// The function an [`OnCommit`] calls.
+type CommitCallback = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
 
 impl OnCommit {
     /// Calls `f` once the record is committed (or cannot be).
