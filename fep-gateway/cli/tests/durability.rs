@@ -112,16 +112,7 @@ async fn every_answer_given_before_a_kill_9_matches_the_journal_after_the_restar
     .await;
     let dir = tempdir();
     let data = dir.path().join("data");
-    let cfg = config(
-        &data,
-        &[institution(
-            "hecto",
-            &duplex_link(sim.addr()),
-            "10s",
-            "300ms",
-            "5m",
-        )],
-    );
+    let cfg = duplex_hecto(&data, sim.addr(), "10s", "300ms");
     let fep = Fep::start(dir.path(), &cfg, &[]);
     fep.wait_signed_on("hecto").await;
 

@@ -263,6 +263,21 @@ pub fn split_links(connect: SocketAddr, allowed_peer: &str) -> String {
     )
 }
 
+/// A whole config with one institution, "hecto", on one duplex link to `bank`, with the given
+/// request timeout and inquiry delay (polls after 5 minutes idle); its journal in `data`.
+pub fn duplex_hecto(data: &Path, bank: SocketAddr, timeout: &str, inquiry_delay: &str) -> String {
+    config(
+        data,
+        &[institution(
+            "hecto",
+            &duplex_link(bank),
+            timeout,
+            inquiry_delay,
+            "5m",
+        )],
+    )
+}
+
 /// A whole config: server section with free ports + institutions.
 pub fn config(data_dir: &Path, institutions: &[String]) -> String {
     format!(
