@@ -78,6 +78,35 @@ impl std::future::Future for Journaled {
     }
 }
 
+/// A caller's answer waiting for the commit of its outcome record; completes by sending it
+/// (or, if the record could not be committed, what [`super::requests::not_journaled`] says).
+pub(super) struct Answering {
+    pub committed: oneshot::Receiver<Result<(), JournalError>>,
+    pub reply: Option<(oneshot::Sender<Reply>, Reply)>,
+}
+
+impl std::future::Future for Answering {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let committed = match std::pin::Pin::new(&mut self.committed).poll(cx) {
+            std::task::Poll::Pending => return std::task::Poll::Pending,
+            std::task::Poll::Ready(r) => r.unwrap_or(Err(JournalError::Stopped)),
+        };
+        if let Some((reply, answer)) = self.reply.take() {
+            let answer = match committed {
+                Ok(()) => answer,
+                Err(e) => super::requests::not_journaled(answer, &e),
+            };
+            let _ = reply.send(answer);
+        }
+        std::task::Poll::Ready(())
+    }
+}
+
 /// The actor's inboxes; owned by the supervisor so they survive a panic.
 struct Receivers {
     recovered: mpsc::Receiver<Unsettled>,
@@ -116,6 +145,8 @@ pub(super) struct Actor {
     seq_tx: mpsc::Sender<ReserveResult>,
     shutdown: Option<oneshot::Sender<()>>,
     pub journaling: FuturesUnordered<Journaled>,
+    /// Answers waiting for their outcome's commit (kept across a panic: they are settled).
+    pub answering: FuturesUnordered<Answering>,
     pub metrics: Metrics,
 }
 
@@ -168,6 +199,7 @@ pub(crate) fn spawn(
         seq_tx,
         shutdown: None,
         journaling: FuturesUnordered::new(),
+        answering: FuturesUnordered::new(),
         metrics: Metrics::new(&name),
     };
     let (recovered_tx, recovered_rx) = mpsc::channel(1);
@@ -294,6 +326,10 @@ impl Actor {
                 Some((r, result)) = rx.seq.recv() => self.on_reserved(r, result),
                 Some(rows) = rx.recovered.recv() => self.on_recovered(rows),
                 Some((key, result)) = self.journaling.next(), if !self.journaling.is_empty() => self.on_journaled(key, result),
+                Some(()) = self.answering.next(), if !self.answering.is_empty() => {
+                    // A group commit settles many at once: answer them all now.
+                    while let Some(Some(())) = futures::FutureExt::now_or_never(self.answering.next()) {}
+                }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
                     self.on_wake();
@@ -312,7 +348,7 @@ impl Actor {
                 else => return self.shutdown.take(),
             }
             self.metrics.inflight(self.inflight.len());
-            if self.shutdown.is_some() && self.user_inflight() == 0 {
+            if self.shutdown.is_some() && self.user_inflight() == 0 && self.answering.is_empty() {
                 return self.shutdown.take();
             }
         }
@@ -333,6 +369,11 @@ impl Actor {
                 let answer = Reply::unknown(tx_id, "gateway stopped before the answer");
                 self.answer_durably(reply, &e.at, answer);
             }
+        }
+        // Answers still waiting for their commit are delivered when it is over.
+        let mut answering = std::mem::take(&mut self.answering);
+        if !answering.is_empty() {
+            tokio::spawn(async move { while answering.next().await.is_some() {} });
         }
         if let Some(done) = shutdown {
             let _ = done.send(());

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use super::actor::{Actor, Journaled, Purpose};
+use super::actor::{Actor, Answering, Journaled, Purpose};
 use super::admission::Call;
 use super::inflight::Entry;
 use super::resolver::{Due, Settled, Step};
@@ -126,23 +126,29 @@ impl Actor {
 
     /// Journals the outcome `answer` of a caller's transaction (sent as `at`) and answers the
     /// caller only once that record is committed, so that no crash can take back what the
-    /// caller was told. The actor does not wait: the journal's writer answers after its group
-    /// commit. If the record cannot be committed, the journal still says `sent` (a restart
-    /// resolves it by inquiry), so the caller hears `unknown` — or, for a telegram that never
-    /// left, `rejected` with the journal's failure named.
-    pub(super) fn answer_durably(&self, reply: oneshot::Sender<Reply>, at: &MsgRef, answer: Reply) {
+    /// caller was told. The actor does not wait: the answer joins those waiting for their
+    /// group commit, and is sent when it is over. If the record cannot be committed, the
+    /// journal still says `sent` (a restart resolves it by inquiry), so the caller hears
+    /// `unknown` — or, for a telegram that never left, `rejected` with the journal's failure.
+    pub(super) fn answer_durably(
+        &mut self,
+        reply: oneshot::Sender<Reply>,
+        at: &MsgRef,
+        answer: Reply,
+    ) {
         let record = TxRecord::new(answer.tx_id, at, &self.name, answer.outcome.into())
             .with_detail(answer.detail.clone());
+        let (done, committed) = oneshot::channel();
         self.journal.put_tx_then(
             record,
-            OnCommit::new(move |committed| {
-                let answer = match committed {
-                    Ok(()) => answer,
-                    Err(e) => not_journaled(answer, &e),
-                };
-                let _ = reply.send(answer);
+            OnCommit::new(move |result| {
+                let _ = done.send(result);
             }),
         );
+        self.answering.push(Answering {
+            committed,
+            reply: Some((reply, answer)),
+        });
     }
 
     // ----- sending -------------------------------------------------------------------------
@@ -533,7 +539,7 @@ impl Actor {
 /// What a caller hears when the outcome `answer` could not be journaled (`why`): a telegram
 /// that may have left is `unknown` until the journal settles it; one that never left stays
 /// `rejected`.
-fn not_journaled(answer: Reply, why: &JournalError) -> Reply {
+pub(super) fn not_journaled(answer: Reply, why: &JournalError) -> Reply {
     if answer.outcome == Outcome::Rejected {
         return Reply {
             detail: format!("{}; not recorded in the journal: {why}", answer.detail),
