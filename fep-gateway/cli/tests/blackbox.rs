@@ -33,16 +33,7 @@ fn start_hecto_with(sim: &SimHandle, extra: &[&str]) -> (tempfile::TempDir, Fep)
     let dir = tempdir();
     let fep = Fep::start(
         dir.path(),
-        &config(
-            &dir.path().join("data"),
-            &[institution(
-                "hecto",
-                &duplex_link(sim.addr()),
-                "5s",
-                "1m",
-                "5m",
-            )],
-        ),
+        &duplex_hecto(&dir.path().join("data"), sim.addr(), "5s", "1m"),
         extra,
     );
     (dir, fep)
@@ -504,16 +495,7 @@ async fn kill_9_mid_flight_then_restart_resolves_every_unknown() {
     let sim = bank(Answer::late("0000", Duration::from_millis(1500))).await;
     let dir = tempdir();
     let data = dir.path().join("data");
-    let cfg = config(
-        &data,
-        &[institution(
-            "hecto",
-            &duplex_link(sim.addr()),
-            "10s",
-            "300ms",
-            "5m",
-        )],
-    );
+    let cfg = duplex_hecto(&data, sim.addr(), "10s", "300ms");
     let fep = Fep::start(dir.path(), &cfg, &[]);
     let client = Client::connect(fep.native).await.unwrap();
     assert_eq!(

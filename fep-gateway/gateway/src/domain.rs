@@ -315,9 +315,25 @@ pub enum RejectReason {
     /// The institution's task panicked before the telegram was written.
     #[error("institution task restarted before sending")]
     TaskRestarted,
-    /// No 전문번호 could be had (journal failure, or the day's range is used up).
+    /// No 전문번호 could be had (the journal could not reserve any).
     #[error("no sequence number{}", cause_suffix(.0))]
     NoSequenceNumber(Option<String>),
+    /// The day's 전문번호 range is used up: for callers' requests (the numbers kept for result
+    /// inquiries and session telegrams remain), or entirely (`reserve_too`).
+    #[error("sequence numbers exhausted for {day}: {}", exhausted_detail(*.max, *.reserve, *.reserve_too))]
+    SequenceExhausted {
+        /// Business date (YYYYMMDD).
+        day: u32,
+        /// Last number of the day's range (it starts at 1).
+        max: u32,
+        /// Numbers at the end of the range kept for the gateway's own telegrams.
+        reserve: u32,
+        /// Those are used up too.
+        reserve_too: bool,
+    },
+    /// Links are up but the sign-on could not be sent, for the reason given.
+    #[error("institution not ready: sign-on failed: {0}")]
+    SignOnFailed(Box<RejectReason>),
     /// The journal refused the telegram at once (saturated).
     #[error("overload: {0}")]
     JournalBusy(String),
@@ -333,6 +349,20 @@ fn retry_in(after: &Option<Duration>) -> String {
     after
         .map(|d| format!("; retry in {} ms", d.as_millis()))
         .unwrap_or_default()
+}
+
+fn exhausted_detail(max: u32, reserve: u32, reserve_too: bool) -> String {
+    if reserve_too || reserve == 0 {
+        return format!(
+            "all of 전문번호 1..={max} are used, the {reserve} kept for result inquiries and \
+             session telegrams included"
+        );
+    }
+    format!(
+        "requests may use 전문번호 1..={} and all are used; the last {reserve} of 1..={max} are \
+         kept for result inquiries and session telegrams",
+        max - reserve
+    )
 }
 
 fn cause_suffix(cause: &Option<String>) -> String {
@@ -359,6 +389,8 @@ impl RejectReason {
             RejectReason::Stopped => "stopped",
             RejectReason::TaskRestarted => "task_restarted",
             RejectReason::NoSequenceNumber(_) => "no_sequence_number",
+            RejectReason::SequenceExhausted { .. } => "sequence_exhausted",
+            RejectReason::SignOnFailed(_) => "sign_on_failed",
             RejectReason::JournalBusy(_) => "journal_busy",
             RejectReason::JournalUnavailable(_) => "journal_unavailable",
             RejectReason::JournalTooSlow => "journal_too_slow",
@@ -461,6 +493,37 @@ mod tests {
         assert_eq!(
             RejectReason::BadRequest { expected_len: 300 }.to_string(),
             "bad request: expected a 300-byte telegram with a readable header"
+        );
+        let requests = RejectReason::SequenceExhausted {
+            day: 20261201,
+            max: 30,
+            reserve: 5,
+            reserve_too: false,
+        };
+        assert_eq!(
+            requests.to_string(),
+            "sequence numbers exhausted for 20261201: requests may use 전문번호 1..=25 and all \
+             are used; the last 5 of 1..=30 are kept for result inquiries and session telegrams"
+        );
+        let all = RejectReason::SignOnFailed(Box::new(RejectReason::SequenceExhausted {
+            day: 20261201,
+            max: 30,
+            reserve: 5,
+            reserve_too: true,
+        }));
+        assert_eq!(
+            all.to_string(),
+            "institution not ready: sign-on failed: sequence numbers exhausted for 20261201: all \
+             of 전문번호 1..=30 are used, the 5 kept for result inquiries and session telegrams \
+             included"
+        );
+        assert_eq!(
+            (requests.label(), all.label()),
+            ("sequence_exhausted", "sign_on_failed")
+        );
+        assert!(
+            !all.to_string().contains("signing on"),
+            "not the words of a sign-on still on its way"
         );
         // The black-box tests and clients look for these words.
         assert!(RejectReason::NotReady.to_string().contains("signing on"));

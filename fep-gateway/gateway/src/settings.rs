@@ -126,14 +126,21 @@ pub struct InstitutionSettings {
     /// Circuit breaker (None = disabled, which only code can ask for: a config file always
     /// gets one, with defaults when `[institution.breaker]` is absent).
     pub breaker: Option<ValidBreakerConfig>,
+    /// 전문번호 at the end of the day's range that callers' requests never get: kept for result
+    /// inquiries and session telegrams. Below the range's size.
+    pub sequence_reserve: u32,
+    /// Usage of the range (percent, 1..=100) from which status and the log warn.
+    pub sequence_warn_percent: u32,
 }
 
 impl InstitutionSettings {
     /// Settings with production-like defaults for a Hecto institution.
     pub fn hecto(name: &str, links: Vec<LinkSettings>) -> InstitutionSettings {
+        let profile = Profile::hecto(crate::profile::HectoContract::DEMO);
+        let range_len = *profile.seq_range.end();
         InstitutionSettings {
             name: name.to_owned(),
-            profile: Profile::hecto(crate::profile::HectoContract::DEMO),
+            profile,
             framing: Framing::hecto(),
             max_frame: 4096,
             links,
@@ -154,6 +161,8 @@ impl InstitutionSettings {
             webhook: None,
             notices: crate::notices::DeliveryPolicy::default(),
             breaker: Some(ValidBreakerConfig::default()),
+            sequence_reserve: crate::config::SequenceReserve::default().numbers(range_len),
+            sequence_warn_percent: 80,
         }
     }
 }

@@ -263,6 +263,21 @@ pub fn split_links(connect: SocketAddr, allowed_peer: &str) -> String {
     )
 }
 
+/// A whole config with one institution, "hecto", on one duplex link to `bank`, with the given
+/// request timeout and inquiry delay (polls after 5 minutes idle); its journal in `data`.
+pub fn duplex_hecto(data: &Path, bank: SocketAddr, timeout: &str, inquiry_delay: &str) -> String {
+    config(
+        data,
+        &[institution(
+            "hecto",
+            &duplex_link(bank),
+            timeout,
+            inquiry_delay,
+            "5m",
+        )],
+    )
+}
+
 /// A whole config: server section with free ports + institutions.
 pub fn config(data_dir: &Path, institutions: &[String]) -> String {
     format!(
@@ -307,7 +322,9 @@ pub async fn split_bank(answer: Answer) -> SimHandle {
     sim
 }
 
-async fn bank_with(answer: Answer, cfg: SimConfig) -> SimHandle {
+/// The simulated bank with the settings `cfg` (latency, decline and unknown rates, …),
+/// recording, answering as `answer` says.
+pub async fn bank_with(answer: Answer, cfg: SimConfig) -> SimHandle {
     // Bound here and handed over: the address is the simulator's before the gateway starts.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind bank");
     let sim = Simulator::start_on(

@@ -140,6 +140,9 @@ pub struct Institution {
     /// `[institution.limits]`: admission limits.
     #[serde(default)]
     pub limits: Limits,
+    /// `[institution.sequence]`: the day's 전문번호 range as a resource.
+    #[serde(default)]
+    pub sequence: Sequence,
     /// `[institution.header]`: constant header fields of every request this gateway sends,
     /// by field path (e.g. `"header.company_no" = "COMPANY01"`): the contract's 업체번호,
     /// 은행코드, 식별코드 and fixed values such as 송신회수.
@@ -480,6 +483,109 @@ fn default_queue_depth() -> u32 {
 
 fn default_rate_tps() -> u32 {
     100
+}
+
+/// `[institution.sequence]`: the day's 전문번호 range (from the spec's `[sequence]`) as a
+/// resource: how much of it is kept for the gateway's own telegrams, and when to warn.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequence {
+    /// Numbers at the end of the range that callers' requests never get: kept for result
+    /// inquiries and session telegrams (sign-on, sign-off), so that every unknown can still be
+    /// resolved and the session opened and closed when requests have used up their share.
+    #[serde(default)]
+    pub reserve: SequenceReserve,
+    /// Usage (percent of the range) from which `/v1/status` and the log warn.
+    #[serde(default = "default_warn_at_percent")]
+    pub warn_at_percent: u32,
+}
+
+impl Default for Sequence {
+    fn default() -> Self {
+        Self {
+            reserve: SequenceReserve::default(),
+            warn_at_percent: default_warn_at_percent(),
+        }
+    }
+}
+
+fn default_warn_at_percent() -> u32 {
+    80
+}
+
+/// `reserve`: a count of numbers (`50`) or a share of the range (`"1%"`, rounded up).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SequenceReserve {
+    /// This many numbers.
+    Count(u32),
+    /// This percentage of the range, `0 <= p < 100`.
+    Percent(f64),
+}
+
+impl Default for SequenceReserve {
+    /// 1 % of the range.
+    fn default() -> Self {
+        SequenceReserve::Percent(1.0)
+    }
+}
+
+impl SequenceReserve {
+    /// The numbers kept out of a range of `range_len` numbers.
+    pub fn numbers(self, range_len: u32) -> u32 {
+        match self {
+            SequenceReserve::Count(n) => n,
+            SequenceReserve::Percent(p) => {
+                let n = (f64::from(range_len) * p / 100.0).ceil();
+                // `p < 100` (checked when read), so this is below `range_len`.
+                n.clamp(0.0, f64::from(range_len)) as u32
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SequenceReserve {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SequenceReserve;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a count of numbers (e.g. 50) or a percentage of the range (e.g. \"1%\")",
+                )
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u32::try_from(v)
+                    .map(SequenceReserve::Count)
+                    .map_err(|_| E::custom(format!("reserve {v}: expected 0..={}", u32::MAX)))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let bad = || {
+                    E::custom(format!(
+                        "reserve {v:?}: expected a percentage below 100, e.g. \"1%\" or \"0.5%\""
+                    ))
+                };
+                let p: f64 = v
+                    .trim()
+                    .strip_suffix('%')
+                    .ok_or_else(bad)?
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad())?;
+                if !(0.0..100.0).contains(&p) {
+                    return Err(bad());
+                }
+                Ok(SequenceReserve::Percent(p))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Config {

@@ -165,6 +165,10 @@ fn resolve_institution(
         },
     };
     let links = resolve_links(inst, p, found);
+    let sequence_reserve = match &profile {
+        Ok(profile) => sequence_reserve(inst, profile, p, found),
+        Err(_) => Err(Reported),
+    };
     Ok(InstitutionSettings {
         name: inst.name.clone(),
         profile: profile?,
@@ -191,7 +195,32 @@ fn resolve_institution(
             rate: std::num::NonZeroU32::new(inst.notices.rate),
         },
         breaker: Some(breaker?),
+        sequence_reserve: sequence_reserve?,
+        sequence_warn_percent: inst.sequence.warn_at_percent,
     })
+}
+
+/// The numbers `[institution.sequence] reserve` keeps out of the spec's range: fewer than the
+/// range, so that requests have at least one.
+fn sequence_reserve(
+    inst: &Institution,
+    profile: &Profile,
+    p: &str,
+    found: &mut Problems<'_, '_>,
+) -> Result<u32, Reported> {
+    let (min, max) = (*profile.seq_range.start(), *profile.seq_range.end());
+    let len = max.saturating_sub(min).saturating_add(1);
+    let reserve = inst.sequence.reserve.numbers(len);
+    if reserve >= len {
+        return Err(found.at(
+            KeyPath(format!("{p}.sequence.reserve")),
+            format!(
+                "keeps {reserve} numbers out of the spec's range {min}..={max} ({len} numbers): \
+                 requests would have none"
+            ),
+        ));
+    }
+    Ok(reserve)
 }
 
 /// Loads the spec family and builds the profile, with the `[institution.header]` values.

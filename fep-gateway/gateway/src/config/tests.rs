@@ -555,3 +555,39 @@ links = [
         "a real port bound twice is refused: {d}"
     );
 }
+
+#[test]
+fn sequence_reserve_is_a_count_or_a_percentage() {
+    let reserve = |value: &str| {
+        let text = format!("{MINIMAL}\n[institution.sequence]\nreserve = {value}\n");
+        parse(&text).map(|c| c.institutions[0].sequence.reserve)
+    };
+    assert_eq!(
+        parse(MINIMAL).unwrap().institutions[0].sequence,
+        Sequence {
+            reserve: SequenceReserve::Percent(1.0),
+            warn_at_percent: 80
+        }
+    );
+    assert_eq!(reserve("50").unwrap(), SequenceReserve::Count(50));
+    assert_eq!(reserve("\"2.5%\"").unwrap(), SequenceReserve::Percent(2.5));
+    assert_eq!(SequenceReserve::Percent(1.0).numbers(30), 1, "rounded up");
+    assert_eq!(SequenceReserve::Percent(1.0).numbers(950_000), 9_500);
+    assert_eq!(SequenceReserve::Count(3).numbers(30), 3);
+    for bad in ["-1", "\"100%\"", "\"5\"", "\"x%\"", "1.5"] {
+        let text = format!("{MINIMAL}\n[institution.sequence]\nreserve = {bad}\n");
+        let d = fail(&text);
+        assert_eq!(d.path, "institution[0].sequence.reserve", "{bad}: {d}");
+        assert_eq!(d.line, line_of(&text, "reserve ="), "{bad}");
+    }
+}
+
+#[test]
+fn sequence_warning_threshold_is_a_percentage() {
+    for bad in ["0", "101"] {
+        let text = format!("{MINIMAL}\n[institution.sequence]\nwarn_at_percent = {bad}\n");
+        let d = fail(&text);
+        assert_eq!(d.path, "institution[0].sequence.warn_at_percent", "{d}");
+        assert_eq!(d.line, line_of(&text, "warn_at_percent"));
+    }
+}

@@ -100,6 +100,13 @@ impl Config {
                     "must be at least 1".into(),
                 );
             }
+            let warn = inst.sequence.warn_at_percent;
+            if !(1..=100).contains(&warn) {
+                err(
+                    format!("{p}.sequence.warn_at_percent"),
+                    format!("must be between 1 and 100, got {warn}"),
+                );
+            }
             let l = &inst.limits;
             for (key, v) in [
                 ("max_inflight", l.max_inflight),

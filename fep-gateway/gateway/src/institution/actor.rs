@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -15,11 +16,12 @@ use super::admission::{Admission, Call};
 use super::inflight::{InFlight, Late};
 use super::links::Links;
 use super::resolver::{Policy, Resolver};
-use super::sequencer::{Reserved, Sequencer};
+use super::sequencer::{Availability, Class, Exhaustion, Reserve, Reserved, Sequencer, Shortage};
 use super::session::{Gate, Session};
 use super::telemetry::{rejected_counter, Metrics};
 use super::{
-    now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, Reply, Submit,
+    now, Control, Counters, InstitutionHandle, InstitutionStatus, LinkEvent, Reply, SequenceStatus,
+    Submit,
 };
 use crate::breaker::{CircuitBreaker, State, Transition};
 use crate::clock::{next_day_start, BusinessTime, SharedClock, Tz};
@@ -49,8 +51,16 @@ pub(super) enum Purpose {
     Inquiry { orig: CorrKey },
 }
 
-/// A 전문번호 reservation's result, for the day it was made for.
-type ReserveResult = (u32, Result<Range<u32>, JournalError>);
+/// A 전문번호 reservation and its result.
+type ReserveResult = (Reserve, Result<Range<u32>, JournalError>);
+
+/// A telegram of the gateway's own (sign-on, result inquiry) waiting for a 전문번호: once
+/// callers' requests have used up their share, reserve numbers are reserved as they are needed.
+pub(super) struct Deferred {
+    pub telegram: Bytes,
+    pub purpose: Purpose,
+    pub timeout: Duration,
+}
 
 /// Completes when a telegram's journal row is committed.
 pub(super) struct Journaled {
@@ -69,6 +79,35 @@ impl std::future::Future for Journaled {
         std::pin::Pin::new(&mut self.rx)
             .poll(cx)
             .map(|r| (key, r.unwrap_or(Err(JournalError::Stopped))))
+    }
+}
+
+/// A caller's answer waiting for the commit of its outcome record; completes by sending it
+/// (or, if the record could not be committed, what [`super::requests::not_journaled`] says).
+pub(super) struct Answering {
+    pub committed: oneshot::Receiver<Result<(), JournalError>>,
+    pub reply: Option<(oneshot::Sender<Reply>, Reply)>,
+}
+
+impl std::future::Future for Answering {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let committed = match std::pin::Pin::new(&mut self.committed).poll(cx) {
+            std::task::Poll::Pending => return std::task::Poll::Pending,
+            std::task::Poll::Ready(r) => r.unwrap_or(Err(JournalError::Stopped)),
+        };
+        if let Some((reply, answer)) = self.reply.take() {
+            let answer = match committed {
+                Ok(()) => answer,
+                Err(e) => super::requests::not_journaled(answer, &e),
+            };
+            let _ = reply.send(answer);
+        }
+        std::task::Poll::Ready(())
     }
 }
 
@@ -102,10 +141,19 @@ pub(super) struct Actor {
     pub resolver: Resolver,
     /// Admitted requests waiting for a 전문번호 block or the new business date's sign-on.
     pub waiting: VecDeque<Submit>,
+    /// The gateway's own telegrams waiting for a 전문번호 (at most the sign-on and one inquiry
+    /// per unknown being resolved).
+    pub deferred: VecDeque<Deferred>,
+    /// Why the last sign-on could not be sent, until one is.
+    pub sign_on_error: Option<RejectReason>,
+    /// Usage of the number range from which status warns (percent).
+    sequence_warn_percent: u32,
     pub counters: Counters,
     seq_tx: mpsc::Sender<ReserveResult>,
     stopping: Option<Stopping>,
     pub journaling: FuturesUnordered<Journaled>,
+    /// Answers waiting for their outcome's commit (kept across a panic: they are settled).
+    pub answering: FuturesUnordered<Answering>,
     pub metrics: Metrics,
     /// Requests the handle refused before they reached the actor (queue full, stopped).
     refused: Arc<AtomicU64>,
@@ -152,7 +200,9 @@ pub(crate) fn spawn(
         seq: Sequencer::new(
             BusinessTime::at(started, zone).day,
             *profile.seq_range.end(),
-        ),
+            settings.sequence_reserve,
+        )
+        .warn_at_percent(settings.sequence_warn_percent),
         next_day: day_boundary(started, zone, now()),
         clock,
         zone,
@@ -170,10 +220,14 @@ pub(crate) fn spawn(
             max_attempts: settings.inquiry_max_attempts,
         }),
         waiting: VecDeque::new(),
+        deferred: VecDeque::new(),
+        sign_on_error: None,
+        sequence_warn_percent: settings.sequence_warn_percent,
         counters: Counters::default(),
         seq_tx,
         stopping: None,
         journaling: FuturesUnordered::new(),
+        answering: FuturesUnordered::new(),
         metrics: Metrics::new(&name),
         refused: refused.clone(),
         #[cfg(test)]
@@ -225,6 +279,7 @@ impl Actor {
     /// notice: each actor is its own task.
     async fn supervise(mut self, mut rx: Receivers) {
         self.reserve_more();
+        self.sequence_changed();
         loop {
             let run = std::panic::AssertUnwindSafe(self.run(&mut rx));
             match futures::FutureExt::catch_unwind(run).await {
@@ -269,11 +324,8 @@ impl Actor {
                 continue;
             }
             self.counters.unknown += 1;
-            let _ = reply.send(Reply::unknown(
-                tx_id,
-                "institution task restarted after sending",
-            ));
-            self.record(tx_id, &e.at, TxState::Unknown, "institution task restarted");
+            let answer = Reply::unknown(tx_id, "institution task restarted after sending");
+            self.answer_durably(reply, &e.at, answer);
             self.late.remember(key, tx_id, now);
             // Resolved as a timeout would be: the first inquiry after `inquiry_delay`.
             self.start_resolution(key, tx_id, e.at, e.telegram, now);
@@ -281,6 +333,8 @@ impl Actor {
         for s in std::mem::take(&mut self.waiting) {
             self.reject(s, RejectReason::TaskRestarted);
         }
+        // The sign-on is sent again below; inquiries are re-armed.
+        self.deferred.clear();
         self.session.forget_attempt();
         if self.session.signing_off() {
             // Its in-flight entry is gone: the sign-off will not be answered.
@@ -310,9 +364,13 @@ impl Actor {
             tokio::select! {
                 biased;
                 Some(event) = rx.link.recv() => self.on_link(event),
-                Some((day, result)) = rx.seq.recv() => self.on_reserved(day, result),
+                Some((r, result)) = rx.seq.recv() => self.on_reserved(r, result),
                 Some(rows) = rx.recovered.recv() => self.on_recovered(rows),
                 Some((key, result)) = self.journaling.next(), if !self.journaling.is_empty() => self.on_journaled(key, result),
+                Some(()) = self.answering.next(), if !self.answering.is_empty() => {
+                    // A group commit settles many at once: answer them all now.
+                    while let Some(Some(())) = futures::FutureExt::now_or_never(self.answering.next()) {}
+                }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
                     self.on_wake();
@@ -332,7 +390,8 @@ impl Actor {
                 else => return,
             }
             self.metrics.inflight(self.inflight.len());
-            if self.stopped() {
+            // Stopped once signed off and every answer given is committed (and so sent).
+            if self.stopped() && self.answering.is_empty() {
                 return;
             }
         }
@@ -347,10 +406,17 @@ impl Actor {
         for s in std::mem::take(&mut self.waiting) {
             self.reject(s, RejectReason::ShuttingDown);
         }
-        for (_, e) in self.inflight.drain() {
+        let entries: Vec<_> = self.inflight.drain().collect();
+        for (_, e) in entries {
             if let Purpose::User { reply, tx_id } = e.purpose {
-                let _ = reply.send(Reply::unknown(tx_id, "gateway stopped before the answer"));
+                let answer = Reply::unknown(tx_id, "gateway stopped before the answer");
+                self.answer_durably(reply, &e.at, answer);
             }
+        }
+        // Answers still waiting for their commit are delivered when it is over.
+        let mut answering = std::mem::take(&mut self.answering);
+        if !answering.is_empty() {
+            tokio::spawn(async move { while answering.next().await.is_some() {} });
         }
         if let Some(stopping) = self.stopping.take() {
             let _ = stopping.done.send(());
@@ -438,47 +504,121 @@ impl Actor {
     // ----- sequence numbers ---------------------------------------------------------------
 
     pub(super) fn reserve_more(&mut self) {
-        let Some(r) = self.seq.wants_block() else {
+        if let Some(stopping) = &self.stopping {
+            // Stopping: numbers reserved now would only be lost, unless a held telegram waits
+            // for one while draining (the sign-off takes one kept at hand).
+            if stopping.signing_off || (self.waiting.is_empty() && self.deferred.is_empty()) {
+                return;
+            }
+        }
+        let Some(r) = self.seq.wants_block(self.deferred.len()) else {
             return;
         };
         let (journal, name, tx) = (self.journal.clone(), self.name.clone(), self.seq_tx.clone());
         tokio::spawn(async move {
             let result = journal.reserve_seq(&name, r.day, r.block, r.max).await;
-            let _ = tx.send((r.day, result)).await;
+            let _ = tx.send((r, result)).await;
         });
     }
 
-    fn on_reserved(&mut self, day: u32, result: Result<Range<u32>, JournalError>) {
-        let error = result.as_ref().err().map(ToString::to_string);
-        match self.seq.on_reserved(day, result) {
+    fn on_reserved(&mut self, r: Reserve, result: Result<Range<u32>, JournalError>) {
+        let (result, error) = match result {
+            Ok(block) => (Ok(block), None),
+            Err(JournalError::Exhausted { next, .. }) => (Err(Shortage::Exhausted { next }), None),
+            Err(e) => (Err(Shortage::Failed), Some(e.to_string())),
+        };
+        match self.seq.on_reserved(r, result) {
             Reserved::Stale => return,
             Reserved::Failed => {
                 tracing::error!(institution = %self.name, error = ?error, "cannot reserve 전문번호");
                 for s in std::mem::take(&mut self.waiting) {
                     self.reject(s, RejectReason::NoSequenceNumber(error.clone()));
                 }
+                let reason = RejectReason::NoSequenceNumber(error);
+                for d in std::mem::take(&mut self.deferred) {
+                    self.own_not_sent(d.purpose, reason.clone());
+                }
+                self.sequence_changed();
                 return;
+            }
+            Reserved::Exhausted => {
+                let usage = self.seq.usage();
+                match usage.exhaustion {
+                    Exhaustion::All => {
+                        tracing::error!(institution = %self.name, day = usage.day, max = usage.max, "전문번호 exhausted, the reserve included: no telegram can be numbered until the next business day")
+                    }
+                    _ => {
+                        tracing::error!(institution = %self.name, day = usage.day, max = usage.max, reserve = usage.reserve, "전문번호 for requests exhausted: requests are refused until the next business day; result inquiries and session telegrams use the reserve")
+                    }
+                }
             }
             Reserved::Accepted => {}
         }
+        self.numbers_changed();
+    }
+
+    /// Numbers arrived or ran out: the gateway's own telegrams go first (the reserve is theirs),
+    /// then the sign-on, then the requests waiting; what can no longer be numbered is refused.
+    fn numbers_changed(&mut self) {
         self.reserve_more();
+        self.release_deferred();
         self.maybe_sign_on();
         self.release_waiting();
+        self.reserve_more();
+        self.sequence_changed();
+    }
+
+    /// Sends the gateway's own telegrams that were waiting for a 전문번호, as far as numbers
+    /// allow. A result inquiry is dated like a request: it waits while the session is not
+    /// open (a new business date's sign-on goes first).
+    fn release_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let open = self.session.gate() == Gate::Open;
+        let mut held = VecDeque::new();
+        while self.seq.availability(Class::Own) != Availability::Soon {
+            let Some(d) = self.deferred.pop_front() else {
+                break;
+            };
+            if !open && matches!(d.purpose, Purpose::Inquiry { .. }) {
+                held.push_back(d);
+                continue;
+            }
+            let at = self.read_clock();
+            self.send_own(d.telegram, d.purpose, d.timeout, at);
+        }
+        held.append(&mut self.deferred);
+        self.deferred = held;
     }
 
     /// Sends the held requests the session and the numbers now allow (one clock reading for
-    /// the batch), and refuses them if the session can no longer take them.
+    /// the batch); refuses them if the session can no longer take them, or if requests' numbers
+    /// are exhausted for the day.
     pub(super) fn release_waiting(&mut self) {
         if self.waiting.is_empty() {
             return;
         }
         let at = self.read_clock();
-        while !self.seq.is_dry() {
+        loop {
             let refused = match self.session.gate() {
                 Gate::Wait => break,
                 Gate::Open => None,
-                Gate::Refuse(reason) => Some(reason),
+                Gate::Refuse(reason) => Some(self.refusal(reason)),
             };
+            if refused.is_none() {
+                match self.seq.availability(Class::Request) {
+                    Availability::Now => {}
+                    Availability::Soon => break,
+                    Availability::Exhausted => {
+                        let reason = self.exhausted_reason();
+                        for s in std::mem::take(&mut self.waiting) {
+                            self.reject(s, reason.clone());
+                        }
+                        break;
+                    }
+                }
+            }
             let Some(s) = self.waiting.pop_front() else {
                 break;
             };
@@ -487,12 +627,46 @@ impl Actor {
                 Some(reason) => self.reject(s, reason),
             }
         }
+        self.reserve_more();
+        self.sequence_changed();
     }
 
-    pub(super) fn next_msg_no(&mut self) -> Option<u32> {
-        let n = self.seq.next();
+    /// Why a request the session refuses is refused: a sign-on that could not be sent says why.
+    pub(super) fn refusal(&self, reason: RejectReason) -> RejectReason {
+        match (reason, &self.sign_on_error) {
+            (RejectReason::NotReady, Some(cause)) => {
+                RejectReason::SignOnFailed(Box::new(cause.clone()))
+            }
+            (reason, _) => reason,
+        }
+    }
+
+    /// Why numbers cannot be had today.
+    pub(super) fn exhausted_reason(&self) -> RejectReason {
+        let u = self.seq.usage();
+        RejectReason::SequenceExhausted {
+            day: u.day,
+            max: u.max,
+            reserve: u.reserve,
+            reserve_too: u.exhaustion == Exhaustion::All,
+        }
+    }
+
+    /// The next 전문번호 for `class`, if one is at hand (more are reserved as needed).
+    pub(super) fn next_number(&mut self, class: Class) -> Option<u32> {
+        let n = self.seq.next(class);
         self.reserve_more();
+        self.sequence_changed();
         n
+    }
+
+    /// Exports the range's usage; warns once a day at the threshold.
+    fn sequence_changed(&mut self) {
+        let usage = self.seq.usage();
+        self.metrics.sequence(&usage);
+        if self.seq.take_warning() {
+            tracing::warn!(institution = %self.name, day = usage.day, used = usage.used, max = usage.max, percent = self.sequence_warn_percent, "전문번호 usage passed the warning threshold");
+        }
     }
 
     fn check_day(&mut self) {
@@ -515,7 +689,10 @@ impl Actor {
             let sign_on = self.session.on_day_change();
             tracing::info!(institution = %self.name, from, to = at.day, sign_on, "business date changed: new 전문번호 range");
             self.next_day = day_boundary(utc, self.zone, now());
+            // Whatever kept the old date's sign-on from being sent says nothing of the new one.
+            self.sign_on_error = None;
             self.reserve_more();
+            self.sequence_changed();
         }
         at
     }
@@ -571,6 +748,7 @@ impl Actor {
         let (send, recv) = (self.links.can_send(), self.links.can_recv());
         self.session.set_links(send, recv);
         self.maybe_sign_on();
+        self.release_deferred();
         self.release_waiting();
     }
 
@@ -580,7 +758,9 @@ impl Actor {
     /// reading, which may itself start a new business date.
     pub(super) fn maybe_sign_on(&mut self) {
         let at = self.read_clock();
-        let numbered = !self.seq.is_dry();
+        // A reserve number will do; when the reserve is used up too, the attempt is made and
+        // fails, saying why (`sign_on_error`).
+        let numbered = self.seq.availability(Class::Own) != Availability::Soon;
         if !numbered {
             // Asked again when the numbers arrive (`on_reserved`).
             self.reserve_more();
@@ -591,10 +771,55 @@ impl Actor {
         };
         let telegram = self.profile.admin(&self.profile.sign_on);
         let timeout = self.session.answer_timeout();
-        let purpose = Purpose::SignOn { attempt };
         tracing::info!(institution = %self.name, day = at.day, attempt, "signing on");
-        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout, at) {
-            self.sign_on_failed(attempt, &reason.to_string(), now);
+        self.send_own(telegram.into(), Purpose::SignOn { attempt }, timeout, at);
+    }
+
+    /// Sends a telegram of the gateway's own (sign-on, result inquiry) stamped with `at`: its
+    /// 전문번호 may come from the reserve; when none is at hand it waits for one (and is
+    /// stamped when it goes).
+    pub(super) fn send_own(
+        &mut self,
+        telegram: Bytes,
+        purpose: Purpose,
+        timeout: Duration,
+        at: BusinessTime,
+    ) {
+        if self.seq.availability(Class::Own) == Availability::Soon {
+            self.deferred.push_back(Deferred {
+                telegram,
+                purpose,
+                timeout,
+            });
+            self.reserve_more();
+            return;
+        }
+        let sign_on = matches!(purpose, Purpose::SignOn { .. });
+        match self.send(telegram, purpose, timeout, at) {
+            Ok(_) if sign_on => self.sign_on_error = None,
+            Ok(_) => {}
+            Err((purpose, reason)) => self.own_not_sent(purpose, reason),
+        }
+    }
+
+    /// A telegram of the gateway's own could not be sent: tried again later.
+    fn own_not_sent(&mut self, purpose: Purpose, reason: RejectReason) {
+        let now = now();
+        match purpose {
+            Purpose::SignOn { attempt } => {
+                let why = reason.to_string();
+                self.sign_on_error = Some(reason);
+                self.sign_on_failed(attempt, &why, now);
+            }
+            Purpose::SignOff => {
+                tracing::warn!(institution = %self.name, %reason, "sign-off not sent");
+                self.session.on_signed_off();
+            }
+            Purpose::Inquiry { orig } => {
+                tracing::warn!(institution = %self.name, %reason, "result inquiry not sent; will retry");
+                self.inquiry_failed(orig, now);
+            }
+            Purpose::User { reply, tx_id } => self.reject_reply(tx_id, reply, reason),
         }
     }
 
@@ -605,6 +830,7 @@ impl Actor {
             tracing::error!(institution = %self.name, attempt, code, retry_in = ?wait, "sign-on refused");
         } else if accepted && self.session.signed_on() {
             tracing::info!(institution = %self.name, day = self.seq.day(), attempt, "signed on");
+            self.release_deferred();
             self.release_waiting();
         } else {
             tracing::info!(institution = %self.name, attempt, code, "answer to an abandoned sign-on ignored");
@@ -646,6 +872,8 @@ impl Actor {
         let telegram = self.profile.admin(&self.profile.sign_off);
         let timeout = self.session.answer_timeout();
         tracing::info!(institution = %self.name, day = at.day, "signing off");
+        // A number of the gateway's own (the reserve's, kept at hand): none is reserved any
+        // more for a gateway that is stopping, so it is sent now or not at all.
         if let Err((_, reason)) = self.send(telegram.into(), Purpose::SignOff, timeout, at) {
             tracing::warn!(institution = %self.name, %reason, "sign-off not sent");
             self.session.on_signed_off();
@@ -691,6 +919,12 @@ impl Actor {
                 .map_or("none", State::as_str)
                 .to_owned(),
             counters,
+            sequence: SequenceStatus::of(&self.seq.usage(), self.sequence_warn_percent),
+            sign_on_error: self
+                .sign_on_error
+                .as_ref()
+                .filter(|_| !self.session.signed_on())
+                .map(ToString::to_string),
         }
     }
 }

@@ -169,6 +169,48 @@ pub struct InstitutionStatus {
     pub breaker: String,
     /// Counters.
     pub counters: Counters,
+    /// The day's 전문번호 range: how much is used, and whether requests can still be numbered.
+    pub sequence: SequenceStatus,
+    /// Why the sign-on could not be sent (while not signed on), e.g. numbers exhausted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_on_error: Option<String>,
+}
+
+/// The day's 전문번호 range as a resource (`sequence` in `/v1/status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SequenceStatus {
+    /// Highest number gone today: handed out, or lost to a crash (numbers are never reused).
+    pub used: u32,
+    /// Last number of the range (it starts at 1).
+    pub max: u32,
+    /// Numbers at the end of the range kept for result inquiries and session telegrams.
+    pub reserve: u32,
+    /// `used / max`.
+    pub used_ratio: f64,
+    /// `used_ratio` from which `warning` is set (`[institution.sequence] warn_at_percent`).
+    pub warn_ratio: f64,
+    /// The usage has reached the threshold.
+    pub warning: bool,
+    /// Requests have used up their share: they are refused until the next business day.
+    pub exhausted: bool,
+    /// The reserve is used up too: not even a result inquiry or a sign-on can be numbered.
+    pub reserve_exhausted: bool,
+}
+
+impl SequenceStatus {
+    fn of(u: &sequencer::Usage, warn_percent: u32) -> SequenceStatus {
+        let warn_ratio = f64::from(warn_percent) / 100.0;
+        SequenceStatus {
+            used: u.used,
+            max: u.max,
+            reserve: u.reserve,
+            used_ratio: u.ratio(),
+            warn_ratio,
+            warning: u.ratio() >= warn_ratio,
+            exhausted: u.exhaustion >= sequencer::Exhaustion::Requests,
+            reserve_exhausted: u.exhaustion == sequencer::Exhaustion::All,
+        }
+    }
 }
 
 /// Messages from link tasks.

@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use super::actor::{Actor, Journaled, Purpose};
+use super::actor::{Actor, Answering, Journaled, Purpose};
 use super::admission::Call;
 use super::inflight::Entry;
 use super::resolver::{Due, Settled, Step};
+use super::sequencer::{Availability, Class};
 use super::session::Gate;
 use super::{now, Reply, Submit};
 use crate::clock::BusinessTime;
 use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
-use crate::journal::{JournalError, TelegramRow, TxRecord, Unsettled};
+use crate::journal::{JournalError, OnCommit, TelegramRow, TxRecord, Unsettled};
 use crate::profile::{CorrKey, FrameKind, Verdict};
 use crate::protocol::Outcome;
 
@@ -40,16 +41,25 @@ impl Actor {
             Gate::Open => {}
             // The new date's sign-on is under way: hold it (bounded by its own deadline).
             Gate::Wait => return self.waiting.push_back(s),
-            Gate::Refuse(reason) => return self.reject(s, reason),
+            Gate::Refuse(reason) => {
+                // Says why the sign-on has not happened when it could not be sent.
+                let reason = self.refusal(reason);
+                return self.reject(s, reason);
+            }
         }
-        if self.seq.is_dry() || !self.waiting.is_empty() {
-            // Numbers are being reserved: hold the request briefly (bounded by max_inflight),
-            // behind those held before it.
-            self.waiting.push_back(s);
-            self.reserve_more();
-            return;
+        match self.seq.availability(Class::Request) {
+            Availability::Exhausted => {
+                let reason = self.exhausted_reason();
+                self.reject(s, reason);
+            }
+            Availability::Now if self.waiting.is_empty() => self.send_user(s, at),
+            Availability::Now | Availability::Soon => {
+                // Numbers are being reserved: hold the request briefly (bounded by
+                // max_inflight), behind those held before it.
+                self.waiting.push_back(s);
+                self.reserve_more();
+            }
         }
-        self.send_user(s, at);
     }
 
     /// Sends an admitted request stamped with `at`, unless the breaker refuses it.
@@ -90,14 +100,23 @@ impl Actor {
         self.reject_reply(s.tx_id, s.reply, reason);
     }
 
-    fn reject_reply(&mut self, tx_id: u64, reply: oneshot::Sender<Reply>, reason: RejectReason) {
-        self.counters.rejected += 1;
-        self.metrics.rejected(&reason);
+    pub(super) fn reject_reply(
+        &mut self,
+        tx_id: u64,
+        reply: oneshot::Sender<Reply>,
+        reason: RejectReason,
+    ) {
+        self.count_rejected(&reason);
         let _ = reply.send(Reply::rejected(tx_id, &reason));
     }
 
-    /// Answers `rejected` for a user request whose telegram never reached a link, and settles
-    /// its journaled transaction.
+    fn count_rejected(&mut self, reason: &RejectReason) {
+        self.counters.rejected += 1;
+        self.metrics.rejected(reason);
+    }
+
+    /// Answers `rejected` for a user request whose telegram never reached a link, once its
+    /// journaled transaction is settled as such.
     pub(super) fn reject_unsent(
         &mut self,
         tx_id: u64,
@@ -105,8 +124,35 @@ impl Actor {
         at: &MsgRef,
         reason: RejectReason,
     ) {
-        self.record(tx_id, at, TxState::Rejected, &reason.to_string());
-        self.reject_reply(tx_id, reply, reason);
+        self.count_rejected(&reason);
+        self.answer_durably(reply, at, Reply::rejected(tx_id, &reason));
+    }
+
+    /// Journals the outcome `answer` of a caller's transaction (sent as `at`) and answers the
+    /// caller only once that record is committed, so that no crash can take back what the
+    /// caller was told. The actor does not wait: the answer joins those waiting for their
+    /// group commit, and is sent when it is over. If the record cannot be committed, the
+    /// journal still says `sent` (a restart resolves it by inquiry), so the caller hears
+    /// `unknown` — or, for a telegram that never left, `rejected` with the journal's failure.
+    pub(super) fn answer_durably(
+        &mut self,
+        reply: oneshot::Sender<Reply>,
+        at: &MsgRef,
+        answer: Reply,
+    ) {
+        let record = TxRecord::new(answer.tx_id, at, &self.name, answer.outcome.into())
+            .with_detail(answer.detail.clone());
+        let (done, committed) = oneshot::channel();
+        self.journal.put_tx_then(
+            record,
+            OnCommit::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        self.answering.push(Answering {
+            committed,
+            reply: Some((reply, answer)),
+        });
     }
 
     // ----- sending -------------------------------------------------------------------------
@@ -122,8 +168,17 @@ impl Actor {
         timeout: Duration,
         at: BusinessTime,
     ) -> Result<CorrKey, (Purpose, RejectReason)> {
-        let Some(msg_no) = self.next_msg_no() else {
-            return Err((purpose, RejectReason::NoSequenceNumber(None)));
+        let class = match purpose {
+            Purpose::User { .. } => Class::Request,
+            // The gateway's own: a reserve number will do.
+            Purpose::SignOn { .. } | Purpose::SignOff | Purpose::Inquiry { .. } => Class::Own,
+        };
+        let Some(msg_no) = self.next_number(class) else {
+            let reason = match self.seq.availability(class) {
+                Availability::Exhausted => self.exhausted_reason(),
+                _ => RejectReason::NoSequenceNumber(None),
+            };
+            return Err((purpose, reason));
         };
         let day = self.seq.day();
         // Only a wall clock set back across midnight reads a date before the sequencer's:
@@ -245,9 +300,8 @@ impl Actor {
                 self.counters.unknown += 1;
                 let took = now.saturating_duration_since(e.sent_at);
                 self.metrics.request(&e.at.key, Outcome::Unknown, took);
-                let _ = reply.send(Reply::unknown(tx_id, why));
                 self.late.remember(key, tx_id, now);
-                self.record(tx_id, &e.at, TxState::Unknown, why);
+                self.answer_durably(reply, &e.at, Reply::unknown(tx_id, why));
                 self.start_resolution(key, tx_id, e.at, e.telegram, now);
             }
             Purpose::SignOn { attempt } => self.sign_on_failed(attempt, why, now),
@@ -306,13 +360,10 @@ impl Actor {
         };
         let timeout = self.request_timeout;
         let purpose = Purpose::Inquiry { orig: due.key };
-        if let Err((_, reason)) = self.send(telegram.into(), purpose, timeout, at) {
-            tracing::warn!(institution = %self.name, %reason, "result inquiry not sent; will retry");
-            self.inquiry_failed(due.key, now);
-        }
+        self.send_own(telegram.into(), purpose, timeout, at);
     }
 
-    fn inquiry_failed(&mut self, orig: CorrKey, now: Instant) {
+    pub(super) fn inquiry_failed(&mut self, orig: CorrKey, now: Instant) {
         let step = self.resolver.retry(orig, now);
         self.on_step(step, "inquiry");
     }
@@ -401,16 +452,16 @@ impl Actor {
                 }
                 let took = now.saturating_duration_since(e.sent_at);
                 self.metrics.request(&e.at.key, outcome, took);
-                self.record(tx_id, &e.at, outcome.into(), &detail);
-                if outcome == Outcome::Unknown {
-                    self.start_resolution(key, tx_id, e.at, e.telegram, now);
-                }
-                let _ = reply.send(Reply {
+                let answer = Reply {
                     tx_id,
                     outcome,
                     detail,
                     telegram: frame,
-                });
+                };
+                self.answer_durably(reply, &e.at, answer);
+                if outcome == Outcome::Unknown {
+                    self.start_resolution(key, tx_id, e.at, e.telegram, now);
+                }
             }
             Purpose::SignOn { attempt } => {
                 let code = self.profile.resp_code.text(&frame).unwrap_or("");
@@ -473,4 +524,23 @@ impl Actor {
             }
         });
     }
+}
+
+/// What a caller hears when the outcome `answer` could not be journaled (`why`): a telegram
+/// that may have left is `unknown` until the journal settles it; one that never left stays
+/// `rejected`.
+pub(super) fn not_journaled(answer: Reply, why: &JournalError) -> Reply {
+    if answer.outcome == Outcome::Rejected {
+        return Reply {
+            detail: format!("{}; not recorded in the journal: {why}", answer.detail),
+            ..answer
+        };
+    }
+    let detail = format!(
+        "the outcome ({} {}) could not be recorded in the journal ({why}): unknown until the \
+         transaction is resolved",
+        answer.outcome.as_str(),
+        answer.detail
+    );
+    Reply::unknown(answer.tx_id, &detail)
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::sequencer::{Exhaustion, Usage};
 use crate::breaker::{State, Transition};
 use crate::domain::{MsgKey, RejectReason};
 use crate::protocol::Outcome;
@@ -19,6 +20,10 @@ pub(crate) struct Metrics {
     requests: HashMap<MsgKey, Vec<(Outcome, metrics::Counter)>>,
     /// `fep_rejected_total` by reason label.
     rejected: Vec<(&'static str, metrics::Counter)>,
+    /// `fep_sequence_used`, `fep_sequence_used_ratio`, `fep_sequence_exhausted`.
+    seq_used: metrics::Gauge,
+    seq_ratio: metrics::Gauge,
+    seq_exhausted: metrics::Gauge,
 }
 
 impl Metrics {
@@ -30,7 +35,22 @@ impl Metrics {
             duration: metrics::histogram!("fep_request_duration_seconds", "institution" => name.to_string()),
             requests: HashMap::new(),
             rejected: Vec::new(),
+            seq_used: metrics::gauge!("fep_sequence_used", "institution" => name.to_string()),
+            seq_ratio: metrics::gauge!("fep_sequence_used_ratio", "institution" => name.to_string()),
+            seq_exhausted: metrics::gauge!("fep_sequence_exhausted", "institution" => name.to_string()),
         }
+    }
+
+    /// The day's 전문번호 usage: numbers gone, their share of the range, and exhaustion
+    /// (0: numbers remain, 1: requests' share used up, 2: the reserve too).
+    pub fn sequence(&self, u: &Usage) {
+        self.seq_used.set(f64::from(u.used));
+        self.seq_ratio.set(u.ratio());
+        self.seq_exhausted.set(match u.exhaustion {
+            Exhaustion::None => 0.0,
+            Exhaustion::Requests => 1.0,
+            Exhaustion::All => 2.0,
+        });
     }
 
     /// Telegrams in flight now.

@@ -38,8 +38,8 @@ async fn a_panic_is_contained_and_the_actor_keeps_answering() {
 }
 
 /// A request whose telegram was being journaled when the actor panicked is answered
-/// `rejected`, and its journaled `sent` state is settled so a restart does not inquire
-/// about a telegram that never left.
+/// `rejected`, and its journaled `sent` state is settled (before the caller hears it) so a
+/// restart does not inquire about a telegram that never left.
 #[tokio::test]
 async fn a_panic_before_sending_settles_the_journaled_transaction() {
     use crate::gateway::Gateway;
@@ -89,9 +89,15 @@ async fn a_panic_before_sending_settles_the_journaled_transaction() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     handle.control.send(Control::Panic).await.unwrap();
+    // Answered by the restarted actor: the panic has been handled. The caller hears
+    // `rejected` once that state is committed, so the journal is let go now.
+    handle
+        .status()
+        .await
+        .expect("actor answers after the panic");
+    blocker.execute_batch("COMMIT;").unwrap();
     let reply = request.await.unwrap();
     assert_eq!(reply.outcome, Outcome::Rejected);
-    blocker.execute_batch("COMMIT;").unwrap();
     gateway.journal().flush().await.unwrap();
     let tx = gateway
         .journal()
@@ -882,4 +888,79 @@ async fn two_connections_on_an_inbound_recv_link_both_carry_answers() {
     })
     .await;
     assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+}
+
+impl Harness {
+    /// The journal file, for reading or stalling it beside the writer.
+    fn journal_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("j.db")
+    }
+
+    /// Submits transfer `n`; the returned task gives the reply with the transaction's state as
+    /// the journal file holds it the moment the caller hears the reply (read beside the writer).
+    fn submit_and_read_back(&self, n: u64) -> tokio::task::JoinHandle<(Reply, String)> {
+        let (handle, db) = (self.handle.clone(), self.journal_path());
+        tokio::spawn(async move {
+            let reply = handle
+                .request(fep_testkit::samples::sample_telegram(n, false), None)
+                .await;
+            let seen = rusqlite::Connection::open(db)
+                .and_then(|c| {
+                    c.query_row(
+                        "SELECT outcome FROM transactions WHERE id = ?1",
+                        [reply.tx_id as i64],
+                        |r| r.get::<_, String>(0),
+                    )
+                })
+                .unwrap_or_else(|e| format!("no row: {e}"));
+            (reply, seen)
+        })
+    }
+}
+
+/// The outcome a caller is told is in the journal before the caller hears it: while the
+/// journal cannot commit (its lock held), the answered request is not answered to its caller;
+/// once the commit is through, the caller hears `ok` and the journal says `ok`. (Before: the
+/// caller was answered at once and a crash in between left the journal saying `sent`.)
+#[tokio::test(start_paused = true)]
+async fn a_caller_is_answered_only_once_the_outcome_is_committed() {
+    let mut h = Harness::signed_on(settings()).await;
+    let request = h.submit_and_read_back(11);
+    let transfer = h.sent().await;
+    let blocker = rusqlite::Connection::open(h.journal_path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    h.answer(&transfer, "0000").await;
+    // Handled; a caller answered now would read the journal while it still says `sent`.
+    h.status().await;
+    tokio::task::yield_now().await;
+    blocker.execute_batch("COMMIT;").unwrap();
+    let (reply, seen) = within(request).await.unwrap();
+    assert_eq!((reply.outcome, seen.as_str()), (Outcome::Ok, "ok"));
+    assert_eq!(h.status().await.counters.ok, 1);
+}
+
+/// An outcome the journal refuses to record is not told as `ok`: the journal still says
+/// `sent` (a restart resolves it by inquiry), so the caller hears `unknown`, with the cause.
+#[tokio::test(start_paused = true)]
+async fn an_outcome_the_journal_cannot_record_is_answered_unknown() {
+    let mut h = Harness::signed_on(settings()).await;
+    rusqlite::Connection::open(h.journal_path())
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_ok BEFORE UPDATE ON transactions WHEN NEW.outcome = 'ok'
+             BEGIN SELECT RAISE(ABORT, 'injected journal failure'); END;",
+        )
+        .unwrap();
+    let request = h.submit_and_read_back(12);
+    let transfer = h.sent().await;
+    h.answer(&transfer, "0000").await;
+    let (reply, seen) = within(request).await.unwrap();
+    assert_eq!((reply.outcome, seen.as_str()), (Outcome::Unknown, "sent"));
+    assert!(
+        reply.detail.contains("could not be recorded")
+            && reply.detail.contains("injected journal failure"),
+        "{}",
+        reply.detail
+    );
+    assert_eq!(h.journaled(reply.tx_id).await.outcome, TxState::Sent);
 }

@@ -34,6 +34,46 @@ pub use schema::{check_version, SchemaError, SCHEMA_VERSION};
 use signals::NoticeSignals;
 use writer::Command;
 
+/// What to do once the commit that carries a record is over: called exactly once, with `Ok`
+/// when the record is committed, else with why not (the commit failed, or the writer is gone
+/// and the record never reached it — dropping an `OnCommit` uncalled reports
+/// [`JournalError::Stopped`]).
+///
+/// It runs on the journal's writer thread, right after the commit: keep it short and never
+/// block (answering a caller over a oneshot channel is what it is for).
+pub struct OnCommit(Option<CommitCallback>);
+
+/// The function an [`OnCommit`] calls.
+type CommitCallback = Box<dyn FnOnce(Result<(), JournalError>) + Send>;
+
+impl OnCommit {
+    /// Calls `f` once the record is committed (or cannot be).
+    pub fn new(f: impl FnOnce(Result<(), JournalError>) + Send + 'static) -> OnCommit {
+        OnCommit(Some(Box::new(f)))
+    }
+
+    /// Reports the commit's result.
+    pub(crate) fn call(mut self, result: Result<(), JournalError>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for OnCommit {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(JournalError::Stopped));
+        }
+    }
+}
+
+impl std::fmt::Debug for OnCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnCommit")
+    }
+}
+
 /// How far a journal commit is pushed before the writer answers (`[server] journal_sync`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,7 +180,12 @@ pub enum JournalError {
         day: u32,
         /// Last number of the range.
         max: u32,
+        /// The first number never reserved (`max + 1` or more: everything up to it is used).
+        next: u32,
     },
+    /// The group commit carrying the record failed (nothing of it was written).
+    #[error("journal commit failed: {0}")]
+    Commit(String),
 }
 
 /// Handle to the journal writer; cheap to clone.
@@ -343,7 +388,14 @@ impl Journal {
 
     /// Records a transaction's state without waiting (never dropped, see above).
     pub fn put_tx_nowait(&self, record: TxRecord) {
-        self.submit(Command::PutTx(record));
+        self.submit(Command::PutTx(record, None));
+    }
+
+    /// Records a transaction's state without waiting, like [`Journal::put_tx_nowait`] (never
+    /// dropped, in order), and calls `then` once its commit is over: a caller is answered
+    /// only with an outcome the journal holds.
+    pub fn put_tx_then(&self, record: TxRecord, then: OnCommit) {
+        self.submit(Command::PutTx(record, Some(then)));
     }
 
     fn submit(&self, cmd: Command) {
@@ -365,7 +417,7 @@ impl Journal {
     /// Records a transaction's current state (insert or update). Waits until it is queued
     /// (not for the commit: `flush` does).
     pub async fn put_tx(&self, record: TxRecord) -> Result<(), JournalError> {
-        self.enqueue(Command::PutTx(record)).await
+        self.enqueue(Command::PutTx(record, None)).await
     }
 
     /// A transaction by id.

@@ -290,6 +290,54 @@ async fn a_request_opens_its_transaction_in_the_same_commit() {
     assert!(j.unsettled("hecto").await.unwrap().is_empty());
 }
 
+/// The callback of an acknowledged record runs once the record is committed (another
+/// connection sees it), exactly once; a record that fails inside the commit reports its own
+/// error; one that never reaches the writer reports `Stopped`.
+#[tokio::test]
+async fn an_acknowledged_record_is_committed_when_its_callback_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::open(&path).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let reader = path.clone();
+    j.put_tx_then(
+        sent(7, 70),
+        OnCommit::new(move |result| {
+            // What a caller answered now could find: read beside the writer.
+            let seen = Connection::open(reader).and_then(|c| {
+                c.query_row("SELECT msg_no FROM transactions WHERE id = 7", [], |r| {
+                    r.get::<_, u32>(0)
+                })
+            });
+            let _ = tx.send((result.is_ok(), seen.ok()));
+        }),
+    );
+    assert_eq!(rx.await.unwrap(), (true, Some(70)));
+
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON transactions WHEN NEW.id = 8
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    j.put_tx_then(
+        sent(8, 80),
+        OnCommit::new(move |result| {
+            let _ = tx.send(result.map_err(|e| e.to_string()));
+        }),
+    );
+    let refused = rx.await.unwrap().unwrap_err();
+    assert!(refused.contains("refused"), "{refused}");
+
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    drop(OnCommit::new(move |result| {
+        let _ = tx.send(matches!(result, Err(JournalError::Stopped)));
+    }));
+    assert!(rx.await.unwrap(), "dropped uncalled: Stopped");
+}
+
 /// State `n` of transaction 1.
 fn state(n: u32) -> TxRecord {
     TxRecord {

@@ -11,7 +11,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::signals::NoticeSignals;
-use super::{now_ms, JournalError, NoticeRecord, TelegramRow, TxRecord, Unsettled, TX_COLUMNS};
+use super::{
+    now_ms, JournalError, NoticeRecord, OnCommit, TelegramRow, TxRecord, Unsettled, TX_COLUMNS,
+};
 
 /// Most commands folded into one SQLite transaction.
 const GROUP_MAX: usize = 4096;
@@ -31,7 +33,8 @@ pub(super) enum Command {
         max: u32,
         reply: oneshot::Sender<Result<Range<u32>, JournalError>>,
     },
-    PutTx(TxRecord),
+    /// A transaction's state, and what to do once its commit is over.
+    PutTx(TxRecord, Option<OnCommit>),
     GetTx {
         id: u64,
         reply: oneshot::Sender<Result<Option<TxRecord>, JournalError>>,
@@ -75,6 +78,10 @@ pub(super) enum Command {
 /// Replies are sent only after the group's commit.
 pub(super) type Reply = Box<dyn FnOnce() + Send>;
 
+/// Commit acknowledgements of a group, each with its own record's result (a record can fail
+/// on its own inside a commit that succeeds).
+type Acks = Vec<(OnCommit, Result<(), JournalError>)>;
+
 /// A reply sent after the commit.
 pub(super) fn answer<T: Send + 'static>(reply: oneshot::Sender<T>, value: T) -> Reply {
     Box::new(move || {
@@ -103,10 +110,11 @@ pub(super) fn writer(
             }
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        let mut acks: Acks = Vec::new();
         let result = (|| -> Result<(), rusqlite::Error> {
             let txn = conn.transaction()?;
             for cmd in batch {
-                replies.push(apply(&txn, cmd, signals));
+                replies.push(apply(&txn, cmd, signals, &mut acks));
             }
             txn.commit()
         })();
@@ -115,9 +123,16 @@ pub(super) fn writer(
             // Replies were computed inside the failed transaction: drop them so callers see
             // `Stopped` rather than a success that was not committed.
             replies.clear();
+            let failed = e.to_string();
+            for (ack, _) in acks.drain(..) {
+                ack.call(Err(JournalError::Commit(failed.clone())));
+            }
         }
         for reply in replies {
             reply();
+        }
+        for (ack, result) in acks {
+            ack.call(result);
         }
         if restart_wal.load(Ordering::Relaxed)
             && last_try.is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
@@ -175,7 +190,12 @@ pub(super) fn checkpointer(
     }
 }
 
-fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command, signals: &Arc<NoticeSignals>) -> Reply {
+fn apply(
+    txn: &rusqlite::Transaction<'_>,
+    cmd: Command,
+    signals: &Arc<NoticeSignals>,
+    acks: &mut Acks,
+) -> Reply {
     match cmd {
         Command::Telegram { row, opens, reply } => {
             let result = insert_telegram(txn, &row)
@@ -196,9 +216,13 @@ fn apply(txn: &rusqlite::Transaction<'_>, cmd: Command, signals: &Arc<NoticeSign
             max,
             reply,
         } => answer(reply, reserve(txn, &institution, day, block, max)),
-        Command::PutTx(r) => {
-            if let Err(e) = put_tx(txn, &r) {
+        Command::PutTx(r, ack) => {
+            let result = put_tx(txn, &r).map_err(JournalError::from);
+            if let Err(e) = &result {
                 tracing::error!(error = %e, id = r.id, "journal: transaction not recorded");
+            }
+            if let Some(ack) = ack {
+                acks.push((ack, result));
             }
             Box::new(|| {})
         }
@@ -309,6 +333,7 @@ fn reserve(
             institution: institution.to_owned(),
             day,
             max,
+            next,
         });
     }
     let end = next.saturating_add(block).min(max + 1);

@@ -349,3 +349,23 @@ fn resolve_str_uses_the_given_base_directory() {
     assert_eq!(e.diagnostics()[0].file, "inline.toml");
     assert_eq!(e.diagnostics()[0].path, "institution[0].spec");
 }
+
+#[test]
+fn the_sequence_reserve_is_resolved_against_the_specs_range() {
+    let r = ok(&format!(
+        "{CONFIG}[institution.sequence]\nreserve = \"2%\"\nwarn_at_percent = 90\n"
+    ));
+    let inst = &r.settings.institutions[0];
+    assert_eq!(
+        (inst.sequence_reserve, inst.sequence_warn_percent),
+        (19_000, 90)
+    );
+    assert_eq!(ok(CONFIG).settings.institutions[0].sequence_reserve, 9_500);
+    let text = format!("{CONFIG}[institution.sequence]\nreserve = 950000\n");
+    let ds = problems(&text);
+    let d = at(&ds, "institution[0].sequence.reserve");
+    assert!(
+        d.message.contains("requests would have none") && d.message.contains("1..=950000"),
+        "{d}"
+    );
+}
