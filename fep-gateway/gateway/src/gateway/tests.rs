@@ -144,6 +144,8 @@ async fn stalling_peer(
     profile.resp_code.put_text(&mut answer, b"0000");
     framed.send(Bytes::from(answer)).await.unwrap();
     let _ = resume.await;
+    // The scenario, not a synchronisation: a peer slow to read, so the gateway's last frames
+    // (the sign-off) sit in its buffers when shutdown begins.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut seen = Vec::new();
     let read_all = async {
