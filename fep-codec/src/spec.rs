@@ -75,7 +75,8 @@ pub use decode::{
 pub use doc::spec_doc;
 pub use error::{Location, SpecError};
 pub use family::{
-    CodeOutcome, DateSpec, Element, Family, FieldShape, FieldSpec, Framing, HeartbeatSpec,
-    InquirySpec, KeyField, LengthPrefix, MessageSpec, NoticeSpec, RecordError, ResponseCodeSpec,
-    SequenceSpec, StructSpec,
+    CodeOutcome, CommandEffect, CommandSpec, DateSpec, Element, Family, FieldShape, FieldSpec,
+    Framing, HeartbeatSpec, InquirySpec, KeyField, LengthPrefix, MessageSpec, NoticeSpec, Opener,
+    RecordError, ResponseCodeSpec, SequenceSpec, SessionEvent, SessionSpec, StructSpec,
+    TestCallSpec,
 };

@@ -200,3 +200,45 @@ proptest! {
         prop_assert_eq!(&dynamic_bytes, &bytes);
     }
 }
+
+/// The session rules as data: EFMS opens the day, the 기관 answers every 0800 with 0810,
+/// 종료예고 stops new money-moving requests, and 지급이체 is resolved by 0200/6013.
+#[test]
+fn the_session_rules_are_read_from_the_toml() {
+    use fep_codec::spec::{CommandEffect, Opener};
+    let f = Family::from_toml_str(fep_specs::KIBNET_TOML).expect("kibnet.toml");
+    let s = f.session();
+    assert_eq!(s.opened_by, Opener::Institution);
+    assert!(s.sign_on.is_none() && s.sign_off_when.is_empty());
+    assert_eq!(s.stamp, [("header.sr_flag".to_owned(), "5".to_owned())]);
+    let effect = |code: &str| {
+        s.commands
+            .iter()
+            .find(|c| c.answer.key == ["0800", code])
+            .map(|c| (c.effect, c.answer.ack.clone()))
+    };
+    assert_eq!(
+        effect("2100"),
+        Some((CommandEffect::Open, vec!["0810".into(), "2100".into()]))
+    );
+    assert_eq!(effect("2300").map(|e| e.0), Some(CommandEffect::StopNew));
+    assert_eq!(effect("2400").map(|e| e.0), Some(CommandEffect::Close));
+    assert_eq!(effect("2700").map(|e| e.0), Some(CommandEffect::None));
+    assert_eq!(s.money_moving, [vec!["0200".to_owned(), "1100".to_owned()]]);
+    let q = f.inquiry_for(&["0200", "1100"]).expect("6013 inquiry");
+    assert_eq!(q.key, ["0200", "6013"]);
+    // 가상계좌 입금 is a notice only with 송수신 FLAG 6 (EFMS → 기관).
+    let deposit = f
+        .notices()
+        .iter()
+        .find(|n| n.key == ["0200", "1100"])
+        .expect("입금 notice");
+    let keys = f.key_fields();
+    let mut t = vec![b' '; 600];
+    t[39..43].copy_from_slice(b"0200");
+    t[43..47].copy_from_slice(b"1100");
+    t[20] = b'6';
+    assert!(deposit.matches(keys, &t));
+    t[20] = b'5';
+    assert!(!deposit.matches(keys, &t), "our own 지급이체 is not a notice");
+}

@@ -89,7 +89,8 @@ fn metadata_matches_the_page() {
     assert_eq!(rc.field, "header.resp_code");
     assert_eq!(rc.outcome("0000"), CodeOutcome::Success);
     assert_eq!(rc.outcome(RESP_SESSION_TIMEOUT), CodeOutcome::Unknown);
-    assert_eq!(rc.outcome("U726"), CodeOutcome::Unknown);
+    // 입금처리중: still being processed, asked again (the page's "처리결과조회요망").
+    assert_eq!(rc.outcome("U726"), CodeOutcome::InProgress);
     assert_eq!(rc.outcome(RESP_LIMIT_PER_DAY), CodeOutcome::Declined);
     assert_eq!(rc.meaning("SB03"), Some("1일 이체한도초과"));
 

@@ -434,6 +434,7 @@ fn metadata(out: &mut String, family: &Family) {
             let outcome = match r.outcome(c) {
                 CodeOutcome::Success => "success",
                 CodeOutcome::Unknown => "unknown → result inquiry",
+                CodeOutcome::InProgress => "in progress → asked again",
                 CodeOutcome::Declined => "declined",
             };
             let _ = writeln!(

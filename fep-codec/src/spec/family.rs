@@ -14,6 +14,10 @@ use crate::error::{DecodeError, DecodeErrorKind, EncodeError, EncodeErrorKind};
 use crate::field::Sign;
 use crate::layout::{AutoLen, FieldKind, FieldLayout, Layout};
 
+mod session;
+
+pub use session::{CommandEffect, CommandSpec, Opener, SessionEvent, SessionSpec, TestCallSpec};
+
 /// A telegram family loaded from a TOML spec: its structs, messages and metadata.
 #[derive(Debug, Clone)]
 pub struct Family {
@@ -35,6 +39,7 @@ pub struct Family {
     inquiries: Vec<InquirySpec>,
     notices: Vec<NoticeSpec>,
     heartbeat: Option<HeartbeatSpec>,
+    session: SessionSpec,
 }
 
 /// One struct of the spec (a header, a message body, a repeated element ...).
@@ -391,8 +396,14 @@ pub struct ResponseCodeSpec {
     pub field: String,
     /// Codes meaning success.
     pub success: Vec<String>,
-    /// Codes meaning the outcome is unknown (timeout, "in progress"): resolve by inquiry.
+    /// Codes meaning the outcome is unknown (timeout): resolve by inquiry.
     pub unknown: Vec<String>,
+    /// Codes meaning "still being processed" (처리중): unknown for now; an inquiry answered
+    /// with one is asked again later.
+    pub in_progress: Vec<String>,
+    /// Codes the spec lists as refusals (documentation: every code not listed as success,
+    /// unknown or in progress is a refusal).
+    pub declined: Vec<String>,
     /// Code → meaning.
     pub meanings: Vec<(String, String)>,
 }
@@ -404,6 +415,8 @@ pub enum CodeOutcome {
     Success,
     /// Unknown: the money may have moved; resolve with the result inquiry.
     Unknown,
+    /// Still being processed: unknown for now; ask again later.
+    InProgress,
     /// Refused by the institution.
     Declined,
 }
@@ -416,6 +429,8 @@ impl ResponseCodeSpec {
             CodeOutcome::Success
         } else if self.unknown.iter().any(|c| c == code) {
             CodeOutcome::Unknown
+        } else if self.in_progress.iter().any(|c| c == code) {
+            CodeOutcome::InProgress
         } else {
             CodeOutcome::Declined
         }
@@ -472,6 +487,10 @@ impl InquirySpec {
 pub struct NoticeSpec {
     /// The notice's key (e.g. 4000/100).
     pub key: Vec<String>,
+    /// Header values that must hold besides the key (a message sharing the key otherwise).
+    pub when: Vec<(KeyField, String)>,
+    /// Fields that, with the key, identify a resent notice (empty: the sequence field).
+    pub dedup: Vec<String>,
     /// The acknowledgement's key (e.g. 4100/100).
     pub ack: Vec<String>,
     /// The acknowledgement copies every field of the notice.
@@ -485,6 +504,19 @@ pub struct NoticeSpec {
 }
 
 impl NoticeSpec {
+    /// True when `telegram` is this notice: its key fields (`keys`, the family's dispatch
+    /// fields) hold [`NoticeSpec::key`] and its `when` fields their values.
+    pub fn matches(&self, keys: &[KeyField], telegram: &[u8]) -> bool {
+        let field_holds = |f: &KeyField, v: &str| {
+            telegram
+                .get(f.offset..f.offset + f.len)
+                .is_some_and(|raw| f.holds(raw, v))
+        };
+        keys.len() == self.key.len()
+            && keys.iter().zip(&self.key).all(|(f, v)| field_holds(f, v))
+            && self.when.iter().all(|(f, v)| field_holds(f, v))
+    }
+
     /// The acknowledgement's values built from the notice's record (copied fields, then the
     /// `set` values); encode it with [`Family::encode`] under [`NoticeSpec::ack`].
     pub fn ack_record(&self, notice: &Record) -> Record {
@@ -912,6 +944,12 @@ impl Family {
     /// The heartbeat (polling) telegram.
     pub fn heartbeat(&self) -> Option<&HeartbeatSpec> {
         self.heartbeat.as_ref()
+    }
+
+    /// The session rules (`[session]`): who opens the business day, with which telegrams,
+    /// and the commands the institution may start.
+    pub fn session(&self) -> &SessionSpec {
+        &self.session
     }
 }
 
@@ -1388,6 +1426,7 @@ impl<'t> Builder<'t> {
             inquiries: Vec::new(),
             notices: Vec::new(),
             heartbeat: None,
+            session: SessionSpec::default(),
         };
         self.metadata(&doc, &mut family)?;
         family.structs = names.iter().filter_map(|n| self.built.remove(n)).collect();
@@ -2350,10 +2389,29 @@ impl<'t> Builder<'t> {
                     format!("code {c:?} is both success and unknown"),
                 ));
             }
+            let lists = [
+                ("success", &r.success),
+                ("unknown", &r.unknown),
+                ("in_progress", &r.in_progress),
+                ("declined", &r.declined),
+            ];
+            for (i, (name, list)) in lists.iter().enumerate() {
+                for (other, olist) in &lists[i + 1..] {
+                    if let Some(c) = list.iter().find(|c| olist.contains(c)) {
+                        return Err(self.err(
+                            span.clone(),
+                            "[response_code]",
+                            format!("code {c:?} is listed in both `{name}` and `{other}`"),
+                        ));
+                    }
+                }
+            }
             family.response_code = Some(ResponseCodeSpec {
                 field,
                 success: r.success.clone(),
                 unknown: r.unknown.clone(),
+                in_progress: r.in_progress.clone(),
+                declined: r.declined.clone(),
                 meanings: r
                     .meanings
                     .iter()
@@ -2397,15 +2455,29 @@ impl<'t> Builder<'t> {
                 return Err(self.err(span, &ctx, "`for` lists no messages"));
             }
             for k in &q.for_keys {
-                let orig = self.message_layout(family, k, span.clone(), &ctx)?;
+                self.message_layout(family, k, span.clone(), &ctx)?;
+                // A key shared by variants (`when`): the field must be in one of them (the
+                // gateway reads it from the variant it sends).
+                let variants: Vec<&Layout> = family
+                    .messages()
+                    .iter()
+                    .filter(|m| m.key == *k)
+                    .map(|m| &m.layout)
+                    .collect();
                 for from in q.copy.values() {
-                    self.check_in(
-                        orig,
-                        from,
-                        span.clone(),
-                        &ctx,
-                        &format!("message {}", k.join("/")),
-                    )?;
+                    let found = variants
+                        .iter()
+                        .any(|l| self.check_in(l, from, None, &ctx, "").is_ok());
+                    if !found {
+                        return Err(self.err(
+                            span.clone(),
+                            &ctx,
+                            format!(
+                                "field `{from}` is not a scalar field of message {}",
+                                k.join("/")
+                            ),
+                        ));
+                    }
                 }
             }
             let result_field = match &q.result_field {
@@ -2437,63 +2509,21 @@ impl<'t> Builder<'t> {
             let span = Some(n.span());
             let n = n.get_ref();
             let ctx = format!("[[notices]] {}", n.key.join("/"));
-            let notice = self.message_layout(family, &n.key, span.clone(), &ctx)?;
-            let ack = self.message_layout(family, &n.ack, span.clone(), &ctx)?;
-            let (copy_all, copy) = match &n.copy {
-                None => (false, Vec::new()),
-                Some(CopyDef::All(s)) if s == "all" => (true, Vec::new()),
-                Some(CopyDef::All(s)) => {
-                    return Err(self.err(
-                        span,
-                        &ctx,
-                        format!("`copy = {s:?}`: expected \"all\" or a list of fields"),
-                    ))
-                }
-                Some(CopyDef::Fields(v)) => (false, v.clone()),
+            let rule = AckDef {
+                key: &n.key,
+                when: &n.when,
+                ack: &n.ack,
+                copy: n.copy.as_ref(),
+                set: &n.set,
             };
-            if copy_all && notice != ack {
-                let same = notice.fields() == ack.fields();
-                if !same {
-                    return Err(self.err(
-                        span,
-                        &ctx,
-                        "`copy = \"all\"` needs the notice and the ack to share one layout",
-                    ));
-                }
+            let mut spec = self.ack_rule(family, &rule, span.clone(), &ctx)?;
+            let notice = self.message_layout(family, &n.key, span.clone(), &ctx)?;
+            for p in &n.dedup {
+                self.check_in(notice, p, span.clone(), &ctx, "the notice")?;
             }
-            for p in &copy {
-                self.check_in(
-                    notice,
-                    p,
-                    span.clone(),
-                    &ctx,
-                    &format!("notice {}", n.key.join("/")),
-                )?;
-                self.check_in(
-                    ack,
-                    p,
-                    span.clone(),
-                    &ctx,
-                    &format!("ack {}", n.ack.join("/")),
-                )?;
-            }
-            for p in n.set.keys() {
-                self.check_in(
-                    ack,
-                    p,
-                    span.clone(),
-                    &ctx,
-                    &format!("ack {}", n.ack.join("/")),
-                )?;
-            }
-            family.notices.push(NoticeSpec {
-                key: n.key.clone(),
-                ack: n.ack.clone(),
-                copy_all,
-                copy,
-                set: n.set.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                after: n.after.clone(),
-            });
+            spec.dedup = n.dedup.clone();
+            spec.after = n.after.clone();
+            family.notices.push(spec);
         }
         if let Some(h) = &doc.heartbeat {
             let span = Some(h.span());
@@ -2551,6 +2581,90 @@ impl<'t> Builder<'t> {
                 stamp_format,
             });
         }
+        if let Some(sd) = &doc.session {
+            family.session = self.session(family, sd)?;
+        }
         Ok(())
     }
+
+    /// An acknowledged inbound telegram (a notice, a session command): its key, `when`, ack
+    /// key and how the ack is filled, checked against the layouts.
+    fn ack_rule(
+        &self,
+        family: &Family,
+        rule: &AckDef<'_>,
+        span: Option<Range<usize>>,
+        ctx: &str,
+    ) -> Result<NoticeSpec, SpecError> {
+        let notice = self.message_layout(family, rule.key, span.clone(), ctx)?;
+        let ack = self.message_layout(family, rule.ack, span.clone(), ctx)?;
+        let (copy_all, copy) = match rule.copy {
+            None => (false, Vec::new()),
+            Some(CopyDef::All(s)) if s == "all" => (true, Vec::new()),
+            Some(CopyDef::All(s)) => {
+                return Err(self.err(
+                    span,
+                    ctx,
+                    format!("`copy = {s:?}`: expected \"all\" or a list of fields"),
+                ))
+            }
+            Some(CopyDef::Fields(v)) => (false, v.clone()),
+        };
+        if copy_all && notice != ack && notice.fields() != ack.fields() {
+            return Err(self.err(
+                span,
+                ctx,
+                "`copy = \"all\"` needs the notice and the ack to share one layout",
+            ));
+        }
+        let (key_str, ack_str) = (rule.key.join("/"), rule.ack.join("/"));
+        for p in &copy {
+            self.check_in(notice, p, span.clone(), ctx, &format!("{key_str}"))?;
+            self.check_in(ack, p, span.clone(), ctx, &format!("ack {ack_str}"))?;
+        }
+        for p in rule.set.keys() {
+            self.check_in(ack, p, span.clone(), ctx, &format!("ack {ack_str}"))?;
+        }
+        let mut when = Vec::new();
+        for (name, value) in rule.when {
+            let path = match family.header_field() {
+                Some(hf) => format!("{hf}.{name}"),
+                None => name.clone(),
+            };
+            let Some(f) = key_field(notice, &path) else {
+                return Err(self.err(
+                    span,
+                    ctx,
+                    format!(
+                        "`when` field `{name}` is not a fixed-position scalar field of the header"
+                    ),
+                ));
+            };
+            when.push((f, value.clone()));
+        }
+        Ok(NoticeSpec {
+            key: rule.key.to_vec(),
+            when,
+            dedup: Vec::new(),
+            ack: rule.ack.to_vec(),
+            copy_all,
+            copy,
+            set: rule
+                .set
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            after: None,
+        })
+    }
+}
+
+/// The parts of `[[notices]]` and `[[session.commands]]` that say how an inbound telegram
+/// is acknowledged.
+struct AckDef<'d> {
+    key: &'d [String],
+    when: &'d std::collections::BTreeMap<String, String>,
+    ack: &'d [String],
+    copy: Option<&'d CopyDef>,
+    set: &'d std::collections::BTreeMap<String, String>,
 }

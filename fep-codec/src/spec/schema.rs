@@ -34,6 +34,9 @@ pub(crate) struct Doc {
     pub notices: Vec<Spanned<NoticeDef>>,
     #[serde(default)]
     pub heartbeat: Option<Spanned<HeartbeatDef>>,
+    /// Session rules: who opens the business day, the commands an institution starts.
+    #[serde(default)]
+    pub session: Option<Spanned<SessionDef>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +244,12 @@ pub(crate) struct ResponseCodeDef {
     pub success: Vec<String>,
     #[serde(default)]
     pub unknown: Vec<String>,
+    /// Codes meaning "still being processed" (처리중): unknown for now, asked again.
+    #[serde(default)]
+    pub in_progress: Vec<String>,
+    /// Codes listed as refusals (any code not listed elsewhere is a refusal too).
+    #[serde(default)]
+    pub declined: Vec<String>,
     #[serde(default)]
     pub meanings: BTreeMap<String, String>,
 }
@@ -268,6 +277,12 @@ pub(crate) struct InquiryDef {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoticeDef {
     pub key: Vec<String>,
+    /// Header values telling this notice apart from a message sharing its key.
+    #[serde(default)]
+    pub when: BTreeMap<String, String>,
+    /// Fields whose values, with the key, identify a resent notice.
+    #[serde(default)]
+    pub dedup: Vec<String>,
     pub ack: Vec<String>,
     #[serde(default)]
     pub copy: Option<CopyDef>,
@@ -300,4 +315,54 @@ pub(crate) struct HeartbeatDef {
     pub stamp_field: Option<String>,
     #[serde(default)]
     pub stamp_format: Option<Spanned<String>>,
+}
+
+/// `[session]`: how a business day is opened and closed, and what the institution may start.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SessionDef {
+    /// `"gateway"`, `"institution"` or `"none"`.
+    #[serde(default)]
+    pub opened_by: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sign_on: Option<Vec<String>>,
+    #[serde(default)]
+    pub sign_off: Option<Vec<String>>,
+    #[serde(default)]
+    pub sign_on_when: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub sign_off_when: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub test_call: Option<Spanned<TestCallDef>>,
+    #[serde(default)]
+    pub money_moving: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    pub stamp: BTreeMap<String, String>,
+    #[serde(default)]
+    pub commands: Vec<Spanned<CommandDef>>,
+}
+
+/// `[session] test_call`: an ordinary telegram the gateway sends on an idle session.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TestCallDef {
+    pub key: Vec<String>,
+    #[serde(default)]
+    pub idle_secs: Option<u64>,
+}
+
+/// `[[session.commands]]`: a session telegram the institution starts and the gateway answers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CommandDef {
+    pub key: Vec<String>,
+    #[serde(default)]
+    pub when: BTreeMap<String, String>,
+    pub ack: Vec<String>,
+    #[serde(default)]
+    pub copy: Option<CopyDef>,
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub effect: Option<Spanned<String>>,
 }
