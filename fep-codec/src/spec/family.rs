@@ -2619,7 +2619,7 @@ impl<'t> Builder<'t> {
         }
         let (key_str, ack_str) = (rule.key.join("/"), rule.ack.join("/"));
         for p in &copy {
-            self.check_in(notice, p, span.clone(), ctx, &format!("{key_str}"))?;
+            self.check_in(notice, p, span.clone(), ctx, &key_str)?;
             self.check_in(ack, p, span.clone(), ctx, &format!("ack {ack_str}"))?;
         }
         for p in rule.set.keys() {
