@@ -240,5 +240,8 @@ fn the_session_rules_are_read_from_the_toml() {
     t[20] = b'6';
     assert!(deposit.matches(keys, &t));
     t[20] = b'5';
-    assert!(!deposit.matches(keys, &t), "our own 지급이체 is not a notice");
+    assert!(
+        !deposit.matches(keys, &t),
+        "our own 지급이체 is not a notice"
+    );
 }

@@ -146,13 +146,15 @@ impl Builder<'_> {
                 "gateway" => Opener::Gateway,
                 "institution" => Opener::Institution,
                 "none" => Opener::Nobody,
-                other => return Err(self.err(
-                    Some(s.span()),
-                    ctx,
-                    format!(
+                other => {
+                    return Err(self.err(
+                        Some(s.span()),
+                        ctx,
+                        format!(
                         "opened_by = {other:?}: expected \"gateway\", \"institution\" or \"none\""
                     ),
-                )),
+                    ))
+                }
             },
         };
         let request = |key: &Option<Vec<String>>, what: &str| -> Result<(), SpecError> {

@@ -11,8 +11,10 @@ use fep_codec::{FieldLayout, Layout, Telegram, TelegramFamily};
 use fep_specs::hecto;
 
 mod build;
+mod wire;
 
 pub use build::{session_keys, ProfileError};
+pub use wire::{framing_of, WireError};
 
 /// A field's byte range inside a telegram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
