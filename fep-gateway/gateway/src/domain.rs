@@ -164,14 +164,29 @@ impl MsgKey {
         &self.text[..self.split]
     }
 
-    /// 업무구분코드, e.g. `100` (empty in families keyed by one field).
+    /// The values after the first, e.g. `100` (empty in families keyed by one field).
     pub fn biz_type(&self) -> &str {
-        &self.text[self.split + 1..]
+        self.text.get(self.split + 1..).unwrap_or("")
     }
 
     /// `2000/100`.
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The key's values in dispatch order (one per key field; a family may have any number).
+    pub fn parts(&self) -> std::str::Split<'_, char> {
+        self.text.split('/')
+    }
+
+    /// The key of these values, in dispatch order.
+    pub fn from_parts<S: AsRef<str>>(parts: &[S]) -> MsgKey {
+        let text: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+        let split = text.first().map_or(0, |t| t.len());
+        MsgKey {
+            text: Arc::from(text.join("/")),
+            split,
+        }
     }
 }
 
@@ -195,14 +210,15 @@ impl FromStr for MsgKey {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<MsgKey, ParseError> {
-        match s.split_once('/') {
-            Some(pair) => Ok(MsgKey::from(pair)),
-            None => Err(ParseError {
+        let parts: Vec<&str> = s.split('/').collect();
+        if s.is_empty() || parts.iter().any(|p| p.trim().is_empty() || p.trim() != *p) {
+            return Err(ParseError {
                 what: "message key",
                 value: s.to_owned(),
-                expected: "type/biz, e.g. 2000/100".into(),
-            }),
+                expected: "the key's values joined by '/', e.g. 2000/100".into(),
+            });
         }
+        Ok(MsgKey::from_parts(&parts))
     }
 }
 
@@ -280,17 +296,20 @@ pub enum RejectReason {
         retry_after: Option<Duration>,
     },
     /// Not a telegram of this institution.
-    #[error("bad request: expected a {expected_len}-byte telegram with a readable header")]
-    BadRequest {
-        /// The institution's telegram size.
-        expected_len: usize,
-    },
+    #[error("bad request: {0}")]
+    BadRequest(String),
     /// The gateway-owned header fields cannot be written or read back.
     #[error("{0}")]
     Malformed(&'static str),
     /// Links are up, the sign-on is not answered yet.
     #[error("institution not ready: signing on")]
     NotReady,
+    /// The institution opens the business day itself and has not (or has closed it).
+    #[error("institution not ready: waiting for the institution to open the business day")]
+    NotOpened,
+    /// The institution announced the end of the day (종료예고): no new money-moving requests.
+    #[error("institution closing the business day: no new money-moving requests")]
+    DayClosing,
     /// A send link is up but none that carries the institution's answers (split lines: the
     /// recv line is down), so nothing is sent.
     #[error(
@@ -380,8 +399,10 @@ impl RejectReason {
             RejectReason::QueueDeadline => "queue_deadline",
             RejectReason::RateLimit => "rate_limit",
             RejectReason::CircuitOpen { .. } => "circuit_open",
-            RejectReason::BadRequest { .. } | RejectReason::Malformed(_) => "bad_request",
+            RejectReason::BadRequest(_) | RejectReason::Malformed(_) => "bad_request",
             RejectReason::NotReady | RejectReason::DateChange => "not_ready",
+            RejectReason::NotOpened => "not_opened",
+            RejectReason::DayClosing => "day_closing",
             RejectReason::NoRecvLink => "no_recv_link",
             RejectReason::Down => "down",
             RejectReason::SendLinksFull => "send_links_full",
@@ -466,12 +487,16 @@ mod tests {
         assert_eq!(k.to_string(), "2000/100");
         assert_eq!(k, ("2000", "100"));
         assert_ne!(k, ("2000", "200"));
-        let one_field = MsgKey::from(("0800", ""));
+        let one_field: MsgKey = "0800".parse().unwrap();
         assert_eq!(
             (one_field.to_string(), one_field.biz_type()),
-            ("0800/".into(), "")
+            ("0800".into(), "")
         );
-        assert!("2000".parse::<MsgKey>().is_err());
+        let three: MsgKey = "0200/1100/5".parse().unwrap();
+        assert_eq!(three.parts().collect::<Vec<_>>(), ["0200", "1100", "5"]);
+        assert_eq!(three, MsgKey::from_parts(&["0200", "1100", "5"]));
+        assert!("".parse::<MsgKey>().is_err());
+        assert!("2000//100".parse::<MsgKey>().is_err());
     }
 
     #[test]
@@ -491,8 +516,8 @@ mod tests {
             "no sequence number: exhausted"
         );
         assert_eq!(
-            RejectReason::BadRequest { expected_len: 300 }.to_string(),
-            "bad request: expected a 300-byte telegram with a readable header"
+            RejectReason::BadRequest("x".into()).to_string(),
+            "bad request: x"
         );
         let requests = RejectReason::SequenceExhausted {
             day: 20261201,

@@ -111,8 +111,10 @@ pub struct Institution {
     /// Path of the spec TOML (relative paths are resolved against the config file's directory
     /// by [`load_and_resolve`]).
     pub spec: PathBuf,
-    /// How telegrams are delimited on this institution's links.
-    pub framing: Framing,
+    /// How telegrams are delimited on this institution's links; the spec's `[framing]` when
+    /// absent.
+    #[serde(default)]
+    pub framing: Option<Framing>,
     #[serde(rename = "max_frame", default)]
     max_frame_set: Option<usize>,
     /// Largest telegram accepted or sent, in bytes (after defaulting).
@@ -153,9 +155,29 @@ pub struct Institution {
     /// `[institution.notices]`: delivery of unsolicited notices to internal systems.
     #[serde(default)]
     pub notices: NoticeDelivery,
+    /// `[institution.response_codes]`: this institution's own outcome codes on top of the
+    /// family's tables (a bank's 처리중 codes, say).
+    #[serde(default)]
+    pub response_codes: ResponseCodes,
     /// `[institution.breaker]`: circuit breaker (Resilience4j settings); defaults when absent.
     #[serde(default)]
     pub breaker: Option<crate::breaker::BreakerConfig>,
+}
+
+/// `[institution.response_codes]`: codes that mean success, unknown (resolved by inquiry) or
+/// a refusal at this institution, whatever the family's tables say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseCodes {
+    /// Codes meaning success.
+    #[serde(default)]
+    pub success: Vec<String>,
+    /// Codes meaning the outcome is unknown or still in progress.
+    #[serde(default)]
+    pub unknown: Vec<String>,
+    /// Codes meaning a refusal.
+    #[serde(default)]
+    pub declined: Vec<String>,
 }
 
 /// `[institution.notices]`: where recorded notices are delivered besides native subscribers,
@@ -342,7 +364,10 @@ impl Config {
             locator.toml_error(e.inner(), if path == "." { "" } else { &path })
         })?;
         for inst in &mut config.institutions {
-            let expressible = usize::try_from(inst.framing.max_expressible()).unwrap_or(usize::MAX);
+            // A framing from the spec is only known at resolve time, which checks it there.
+            let expressible = inst.framing.as_ref().map_or(usize::MAX, |f| {
+                usize::try_from(f.max_expressible()).unwrap_or(usize::MAX)
+            });
             inst.max_frame = inst
                 .max_frame_set
                 .unwrap_or_else(|| DEFAULT_MAX_FRAME.min(expressible));

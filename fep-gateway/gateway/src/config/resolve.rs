@@ -14,7 +14,8 @@ use fep_codec::spec::{Family, Location, SpecError};
 use super::diagnostic::{ConfigError, Diagnostic, KeyPath, Locator, Source};
 use super::validate::host_port_problem;
 use super::{check_summary, Config, Institution, Role as LinkRole};
-use crate::profile::{session_keys, Profile};
+use crate::framing::Framing;
+use crate::profile::{framing_of, Profile};
 use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings, Role};
 
 /// A configuration that passed every check, and the settings a gateway runs with.
@@ -166,14 +167,15 @@ fn resolve_institution(
     };
     let links = resolve_links(inst, p, found);
     let sequence_reserve = match &profile {
-        Ok(profile) => sequence_reserve(inst, profile, p, found),
+        Ok((profile, ..)) => sequence_reserve(inst, profile, p, found),
         Err(_) => Err(Reported),
     };
+    let (profile, framing, max_frame) = profile?;
     Ok(InstitutionSettings {
         name: inst.name.clone(),
-        profile: profile?,
-        framing: inst.framing.clone(),
-        max_frame: inst.max_frame,
+        profile,
+        framing,
+        max_frame,
         links: links?,
         request_timeout: inst.request_timeout,
         idempotency_window: inst.idempotency_window,
@@ -223,29 +225,50 @@ fn sequence_reserve(
     Ok(reserve)
 }
 
-/// Loads the spec family and builds the profile, with the `[institution.header]` values.
+/// Loads the spec family and builds the profile, with the `[institution.header]` values and
+/// response-code overrides; and the framing (fep.toml's, else the spec's) with its max frame.
 fn build_profile(
     inst: &Institution,
     p: &str,
     found: &mut Problems<'_, '_>,
-) -> Result<Profile, Reported> {
+) -> Result<(Profile, Framing, usize), Reported> {
     let key = format!("{p}.spec");
     if inst.spec.as_os_str().is_empty() {
         // The cross-field rules said "must not be empty"; opening "" would only repeat it.
         return Err(Reported);
     }
     let family = Family::load(&inst.spec).map_err(|e| found.spec(key.clone(), &inst.spec, e))?;
-    let session =
-        session_keys(&family).map_err(|e| found.at(KeyPath(key.clone()), e.to_string()))?;
     let header: Vec<(String, String)> = inst
         .header
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    Profile::from_family(&family, &header, session).map_err(|e| match e.header_field() {
-        Some(field) => found.at(KeyPath(format!("{p}.header.\"{field}\"")), e.to_string()),
-        None => found.at(KeyPath(key), e.to_string()),
-    })
+    let framing = match &inst.framing {
+        Some(f) => Ok((f.clone(), inst.max_frame)),
+        // The family's own framing, unless fep.toml overrides it.
+        None => match framing_of(&family) {
+            Ok((f, _)) => {
+                let expressible = usize::try_from(f.max_expressible()).unwrap_or(usize::MAX);
+                let max = inst.max_frame.min(expressible);
+                let mut bad = None;
+                super::validate::max_frame_fits(&f, max, "", &mut |_, m| bad = Some(m));
+                match bad {
+                    None => Ok((f, max)),
+                    Some(m) => Err(found.at(KeyPath(format!("{p}.max_frame")), m)),
+                }
+            }
+            Err(e) => Err(found.at(KeyPath(format!("{p}.framing")), e.to_string())),
+        },
+    };
+    let mut profile =
+        Profile::from_family(&family, &header).map_err(|e| match e.header_field() {
+            Some(field) => found.at(KeyPath(format!("{p}.header.\"{field}\"")), e.to_string()),
+            None => found.at(KeyPath(key), e.to_string()),
+        })?;
+    let codes = &inst.response_codes;
+    profile.override_codes(&codes.success, &codes.unknown, &codes.declined);
+    let (framing, max_frame) = framing?;
+    Ok((profile, framing, max_frame))
 }
 
 /// Why `url` cannot receive notices: it must parse, be `http` or `https`, and name a host.

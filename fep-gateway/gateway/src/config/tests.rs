@@ -44,7 +44,7 @@ fn minimal_config_gets_defaults() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.server, ServerConfig::default());
     let h = &c.institutions[0];
-    assert_eq!(h.framing, Framing::hecto());
+    assert_eq!(h.framing, Some(Framing::hecto()));
     assert_eq!(h.max_frame, DEFAULT_MAX_FRAME);
     assert_eq!(h.links[0].direction, Direction::Both);
     assert_eq!(h.links[0].count, 1);

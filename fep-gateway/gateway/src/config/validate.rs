@@ -56,7 +56,7 @@ impl Config {
             if inst.spec.as_os_str().is_empty() {
                 err(format!("{p}.spec"), "must not be empty".into());
             }
-            if let Err(e) = inst.framing.validate() {
+            if let Some(Err(e)) = inst.framing.as_ref().map(Framing::validate) {
                 err(format!("{p}.framing"), e.to_string());
             }
             validate_max_frame(inst, &p, &mut err);
@@ -148,8 +148,19 @@ fn name_problem(name: &str) -> Option<String> {
 }
 
 fn validate_max_frame(inst: &Institution, p: &str, err: &mut impl FnMut(String, String)) {
-    let key = format!("{p}.max_frame");
-    let max = inst.max_frame;
+    if let Some(framing) = &inst.framing {
+        max_frame_fits(framing, inst.max_frame, &format!("{p}.max_frame"), err);
+    }
+}
+
+/// `max` is a usable `max_frame` for `framing` (a fixed size fits, the header can express it).
+pub(super) fn max_frame_fits(
+    framing: &Framing,
+    max: usize,
+    key: &str,
+    err: &mut impl FnMut(String, String),
+) {
+    let key = key.to_owned();
     if max == 0 || max > MAX_FRAME_LIMIT {
         err(
             key,
@@ -157,8 +168,8 @@ fn validate_max_frame(inst: &Institution, p: &str, err: &mut impl FnMut(String, 
         );
         return;
     }
-    let expressible = inst.framing.max_expressible();
-    if let Framing::Fixed { size, .. } = inst.framing {
+    let expressible = framing.max_expressible();
+    if let Framing::Fixed { size, .. } = *framing {
         if size > max {
             err(
                 key,

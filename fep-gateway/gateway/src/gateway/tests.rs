@@ -139,9 +139,7 @@ async fn stalling_peer(
     let codec = crate::framing::FrameCodec::new(crate::framing::Framing::hecto(), 4096).unwrap();
     let mut framed = Framed::new(stream, codec);
     let sign_on = framed.next().await.unwrap().unwrap();
-    let mut answer = sign_on.to_vec();
-    profile.msg_type.put_text(&mut answer, b"1100");
-    profile.resp_code.put_text(&mut answer, b"0000");
+    let answer = profile.answer_to(&sign_on, "0000");
     framed.send(Bytes::from(answer)).await.unwrap();
     let _ = resume.await;
     // The scenario, not a synchronisation: a peer slow to read, so the gateway's last frames
@@ -150,8 +148,11 @@ async fn stalling_peer(
     let mut seen = Vec::new();
     let read_all = async {
         while let Some(Ok(frame)) = framed.next().await {
-            let (t, b) = profile.msg_key(&frame).unwrap_or(("?", "?"));
-            seen.push(format!("{t}/{b}"));
+            seen.push(
+                profile
+                    .msg_key(&frame)
+                    .map_or("?/?".into(), |k| k.to_string()),
+            );
         }
     };
     tokio::time::timeout(Duration::from_secs(30), read_all)

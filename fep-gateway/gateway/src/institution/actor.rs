@@ -207,11 +207,7 @@ pub(crate) fn spawn(
         clock,
         zone,
         admission: Admission::new(settings.max_inflight, settings.rate_tps, breaker),
-        session: Session::new(
-            settings.sign_on,
-            settings.sign_on_at_date_change,
-            settings.sign_on_policy,
-        ),
+        session: session_of(&settings, &profile),
         inflight: InFlight::default(),
         late: Late::new(LATE_WINDOW),
         resolver: Resolver::new(Policy {
@@ -554,4 +550,21 @@ fn day_boundary(utc: chrono::DateTime<chrono::Utc>, zone: Tz, now: Instant) -> I
         .to_std()
         .unwrap_or(Duration::ZERO);
     now + until.max(Duration::from_millis(1))
+}
+
+/// The session the family's rules and the config ask for: the gateway signs on when the
+/// family has it do so (`[institution.signon] enabled` may turn that off); an
+/// institution-opened day waits for the institution's command.
+fn session_of(settings: &InstitutionSettings, profile: &Profile) -> Session {
+    let rules = &profile.session;
+    let session = Session::new(
+        settings.sign_on && rules.sign_on.is_some(),
+        settings.sign_on_at_date_change && rules.sign_on_at_date_change,
+        settings.sign_on_policy,
+    );
+    if settings.sign_on && rules.opened_by == fep_codec::spec::Opener::Institution {
+        session.opened_by_institution()
+    } else {
+        session
+    }
 }

@@ -193,6 +193,7 @@ impl Late {
 mod tests {
     use super::*;
     use crate::domain::MsgKey;
+    use crate::profile::test_key as k;
 
     fn entry(purpose: &'static str, deadline: Instant) -> Entry<&'static str> {
         Entry {
@@ -214,15 +215,15 @@ mod tests {
     fn entries_expire_in_deadline_order_and_not_before() {
         let t0 = Instant::now();
         let mut f = InFlight::default();
-        f.insert(1, entry("late", t0 + Duration::from_secs(3)));
-        f.insert(2, entry("early", t0 + Duration::from_secs(1)));
-        f.insert(3, entry("middle", t0 + Duration::from_secs(2)));
+        f.insert(k(1), entry("late", t0 + Duration::from_secs(3)));
+        f.insert(k(2), entry("early", t0 + Duration::from_secs(1)));
+        f.insert(k(3), entry("middle", t0 + Duration::from_secs(2)));
         assert_eq!(f.next_deadline(), Some(t0 + Duration::from_secs(1)));
         assert!(f.pop_expired(t0).is_none(), "nothing is due yet");
         let due: Vec<CorrKey> =
             std::iter::from_fn(|| f.pop_expired(t0 + Duration::from_secs(2)).map(|(k, _)| k))
                 .collect();
-        assert_eq!(due, [2, 3]);
+        assert_eq!(due, [k(2), k(3)]);
         assert_eq!(f.len(), 1);
         assert_eq!(f.next_deadline(), Some(t0 + Duration::from_secs(3)));
     }
@@ -231,14 +232,14 @@ mod tests {
     fn an_answered_entry_leaves_the_deadline_order() {
         let t0 = Instant::now();
         let mut f = InFlight::default();
-        f.insert(1, entry("a", t0 + Duration::from_secs(1)));
-        f.insert(2, entry("b", t0 + Duration::from_secs(2)));
-        assert_eq!(f.remove(1).map(|e| e.purpose), Some("a"));
-        assert!(f.remove(1).is_none());
+        f.insert(k(1), entry("a", t0 + Duration::from_secs(1)));
+        f.insert(k(2), entry("b", t0 + Duration::from_secs(2)));
+        assert_eq!(f.remove(k(1)).map(|e| e.purpose), Some("a"));
+        assert!(f.remove(k(1)).is_none());
         assert_eq!(f.next_deadline(), Some(t0 + Duration::from_secs(2)));
         assert!(f.pop_expired(t0 + Duration::from_secs(1)).is_none());
         // Replacing an entry keeps one deadline per key.
-        let displaced = f.insert(2, entry("c", t0 + Duration::from_secs(5)));
+        let displaced = f.insert(k(2), entry("c", t0 + Duration::from_secs(5)));
         assert_eq!(displaced.map(|e| e.purpose), Some("b"));
         assert_eq!(f.next_deadline(), Some(t0 + Duration::from_secs(5)));
     }
@@ -247,16 +248,19 @@ mod tests {
     fn writes_are_recorded_per_link() {
         let t0 = Instant::now();
         let mut f = InFlight::default();
-        f.insert(1, entry("user", t0 + Duration::from_secs(1)));
-        f.insert(2, entry("user", t0 + Duration::from_secs(1)));
-        f.insert(3, entry("sign-on", t0 + Duration::from_secs(1)));
-        assert!(f.written(1, 0, t0));
-        assert!(f.written(3, 1, t0));
-        assert!(!f.written(9, 0, t0), "gone entries are not written");
-        assert_eq!(f.written_on(0), [1]);
-        assert_eq!(f.get(1).map(|e| (e.link, e.sent_at)), Some((Some(0), t0)));
+        f.insert(k(1), entry("user", t0 + Duration::from_secs(1)));
+        f.insert(k(2), entry("user", t0 + Duration::from_secs(1)));
+        f.insert(k(3), entry("sign-on", t0 + Duration::from_secs(1)));
+        assert!(f.written(k(1), 0, t0));
+        assert!(f.written(k(3), 1, t0));
+        assert!(!f.written(k(9), 0, t0), "gone entries are not written");
+        assert_eq!(f.written_on(0), [k(1)]);
         assert_eq!(
-            f.get(2).map(|e| e.link),
+            f.get(k(1)).map(|e| (e.link, e.sent_at)),
+            Some((Some(0), t0))
+        );
+        assert_eq!(
+            f.get(k(2)).map(|e| e.link),
             Some(None),
             "still being journaled"
         );
@@ -269,13 +273,13 @@ mod tests {
     fn late_responses_are_matched_within_the_window_only() {
         let t0 = Instant::now();
         let mut late = Late::new(Duration::from_secs(600));
-        late.remember(7, 70, t0);
-        late.remember(8, 80, t0 + Duration::from_secs(300));
+        late.remember(k(7), 70, t0);
+        late.remember(k(8), 80, t0 + Duration::from_secs(300));
         late.forget_old(t0 + Duration::from_secs(600));
         assert_eq!(late.len(), 2, "exactly at the window: kept");
         late.forget_old(t0 + Duration::from_secs(601));
-        assert_eq!(late.take(7), None, "older than the window: forgotten");
-        assert_eq!(late.take(8), Some(80));
-        assert_eq!(late.take(8), None, "matched once");
+        assert_eq!(late.take(k(7)), None, "older than the window: forgotten");
+        assert_eq!(late.take(k(8)), Some(80));
+        assert_eq!(late.take(k(8)), None, "matched once");
     }
 }

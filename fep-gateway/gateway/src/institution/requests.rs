@@ -27,13 +27,25 @@ impl Actor {
         if let Err(reason) = self.admission.check(&s.ticket, now()) {
             return self.reject(s, reason);
         }
-        if s.telegram.len() != self.profile.telegram_len
-            || self.profile.msg_key(&s.telegram).is_none()
-        {
-            let reason = RejectReason::BadRequest {
-                expected_len: self.profile.telegram_len,
-            };
-            return self.reject(s, reason);
+        let Some(key) = self.profile.msg_key(&s.telegram) else {
+            let why = format!(
+                "no readable message key: not a telegram of the {} family",
+                self.profile.family
+            );
+            return self.reject(s, RejectReason::BadRequest(why));
+        };
+        if let Some(n) = self.profile.telegram_len(&key) {
+            if n != s.telegram.len() {
+                let why = format!(
+                    "expected a {n}-byte telegram for {key}, got {}",
+                    s.telegram.len()
+                );
+                return self.reject(s, RejectReason::BadRequest(why));
+            }
+        }
+        // After the institution's 종료예고 no new money-moving request goes out.
+        if self.session.stopping_new() && self.profile.moves_money(&key) {
+            return self.reject(s, RejectReason::DayClosing);
         }
         // One clock reading: it starts a new business date if it is one, and stamps the telegram.
         let at = self.read_clock();
@@ -317,7 +329,13 @@ impl Actor {
         tracing::warn!(institution = %self.name, count = rows.len(), "resuming unknown transactions left by the previous run");
         let now = now();
         for (tx, raw) in rows {
-            let key = u64::from(tx.day) * 1_000_000 + u64::from(tx.msg_no);
+            // The telegram as sent carries its correlation key; a journal row without one
+            // (unreadable) is keyed by its day and number, unique within this run.
+            let key = self.profile.key(&raw).or_else(|| {
+                let (day, no) = (tx.day.to_string(), tx.msg_no.to_string());
+                CorrKey::from_parts([day.as_bytes(), b"/", no.as_bytes()])
+            });
+            let Some(key) = key else { continue };
             let at = MsgRef {
                 day: tx.day,
                 msg_no: tx.msg_no,
@@ -355,7 +373,7 @@ impl Actor {
 
     pub(super) fn send_inquiry(&mut self, due: Due, at: BusinessTime) {
         let now = now();
-        let Some(telegram) = self.profile.inquiry(due.msg_no, &due.original) else {
+        let Some(telegram) = self.profile.inquiry(&due.original) else {
             return self.inquiry_failed(due.key, now);
         };
         let timeout = self.request_timeout;
@@ -403,13 +421,14 @@ impl Actor {
             direction: TelegramDirection::In,
             day: self.profile.send_date.digits(&frame).unwrap_or(0) as u32,
             msg_no: self.profile.msg_no.digits(&frame).unwrap_or(0) as u32,
-            msg_type: self.profile.msg_key(&frame).map(MsgKey::from),
+            msg_type: self.profile.msg_key(&frame),
             tx_id: None,
             raw: frame.clone(),
         });
         match self.profile.classify(&frame) {
             FrameKind::Response => self.on_response(frame),
-            FrameKind::Notice => self.on_notice(link, frame),
+            FrameKind::Notice(rule) => self.on_notice(link, rule, frame),
+            FrameKind::Command(rule) => self.on_command(link, rule, frame),
             FrameKind::PollRequest | FrameKind::PollResponse => {} // handled by the link task
             FrameKind::Other => {
                 self.counters.unmatched += 1;
@@ -424,6 +443,17 @@ impl Actor {
             self.counters.unmatched += 1;
             return;
         };
+        // A response answers its request only when the family pairs their keys.
+        let paired = match (self.inflight.get(key), self.profile.msg_key(&frame)) {
+            (Some(e), Some(answer)) => self.profile.answers(&e.at.key, &answer),
+            _ => true,
+        };
+        if !paired {
+            self.counters.unmatched += 1;
+            self.metrics.unmatched();
+            tracing::warn!(institution = %self.name, %key, "response of another message type ignored");
+            return;
+        }
         let Some(e) = self.inflight.remove(key) else {
             return self.on_late_or_unmatched(key, frame);
         };
@@ -489,22 +519,15 @@ impl Actor {
         }
         self.counters.unmatched += 1;
         self.metrics.unmatched();
-        tracing::warn!(institution = %self.name, key, "response matches no request");
+        tracing::warn!(institution = %self.name, %key, "response matches no request");
     }
 
-    fn on_notice(&mut self, link: usize, frame: Bytes) {
-        let Some(ack) = self.profile.notice_ack(&frame) else {
+    fn on_notice(&mut self, link: usize, rule: usize, frame: Bytes) {
+        let Some(rule) = self.profile.notices.get(rule) else {
             return;
         };
-        // The deduplication key as journaled since the first version: keep it byte for byte.
-        let dedup = format!(
-            "{}/{}",
-            self.profile
-                .msg_key(&frame)
-                .map(|(t, b)| format!("{t}{b}"))
-                .unwrap_or_default(),
-            self.profile.msg_no.text(&frame).unwrap_or("")
-        );
+        let ack = self.profile.ack(rule, &frame);
+        let dedup = self.profile.dedup_key(rule, &frame);
         let day = self.profile.send_date.digits(&frame).unwrap_or(0) as u32;
         // Acknowledge on the link it came from when that link can send, else on any send link.
         let sender = self.links.reply_sender(link);

@@ -43,9 +43,7 @@ pub(crate) struct Pending {
 pub(crate) struct Due {
     /// Correlation key of the original request.
     pub key: CorrKey,
-    /// The original's 전문번호.
-    pub msg_no: u32,
-    /// The original telegram.
+    /// The original telegram (the inquiry copies its fields).
     pub original: Bytes,
 }
 
@@ -133,7 +131,6 @@ impl Resolver {
         p.attempts += 1;
         Some(Due {
             key,
-            msg_no: p.at.msg_no,
             original: p.original.clone(),
         })
     }
@@ -230,7 +227,9 @@ mod tests {
     use super::*;
     use crate::domain::MsgKey;
 
-    const KEY: CorrKey = 20_261_122_000_007;
+    fn key() -> CorrKey {
+        crate::profile::test_key(20_261_122_000_007)
+    }
 
     fn resolver(max_attempts: u32) -> Resolver {
         Resolver::new(Policy {
@@ -252,23 +251,20 @@ mod tests {
     fn the_first_inquiry_waits_the_delay_then_the_interval() {
         let t0 = Instant::now();
         let mut r = resolver(10);
-        r.start(KEY, 1, at(), Bytes::from_static(b"orig"), t0);
+        r.start(key(), 1, at(), Bytes::from_static(b"orig"), t0);
         assert_eq!(r.next_due(), Some(t0 + Duration::from_secs(300)));
         assert!(r.pop_due(t0 + Duration::from_secs(299)).is_none());
         let due = r
             .pop_due(t0 + Duration::from_secs(300))
             .expect("due after the delay");
-        assert_eq!(
-            (due.key, due.msg_no, &due.original[..]),
-            (KEY, 7, &b"orig"[..])
-        );
+        assert_eq!((due.key, &due.original[..]), (key(), &b"orig"[..]));
         assert_eq!(
             r.next_due(),
             None,
             "not asked twice while the inquiry is out"
         );
         let t1 = t0 + Duration::from_secs(310);
-        assert_eq!(r.retry(KEY, t1), Step::Again);
+        assert_eq!(r.retry(key(), t1), Step::Again);
         assert_eq!(r.next_due(), Some(t1 + Duration::from_secs(60)));
     }
 
@@ -278,21 +274,21 @@ mod tests {
     fn an_unknown_answer_keeps_the_transaction_pending() {
         let t0 = Instant::now();
         let mut r = resolver(10);
-        r.start(KEY, 1, at(), Bytes::new(), t0);
+        r.start(key(), 1, at(), Bytes::new(), t0);
         let t1 = t0 + Duration::from_secs(300);
         assert!(r.pop_due(t1).is_some());
-        let step = r.on_answer(KEY, Some(&Verdict::Unknown("U726".into())), t1);
+        let step = r.on_answer(key(), Some(&Verdict::Unknown("U726".into())), t1);
         assert_eq!(step, Step::Again);
         assert_eq!(r.len(), 1, "still pending");
         assert_eq!(r.next_due(), Some(t1 + Duration::from_secs(60)));
         assert_eq!(
-            r.on_answer(KEY, None, t1),
+            r.on_answer(key(), None, t1),
             Step::Again,
             "no usable answer either"
         );
         let t2 = t1 + Duration::from_secs(60);
         assert!(r.pop_due(t2).is_some());
-        let step = r.on_answer(KEY, Some(&Verdict::Declined("NREC".into())), t2);
+        let step = r.on_answer(key(), Some(&Verdict::Declined("NREC".into())), t2);
         assert_eq!(
             step,
             Step::Settled(Settled {
@@ -309,29 +305,29 @@ mod tests {
     fn inquiries_give_up_after_the_last_attempt() {
         let t0 = Instant::now();
         let mut r = resolver(2);
-        r.start(KEY, 1, at(), Bytes::new(), t0);
+        r.start(key(), 1, at(), Bytes::new(), t0);
         let mut now = t0 + Duration::from_secs(300);
         assert!(r.pop_due(now).is_some());
-        assert_eq!(r.retry(KEY, now), Step::Again);
+        assert_eq!(r.retry(key(), now), Step::Again);
         now += Duration::from_secs(60);
         assert!(r.pop_due(now).is_some());
-        match r.retry(KEY, now) {
+        match r.retry(key(), now) {
             Step::Exhausted(s) => {
                 assert_eq!((s.tx_id, s.resolution), (1, Resolution::Unresolved))
             }
             other => panic!("expected exhaustion, got {other:?}"),
         }
         assert_eq!((r.len(), r.next_due()), (0, None));
-        assert_eq!(r.retry(KEY, now), Step::Unknown, "gone");
+        assert_eq!(r.retry(key(), now), Step::Unknown, "gone");
     }
 
     #[test]
     fn a_late_response_settles_unless_it_is_unknown_too() {
         let t0 = Instant::now();
         let mut r = resolver(10);
-        r.start(KEY, 1, at(), Bytes::new(), t0);
+        r.start(key(), 1, at(), Bytes::new(), t0);
         assert_eq!(
-            r.on_late_response(KEY, &Verdict::Unknown("VTIM".into())),
+            r.on_late_response(key(), &Verdict::Unknown("VTIM".into())),
             None
         );
         assert_eq!(
@@ -339,18 +335,28 @@ mod tests {
             Some(t0 + Duration::from_secs(300)),
             "the schedule is unchanged"
         );
-        let s = r.on_late_response(KEY, &Verdict::Ok).expect("settled");
+        let s = r.on_late_response(key(), &Verdict::Ok).expect("settled");
         assert_eq!((s.resolution, s.detail.as_str()), (Resolution::Ok, ""));
         assert_eq!((r.len(), r.next_due()), (0, None));
-        assert_eq!(r.on_late_response(KEY, &Verdict::Ok), None, "settled once");
+        assert_eq!(
+            r.on_late_response(key(), &Verdict::Ok),
+            None,
+            "settled once"
+        );
     }
 
     #[test]
     fn after_a_panic_every_pending_transaction_is_asked_again() {
         let t0 = Instant::now();
         let mut r = resolver(10);
-        r.start(KEY, 1, at(), Bytes::new(), t0);
-        r.start(KEY + 1, 2, at(), Bytes::new(), t0);
+        r.start(key(), 1, at(), Bytes::new(), t0);
+        r.start(
+            crate::profile::test_key(20_261_122_000_008),
+            2,
+            at(),
+            Bytes::new(),
+            t0,
+        );
         assert!(r.pop_due(t0 + Duration::from_secs(300)).is_some());
         let t1 = t0 + Duration::from_secs(301);
         r.rearm_all(t1);

@@ -29,6 +29,12 @@ pub enum SessionState {
     BackingOff,
     /// Signed on (or no sign-on needed) with a send and a recv path up: requests go out.
     Ready,
+    /// The institution opens the business day itself (its sign-on command) and has not yet,
+    /// or has closed it.
+    WaitingForOpen,
+    /// The institution announced the end of the day (종료예고): only requests that move no
+    /// money go out.
+    Closing,
     /// Shutting down: 업무종료 sent, its answer awaited.
     SigningOff,
     /// Shut down: signed off (or nothing to sign off).
@@ -57,8 +63,12 @@ enum Closing {
 /// Sign-on state of one institution.
 #[derive(Debug)]
 pub(crate) struct Session {
-    /// The family requires 업무개시 before requests.
+    /// The family requires the gateway's 업무개시 before requests.
     required: bool,
+    /// The institution opens (and closes) the business day with its own commands.
+    peer_opens: bool,
+    /// The institution announced the end of the day: no new money-moving requests.
+    stop_new: bool,
     /// Sign on again when the business date changes.
     at_date_change: bool,
     policy: SignOnPolicy,
@@ -94,6 +104,8 @@ impl Session {
     ) -> Session {
         Session {
             required,
+            peer_opens: false,
+            stop_new: false,
             at_date_change,
             policy,
             send_up: false,
@@ -107,6 +119,37 @@ impl Session {
             closing: Closing::Open,
             rng,
         }
+    }
+
+    /// The institution opens the business day itself: requests wait for its sign-on command
+    /// ([`Session::on_opened`]), and losing a line does not close its day.
+    pub fn opened_by_institution(mut self) -> Session {
+        self.peer_opens = true;
+        self.required = false;
+        self
+    }
+
+    /// The institution's sign-on command was answered: the day is open.
+    pub fn on_opened(&mut self) {
+        self.signed_on = true;
+        self.stop_new = false;
+        self.changeover = false;
+    }
+
+    /// The institution announced the end of the day (종료예고).
+    pub fn on_stop_new(&mut self) {
+        self.stop_new = true;
+    }
+
+    /// The institution closed the day (종료): nothing goes out until it opens again.
+    pub fn on_closed(&mut self) {
+        self.signed_on = false;
+        self.stop_new = false;
+    }
+
+    /// Whether new money-moving requests are refused (after 종료예고).
+    pub fn stopping_new(&self) -> bool {
+        self.stop_new
     }
 
     /// Whether the session is signed on (for a sign-on-less institution: a send link is up).
@@ -136,10 +179,13 @@ impl Session {
             self.in_flight = None;
         }
         if !send {
-            self.signed_on = false;
+            // An institution-opened day outlives a line: only its close command ends it.
+            if !self.peer_opens {
+                self.signed_on = false;
+            }
             self.changeover = false;
         }
-        if !self.required {
+        if !self.required && !self.peer_opens {
             self.signed_on = send;
         }
         if recv_back {
@@ -266,6 +312,8 @@ impl Session {
             Gate::Wait
         } else if !self.recv_up {
             Gate::Refuse(RejectReason::NoRecvLink)
+        } else if self.peer_opens {
+            Gate::Refuse(RejectReason::NotOpened)
         } else {
             Gate::Refuse(RejectReason::NotReady)
         }
@@ -282,8 +330,12 @@ impl Session {
             SessionState::Disconnected
         } else if !self.recv_up {
             SessionState::WaitingForRecv
+        } else if self.signed_on && self.stop_new {
+            SessionState::Closing
         } else if self.signed_on {
             SessionState::Ready
+        } else if self.peer_opens {
+            SessionState::WaitingForOpen
         } else if self.in_flight.is_none() && self.retry_at.is_some() {
             SessionState::BackingOff
         } else {

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::clock::{SharedClock, StartedClock, SystemClock};
-use crate::domain::{Resolution, TxState};
+use crate::domain::{MsgKey, Resolution, TxState};
 use crate::journal::Journal;
 use crate::settings::{InstitutionSettings, LinkSettings};
 use crate::testing::within;
@@ -211,27 +211,20 @@ impl Harness {
         within(self.handle.status()).await.expect("status")
     }
 
-    fn key<'a>(&self, t: &'a [u8]) -> (&'a str, &'a str) {
+    fn key(&self, t: &[u8]) -> MsgKey {
         self.handle.profile().msg_key(t).unwrap()
     }
 
     /// Answers `request` (with its response type, e.g. 2000 → 2100) with response code `code`.
     async fn answer(&self, request: &[u8], code: &str) {
-        let p = self.handle.profile();
-        let (msg_type, _) = self.key(request);
-        let response = crate::profile::response_type(msg_type).unwrap();
-        let mut t = request.to_vec();
-        p.msg_type.put_text(&mut t, response.as_bytes());
-        p.resp_code.put_text(&mut t, code.as_bytes());
+        let t = self.handle.profile().answer_to(request, code);
         self.frame(t).await;
     }
 
     /// Answers a result inquiry: the inquiry itself succeeded, the original's result is `result`.
     async fn answer_inquiry(&self, inquiry: &[u8], result: &str) {
         let p = self.handle.profile();
-        let mut t = inquiry.to_vec();
-        p.msg_type.put_text(&mut t, b"7100");
-        p.resp_code.put_text(&mut t, b"0000");
+        let mut t = p.answer_to(inquiry, "0000");
         let rule = p.inquiry.as_ref().unwrap();
         rule.result.put_text(&mut t, result.as_bytes());
         self.frame(t).await;
@@ -322,7 +315,7 @@ async fn a_timeout_is_unknown_then_resolved_by_inquiries_on_schedule() {
     tokio::time::advance(Duration::from_secs(1)).await;
     let inquiry = h.sent().await;
     assert_eq!(h.key(&inquiry), ("7000", "100"));
-    let orig = h.handle.profile().inquiry.as_ref().unwrap().orig_msg_no;
+    let orig = h.handle.profile().inquiry_orig_no().unwrap();
     assert_eq!(
         orig.text(&inquiry),
         h.handle.profile().msg_no.text(&transfer)
@@ -423,9 +416,11 @@ async fn admission_refusals_carry_their_reason() {
     // A second later the bucket has a token again; the telegram itself is refused.
     tokio::time::advance(Duration::from_secs(1)).await;
     let bad = within(h.handle.request(vec![b' '; 10], None)).await;
-    assert_eq!(
-        bad.detail,
-        RejectReason::BadRequest { expected_len: 300 }.to_string()
+    assert!(
+        bad.detail
+            .starts_with("bad request: no readable message key"),
+        "{}",
+        bad.detail
     );
     h.answer(&transfer, "0000").await;
     assert_eq!(within(first).await.unwrap().outcome, Outcome::Ok);
@@ -483,9 +478,7 @@ async fn split_lines_sign_on_when_the_recv_line_comes_up() {
     assert_eq!(h.key(&sign_on), ("1000", "100"));
     assert_eq!(h.status().await.session, SessionState::SigningOn);
     let p = h.handle.profile();
-    let mut answer = sign_on.to_vec();
-    p.msg_type.put_text(&mut answer, b"1100");
-    p.resp_code.put_text(&mut answer, b"0000");
+    let answer = p.answer_to(&sign_on, "0000");
     h.frame_on(1, answer).await;
     let status = h.status().await;
     assert_eq!(status.session, SessionState::Ready);
@@ -494,9 +487,7 @@ async fn split_lines_sign_on_when_the_recv_line_comes_up() {
     let request = h.submit(2);
     let transfer = within(send.recv()).await.unwrap();
     assert_eq!(h.key(&transfer), ("2000", "100"));
-    let mut answer = transfer.to_vec();
-    p.msg_type.put_text(&mut answer, b"2100");
-    p.resp_code.put_text(&mut answer, b"0000");
+    let answer = p.answer_to(&transfer, "0000");
     h.frame_on(1, answer).await;
     assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
 }
@@ -705,7 +696,7 @@ async fn a_panic_after_sending_starts_the_result_inquiry() {
     tokio::time::advance(Duration::from_secs(1)).await;
     let inquiry = h.sent().await;
     assert_eq!(h.key(&inquiry), ("7000", "100"));
-    let orig = h.handle.profile().inquiry.as_ref().unwrap().orig_msg_no;
+    let orig = h.handle.profile().inquiry_orig_no().unwrap();
     assert_eq!(
         orig.text(&inquiry),
         h.handle.profile().msg_no.text(&transfer)
@@ -848,12 +839,7 @@ async fn two_connections_on_an_inbound_recv_link_both_carry_answers() {
         "the second connection leaves the first up"
     );
     let p = h.handle.profile().clone();
-    let answer = |t: &Bytes, response: &[u8]| {
-        let mut a = t.to_vec();
-        p.msg_type.put_text(&mut a, response);
-        p.resp_code.put_text(&mut a, b"0000");
-        a
-    };
+    let answer = |t: &Bytes, _response: &[u8]| p.answer_to(t, "0000");
     let sign_on = within(send.recv()).await.unwrap();
     h.event(LinkEvent::Frame {
         link: 1,

@@ -1,9 +1,14 @@
-//! Building a [`Profile`] from a spec family loaded at run time (`fep.toml`'s `spec`).
+//! Building a [`Profile`] from a spec family: every rule the engine follows comes from here.
 
-use fep_codec::spec::Family;
-use fep_codec::Layout;
+use std::time::Duration;
 
-use super::{InquiryRule, MsgKey, Profile, Span};
+use fep_codec::spec::{Family, NoticeSpec, Opener, SessionEvent};
+use fep_codec::{FieldKind, Layout};
+
+use super::{
+    AckRule, CommandRule, FieldSpan, InquiryRule, MsgKey, Profile, SessionRules, Span, Variant,
+};
+use crate::profile::CorrKey;
 
 /// Why a spec cannot drive the gateway.
 #[derive(Debug, thiserror::Error)]
@@ -21,90 +26,276 @@ impl ProfileError {
     }
 }
 
+/// Reads spans out of a family's layouts, failing with the family's name.
+struct Reader<'f> {
+    family: &'f Family,
+}
+
+impl Reader<'_> {
+    fn fail(&self, reason: String) -> ProfileError {
+        ProfileError {
+            family: self.family.name().to_owned(),
+            reason,
+            header_field: None,
+        }
+    }
+
+    fn field(&self, layout: &Layout, path: &str) -> Result<FieldSpan, ProfileError> {
+        let f = layout
+            .field(path)
+            .ok_or_else(|| self.fail(format!("no field {path:?}")))?;
+        let (Some(offset), Some(len)) = (f.offset, f.len) else {
+            return Err(self.fail(format!("field {path:?} has no fixed offset")));
+        };
+        Ok(FieldSpan {
+            span: Span { offset, len },
+            numeric: !matches!(f.kind, FieldKind::Text | FieldKind::Raw),
+        })
+    }
+
+    fn span(&self, layout: &Layout, path: &str) -> Result<Span, ProfileError> {
+        self.field(layout, path).map(|f| f.span)
+    }
+
+    fn key(&self, k: &[String]) -> MsgKey {
+        MsgKey::from_parts(k)
+    }
+
+    /// An inbound telegram's recognition and answer.
+    fn ack_rule(&self, n: &NoticeSpec, layout: &Layout) -> Result<AckRule, ProfileError> {
+        let ack_layout = self
+            .family
+            .message_by_key(&n.ack)
+            .map(|m| &m.layout)
+            .ok_or_else(|| self.fail(format!("ack {} is not a message", n.ack.join("/"))))?;
+        Ok(AckRule {
+            key: self.key(&n.key),
+            when: n
+                .when
+                .iter()
+                .map(|(f, v)| (key_field(f), v.clone()))
+                .collect(),
+            ack: self.key(&n.ack),
+            copy_all: n.copy_all,
+            copy: n
+                .copy
+                .iter()
+                .map(|p| self.span(layout, p))
+                .collect::<Result<_, _>>()?,
+            set: n
+                .set
+                .iter()
+                .map(|(p, v)| Ok((self.field(ack_layout, p)?, v.clone())))
+                .collect::<Result<_, ProfileError>>()?,
+            dedup: n
+                .dedup
+                .iter()
+                .map(|p| self.span(layout, p))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+fn key_field(f: &fep_codec::spec::KeyField) -> FieldSpan {
+    FieldSpan {
+        span: Span {
+            offset: f.offset,
+            len: f.len,
+        },
+        numeric: f.right_aligned,
+    }
+}
+
 impl Profile {
     /// Builds the profile from a family spec (TOML). `header` sets constant header fields of
-    /// every request (e.g. `header.company_no`); `session` names the sign-on and sign-off keys.
+    /// every telegram the gateway builds (e.g. `header.company_no`), on top of the family's
+    /// `[session] stamp`.
     pub fn from_family(
         family: &Family,
         header: &[(String, String)],
-        session: (MsgKey, MsgKey),
     ) -> Result<Profile, ProfileError> {
-        let fail = |reason: String| ProfileError {
-            family: family.name().to_owned(),
-            reason,
-            header_field: None,
-        };
+        let r = Reader { family };
         let first = family
             .messages()
             .first()
-            .ok_or_else(|| fail("no messages".into()))?;
-        let telegram_len = first
-            .layout
-            .len()
-            .ok_or_else(|| fail("messages must be fixed-size".into()))?;
-        let span_in = |layout: &Layout, path: &str| {
-            Span::of(layout, path)
-                .ok_or_else(|| fail(format!("field {path:?} has no fixed offset")))
-        };
-        let span = |path: &str| span_in(&first.layout, path);
-        let keys = family.key_fields();
-        let key_span = |i: usize| {
-            keys.get(i).map(|k| Span {
-                offset: k.offset,
-                len: k.len,
-            })
-        };
-        let msg_type = key_span(0).ok_or_else(|| fail("no dispatch key".into()))?;
-        let biz_type = key_span(1).unwrap_or(Span {
-            offset: msg_type.offset + msg_type.len,
-            len: 0,
-        });
+            .ok_or_else(|| r.fail("no messages".into()))?;
+        let first_layout = &first.layout;
+        let key_fields: Vec<FieldSpan> = family.key_fields().iter().map(key_field).collect();
+        if key_fields.is_empty() {
+            return Err(r.fail("no dispatch key ([dispatch] keys)".into()));
+        }
         let seq = family
             .sequence()
-            .ok_or_else(|| fail("no [sequence]".into()))?;
-        let date = family.date().ok_or_else(|| fail("no [date]".into()))?;
+            .ok_or_else(|| r.fail("no [sequence]".into()))?;
+        let date = family.date().ok_or_else(|| r.fail("no [date]".into()))?;
         let codes = family
             .response_code()
-            .ok_or_else(|| fail("no [response_code]".into()))?;
-        let pair = |k: &[String]| {
-            MsgKey::from((
-                k.first().map_or("", String::as_str),
-                k.get(1).map_or("", String::as_str),
-            ))
+            .ok_or_else(|| r.fail("no [response_code]".into()))?;
+        let seq_min = u32::try_from(seq.min)
+            .map_err(|_| r.fail(format!("[sequence] min {} is above {}", seq.min, u32::MAX)))?;
+        // A wider field is numbered up to u32::MAX a day: more than any institution takes.
+        let seq_max = u32::try_from(seq.max).unwrap_or(u32::MAX);
+        let correlation: Vec<Span> = family
+            .correlation()
+            .iter()
+            .map(|p| r.span(first_layout, p))
+            .collect::<Result<_, _>>()?;
+        if correlation.is_empty() {
+            return Err(r.fail(
+                "no [correlation] fields: responses could not be matched to requests".into(),
+            ));
+        }
+        let width: usize = correlation.iter().map(|s| s.len).sum();
+        if width > CorrKey::MAX {
+            return Err(r.fail(format!(
+                "[correlation] fields are {width} bytes wide; at most {} are supported",
+                CorrKey::MAX
+            )));
+        }
+
+        // Header constants: the family's stamp, then the config's values.
+        let spec_session = family.session();
+        let mut constants = Vec::new();
+        for (path, value) in &spec_session.stamp {
+            constants.push((r.field(first_layout, path)?, value.as_bytes().to_vec()));
+        }
+        for (path, value) in header {
+            // A header value that does not land would send requests with a blank 업체번호 or
+            // 은행코드, which the institution refuses long after start-up: refuse it here.
+            let fail_field = |reason: String| ProfileError {
+                header_field: Some(path.clone()),
+                ..r.fail(reason)
+            };
+            if first_layout.field(path).is_none() {
+                return Err(fail_field(format!(
+                    "header field {path:?} is not a field of the spec's messages"
+                )));
+            }
+            let at = r
+                .field(first_layout, path)
+                .map_err(|e| fail_field(e.reason))?;
+            if value.len() > at.span.len {
+                return Err(fail_field(format!(
+                    "header value {value:?} is {} bytes; field {path:?} holds {}",
+                    value.len(),
+                    at.span.len
+                )));
+            }
+            constants.push((at, value.as_bytes().to_vec()));
+        }
+
+        // Messages: the variant the gateway sends of each key is the one whose `when` the
+        // stamp satisfies (else the first declared).
+        let stamp_holds = |when: &[(fep_codec::spec::KeyField, String)]| {
+            when.iter().all(|(f, v)| {
+                spec_session
+                    .stamp
+                    .iter()
+                    .any(|(p, sv)| *p == f.path && sv == v)
+            })
         };
+        let mut variants = Vec::new();
+        let mut layouts: Vec<(MsgKey, Layout)> = Vec::new();
+        for m in family.messages() {
+            let key = r.key(&m.key);
+            variants.push(Variant {
+                key: key.clone(),
+                when: m
+                    .when
+                    .iter()
+                    .map(|(f, v)| (key_field(f), v.clone()))
+                    .collect(),
+                layout: m.layout.clone(),
+                response: m.response.as_deref().map(|k| r.key(k)),
+            });
+            match layouts.iter_mut().find(|(k, _)| *k == key) {
+                None => layouts.push((key, m.layout.clone())),
+                Some(slot) if stamp_holds(&m.when) => slot.1 = m.layout.clone(),
+                Some(_) => {}
+            }
+        }
+        let sent_layout = |k: &[String]| {
+            let key = r.key(k);
+            layouts
+                .iter()
+                .find(|(lk, _)| *lk == key)
+                .map(|(_, l)| l.clone())
+                .ok_or_else(|| r.fail(format!("{} is not a message", k.join("/"))))
+        };
+
         let inquiry = match family.inquiries().first() {
             None => None,
             Some(q) => {
-                let layout = &family
-                    .message_by_key(&q.key)
-                    .ok_or_else(|| fail(format!("inquiry message {:?} missing", q.key)))?
-                    .layout;
-                let request = q
+                let layout = sent_layout(&q.key)?;
+                let response = family
+                    .response_to(&q.key)
+                    .map(|m| m.layout.clone())
+                    .unwrap_or_else(|| layout.clone());
+                let original = q
                     .for_keys
                     .first()
-                    .and_then(|k| family.message_by_key(k))
-                    .map(|m| &m.layout);
+                    .map(|k| sent_layout(k))
+                    .transpose()?
+                    .ok_or_else(|| r.fail("[[inquiry]] resolves no request".into()))?;
                 let mut copy = Vec::new();
                 for (to, from) in &q.copy {
-                    if let (Ok(to), Some(Ok(from))) =
-                        (span_in(layout, to), request.map(|r| span_in(r, from)))
-                    {
-                        copy.push((to, from));
-                    }
+                    copy.push((r.field(&layout, to)?, r.span(&original, from)?));
                 }
                 let result = q
                     .result_field
                     .as_deref()
-                    .ok_or_else(|| fail("inquiry without result_field".into()))?;
+                    .ok_or_else(|| r.fail("[[inquiry]] without result_field".into()))?;
                 Some(InquiryRule {
-                    for_requests: q.for_keys.iter().map(|k| pair(k)).collect(),
-                    key: pair(&q.key),
-                    orig_msg_no: span_in(layout, &q.key_field)?,
-                    result: span_in(layout, result)?,
+                    for_requests: q.for_keys.iter().map(|k| r.key(k)).collect(),
+                    key: r.key(&q.key),
+                    result: r.span(&response, result)?,
                     not_found: q.not_found.clone(),
                     copy,
                 })
             }
+        };
+
+        let inbound_layout = |k: &[String]| {
+            family
+                .message_by_key(k)
+                .map(|m| m.layout.clone())
+                .ok_or_else(|| r.fail(format!("{} is not a message", k.join("/"))))
+        };
+        let notices = family
+            .notices()
+            .iter()
+            .map(|n| r.ack_rule(n, &inbound_layout(&n.key)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let commands = spec_session
+            .commands
+            .iter()
+            .map(|c| {
+                Ok(CommandRule {
+                    answer: r.ack_rule(&c.answer, &inbound_layout(&c.answer.key)?)?,
+                    effect: c.effect,
+                })
+            })
+            .collect::<Result<Vec<_>, ProfileError>>()?;
+        let session = SessionRules {
+            opened_by: spec_session.opened_by,
+            sign_on: spec_session
+                .sign_on
+                .as_deref()
+                .filter(|_| spec_session.opened_by == Opener::Gateway)
+                .map(|k| r.key(k)),
+            sign_off: spec_session
+                .sign_off
+                .as_deref()
+                .filter(|_| spec_session.sign_off_when.contains(&SessionEvent::Shutdown))
+                .map(|k| r.key(k)),
+            sign_on_at_date_change: spec_session
+                .sign_on_when
+                .contains(&SessionEvent::DateChange),
+            test_call: spec_session
+                .test_call
+                .as_ref()
+                .map(|t| (r.key(&t.key), Duration::from_secs(t.idle_secs))),
+            money_moving: spec_session.money_moving.iter().map(|k| r.key(k)).collect(),
         };
         let poll = family.heartbeat().map(|h| {
             let prefix = |want: &[(String, String)]| -> Vec<u8> {
@@ -112,57 +303,51 @@ impl Profile {
             };
             (prefix(&h.request), prefix(&h.response))
         });
-        let mut template = vec![b' '; telegram_len];
-        for (path, value) in header {
-            // A header value that does not land would send requests with a blank 업체번호 or
-            // 은행코드, which the institution refuses long after start-up: refuse it here.
-            let fail_field = |reason: String| ProfileError {
-                header_field: Some(path.clone()),
-                ..fail(reason)
-            };
-            if first.layout.field(path).is_none() {
-                return Err(fail_field(format!(
-                    "header field {path:?} is not a field of the spec's messages"
-                )));
-            }
-            let at = span(path).map_err(|e| fail_field(e.reason))?;
-            if !at.put_text(&mut template, value.as_bytes()) {
-                return Err(fail_field(format!(
-                    "header value {value:?} is {} bytes; field {path:?} holds {}",
-                    value.len(),
-                    at.len
-                )));
-            }
-        }
+        let mut unknown_codes = codes.unknown.clone();
+        unknown_codes.extend(codes.in_progress.iter().cloned());
         Ok(Profile {
             family: family.name().to_owned(),
-            telegram_len,
-            msg_type,
-            biz_type,
-            msg_no: span(&seq.field)?,
-            send_date: span(&date.field)?,
+            key_fields,
+            msg_no: r.span(first_layout, &seq.field)?,
+            send_date: r.span(first_layout, &date.field)?,
             send_time: match &date.time_field {
-                Some(f) => span(f)?,
-                None => Span { offset: 0, len: 0 },
+                Some(f) => r.span(first_layout, f)?,
+                None => Span::default(),
             },
-            resp_code: span(&codes.field)?,
-            seq_range: u32::try_from(seq.min).unwrap_or(1)
-                ..=u32::try_from(seq.max).unwrap_or(u32::MAX),
+            resp_code: r.span(first_layout, &codes.field)?,
+            correlation,
+            seq_range: seq_min..=seq_max,
             success_codes: codes.success.clone(),
-            unknown_codes: codes.unknown.clone(),
-            notices: family.notices().iter().map(|n| pair(&n.key)).collect(),
-            sign_on: session.0,
-            sign_off: session.1,
+            unknown_codes,
+            notices,
+            commands,
+            session,
             inquiry,
-            template,
+            constants,
             poll,
-            layouts: family
-                .messages()
-                .iter()
-                .filter_map(|m| Some((m.key_str().parse().ok()?, m.layout.clone())))
-                .collect(),
+            layouts,
             defaults: defaults_of(family),
+            variants,
         })
+    }
+
+    /// Applies an institution's own code tables (`[institution.response_codes]`) on top of
+    /// the family's: each listed code moves to that outcome.
+    pub fn override_codes(&mut self, success: &[String], unknown: &[String], declined: &[String]) {
+        let remove = |list: &mut Vec<String>, codes: &[String]| list.retain(|c| !codes.contains(c));
+        for (mine, codes) in [
+            (&mut self.success_codes, success),
+            (&mut self.unknown_codes, unknown),
+        ] {
+            remove(mine, declined);
+            for c in codes {
+                if !mine.contains(c) {
+                    mine.push(c.clone());
+                }
+            }
+        }
+        remove(&mut self.success_codes, unknown);
+        remove(&mut self.unknown_codes, success);
     }
 }
 
@@ -171,28 +356,7 @@ pub(super) fn defaults_of(family: &Family) -> Vec<(MsgKey, Vec<(String, String)>
     family
         .messages()
         .iter()
-        .filter_map(|m| Some((m.key_str().parse().ok()?, family.defaults(m))))
+        .filter_map(|m| Some((MsgKey::from_parts(&m.key), family.defaults(m))))
         .filter(|(_, d): &(MsgKey, Vec<_>)| !d.is_empty())
         .collect()
-}
-
-/// The sign-on and sign-off request keys of a family: the messages named `SignOnRequest` and
-/// `SignOffRequest`.
-pub fn session_keys(family: &Family) -> Result<(MsgKey, MsgKey), ProfileError> {
-    let find = |name: &str| {
-        family
-            .message_named(name)
-            .map(|m| {
-                MsgKey::from((
-                    m.key.first().map_or("", String::as_str),
-                    m.key.get(1).map_or("", String::as_str),
-                ))
-            })
-            .ok_or_else(|| ProfileError {
-                family: family.name().to_owned(),
-                reason: format!("no message named {name} (needed for 업무개시/종료)"),
-                header_field: None,
-            })
-    };
-    Ok((find("SignOnRequest")?, find("SignOffRequest")?))
 }

@@ -5,19 +5,23 @@
 //! place, and reads the correlation key, message type and response code straight from the
 //! bytes. Full decoding is left to callers and tools.
 
+use std::fmt;
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
-use fep_codec::{FieldLayout, Layout, Telegram, TelegramFamily};
-use fep_specs::hecto;
+use fep_codec::spec::{CommandEffect, Opener};
+use fep_codec::{FieldLayout, Layout};
 
 mod build;
+mod shipped;
 mod wire;
 
-pub use build::{session_keys, ProfileError};
+pub use build::ProfileError;
+pub use shipped::HectoContract;
 pub use wire::{framing_of, WireError};
 
 /// A field's byte range inside a telegram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     /// Offset from the start of the telegram.
     pub offset: usize,
@@ -83,17 +87,61 @@ impl Span {
     }
 }
 
+/// A field the gateway reads or writes by value: where it is and how it is aligned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpan {
+    /// Where.
+    pub span: Span,
+    /// A number field (right-aligned, '0'-padded); else text (left-aligned, space-padded).
+    pub numeric: bool,
+}
+
+impl FieldSpan {
+    /// Writes `value` aligned as the field is; false when it does not fit.
+    pub fn put(&self, telegram: &mut [u8], value: &[u8]) -> bool {
+        if !self.numeric {
+            return self.span.put_text(telegram, value);
+        }
+        let Some(slot) = self.span.get_mut(telegram) else {
+            return false;
+        };
+        if value.len() > slot.len() {
+            return false;
+        }
+        let pad = slot.len() - value.len();
+        slot[..pad].fill(b'0');
+        slot[pad..].copy_from_slice(value);
+        true
+    }
+
+    /// True when the field holds `value` (compared as the field aligns it).
+    pub fn holds(&self, telegram: &[u8], value: &str) -> bool {
+        let Some(raw) = self.span.get(telegram) else {
+            return false;
+        };
+        fep_codec::spec::KeyField {
+            path: String::new(),
+            offset: 0,
+            len: raw.len(),
+            right_aligned: self.numeric,
+        }
+        .holds(raw, value)
+    }
+}
+
 /// What a received frame is, as far as routing is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {
     /// A heartbeat request (answer on the same session).
     PollRequest,
     /// A heartbeat answer.
     PollResponse,
-    /// A response to one of our requests.
+    /// A response to one of our requests (its key is a request's `response`).
     Response,
-    /// An unsolicited notice that must be recorded, then acknowledged.
-    Notice,
+    /// An unsolicited notice (index into the notice rules): recorded, then acknowledged.
+    Notice(usize),
+    /// A session command the institution started (index into the command rules): answered.
+    Command(usize),
     /// A request we do not serve, or an unreadable header.
     Other,
 }
@@ -114,18 +162,72 @@ pub use crate::domain::MsgKey;
 /// The spec's result inquiry for unknown transfers.
 #[derive(Debug, Clone)]
 pub struct InquiryRule {
-    /// Request (msg_type, biz_type) pairs that are resolved by this inquiry.
+    /// Request keys resolved by this inquiry.
     pub for_requests: Vec<MsgKey>,
-    /// The inquiry's msg_type and biz_type (Hecto 7000/100).
+    /// The inquiry's key.
     pub key: MsgKey,
-    /// Where the original 전문번호 goes in the inquiry.
-    pub orig_msg_no: Span,
     /// Where the original transaction's result sits in the inquiry response.
     pub result: Span,
     /// Result codes meaning "never received": the original was not executed.
     pub not_found: Vec<String>,
-    /// Inquiry field ← original request field, copied byte for byte (equal widths).
-    pub copy: Vec<(Span, Span)>,
+    /// Inquiry field ← original request field (the original's 전문번호 among them).
+    pub copy: Vec<(FieldSpan, Span)>,
+}
+
+/// How an inbound telegram (a notice, a session command) is recognised and acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckRule {
+    /// Its key.
+    pub key: MsgKey,
+    /// Header values it holds besides the key (a message sharing the key otherwise).
+    pub when: Vec<(FieldSpan, String)>,
+    /// The acknowledgement's key.
+    pub ack: MsgKey,
+    /// The acknowledgement starts as a copy of the whole telegram (else as a blank one).
+    pub copy_all: bool,
+    /// Fields copied from the telegram (when not `copy_all`).
+    pub copy: Vec<Span>,
+    /// Fields set in the acknowledgement.
+    pub set: Vec<(FieldSpan, String)>,
+    /// Fields that, with the key, identify a resent notice.
+    pub dedup: Vec<Span>,
+}
+
+/// A session command and what answering it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRule {
+    /// Recognising and answering it.
+    pub answer: AckRule,
+    /// Its effect on the session.
+    pub effect: CommandEffect,
+}
+
+/// The family's session rules, as the engine reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRules {
+    /// Who opens the business day.
+    pub opened_by: Opener,
+    /// The sign-on request the gateway sends (when it opens the day).
+    pub sign_on: Option<MsgKey>,
+    /// The sign-off request the gateway sends at shutdown.
+    pub sign_off: Option<MsgKey>,
+    /// Sign on again at each new business date.
+    pub sign_on_at_date_change: bool,
+    /// A test call sent as an ordinary telegram on an idle session, and the idle time.
+    pub test_call: Option<(MsgKey, Duration)>,
+    /// Requests refused once the institution announced the end of the day (종료예고).
+    pub money_moving: Vec<MsgKey>,
+}
+
+/// One message of the family as the gateway reads it.
+#[derive(Debug, Clone)]
+struct Variant {
+    key: MsgKey,
+    /// Header values telling it apart from a message sharing its key.
+    when: Vec<(FieldSpan, String)>,
+    layout: Layout,
+    /// The key of its response, if it is a request.
+    response: Option<MsgKey>,
 }
 
 /// Everything the gateway needs to know about an institution's telegrams.
@@ -133,139 +235,121 @@ pub struct InquiryRule {
 pub struct Profile {
     /// Family name.
     pub family: String,
-    /// Size of every telegram, when fixed.
-    pub telegram_len: usize,
-    /// 전문구분코드.
-    pub msg_type: Span,
-    /// 업무구분코드.
-    pub biz_type: Span,
-    /// 전문번호: assigned by the gateway, echoed by responses.
+    /// The dispatch key fields (전문구분코드, 업무구분코드 …), in key order.
+    pub key_fields: Vec<FieldSpan>,
+    /// The sequence number (전문번호): assigned by the gateway, echoed by responses.
     pub msg_no: Span,
-    /// 전송일자 (YYYYMMDD).
+    /// The business date (YYYYMMDD).
     pub send_date: Span,
-    /// 전송시간 (hhmmss).
+    /// The send time (hhmmss), if the family has one.
     pub send_time: Span,
-    /// 응답코드.
+    /// The response code.
     pub resp_code: Span,
-    /// Daily range of 전문번호.
+    /// The correlation key's fields: a response carries its request's values.
+    pub correlation: Vec<Span>,
+    /// Daily range of the sequence number.
     pub seq_range: RangeInclusive<u32>,
     /// Response codes meaning success.
     pub success_codes: Vec<String>,
-    /// Response codes meaning "outcome unknown" (VTIM, 처리중 …).
+    /// Response codes meaning "outcome unknown" (timeouts, 처리중 …).
     pub unknown_codes: Vec<String>,
-    /// Unsolicited notices: (msg_type, biz_type).
-    pub notices: Vec<MsgKey>,
-    /// 업무개시 (sign-on) request key.
-    pub sign_on: MsgKey,
-    /// 업무종료 (sign-off) request key.
-    pub sign_off: MsgKey,
+    /// Unsolicited notices.
+    pub notices: Vec<AckRule>,
+    /// Session commands the institution starts.
+    pub commands: Vec<CommandRule>,
+    /// Who opens and closes the day, with which telegrams.
+    pub session: SessionRules,
     /// Result inquiry for unknown outcomes.
     pub inquiry: Option<InquiryRule>,
-    /// A blank telegram with the header's constant fields filled in (식별코드, 업체번호 …).
-    pub template: Vec<u8>,
+    /// Header constants written into every telegram the gateway builds or stamps: the
+    /// config's `[institution.header]` and the family's `[session] stamp`.
+    pub constants: Vec<(FieldSpan, Vec<u8>)>,
     /// Heartbeat request prefix (`HDRREQPOLL`) and response prefix (`HDRRESPOLL`).
     pub poll: Option<(Vec<u8>, Vec<u8>)>,
-    /// Full layouts by message key (`2000/100`), for the dynamic codec.
+    /// The layout of each message key the gateway sends (the variant holding the session
+    /// stamp when several share a key), for the dynamic codec.
     pub layouts: Vec<(MsgKey, Layout)>,
     /// The spec's `default` values by message key, by field path: what a request built from
     /// named fields gets for a field its caller leaves out.
     pub defaults: Vec<(MsgKey, Vec<(String, String)>)>,
+    variants: Vec<Variant>,
 }
 
-/// The 전문번호 correlation key: (전송일자, 전문번호) packed into one integer.
-pub type CorrKey = u64;
-
-/// Who a Hecto contract is for: the header constants the gateway stamps.
-#[derive(Debug, Clone, Copy)]
-pub struct HectoContract<'a> {
-    /// 업체번호 (company number).
-    pub company_no: &'a str,
-    /// 은행코드 (the company's bank).
-    pub bank_code: &'a str,
+/// The correlation key of a telegram: the bytes of its correlation fields, compared exactly
+/// (no numeric packing, so any width and any field type works). Inline and `Copy`: it keys
+/// the in-flight table on the hot path.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CorrKey {
+    len: u8,
+    bytes: [u8; CorrKey::MAX],
 }
 
-impl HectoContract<'static> {
-    /// The contract the demo, the simulator and the tests use.
-    pub const DEMO: HectoContract<'static> = HectoContract {
-        company_no: "FEPDEMO01",
-        bank_code: "004",
-    };
+impl CorrKey {
+    /// The widest correlation key (sum of the fields' widths) a family may have.
+    pub const MAX: usize = 64;
+
+    /// The key made of `parts`, or `None` when wider than [`CorrKey::MAX`].
+    pub fn from_parts<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> Option<CorrKey> {
+        let mut key = CorrKey {
+            len: 0,
+            bytes: [0; CorrKey::MAX],
+        };
+        for p in parts {
+            let at = usize::from(key.len);
+            key.bytes.get_mut(at..at + p.len())?.copy_from_slice(p);
+            key.len = u8::try_from(at + p.len()).ok()?;
+        }
+        Some(key)
+    }
+
+    /// The key's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// A correlation key made of `n`'s decimal digits, for tests.
+#[cfg(test)]
+pub(crate) fn test_key(n: u64) -> CorrKey {
+    let digits = n.to_string();
+    CorrKey::from_parts([digits.as_bytes()]).unwrap_or(CorrKey {
+        len: 0,
+        bytes: [0; CorrKey::MAX],
+    })
+}
+
+impl fmt::Display for CorrKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
+impl fmt::Debug for CorrKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CorrKey({self})")
+    }
 }
 
 impl Profile {
-    /// The Hecto real-time firm-banking profile for one company contract.
-    pub fn hecto(contract: HectoContract<'_>) -> Profile {
-        let HectoContract {
-            company_no,
-            bank_code,
-        } = contract;
-        let header = hecto::HectoHeader::layout();
-        let span = |path: &str| Span::of(header, path).unwrap_or(Span { offset: 0, len: 0 });
-        let inquiry = hecto::TransferResultInquiry::layout();
-        let mut template = vec![b' '; hecto::TELEGRAM_LEN];
-        let profile = Profile {
-            family: "hecto".into(),
-            telegram_len: hecto::TELEGRAM_LEN,
-            msg_type: span("msg_type"),
-            biz_type: span("biz_type"),
-            msg_no: span("msg_no"),
-            send_date: span("send_date"),
-            send_time: span("send_time"),
-            resp_code: span("resp_code"),
-            seq_range: 1..=950_000,
-            success_codes: vec![hecto::RESP_OK.into()],
-            unknown_codes: ["VTIM", "UTIM", "7430", "U430", "U602", "U726"]
-                .map(String::from)
-                .to_vec(),
-            notices: vec![MsgKey::from(("3000", "100")), MsgKey::from(("4000", "100"))],
-            sign_on: MsgKey::from(("1000", "100")),
-            sign_off: MsgKey::from(("1000", "200")),
-            inquiry: Some(InquiryRule {
-                for_requests: vec![MsgKey::from(("2000", "100")), MsgKey::from(("2000", "200"))],
-                key: MsgKey::from(("7000", "100")),
-                orig_msg_no: Span::of(inquiry, "orig_msg_no").unwrap_or(Span {
-                    offset: 100,
-                    len: 6,
-                }),
-                result: Span::of(inquiry, "result").unwrap_or(Span {
-                    offset: 193,
-                    len: 4,
-                }),
-                not_found: vec![hecto::RESULT_NO_RECORD.into()],
-                copy: Vec::new(),
-            }),
-            template: Vec::new(),
-            poll: Some((b"HDRREQPOLL".to_vec(), b"HDRRESPOLL".to_vec())),
-            layouts: <hecto::HectoMessage as TelegramFamily>::keys()
-                .iter()
-                .filter_map(|k| {
-                    let key = MsgKey::from((*k.first()?, *k.get(1)?));
-                    Some((key, hecto::HectoMessage::layout_for_key(k)?.clone()))
-                })
-                .collect(),
-            // Defaults are spec-file metadata (the derive has no twin): from the embedded file.
-            defaults: fep_codec::spec::Family::from_toml_str(fep_specs::HECTO_TOML)
-                .map(|f| build::defaults_of(&f))
-                .unwrap_or_default(),
-        };
-        let put = |t: &mut Vec<u8>, path: &str, v: &[u8]| {
-            if let Some(s) = Span::of(header, path) {
-                s.put_text(t, v);
-            }
-        };
-        put(&mut template, "id_code", hecto::ID_CODE.as_bytes());
-        put(&mut template, "company_no", company_no.as_bytes());
-        put(&mut template, "bank_code", bank_code.as_bytes());
-        put(&mut template, "send_count", b"1");
-        Profile {
-            template,
-            ..profile
-        }
-    }
-
-    /// The full layout of a message key such as `2000/100`.
+    /// The layout of a message key as the gateway sends it (e.g. `2000/100`).
     pub fn layout_for(&self, key: &MsgKey) -> Option<&Layout> {
         self.layouts.iter().find(|(k, _)| k == key).map(|(_, l)| l)
+    }
+
+    /// The layout of a received telegram: the variant its key and `when` values select.
+    pub fn layout_of(&self, telegram: &[u8]) -> Option<&Layout> {
+        let key = self.msg_key(telegram)?;
+        self.variants
+            .iter()
+            .filter(|v| v.key == key)
+            .find(|v| v.when.iter().all(|(f, val)| f.holds(telegram, val)))
+            .map(|v| &v.layout)
+            .or_else(|| self.layout_for(&key))
+    }
+
+    /// The telegram length of a message key, when its layout is fixed.
+    pub fn telegram_len(&self, key: &MsgKey) -> Option<usize> {
+        self.layout_for(key).and_then(Layout::len)
     }
 
     /// The spec's default field values of a message key, by field path.
@@ -276,60 +360,34 @@ impl Profile {
             .map_or(&[], |(_, d)| d.as_slice())
     }
 
-    /// The header fields the gateway stamps into every request: message type and 업무구분,
-    /// 전문번호, 전송일자 and 전송시간.
-    fn stamped(&self) -> [Span; 5] {
-        [
-            self.msg_type,
-            self.biz_type,
-            self.msg_no,
-            self.send_date,
-            self.send_time,
-        ]
-    }
-
-    /// End of the header area that [`Profile::fill_header`] writes.
-    fn header_end(&self) -> usize {
-        self.stamped()
+    /// The fields the gateway stamps into every request: the key, sequence, date and time.
+    fn stamped(&self) -> impl Iterator<Item = Span> + '_ {
+        self.key_fields
             .iter()
-            .map(|s| s.offset + s.len)
-            .max()
-            .unwrap_or(0)
+            .map(|f| f.span)
+            .chain([self.msg_no, self.send_date, self.send_time])
     }
 
     /// Whether the gateway writes `field` of every request itself, whatever the caller sent:
-    /// the stamped header fields ([`Profile::stamp`], the message key) and the header
-    /// constants from the config (`[institution.header]`, the non-blank bytes of
-    /// [`Profile::template`]).
+    /// the stamped fields ([`Profile::stamp`], the message key) and the header constants.
     pub fn owns(&self, field: &FieldLayout) -> bool {
         let (Some(offset), Some(len)) = (field.offset, field.len) else {
             return false;
         };
         let end = offset + len;
-        let overlaps = |s: &Span| s.len > 0 && s.offset < end && offset < s.offset + s.len;
-        if self.stamped().iter().any(overlaps) {
-            return true;
-        }
-        end <= self.header_end()
-            && self
-                .template
-                .get(offset..end)
-                .is_some_and(|b| b.iter().any(|&c| c != b' '))
+        let overlaps = |s: Span| s.len > 0 && s.offset < end && offset < s.offset + s.len;
+        self.stamped().any(overlaps) || self.constants.iter().any(|(f, _)| overlaps(f.span))
     }
 
-    /// Overwrites the header constants (식별코드, 업체번호 …) and the message type of a
-    /// telegram built from caller-supplied fields.
+    /// Writes the message key and the header constants into a telegram built from
+    /// caller-supplied fields.
     pub fn fill_header(&self, telegram: &mut [u8], key: &MsgKey) {
-        let header_end = self.header_end();
-        for (i, b) in self.template.iter().take(header_end).enumerate() {
-            if *b != b' ' {
-                if let Some(slot) = telegram.get_mut(i) {
-                    *slot = *b;
-                }
-            }
+        for (f, part) in self.key_fields.iter().zip(key.parts()) {
+            f.put(telegram, part.as_bytes());
         }
-        self.msg_type.put_text(telegram, key.msg_type().as_bytes());
-        self.biz_type.put_text(telegram, key.biz_type().as_bytes());
+        for (f, v) in &self.constants {
+            f.put(telegram, v);
+        }
     }
 
     /// Classifies a received frame.
@@ -342,35 +400,59 @@ impl Profile {
                 return FrameKind::PollResponse;
             }
         }
-        let (Some(t), Some(b)) = (self.msg_type.text(frame), self.biz_type.text(frame)) else {
+        let Some(key) = self.msg_key(frame) else {
             return FrameKind::Other;
         };
-        if self.notices.iter().any(|k| *k == (t, b)) {
-            return FrameKind::Notice;
+        let holds = |r: &AckRule| r.key == key && r.when.iter().all(|(f, v)| f.holds(frame, v));
+        if let Some(i) = self.notices.iter().position(holds) {
+            return FrameKind::Notice(i);
         }
-        if is_response_type(t) {
+        if let Some(i) = self.commands.iter().position(|c| holds(&c.answer)) {
+            return FrameKind::Command(i);
+        }
+        if self
+            .variants
+            .iter()
+            .any(|v| v.response.as_ref() == Some(&key))
+        {
             return FrameKind::Response;
         }
         FrameKind::Other
     }
 
-    /// The correlation key of a request or response.
-    pub fn key(&self, telegram: &[u8]) -> Option<CorrKey> {
-        let date = self.send_date.digits(telegram)?;
-        let no = self.msg_no.digits(telegram)?;
-        Some(date * 1_000_000 + no)
+    /// True when `response_key` answers a request of `request_key`.
+    pub fn answers(&self, request_key: &MsgKey, response_key: &MsgKey) -> bool {
+        self.variants
+            .iter()
+            .any(|v| v.key == *request_key && v.response.as_ref() == Some(response_key))
     }
 
-    /// Writes the gateway-owned header fields: 전문번호, 전송일자, 전송시간.
+    /// The correlation key of a request or response.
+    pub fn key(&self, telegram: &[u8]) -> Option<CorrKey> {
+        let mut parts = Vec::with_capacity(self.correlation.len());
+        for s in &self.correlation {
+            parts.push(s.get(telegram)?);
+        }
+        CorrKey::from_parts(parts)
+    }
+
+    /// Writes the gateway-owned fields: sequence number, date, time.
     pub fn stamp(&self, telegram: &mut [u8], msg_no: u32, date: u32, time: u32) -> bool {
         self.msg_no.put_digits(telegram, u64::from(msg_no))
             & self.send_date.put_digits(telegram, u64::from(date))
-            & self.send_time.put_digits(telegram, u64::from(time))
+            & (self.send_time.len == 0 || self.send_time.put_digits(telegram, u64::from(time)))
     }
 
-    /// (msg_type, biz_type) of a telegram.
-    pub fn msg_key<'a>(&self, telegram: &'a [u8]) -> Option<(&'a str, &'a str)> {
-        Some((self.msg_type.text(telegram)?, self.biz_type.text(telegram)?))
+    /// The message key of a telegram.
+    pub fn msg_key(&self, telegram: &[u8]) -> Option<MsgKey> {
+        let mut parts = Vec::with_capacity(self.key_fields.len());
+        for f in &self.key_fields {
+            parts.push(f.span.text(telegram)?);
+        }
+        if parts.iter().all(|p| p.is_empty()) {
+            return None;
+        }
+        Some(MsgKey::from_parts(&parts))
     }
 
     /// How a response settles its request.
@@ -389,33 +471,61 @@ impl Profile {
         }
     }
 
-    /// A blank request of `key` (e.g. sign-on), header constants filled, not yet stamped.
+    /// A blank telegram of `key` (e.g. sign-on), header constants and key filled, not yet
+    /// stamped. Blank is what the layout encodes for no values (zeros in N fields, its own
+    /// length in a length field).
     pub fn admin(&self, key: &MsgKey) -> Vec<u8> {
-        let mut t = self.template.clone();
-        self.msg_type.put_text(&mut t, key.msg_type().as_bytes());
-        self.biz_type.put_text(&mut t, key.biz_type().as_bytes());
+        let mut t = match self.layout_for(key) {
+            Some(l) => l
+                .encode_record(&fep_codec::Record::new())
+                .unwrap_or_else(|_| vec![b' '; l.len().unwrap_or(0)]),
+            None => Vec::new(),
+        };
+        if let Some(v) = self.variants.iter().find(|v| v.key == *key) {
+            for (f, val) in &v.when {
+                f.put(&mut t, val.as_bytes());
+            }
+        }
+        self.fill_header(&mut t, key);
         t
     }
 
     /// True when a request of this key should be resolved by inquiry when its outcome is unknown.
     pub fn resolvable(&self, telegram: &[u8]) -> bool {
         match (&self.inquiry, self.msg_key(telegram)) {
-            (Some(rule), Some((t, b))) => rule.for_requests.iter().any(|k| *k == (t, b)),
+            (Some(rule), Some(key)) => rule.for_requests.contains(&key),
             _ => false,
         }
     }
 
-    /// The result inquiry for the original request (its 전문번호 is `orig`), not yet stamped.
-    pub fn inquiry(&self, orig: u32, original: &[u8]) -> Option<Vec<u8>> {
+    /// True when a request of this key moves money (refused after 종료예고).
+    pub fn moves_money(&self, key: &MsgKey) -> bool {
+        self.session.money_moving.contains(key)
+    }
+
+    /// The result inquiry about `original`, not yet stamped: its fields copied from the
+    /// original as the spec's `[[inquiry]] copy` says (the original's number among them).
+    pub fn inquiry(&self, original: &[u8]) -> Option<Vec<u8>> {
         let rule = self.inquiry.as_ref()?;
         let mut t = self.admin(&rule.key);
         for (to, from) in &rule.copy {
-            if let (Some(src), true) = (from.get(original), to.len == from.len) {
-                let src = src.to_vec();
-                to.put_text(&mut t, &src);
+            let Some(src) = from.get(original) else {
+                continue;
+            };
+            if to.span.len == from.len {
+                if let Some(slot) = to.span.get_mut(&mut t) {
+                    slot.copy_from_slice(src);
+                }
+            } else {
+                let text = String::from_utf8_lossy(src);
+                let text = if to.numeric {
+                    text.trim().trim_start_matches('0').to_owned()
+                } else {
+                    text.trim().to_owned()
+                };
+                to.put(&mut t, text.as_bytes());
             }
         }
-        rule.orig_msg_no.put_digits(&mut t, u64::from(orig));
         Some(t)
     }
 
@@ -438,15 +548,70 @@ impl Profile {
         }
     }
 
-    /// The acknowledgement of a notice: the notice echoed with 전문구분코드 + 100 and a success code.
-    pub fn notice_ack(&self, notice: &[u8]) -> Option<Vec<u8>> {
-        let t = self.msg_type.text(notice)?;
-        let response = response_type(t)?;
-        let mut ack = notice.to_vec();
-        self.msg_type.put_text(&mut ack, response.as_bytes());
-        let ok = self.success_codes.first().map_or("0000", String::as_str);
-        self.resp_code.put_text(&mut ack, ok.as_bytes());
-        Some(ack)
+    /// The acknowledgement of an inbound telegram under `rule`: copied (all, or the listed
+    /// fields), the ack key, the `set` values and the header constants written.
+    pub fn ack(&self, rule: &AckRule, inbound: &[u8]) -> Vec<u8> {
+        let mut ack = if rule.copy_all {
+            inbound.to_vec()
+        } else {
+            let mut a = self.admin(&rule.ack);
+            for s in &rule.copy {
+                if let (Some(src), Some(dst)) = (s.get(inbound), s.get_mut(&mut a)) {
+                    dst.copy_from_slice(src);
+                }
+            }
+            a
+        };
+        self.fill_header(&mut ack, &rule.ack);
+        for (f, v) in &rule.set {
+            f.put(&mut ack, v.as_bytes());
+        }
+        ack
+    }
+
+    /// The deduplication key of a notice: its key's values, then its dedup fields (the
+    /// sequence number by default) — as journaled since the first version for Hecto.
+    pub fn dedup_key(&self, rule: &AckRule, notice: &[u8]) -> String {
+        let key: String = rule.key.parts().collect();
+        let fields: Vec<&str> = if rule.dedup.is_empty() {
+            vec![self.msg_no.text(notice).unwrap_or("")]
+        } else {
+            rule.dedup
+                .iter()
+                .map(|s| s.text(notice).unwrap_or(""))
+                .collect()
+        };
+        format!("{key}/{}", fields.join("/"))
+    }
+
+    /// The institution's answer to `request` (tests play the institution): the request
+    /// with its response key and response code `code`.
+    #[cfg(test)]
+    pub(crate) fn answer_to(&self, request: &[u8], code: &str) -> Vec<u8> {
+        let mut t = request.to_vec();
+        let response = self.msg_key(request).and_then(|k| {
+            self.variants
+                .iter()
+                .find(|v| v.key == k)
+                .and_then(|v| v.response.clone())
+        });
+        if let Some(key) = response {
+            for (f, part) in self.key_fields.iter().zip(key.parts()) {
+                f.put(&mut t, part.as_bytes());
+            }
+        }
+        self.resp_code.put_text(&mut t, code.as_bytes());
+        t
+    }
+
+    /// Where the inquiry carries the original's sequence number (its copy from it).
+    #[cfg(test)]
+    pub(crate) fn inquiry_orig_no(&self) -> Option<Span> {
+        let rule = self.inquiry.as_ref()?;
+        rule.copy
+            .iter()
+            .find(|(_, from)| *from == self.msg_no)
+            .map(|(to, _)| to.span)
     }
 
     /// The heartbeat answer to a poll request: same stamp, response prefix.
@@ -461,16 +626,6 @@ impl Profile {
         let (req, _) = self.poll.as_ref()?;
         Some([req.as_slice(), stamp.as_bytes()].concat())
     }
-}
-
-/// N000 → N100: the response type of a request type.
-pub fn response_type(msg_type: &str) -> Option<String> {
-    let n: u32 = msg_type.parse().ok()?;
-    (msg_type.len() == 4 && n.is_multiple_of(1000)).then(|| format!("{:04}", n + 100))
-}
-
-fn is_response_type(msg_type: &str) -> bool {
-    msg_type.len() == 4 && msg_type.parse::<u32>().is_ok_and(|n| n % 1000 == 100)
 }
 
 #[cfg(test)]

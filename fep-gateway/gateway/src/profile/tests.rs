@@ -1,25 +1,33 @@
 use fep_codec::spec::Family;
+use fep_codec::Telegram;
 
 use super::*;
 
-fn transfer(p: &Profile) -> Vec<u8> {
-    p.admin(&MsgKey::from(("2000", "100")))
+fn hecto() -> Profile {
+    Profile::hecto(HectoContract {
+        company_no: "COMPANY01",
+        bank_code: "004",
+    })
+}
+
+fn key(k: &str) -> MsgKey {
+    k.parse().unwrap()
 }
 
 #[test]
 fn stamps_and_reads_back_the_key() {
-    let p = Profile::hecto(HectoContract {
-        company_no: "COMPANY01",
-        bank_code: "004",
-    });
-    let mut t = transfer(&p);
+    let p = hecto();
+    let mut t = p.admin(&key("2000/100"));
+    assert_eq!(t.len(), 300);
     assert!(p.stamp(&mut t, 17, 20261122, 93015));
     assert_eq!(&t[32..38], b"000017");
     assert_eq!(&t[38..52], b"20261122093015");
     assert_eq!(&t[0..9], b"SETTLEBNK");
     assert_eq!(&t[21..24], b"004");
-    assert_eq!(p.key(&t), Some(20_261_122_000_017));
-    let header = hecto::HectoHeader::decode(&t[..100]).unwrap();
+    assert_eq!(&t[24..31], b"2000100");
+    // The correlation key is the bytes of 전송일자 + 전문번호, compared exactly.
+    assert_eq!(p.key(&t).unwrap().as_bytes(), b"20261122000017");
+    let header = fep_specs::hecto::HectoHeader::decode(&t[..100]).unwrap();
     assert_eq!(
         (
             header.msg_no,
@@ -32,23 +40,32 @@ fn stamps_and_reads_back_the_key() {
 
 #[test]
 fn classifies_and_judges_responses() {
-    let p = Profile::hecto(HectoContract {
-        company_no: "C",
-        bank_code: "004",
-    });
-    let mut r = p.admin(&MsgKey::from(("2100", "100")));
+    let p = hecto();
+    let request = p.admin(&key("2000/100"));
+    let mut r = p.answer_to(&request, "0000");
+    assert_eq!(p.msg_key(&r).unwrap(), ("2100", "100"));
     assert_eq!(p.classify(&r), FrameKind::Response);
-    p.resp_code.put_text(&mut r, b"0000");
+    assert!(p.answers(&key("2000/100"), &key("2100/100")));
+    assert!(!p.answers(&key("2000/100"), &key("2100/200")));
     assert_eq!(p.verdict(&r), Verdict::Ok);
     p.resp_code.put_text(&mut r, b"VTIM");
     assert_eq!(p.verdict(&r), Verdict::Unknown("VTIM".into()));
+    // 처리중 (in_progress in the TOML) is unknown to a caller too.
+    p.resp_code.put_text(&mut r, b"U726");
+    assert_eq!(p.verdict(&r), Verdict::Unknown("U726".into()));
     p.resp_code.put_text(&mut r, b"SB02");
     assert_eq!(p.verdict(&r), Verdict::Declined("SB02".into()));
-    let n = p.admin(&MsgKey::from(("4000", "100")));
-    assert_eq!(p.classify(&n), FrameKind::Notice);
-    let ack = p.notice_ack(&n).unwrap();
+    let n = p.admin(&key("4000/100"));
+    let FrameKind::Notice(rule) = p.classify(&n) else {
+        panic!("4000/100 is a notice: {:?}", p.classify(&n));
+    };
+    let rule = &p.notices[rule];
+    let ack = p.ack(rule, &n);
     assert_eq!(&ack[24..28], b"4100");
     assert_eq!(&ack[52..56], b"0000");
+    assert_eq!(p.dedup_key(rule, &n), format!("4000100/{}", &"000000"));
+    // A request type the gateway does not answer.
+    assert_eq!(p.classify(&p.admin(&key("2000/100"))), FrameKind::Other);
     assert_eq!(p.classify(b"HDRREQPOLL1122093015"), FrameKind::PollRequest);
     assert_eq!(
         p.poll_answer(b"HDRREQPOLL1122093015").unwrap(),
@@ -57,57 +74,217 @@ fn classifies_and_judges_responses() {
 }
 
 #[test]
-fn profile_from_the_toml_spec_matches_the_derive_one() {
-    let family = Family::from_toml_str(fep_specs::HECTO_TOML).unwrap();
-    let header = [
-        ("header.id_code".to_owned(), "SETTLEBNK".to_owned()),
-        ("header.company_no".to_owned(), "FEPDEMO01".to_owned()),
-        ("header.bank_code".to_owned(), "004".to_owned()),
-        ("header.send_count".to_owned(), "1".to_owned()),
-    ];
-    let from_toml = Profile::from_family(&family, &header, session_keys(&family).unwrap()).unwrap();
-    let derived = Profile::hecto(HectoContract::DEMO);
+fn the_session_comes_from_the_toml() {
+    let p = hecto();
+    assert_eq!(p.session.opened_by, fep_codec::spec::Opener::Gateway);
+    assert_eq!(p.session.sign_on, Some(key("1000/100")));
+    assert_eq!(p.session.sign_off, Some(key("1000/200")));
+    assert!(p.session.sign_on_at_date_change);
+    assert!(p.commands.is_empty());
+    let k = Profile::kibnet("20031709");
+    assert_eq!(k.session.opened_by, fep_codec::spec::Opener::Institution);
     assert_eq!(
-        (from_toml.msg_type, from_toml.biz_type, from_toml.msg_no),
-        (derived.msg_type, derived.biz_type, derived.msg_no)
+        (k.session.sign_on.clone(), k.session.sign_off.clone()),
+        (None, None)
     );
+    assert!(k.moves_money(&key("0200/1100")));
+    assert!(!k.moves_money(&key("0200/4100")));
+}
+
+#[test]
+fn kibnet_runs_from_its_toml() {
+    let p = Profile::kibnet("20031709");
+    // The variant the gateway sends of 0200/1100 is 지급이체 (송수신 FLAG 5, the stamp).
+    let mut pay = p.admin(&key("0200/1100"));
+    assert_eq!(pay.len(), 600);
     assert_eq!(
-        (
-            from_toml.send_date,
-            from_toml.send_time,
-            from_toml.resp_code
-        ),
-        (derived.send_date, derived.send_time, derived.resp_code)
+        &pay[..4],
+        b"0600",
+        "its LENGTH field counts the whole telegram"
     );
-    assert_eq!(from_toml.seq_range, derived.seq_range);
-    assert_eq!(from_toml.template, derived.template);
+    assert_eq!(pay[20], b'5');
+    assert_eq!(&pay[21..29], b"20031709");
+    assert!(p.stamp(&mut pay, 1234567, 20261201, 101500));
+    assert_eq!(&pay[64..71], b"1234567", "a 7-digit 거래일련번호");
+    assert_eq!(p.key(&pay).unwrap().as_bytes(), b"202612011234567");
+    // The answer: +10, not +100, and success is 000.
+    let mut answer = pay.clone();
+    answer[39..43].copy_from_slice(b"0210");
+    answer[20] = b'6';
+    answer[47..50].copy_from_slice(b"000");
+    assert_eq!(p.classify(&answer), FrameKind::Response);
+    assert_eq!(p.verdict(&answer), Verdict::Ok);
+    assert_eq!(p.key(&answer), p.key(&pay));
+    // 가상계좌 입금: the same key from EFMS (FLAG 6) is a notice, answered 0210 with FLAG 5.
+    let mut deposit = pay.clone();
+    deposit[20] = b'6';
+    let FrameKind::Notice(n) = p.classify(&deposit) else {
+        panic!("0200/1100 from EFMS is a notice");
+    };
+    let ack = p.ack(&p.notices[n], &deposit);
     assert_eq!(
-        (from_toml.sign_on.clone(), from_toml.sign_off.clone()),
-        (derived.sign_on.clone(), derived.sign_off.clone())
+        (&ack[39..47], ack[20], &ack[47..50]),
+        (&b"02101100"[..], b'5', &b"000"[..])
     );
-    assert_eq!(from_toml.notices, derived.notices);
-    assert_eq!(from_toml.poll, derived.poll);
-    let (a, b) = (from_toml.inquiry.unwrap(), derived.inquiry.unwrap());
+    // 개시 0800/2100 is a session command that opens the day; its answer echoes it as 0810.
+    let mut open = p.admin(&key("0800/2100"));
+    open[20] = b'6';
+    let FrameKind::Command(c) = p.classify(&open) else {
+        panic!("0800/2100 is a command: {:?}", p.classify(&open));
+    };
+    assert_eq!(p.commands[c].effect, fep_codec::spec::CommandEffect::Open);
+    let reply = p.ack(&p.commands[c].answer, &open);
+    assert_eq!((&reply[39..43], reply[20]), (&b"0810"[..], b'5'));
+    // The result inquiry 0200/6013 copies the original's number, account and amount.
+    pay[396..412].copy_from_slice(b"1002003004005   ");
+    pay[300..313].copy_from_slice(b"0000001000000");
+    let q = p.inquiry(&pay).unwrap();
+    assert_eq!(&q[39..47], b"02006013");
+    assert_eq!(&q[300..307], b"1234567");
+    assert_eq!(&q[307..323], b"1002003004005   ");
+    assert_eq!(&q[339..352], b"0000001000000");
+}
+
+/// A third family nobody wrote Rust for: one dispatch key, a 2-byte binary length, responses
+/// +10, correlation by a text reference and a 10-digit sequence.
+const TINY: &str = r#"
+[family]
+name = "tiny"
+charset = "ascii"
+
+[framing]
+length = "binary"
+width = 2
+
+[dispatch]
+header = "H"
+keys = ["code"]
+
+[[structs]]
+name = "H"
+len = 40
+fields = [
+  { name = "code", type = "N",  len = 3,  offset = 0 },
+  { name = "refno", type = "AN", len = 8,  offset = 3 },
+  { name = "seq",  type = "N",  len = 10, offset = 11 },
+  { name = "day",  type = "N",  len = 8,  offset = 21 },
+  { name = "rc",   type = "AN", len = 2,  offset = 29 },
+  { name = "pad",  type = "AN", len = 9,  offset = 31 },
+]
+
+[[structs]]
+name = "Pay"
+fields = [
+  { name = "header", struct = "H", offset = 0 },
+  { name = "amount", type = "N", len = 10, offset = 40 },
+]
+
+[[structs]]
+name = "Ask"
+fields = [
+  { name = "header", struct = "H", offset = 0 },
+  { name = "orig", type = "N", len = 10, offset = 40 },
+  { name = "result", type = "AN", len = 2, offset = 50 },
+]
+
+[[messages]]
+key = ["100"]
+name = "Pay"
+struct = "Pay"
+response = ["110"]
+
+[[messages]]
+key = ["110"]
+name = "PayAnswer"
+struct = "Pay"
+
+[[messages]]
+key = ["300"]
+name = "Ask"
+struct = "Ask"
+response = ["310"]
+
+[[messages]]
+key = ["310"]
+name = "AskAnswer"
+struct = "Ask"
+
+[correlation]
+fields = ["header.day", "header.refno", "header.seq"]
+
+[sequence]
+field = "header.seq"
+min = 1000
+max = 9999999999
+
+[date]
+field = "header.day"
+
+[response_code]
+field = "header.rc"
+success = ["OK"]
+unknown = ["TO"]
+in_progress = ["IP"]
+
+[[inquiry]]
+for = [["100"]]
+key = ["300"]
+key_field = "orig"
+copy = { orig = "header.seq" }
+result_field = "result"
+"#;
+
+#[test]
+fn a_family_written_only_in_toml_drives_the_profile() {
+    let family = Family::from_toml_str(TINY).unwrap();
+    let p = Profile::from_family(&family, &[("header.refno".into(), "ACME".into())]).unwrap();
     assert_eq!(
-        (a.key, a.orig_msg_no, a.result, a.not_found),
-        (b.key, b.orig_msg_no, b.result, b.not_found)
+        p.seq_range,
+        1000..=4_294_967_295,
+        "the range is clamped to what is numbered"
     );
-    assert!(
-        a.copy.len() >= 3,
-        "inquiry copies account and amount fields: {:?}",
-        a.copy
+    let mut t = p.admin(&key("100"));
+    assert!(p.stamp(&mut t, 4_000_000_000, 20261201, 0));
+    assert_eq!(&t[0..3], b"100");
+    assert_eq!(&t[3..11], b"ACME    ");
+    assert_eq!(
+        &t[11..21],
+        b"4000000000",
+        "10 digits: no packing, no overflow"
     );
-    assert_eq!(from_toml.layouts.len(), derived.layouts.len());
-    assert_eq!(from_toml.defaults, derived.defaults);
+    let answer = p.answer_to(&t, "OK");
+    assert_eq!(&answer[0..3], b"110");
+    assert_eq!(p.classify(&answer), FrameKind::Response);
+    assert_eq!(p.key(&answer), p.key(&t));
+    assert_eq!(p.key(&t).unwrap().as_bytes(), b"20261201ACME    4000000000");
+    assert_eq!(
+        p.verdict(&p.answer_to(&t, "IP")),
+        Verdict::Unknown("IP".into())
+    );
+    assert_eq!(p.session.opened_by, fep_codec::spec::Opener::Nobody);
+    let q = p.inquiry(&t).unwrap();
+    assert_eq!((&q[0..3], &q[40..50]), (&b"300"[..], &b"4000000000"[..]));
+    let mut r = p.answer_to(&q, "OK");
+    r[50..52].copy_from_slice(b"IP");
+    assert_eq!(p.inquiry_verdict(&r), None, "in progress: asked again");
+    r[50..52].copy_from_slice(b"OK");
+    assert_eq!(p.inquiry_verdict(&r), Some(Verdict::Ok));
+}
+
+#[test]
+fn institution_code_overrides_move_codes_between_outcomes() {
+    let mut p = hecto();
+    p.override_codes(&[], &["SB02".into()], &["U726".into()]);
+    let mut r = p.answer_to(&p.admin(&key("2000/100")), "SB02");
+    assert_eq!(p.verdict(&r), Verdict::Unknown("SB02".into()));
+    p.resp_code.put_text(&mut r, b"U726");
+    assert_eq!(p.verdict(&r), Verdict::Declined("U726".into()));
 }
 
 #[test]
 fn the_gateway_owns_stamped_and_configured_header_fields_only() {
-    let p = Profile::hecto(HectoContract {
-        company_no: "C",
-        bank_code: "004",
-    });
-    let layout = p.layout_for(&transfer_key()).expect("2000/100");
+    let p = hecto();
+    let layout = p.layout_for(&key("2000/100")).expect("2000/100");
     let owned: Vec<&str> = layout
         .fields()
         .iter()
@@ -128,44 +305,31 @@ fn the_gateway_owns_stamped_and_configured_header_fields_only() {
             "header.send_time",
         ]
     );
-    let defaults = p.defaults_for(&transfer_key());
+    let defaults = p.defaults_for(&key("2000/100"));
     assert!(
         defaults.contains(&("memo".into(), String::new())),
-        "{defaults:?}"
-    );
-    assert!(
-        !defaults
-            .iter()
-            .any(|(path, _)| path == "amount" || path == "wd_account"),
         "{defaults:?}"
     );
 }
 
 #[test]
 fn inquiry_round() {
-    let p = Profile::hecto(HectoContract {
-        company_no: "C",
-        bank_code: "004",
-    });
-    let q = p.inquiry(42, &transfer(&p)).unwrap();
+    let p = hecto();
+    let mut original = p.admin(&key("2000/100"));
+    assert!(p.stamp(&mut original, 42, 20261122, 93015));
+    let q = p.inquiry(&original).unwrap();
     assert_eq!(&q[24..31], b"7000100");
     assert_eq!(&q[100..106], b"000042");
-    let mut r = p.admin(&MsgKey::from(("7100", "100")));
-    p.resp_code.put_text(&mut r, b"0000");
-    p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"0000");
+    let mut r = p.answer_to(&q, "0000");
+    let result = p.inquiry.as_ref().unwrap().result;
+    result.put_text(&mut r, b"0000");
     assert_eq!(p.inquiry_verdict(&r), Some(Verdict::Ok));
-    p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"NREC");
+    result.put_text(&mut r, b"NREC");
     assert_eq!(
         p.inquiry_verdict(&r),
         Some(Verdict::Declined("NREC".into()))
     );
-    p.inquiry.as_ref().unwrap().result.put_text(&mut r, b"U726");
+    result.put_text(&mut r, b"U726");
     assert_eq!(p.inquiry_verdict(&r), None);
-    assert!(p.resolvable(&transfer(&p)));
-    assert_eq!(response_type("2000").as_deref(), Some("2100"));
-    assert_eq!(response_type("2100"), None);
-}
-
-fn transfer_key() -> crate::domain::MsgKey {
-    crate::domain::MsgKey::from(("2000", "100"))
+    assert!(p.resolvable(&original));
 }

@@ -171,16 +171,31 @@ fn spec_syntax_error_points_into_the_spec_file() {
 }
 
 #[test]
-fn spec_without_sign_on_messages_is_refused_at_the_spec_key() {
-    // A valid family that cannot drive a gateway: no SignOnRequest / SignOffRequest.
+fn message_names_mean_nothing_to_the_engine() {
+    // The session rules name keys, not Rust-ish message names: renaming them changes nothing.
     let spec = fep_specs::HECTO_TOML
         .replace("SignOnRequest", "LogOnRequest")
         .replace("SignOffRequest", "LogOffRequest");
     let files = Files::new(CONFIG, Some(&spec));
+    let r = files
+        .resolve()
+        .expect("a renamed family still drives the gateway");
+    let s = &r.settings.institutions[0].profile.session;
+    assert_eq!(s.sign_on, Some("1000/100".parse().unwrap()));
+}
+
+#[test]
+fn a_session_rule_naming_a_missing_message_is_refused_in_the_spec_file() {
+    let spec = fep_specs::HECTO_TOML.replace(
+        "sign_on = [\"1000\", \"100\"]",
+        "sign_on = [\"1000\", \"900\"]",
+    );
+    let files = Files::new(CONFIG, Some(&spec));
     let ds = files.problems();
     let d = at(&ds, "institution[0].spec");
-    assert_at(d, &files.config_path(), pos(CONFIG, "\"specs/hecto.toml\""));
-    assert!(d.message.contains("SignOnRequest"), "{d}");
+    let spec_path = files.dir.path().join("specs/hecto.toml");
+    assert_eq!(d.file, spec_path.display().to_string(), "{d}");
+    assert!(d.message.contains("1000/900 is not a message"), "{d}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The actor's links and session: link events, sign-on (attempts, retries, answers), the
 //! gateway's own telegrams, and the shutdown's sign-off.
 
+use fep_codec::spec::CommandEffect;
+
 use super::*;
 
 impl Actor {
@@ -76,7 +78,10 @@ impl Actor {
         let Some(attempt) = self.session.wants_sign_on(now, numbered) else {
             return;
         };
-        let telegram = self.profile.admin(&self.profile.sign_on);
+        let Some(sign_on) = self.profile.session.sign_on.as_ref() else {
+            return;
+        };
+        let telegram = self.profile.admin(sign_on);
         let timeout = self.session.answer_timeout();
         tracing::info!(institution = %self.name, day = at.day, attempt, "signing on");
         self.send_own(telegram.into(), Purpose::SignOn { attempt }, timeout, at);
@@ -178,10 +183,15 @@ impl Actor {
         // Read first: past midnight the old date's session is over and there is nothing to
         // sign off (the new date's was never opened).
         let at = self.read_clock();
+        // No sign-off rule (or the institution closes its own day): nothing to send.
+        let Some(sign_off) = self.profile.session.sign_off.clone() else {
+            self.session.on_signed_off();
+            return;
+        };
         if !self.session.begin_sign_off() {
             return;
         }
-        let telegram = self.profile.admin(&self.profile.sign_off);
+        let telegram = self.profile.admin(&sign_off);
         let timeout = self.session.answer_timeout();
         tracing::info!(institution = %self.name, day = at.day, "signing off");
         // A number of the gateway's own (the reserve's, kept at hand): none is reserved any
@@ -189,6 +199,39 @@ impl Actor {
         if let Err((_, reason)) = self.send(telegram.into(), Purpose::SignOff, timeout, at) {
             tracing::warn!(institution = %self.name, %reason, "sign-off not sent");
             self.session.on_signed_off();
+        }
+    }
+
+    /// A session command the institution started (개시, 종료예고, TEST-CALL …): answered at
+    /// once on the connection it came from, and its effect applied.
+    pub(in crate::institution) fn on_command(&mut self, link: usize, rule: usize, frame: Bytes) {
+        let Some(rule) = self.profile.commands.get(rule) else {
+            return;
+        };
+        let ack = Bytes::from(self.profile.ack(&rule.answer, &frame));
+        let (effect, key) = (rule.effect, rule.answer.key.clone());
+        match self.links.reply_sender(link) {
+            Some(sender) => {
+                if let Err(tokio::sync::mpsc::error::TrySendError::Full(ack)) = sender.try_send(ack)
+                {
+                    // A full link queue: the answer waits its turn, off the actor's loop.
+                    tokio::spawn(async move { sender.send(ack).await });
+                }
+            }
+            None => {
+                tracing::warn!(institution = %self.name, %key, "session command not answered: no link can send");
+            }
+        }
+        tracing::info!(institution = %self.name, %key, ?effect, "session command answered");
+        match effect {
+            CommandEffect::Open => {
+                self.session.on_opened();
+                self.release_deferred();
+                self.release_waiting();
+            }
+            CommandEffect::StopNew => self.session.on_stop_new(),
+            CommandEffect::Close => self.session.on_closed(),
+            CommandEffect::None => {}
         }
     }
 
