@@ -122,6 +122,32 @@ async fn per_telegram_inbound_acknowledges_each_notice_on_its_own_connection() {
     gateway.shutdown(Duration::from_secs(5)).await;
 }
 
+/// Two notices on one connection: only the first is handled and acknowledged; the gateway
+/// then closes, and the second (not acknowledged) is left for the institution to send again.
+#[tokio::test]
+async fn per_telegram_inbound_handles_only_the_first_telegram_of_a_connection() {
+    let (_dir, gateway, addr) = receiving_gateway(PerTelegram::default()).await;
+    let stream = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    let mut peer = Framed::new(stream, codec());
+    bounded("send", peer.feed(notice(1))).await.unwrap();
+    bounded("send", peer.feed(notice(2))).await.unwrap();
+    bounded("send", SinkExt::<Bytes>::flush(&mut peer))
+        .await
+        .unwrap();
+    let ack = bounded("the acknowledgement", peer.next())
+        .await
+        .expect("closed before the acknowledgement")
+        .unwrap();
+    assert_eq!(profile().msg_no.digits(&ack), Some(1));
+    assert!(
+        bounded("end of file", peer.next()).await.is_none(),
+        "no answer to the second telegram"
+    );
+    drop(peer);
+    assert_eq!(gateway.status().await[0].counters.notices, 1);
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
+
 /// A connection that sends garbage is closed at once, one that sends nothing after
 /// `read_timeout`; neither disturbs the next connection, whose notice is acknowledged.
 #[tokio::test]
