@@ -362,6 +362,9 @@ pub enum RejectReason {
     /// The journal did not commit the telegram before the request's deadline.
     #[error("journal too slow: not sent before the deadline")]
     JournalTooSlow,
+    /// A per-telegram link could not open the telegram's connection, so nothing was sent.
+    #[error("institution unreachable: {0}")]
+    ConnectFailed(String),
 }
 
 fn retry_in(after: &Option<Duration>) -> String {
@@ -415,6 +418,7 @@ impl RejectReason {
             RejectReason::JournalBusy(_) => "journal_busy",
             RejectReason::JournalUnavailable(_) => "journal_unavailable",
             RejectReason::JournalTooSlow => "journal_too_slow",
+            RejectReason::ConnectFailed(_) => "connect_failed",
         }
     }
 }

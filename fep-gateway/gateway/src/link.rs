@@ -5,12 +5,15 @@
 //! other frame goes to the institution actor. A framing error (garbage, oversized length)
 //! closes only this connection.
 //!
+//! A `per_telegram` link (`per_telegram.rs`) opens or accepts one connection per telegram
+//! instead.
+//!
 //! On shutdown a link writes what is queued, flushes and closes; its [`LinkTask`] completes
 //! only then, so the gateway can wait for it instead of guessing. The gateway signals it only
 //! after every institution has signed off and received the answer (or given up on it), so a
 //! recv line is still open when the sign-off's answer comes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +31,8 @@ use crate::framing::{FrameCodec, FramingConfigError};
 use crate::institution::{Beat, Heartbeat, LinkEvent, ShutdownRx};
 use crate::profile::{FrameKind, Profile};
 use crate::settings::{Direction, InstitutionSettings, LinkSettings, Role};
+
+mod per_telegram;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
@@ -123,7 +128,12 @@ pub(crate) async fn start(
     match link.role.clone() {
         Role::Outbound { connect } => Ok(LinkTask {
             listen: None,
-            done: tokio::spawn(outbound(ctx, index, link, connect, shutdown)),
+            done: match link.per_telegram() {
+                Some(timing) => tokio::spawn(per_telegram::outbound(
+                    ctx, index, link, connect, timing, shutdown,
+                )),
+                None => tokio::spawn(outbound(ctx, index, link, connect, shutdown)),
+            },
         }),
         Role::Inbound { listen, .. } => {
             let bind_error = |source| LinkError::Bind {
@@ -144,7 +154,12 @@ pub(crate) async fn start(
                 .await;
             Ok(LinkTask {
                 listen: Some(bound),
-                done: tokio::spawn(inbound(ctx, index, link, listener, shutdown)),
+                done: match link.per_telegram() {
+                    Some(timing) => tokio::spawn(per_telegram::inbound(
+                        ctx, index, link, listener, timing, shutdown,
+                    )),
+                    None => tokio::spawn(inbound(ctx, index, link, listener, shutdown)),
+                },
             })
         }
     }
@@ -220,25 +235,40 @@ async fn inbound(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             _ = shutdown.changed() => break,
         };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(institution = %ctx.institution, link = %link.name, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        if !allowed_peers.is_empty() && !allowed_peers.contains(&peer.ip()) {
-            tracing::warn!(institution = %ctx.institution, link = %link.name, %peer, "connection from a peer not in allowed_peers refused");
+        let Some((stream, peer)) = admit(accepted, allowed_peers, &ctx, &link.name).await else {
             continue;
-        }
-        let _ = stream.set_nodelay(true);
+        };
         tracing::info!(institution = %ctx.institution, link = %link.name, %peer, "peer connected");
         let (ctx, direction, mut shutdown) = (ctx.clone(), link.direction, shutdown.clone());
         connections.spawn(async move { run(&ctx, index, direction, stream, &mut shutdown).await });
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
+}
+
+/// The connection just accepted and its peer if that is an allowed peer (refused ones are
+/// closed); `None` after a pause when accepting failed (e.g. out of file descriptors).
+async fn admit(
+    accepted: std::io::Result<(TcpStream, SocketAddr)>,
+    allowed_peers: &[IpAddr],
+    ctx: &LinkContext,
+    link: &str,
+) -> Option<(TcpStream, SocketAddr)> {
+    let (stream, peer) = match accepted {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(institution = %ctx.institution, link, error = %e, "accept failed");
+            // A pause, not a synchronisation: the error is usually a resource running out.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return None;
+        }
+    };
+    if !allowed_peers.is_empty() && !allowed_peers.contains(&peer.ip()) {
+        tracing::warn!(institution = %ctx.institution, link, %peer, "connection from a peer not in allowed_peers refused");
+        return None;
+    }
+    let _ = stream.set_nodelay(true);
+    Some((stream, peer))
 }
 
 /// Owns one connection until it closes.

@@ -33,6 +33,39 @@ pub enum Role {
     },
 }
 
+/// How a link uses TCP connections, with its timing (the config file's tag is
+/// [`config::LinkMode`](crate::config::LinkMode)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// One long-lived connection carries many telegrams.
+    #[default]
+    Persistent,
+    /// One connection per telegram.
+    PerTelegram(PerTelegram),
+}
+
+/// The timing and bounds of a `per_telegram` link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerTelegram {
+    /// Connections open at once at most; beyond that, inbound connections wait in the
+    /// listen backlog and outbound telegrams in the link's queue.
+    pub max_connections: usize,
+    /// Inbound: an accepted connection that has not sent its telegram by then is closed.
+    pub read_timeout: Duration,
+    /// How long a connection waits for the answer to its telegram before closing.
+    pub reply_timeout: Duration,
+}
+
+impl Default for PerTelegram {
+    fn default() -> Self {
+        PerTelegram {
+            max_connections: 16,
+            read_timeout: Duration::from_secs(5),
+            reply_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 /// One TCP connection of an institution.
 #[derive(Debug, Clone)]
 pub struct LinkSettings {
@@ -42,6 +75,8 @@ pub struct LinkSettings {
     pub role: Role,
     /// What it carries.
     pub direction: Direction,
+    /// One long-lived connection, or one per telegram.
+    pub mode: Mode,
 }
 
 impl LinkSettings {
@@ -51,6 +86,47 @@ impl LinkSettings {
             name: "duplex".into(),
             role: Role::Outbound { connect: addr },
             direction: Direction::Both,
+            mode: Mode::Persistent,
+        }
+    }
+
+    /// A link named `send` that connects to `addr` once per telegram, writes it and reads its
+    /// answer on the same connection (default [`PerTelegram`] timing).
+    pub fn per_telegram_outbound(addr: SocketAddr) -> LinkSettings {
+        LinkSettings {
+            name: "send".into(),
+            role: Role::Outbound { connect: addr },
+            direction: Direction::Both,
+            mode: Mode::PerTelegram(PerTelegram::default()),
+        }
+    }
+
+    /// A link named `recv` listening on a loopback port the OS picks (see
+    /// `Gateway::listen_addrs`) for connections from 127.0.0.1 that each bring one telegram
+    /// and take the gateway's answer (default [`PerTelegram`] timing).
+    pub fn per_telegram_inbound_loopback() -> LinkSettings {
+        LinkSettings::loopback_recv(Mode::PerTelegram(PerTelegram::default()))
+    }
+
+    /// A `recv` link listening on 127.0.0.1, port 0, for connections from 127.0.0.1.
+    fn loopback_recv(mode: Mode) -> LinkSettings {
+        let loopback = std::net::Ipv4Addr::LOCALHOST;
+        LinkSettings {
+            name: "recv".into(),
+            role: Role::Inbound {
+                listen: SocketAddr::from((loopback, 0)),
+                allowed_peers: vec![loopback.into()],
+            },
+            direction: Direction::Recv,
+            mode,
+        }
+    }
+
+    /// The `per_telegram` timing, if the link is one.
+    pub fn per_telegram(&self) -> Option<PerTelegram> {
+        match self.mode {
+            Mode::PerTelegram(p) => Some(p),
+            Mode::Persistent => None,
         }
     }
 
@@ -58,21 +134,14 @@ impl LinkSettings {
     /// on a port the OS picks (see `Gateway::listen_addrs`) for the institution to connect
     /// back from 127.0.0.1 and carries responses and notices.
     pub fn loopback_split(addr: SocketAddr) -> Vec<LinkSettings> {
-        let loopback = std::net::Ipv4Addr::LOCALHOST;
         vec![
             LinkSettings {
                 name: "send".into(),
                 role: Role::Outbound { connect: addr },
                 direction: Direction::Send,
+                mode: Mode::Persistent,
             },
-            LinkSettings {
-                name: "recv".into(),
-                role: Role::Inbound {
-                    listen: SocketAddr::from((loopback, 0)),
-                    allowed_peers: vec![loopback.into()],
-                },
-                direction: Direction::Recv,
-            },
+            LinkSettings::loopback_recv(Mode::Persistent),
         ]
     }
 }

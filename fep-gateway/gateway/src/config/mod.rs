@@ -38,6 +38,8 @@ pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
 pub const DEFAULT_MAX_FRAME: usize = 8192;
 /// Largest `count` of connections per link.
 pub const MAX_LINK_COUNT: u32 = 64;
+/// Largest `max_connections` of a `per_telegram` link.
+pub const MAX_PER_TELEGRAM_CONNECTIONS: u32 = 1024;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -282,6 +284,20 @@ impl Direction {
     }
 }
 
+/// How a link uses TCP connections; the one type used by the config file (the runtime's
+/// form with its timing is [`settings::Mode`](crate::settings::Mode)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkMode {
+    /// One long-lived connection carries many telegrams (reconnected when it drops).
+    #[default]
+    Persistent,
+    /// One connection per telegram: inbound, the institution connects, sends one telegram,
+    /// reads the gateway's answer and the connection closes; outbound, the gateway connects
+    /// for each telegram, writes it, reads the answer (`direction = "both"`) and closes.
+    PerTelegram,
+}
+
 impl std::fmt::Display for Direction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -311,6 +327,21 @@ pub struct Link {
     /// Number of parallel connections (outbound) or accepted connections (inbound).
     #[serde(default = "default_count")]
     pub count: u32,
+    /// `persistent` (default) or `per_telegram`.
+    #[serde(default)]
+    pub mode: LinkMode,
+    /// `per_telegram` only: connections open at once at most (default 16).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// `per_telegram` inbound only: how long an accepted connection may take to send its
+    /// telegram before it is closed (default 5 s).
+    #[serde(default, with = "durations::option")]
+    pub read_timeout: Option<Duration>,
+    /// `per_telegram` only: how long a connection waits for the answer to its telegram —
+    /// the gateway's (inbound) or the institution's (outbound) — before it closes
+    /// (default 10 s).
+    #[serde(default, with = "durations::option")]
+    pub reply_timeout: Option<Duration>,
 }
 
 impl Link {

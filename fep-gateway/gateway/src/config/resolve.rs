@@ -13,10 +13,12 @@ use fep_codec::spec::{Family, Location, SpecError};
 
 use super::diagnostic::{ConfigError, Diagnostic, KeyPath, Locator, Source};
 use super::validate::host_port_problem;
-use super::{check_summary, Config, Institution, Role as LinkRole};
+use super::{check_summary, Config, Institution, Link, LinkMode, Role as LinkRole};
 use crate::framing::Framing;
 use crate::profile::{framing_of, Profile};
-use crate::settings::{GatewaySettings, InstitutionSettings, LinkSettings, Role};
+use crate::settings::{
+    GatewaySettings, InstitutionSettings, LinkSettings, Mode, PerTelegram, Role,
+};
 
 /// A configuration that passed every check, and the settings a gateway runs with.
 #[derive(Debug, Clone)]
@@ -329,11 +331,13 @@ fn resolve_links(
                 }
             },
         };
+        let mode = link_mode(link);
         for name in link.connection_names() {
             links.push(LinkSettings {
                 name,
                 role: role.clone(),
                 direction: link.direction,
+                mode,
             });
         }
     }
@@ -341,6 +345,23 @@ fn resolve_links(
         Err(Reported)
     } else {
         Ok(links)
+    }
+}
+
+/// The link's mode with its timing: the keys set, defaults for the others.
+fn link_mode(link: &Link) -> Mode {
+    match link.mode {
+        LinkMode::Persistent => Mode::Persistent,
+        LinkMode::PerTelegram => {
+            let d = PerTelegram::default();
+            Mode::PerTelegram(PerTelegram {
+                max_connections: link
+                    .max_connections
+                    .map_or(d.max_connections, |n| n as usize),
+                read_timeout: link.read_timeout.unwrap_or(d.read_timeout),
+                reply_timeout: link.reply_timeout.unwrap_or(d.reply_timeout),
+            })
+        }
     }
 }
 

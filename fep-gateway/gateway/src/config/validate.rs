@@ -8,7 +8,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 
 use super::diagnostic::KeyPath;
-use super::{Config, Institution, Role, MAX_FRAME_LIMIT, MAX_LINK_COUNT};
+use super::{
+    Config, Direction, Institution, Link, LinkMode, Role, MAX_FRAME_LIMIT, MAX_LINK_COUNT,
+    MAX_PER_TELEGRAM_CONNECTIONS,
+};
 use crate::framing::Framing;
 
 impl Config {
@@ -213,6 +216,7 @@ fn validate_links(
                 format!("must be between 1 and {MAX_LINK_COUNT}, got {}", link.count),
             );
         }
+        validate_mode(link, &lp, &mut *err);
         match link.role {
             Role::Outbound => {
                 match &link.connect {
@@ -302,6 +306,63 @@ fn validate_links(
             format!("{p}.links"),
             "no link can receive responses: one needs direction = \"recv\" or \"both\"".into(),
         );
+    }
+}
+
+/// `mode` and the keys only a `per_telegram` link has.
+fn validate_mode(link: &Link, lp: &str, err: &mut impl FnMut(String, String)) {
+    let set = [
+        ("max_connections", link.max_connections.is_some()),
+        ("read_timeout", link.read_timeout.is_some()),
+        ("reply_timeout", link.reply_timeout.is_some()),
+    ];
+    if link.mode == LinkMode::Persistent {
+        for (key, _) in set.iter().filter(|(_, set)| *set) {
+            err(
+                format!("{lp}.{key}"),
+                "only applies to links with mode = \"per_telegram\"".into(),
+            );
+        }
+        return;
+    }
+    match (link.role, link.direction) {
+        // The institution opens each connection: the gateway can only answer on it.
+        (Role::Inbound, Direction::Send | Direction::Both) => err(
+            format!("{lp}.direction"),
+            "an inbound per_telegram link only receives (the gateway's answers go back on the \
+             connection each telegram came in on): use direction = \"recv\""
+                .into(),
+        ),
+        (Role::Outbound, Direction::Recv) => err(
+            format!("{lp}.direction"),
+            "an outbound per_telegram link connects to send a telegram: use direction = \
+             \"both\" (the answer comes back on that connection) or \"send\""
+                .into(),
+        ),
+        _ => {}
+    }
+    if link.role == Role::Outbound && link.read_timeout.is_some() {
+        err(
+            format!("{lp}.read_timeout"),
+            "only applies to inbound links (an outbound one waits reply_timeout for the answer)"
+                .into(),
+        );
+    }
+    if let Some(n) = link.max_connections {
+        if n == 0 || n > MAX_PER_TELEGRAM_CONNECTIONS {
+            err(
+                format!("{lp}.max_connections"),
+                format!("must be between 1 and {MAX_PER_TELEGRAM_CONNECTIONS}, got {n}"),
+            );
+        }
+    }
+    for (key, v) in [
+        ("read_timeout", link.read_timeout),
+        ("reply_timeout", link.reply_timeout),
+    ] {
+        if v.is_some_and(|d| d.is_zero()) {
+            err(format!("{lp}.{key}"), "must be positive".into());
+        }
     }
 }
 

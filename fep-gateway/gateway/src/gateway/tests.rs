@@ -10,6 +10,8 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
 
+mod per_telegram;
+
 fn settings(dir: &std::path::Path, inst: InstitutionSettings) -> GatewaySettings {
     GatewaySettings {
         native_listen: "127.0.0.1:0".parse().unwrap(),
@@ -44,6 +46,7 @@ async fn a_busy_listen_address_is_a_typed_error_with_its_address_and_source() {
             allowed_peers: Vec::new(),
         },
         direction: Direction::Both,
+        mode: crate::settings::Mode::Persistent,
     };
     let s = settings(dir.path(), InstitutionSettings::hecto("hecto", vec![link]));
     let Err(err) = Gateway::start(s, Arc::new(SystemClock)).await else {
@@ -92,6 +95,7 @@ async fn an_inbound_link_on_port_0_reports_its_port_and_accepts_there() {
             allowed_peers: Vec::new(),
         },
         direction: Direction::Both,
+        mode: crate::settings::Mode::Persistent,
     };
     let mut inst = InstitutionSettings::hecto("hecto", vec![link]);
     inst.poll_interval = None;

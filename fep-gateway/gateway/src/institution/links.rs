@@ -4,6 +4,11 @@
 //! An outbound link has one connection at a time: a new one replaces the old. An inbound link
 //! keeps every connection it accepted (`count` in the config), each with its own writer queue;
 //! the link is down only when the last one closes.
+//!
+//! A `per_telegram` link's task reports one standing "connection" while it can work (inbound:
+//! listening; outbound: not failing to connect), whose queue takes the telegrams to send. An
+//! inbound one's telegrams each bring their own reply queue ([`Links::answer_on`]), held only
+//! while the actor handles that telegram.
 
 use std::net::SocketAddr;
 
@@ -12,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::{LinkState, LinkStatus};
 use crate::domain::RejectReason;
-use crate::settings::{Direction, LinkSettings, Role};
+use crate::settings::{Direction, LinkSettings, Mode, Role};
 
 /// One connection of a link.
 #[derive(Debug)]
@@ -37,6 +42,10 @@ struct Link {
     can_send: bool,
     /// Inbound links: the bound address.
     listen: Option<SocketAddr>,
+    /// One connection per telegram: answers never depend on the standing connection.
+    per_telegram: bool,
+    /// Per-telegram inbound: the connection of the telegram being handled.
+    reply: Option<mpsc::Sender<Bytes>>,
 }
 
 /// A link whose last connection closed.
@@ -73,6 +82,8 @@ impl Links {
                     Role::Inbound { listen, .. } => Some(*listen),
                     Role::Outbound { .. } => None,
                 },
+                per_telegram: matches!(l.mode, Mode::PerTelegram(_)),
+                reply: None,
             })
             .collect();
         Links { links, next: 0 }
@@ -122,7 +133,9 @@ impl Links {
         l.can_send = false;
         Some(Closed {
             name: l.name.clone(),
-            duplex: matches!(l.direction, Direction::Both),
+            // A per-telegram link's answers come on the telegrams' own connections, which the
+            // standing one going down does not close.
+            duplex: matches!(l.direction, Direction::Both) && !l.per_telegram,
         })
     }
 
@@ -130,6 +143,22 @@ impl Links {
     pub fn received(&mut self, link: usize, conn: u64) {
         if let Some(l) = self.links.get_mut(link) {
             l.last_in = Some(conn);
+        }
+    }
+
+    /// A telegram came in on its own connection of per-telegram `link`: until
+    /// [`Links::answered`], [`Links::reply_sender`] gives that connection's queue.
+    pub fn answer_on(&mut self, link: usize, reply: mpsc::Sender<Bytes>) {
+        if let Some(l) = self.links.get_mut(link) {
+            l.reply = Some(reply);
+        }
+    }
+
+    /// The telegram given to [`Links::answer_on`] is handled: its connection closes once the
+    /// answers taken for it are written (this drops the actor's own handle on it).
+    pub fn answered(&mut self, link: usize) {
+        if let Some(l) = self.links.get_mut(link) {
+            l.reply = None;
         }
     }
 
@@ -182,6 +211,11 @@ impl Links {
     /// else any up send link.
     pub fn reply_sender(&self, link: usize) -> Option<mpsc::Sender<Bytes>> {
         let own = self.links.get(link).and_then(|l| {
+            if l.per_telegram {
+                // Its standing connection carries no answers (inbound) or would open a new
+                // connection for one (outbound): only the telegram's own connection will do.
+                return l.reply.clone();
+            }
             l.last_in
                 .and_then(|id| l.conns.iter().find(|c| c.id == id))
                 .or_else(|| l.conns.first())
@@ -224,6 +258,7 @@ mod tests {
             name: name.into(),
             role: Role::Outbound { connect: addr },
             direction,
+            mode: Mode::Persistent,
         };
         vec![
             link("a", Direction::Send),
@@ -291,6 +326,7 @@ mod tests {
                 allowed_peers: Vec::new(),
             },
             direction,
+            mode: Mode::Persistent,
         }
     }
 
@@ -371,5 +407,45 @@ mod tests {
         assert_eq!(links.write(Bytes::new()), Ok(0));
         assert_eq!((a_rx.len(), r1_rx.len(), r2_rx.len()), (1, 0, 1));
         let _ = (a_rx.try_recv(), r1_rx.try_recv(), r2_rx.try_recv());
+    }
+
+    /// A per-telegram link: answers go only to the connection of the telegram being handled,
+    /// whose queue the link lets go of once it is handled; the standing connection going down
+    /// does not settle what was written (those answers come on their own connections).
+    #[test]
+    fn a_per_telegram_link_answers_only_on_the_telegrams_connection() {
+        let mut inbound = crate::settings::LinkSettings::per_telegram_inbound_loopback();
+        inbound.direction = Direction::Both;
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let outbound = crate::settings::LinkSettings::per_telegram_outbound(addr);
+        let mut links = Links::new(&[inbound, outbound]);
+        let (standing, mut standing_rx) = mpsc::channel(8);
+        let (send, _send_rx) = mpsc::channel(8);
+        links.up(0, 1, standing, false);
+        links.up(1, 2, send.clone(), true);
+        assert!(links.can_recv() && links.can_send());
+        let (reply, mut reply_rx) = mpsc::channel(8);
+        links.answer_on(0, reply);
+        links.received(0, 1);
+        let ack = links.reply_sender(0).unwrap();
+        ack.try_send(Bytes::from_static(b"ack")).unwrap();
+        drop(ack);
+        links.answered(0);
+        assert_eq!(reply_rx.try_recv(), Ok(Bytes::from_static(b"ack")));
+        assert!(
+            reply_rx.is_closed(),
+            "handled: the connection's queue is let go of"
+        );
+        assert!(standing_rx.try_recv().is_err(), "never the standing one");
+        // With no telegram being handled, an answer goes to a send link, not the listener.
+        let other = links.reply_sender(0).unwrap();
+        assert!(other.same_channel(&send));
+        assert_eq!(
+            links.down(1, 2),
+            Some(Closed {
+                name: "send".into(),
+                duplex: false,
+            })
+        );
     }
 }

@@ -236,6 +236,21 @@ pub(crate) enum LinkEvent {
         link: usize,
         conn: u64,
     },
+    /// A telegram that came in on its own connection (a `per_telegram` inbound link): the
+    /// actor's answers to it go to `reply`, and the connection closes once every holder of
+    /// `reply` has let it go.
+    Telegram {
+        link: usize,
+        frame: Bytes,
+        reply: mpsc::Sender<Bytes>,
+    },
+    /// A telegram queued on `link` never reached the institution (a `per_telegram` outbound
+    /// link could not connect): it is settled as not sent.
+    NotWritten {
+        link: usize,
+        telegram: Bytes,
+        reason: RejectReason,
+    },
 }
 
 /// A request handed to the actor.

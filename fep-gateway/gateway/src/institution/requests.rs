@@ -280,7 +280,7 @@ impl Actor {
     }
 
     /// Settles an in-flight entry that never reached a link.
-    fn not_sent(&mut self, e: Entry<Purpose>, reason: RejectReason, now: Instant) {
+    pub(super) fn not_sent(&mut self, e: Entry<Purpose>, reason: RejectReason, now: Instant) {
         let t = self
             .admission
             .settle(e.permit, Call::NotSent, e.sent_at, now);

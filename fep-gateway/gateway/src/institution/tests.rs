@@ -437,6 +437,7 @@ fn split_settings() -> InstitutionSettings {
             connect: "127.0.0.1:9".parse().unwrap(),
         },
         direction: Direction::Send,
+        mode: crate::settings::Mode::Persistent,
     };
     let recv = LinkSettings {
         name: "recv".into(),
@@ -445,6 +446,7 @@ fn split_settings() -> InstitutionSettings {
             allowed_peers: Vec::new(),
         },
         direction: Direction::Recv,
+        mode: crate::settings::Mode::Persistent,
     };
     let mut s = InstitutionSettings::hecto("split", vec![send, recv]);
     s.request_timeout = Duration::from_secs(10);

@@ -384,3 +384,85 @@ fn the_sequence_reserve_is_resolved_against_the_specs_range() {
         "{d}"
     );
 }
+
+/// `mode` is `persistent` unless set; `per_telegram` carries its timing (the keys set, the
+/// defaults for the others) into the runtime settings.
+#[test]
+fn link_mode_is_persistent_by_default_and_per_telegram_keeps_its_timing() {
+    use crate::settings::{Mode, PerTelegram};
+    let text = CONFIG.replace(
+        "links = [ { name = \"main\", role = \"outbound\", connect = \"127.0.0.1:9100\" } ]",
+        "links = [\n  { name = \"main\", role = \"outbound\", connect = \"127.0.0.1:9100\" },\n  \
+         { name = \"out\", role = \"outbound\", mode = \"per_telegram\", connect = \"127.0.0.1:9101\", max_connections = 4 },\n  \
+         { name = \"in\", role = \"inbound\", direction = \"recv\", mode = \"per_telegram\", listen = \"127.0.0.1:0\", allowed_peers = [\"127.0.0.1\"], read_timeout = \"2s\", reply_timeout = \"3s\" },\n]",
+    );
+    let r = ok(&text);
+    let modes: Vec<crate::config::LinkMode> = r.config.institutions[0]
+        .links
+        .iter()
+        .map(|l| l.mode)
+        .collect();
+    use crate::config::LinkMode::{PerTelegram as Per, Persistent};
+    assert_eq!(modes, [Persistent, Per, Per]);
+    let links = &r.settings.institutions[0].links;
+    let d = PerTelegram::default();
+    assert_eq!(links[0].mode, Mode::Persistent);
+    assert_eq!(
+        links[1].mode,
+        Mode::PerTelegram(PerTelegram {
+            max_connections: 4,
+            ..d
+        })
+    );
+    assert_eq!(
+        links[2].mode,
+        Mode::PerTelegram(PerTelegram {
+            max_connections: d.max_connections,
+            read_timeout: std::time::Duration::from_secs(2),
+            reply_timeout: std::time::Duration::from_secs(3),
+        })
+    );
+}
+
+/// A misspelt mode is refused at its value's position; the per-telegram keys are refused on a
+/// persistent link, and an inbound per-telegram link must be `recv`.
+#[test]
+fn link_mode_problems_are_located() {
+    let text = CONFIG.replace(
+        "role = \"outbound\", connect",
+        "role = \"outbound\", mode = \"per_message\", connect",
+    );
+    let ds = problems(&text);
+    let d = at(&ds, "institution[0].links[0].mode");
+    assert!(
+        d.message.contains("unknown variant \"per_message\"")
+            && d.message.contains("persistent, per_telegram"),
+        "{d}"
+    );
+    let (line, column) = pos(&text, "\"per_message\"");
+    assert_eq!((d.line, d.column), (line, column), "{d}");
+    assert!(
+        d.to_string().contains(&format!(":{line}:{column}: ")),
+        "{d}"
+    );
+
+    let text = CONFIG.replace(
+        "connect = \"127.0.0.1:9100\" }",
+        "connect = \"127.0.0.1:9100\", reply_timeout = \"5s\" },\n  { name = \"in\", role = \"inbound\", mode = \"per_telegram\", listen = \"127.0.0.1:0\", allowed_peers = [\"127.0.0.1\"], reply_timeout = \"0s\" }",
+    );
+    let ds = problems(&text);
+    let d = at(&ds, "institution[0].links[0].reply_timeout");
+    assert!(
+        d.message
+            .contains("only applies to links with mode = \"per_telegram\""),
+        "{d}"
+    );
+    assert_eq!(d.line, pos(&text, "reply_timeout = \"5s\"").0);
+    assert!(at(&ds, "institution[0].links[1].direction")
+        .message
+        .contains("use direction = \"recv\""));
+    assert_eq!(
+        at(&ds, "institution[0].links[1].reply_timeout").message,
+        "must be positive"
+    );
+}

@@ -48,6 +48,28 @@ impl Actor {
                 self.links.received(link, conn);
                 self.on_frame(link, frame);
             }
+            LinkEvent::Telegram { link, frame, reply } => {
+                self.links.answer_on(link, reply);
+                self.on_frame(link, frame);
+                // Only the answers taken by now keep its connection open.
+                self.links.answered(link);
+            }
+            LinkEvent::NotWritten {
+                link,
+                telegram,
+                reason,
+            } => {
+                // Still awaited, and this very telegram (not one of the institution's
+                // numbering, such as an acknowledgement, that shares its key).
+                let key = self.profile.key(&telegram).filter(|k| {
+                    self.inflight
+                        .get(*k)
+                        .is_some_and(|e| e.link == Some(link) && e.telegram == telegram)
+                });
+                if let Some(e) = key.and_then(|k| self.inflight.remove(k)) {
+                    self.not_sent(e, reason, now());
+                }
+            }
         }
     }
 
