@@ -29,7 +29,7 @@ fn example_config_loads_with_expected_contents() {
     );
 
     let hecto = c.institution("hecto").expect("hecto");
-    assert_eq!(hecto.framing, Framing::hecto());
+    assert_eq!(hecto.framing, Some(Framing::hecto()));
     assert_eq!(hecto.max_frame, 4096);
     assert_eq!(hecto.request_timeout, Duration::from_secs(10));
     assert!(hecto.spec.ends_with("specs/hecto.toml"));

@@ -112,7 +112,7 @@ async fn per_telegram_inbound_acknowledges_each_notice_on_its_own_connection() {
     let p = profile();
     for msg_no in 1..=3 {
         let ack = notice_on_its_own_connection(addr, msg_no).await;
-        assert_eq!(p.msg_key(&ack), Some(("4100", "100")), "{ack:?}");
+        assert_eq!(p.msg_key(&ack).unwrap(), ("4100", "100"), "{ack:?}");
         assert_eq!(p.msg_no.digits(&ack), Some(msg_no), "its own notice's ack");
         assert_eq!(p.resp_code.text(&ack), Some("0000"));
     }
@@ -187,17 +187,14 @@ async fn one_telegram_host(listener: TcpListener, connections: usize, seen: mpsc
         let Some(Ok(telegram)) = framed.next().await else {
             panic!("a connection without its telegram");
         };
-        let (msg_type, biz) = p.msg_key(&telegram).unwrap();
-        let response = crate::profile::response_type(msg_type).unwrap();
-        let mut answer = telegram.to_vec();
-        p.msg_type.put_text(&mut answer, response.as_bytes());
-        p.resp_code.put_text(&mut answer, b"0000");
+        let key = p.msg_key(&telegram).unwrap();
+        let answer = p.answer_to(&telegram, "0000");
         framed.send(Bytes::from(answer)).await.unwrap();
         assert!(
             framed.next().await.is_none(),
             "one telegram per connection: the gateway closes after the answer"
         );
-        seen.send(format!("{msg_type}/{biz}")).await.unwrap();
+        seen.send(key.to_string()).await.unwrap();
     }
 }
 
