@@ -222,8 +222,14 @@ pub fn progress_line(live: &LiveCounters, elapsed: Duration) -> String {
 }
 
 /// Responses awaited on one direct connection, by correlation key (전송일자 + 전문번호).
-type Pending =
-    Arc<std::sync::Mutex<std::collections::HashMap<fep_gateway::profile::CorrKey, tokio::sync::oneshot::Sender<Bytes>>>>;
+type Pending = Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<
+            fep_gateway::profile::CorrKey,
+            tokio::sync::oneshot::Sender<Bytes>,
+        >,
+    >,
+>;
 
 /// One direct Hecto connection: a writer task batching frames before each flush (as the
 /// gateway's link does) and a reader task answering waiters by correlation key.

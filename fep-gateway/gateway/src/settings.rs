@@ -206,11 +206,21 @@ impl InstitutionSettings {
     /// Settings with production-like defaults for a Hecto institution.
     pub fn hecto(name: &str, links: Vec<LinkSettings>) -> InstitutionSettings {
         let profile = Profile::hecto(crate::profile::HectoContract::DEMO);
+        InstitutionSettings::of(name, profile, Framing::hecto(), links)
+    }
+
+    /// An institution of any family (its profile and framing) with the config's defaults.
+    pub fn of(
+        name: &str,
+        profile: Profile,
+        framing: Framing,
+        links: Vec<LinkSettings>,
+    ) -> InstitutionSettings {
         let range_len = *profile.seq_range.end();
         InstitutionSettings {
             name: name.to_owned(),
             profile,
-            framing: Framing::hecto(),
+            framing,
             max_frame: 4096,
             links,
             request_timeout: Duration::from_secs(10),

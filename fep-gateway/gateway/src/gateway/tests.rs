@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::Framed;
 
+mod kibnet;
 mod per_telegram;
 
 fn settings(dir: &std::path::Path, inst: InstitutionSettings) -> GatewaySettings {
