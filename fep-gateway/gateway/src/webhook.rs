@@ -261,7 +261,7 @@ impl Webhook<'_> {
                 .handle
                 .profile()
                 .msg_key(telegram)
-                .map(|k| crate::domain::MsgKey::from(k).to_string())
+                .map(|k| k.to_string())
                 .unwrap_or_default(),
             telegram_hex: hex::encode(telegram),
         };

@@ -132,11 +132,12 @@ pub(crate) fn response_json(profile: &Profile, telegram: &[u8]) -> Option<serde_
     if telegram.is_empty() {
         return None;
     }
-    let Some(key) = profile.msg_key(telegram).map(MsgKey::from) else {
+    let Some(key) = profile.msg_key(telegram) else {
         return Some(json!({ "type": "" }));
     };
     let response_type = key.to_string();
-    Some(match profile.layout_for(&key) {
+    // The variant its own key and `when` values select (a response's layout may differ).
+    Some(match profile.layout_of(telegram) {
         Some(layout) => match layout.decode_record(telegram) {
             Ok(r) => json!({ "type": response_type, "fields": masked(layout, &r) }),
             Err(e) => json!({ "type": response_type, "error": e.to_string() }),

@@ -14,7 +14,7 @@ use super::sequencer::{Availability, Class};
 use super::session::Gate;
 use super::{now, Reply, Submit};
 use crate::clock::BusinessTime;
-use crate::domain::{MsgKey, MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
+use crate::domain::{MsgRef, RejectReason, Resolution, TelegramDirection, TxState};
 use crate::journal::{JournalError, OnCommit, TelegramRow, TxRecord, Unsettled};
 use crate::profile::{CorrKey, FrameKind, Verdict};
 use crate::protocol::Outcome;
@@ -205,10 +205,9 @@ impl Actor {
             ));
         }
         let telegram = stamped.freeze();
-        let (Some(key), Some(msg_key)) = (
-            self.profile.key(&telegram),
-            self.profile.msg_key(&telegram).map(MsgKey::from),
-        ) else {
+        let (Some(key), Some(msg_key)) =
+            (self.profile.key(&telegram), self.profile.msg_key(&telegram))
+        else {
             return Err((
                 purpose,
                 RejectReason::Malformed("unreadable correlation key"),

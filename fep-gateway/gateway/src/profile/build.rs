@@ -356,7 +356,7 @@ pub(super) fn defaults_of(family: &Family) -> Vec<(MsgKey, Vec<(String, String)>
     family
         .messages()
         .iter()
-        .filter_map(|m| Some((MsgKey::from_parts(&m.key), family.defaults(m))))
+        .map(|m| (MsgKey::from_parts(&m.key), family.defaults(m)))
         .filter(|(_, d): &(MsgKey, Vec<_>)| !d.is_empty())
         .collect()
 }
