@@ -49,6 +49,8 @@ pub(super) enum Purpose {
     SignOff,
     /// A result inquiry about the request `orig`.
     Inquiry { orig: CorrKey },
+    /// A test call (상태확인) on an idle session (the family's `[session] test_call`).
+    TestCall,
 }
 
 /// A 전문번호 reservation and its result.
@@ -157,6 +159,9 @@ pub(super) struct Actor {
     pub metrics: Metrics,
     /// Requests the handle refused before they reached the actor (queue full, stopped).
     refused: Arc<AtomicU64>,
+    /// When a telegram last went out or came in: a test call is due after the family's idle
+    /// time without traffic.
+    pub last_traffic: Instant,
     /// Test hook: panic while handling the next expired in-flight entry.
     #[cfg(test)]
     panic_on_expiry: bool,
@@ -226,6 +231,7 @@ pub(crate) fn spawn(
         answering: FuturesUnordered::new(),
         metrics: Metrics::new(&name),
         refused: refused.clone(),
+        last_traffic: now(),
         #[cfg(test)]
         panic_on_expiry: false,
     };
@@ -439,6 +445,7 @@ impl Actor {
             self.inflight.next_deadline(),
             self.resolver.next_due().filter(|_| ready),
             self.session.next_retry(),
+            self.test_call_due(),
             self.waiting.iter().map(|s| s.ticket.deadline()).min(),
             self.stopping
                 .as_ref()
@@ -479,6 +486,32 @@ impl Actor {
             }
         }
         self.maybe_sign_on();
+        self.maybe_test_call(now, at);
+    }
+
+    /// When the family's test call is due: its idle time after the last traffic, while the
+    /// session is open and no test call is awaited.
+    fn test_call_due(&self) -> Option<Instant> {
+        let (_, idle) = self.profile.session.test_call.as_ref()?;
+        let open = self.session.gate() == Gate::Open;
+        let awaited = self.inflight.count(|p| matches!(p, Purpose::TestCall)) > 0;
+        (open && !awaited).then(|| self.last_traffic + *idle)
+    }
+
+    /// Sends the test call if it is due.
+    fn maybe_test_call(&mut self, now: Instant, at: BusinessTime) {
+        let Some(due) = self.test_call_due() else {
+            return;
+        };
+        let Some((key, _)) = self.profile.session.test_call.clone() else {
+            return;
+        };
+        if due <= now {
+            let telegram = self.profile.admin(&key);
+            let timeout = self.session.answer_timeout();
+            self.last_traffic = now;
+            self.send_own(telegram.into(), Purpose::TestCall, timeout, at);
+        }
     }
 
     /// Held requests whose own deadline passed are refused (never sent).

@@ -183,7 +183,10 @@ impl Actor {
         let class = match purpose {
             Purpose::User { .. } => Class::Request,
             // The gateway's own: a reserve number will do.
-            Purpose::SignOn { .. } | Purpose::SignOff | Purpose::Inquiry { .. } => Class::Own,
+            Purpose::SignOn { .. }
+            | Purpose::SignOff
+            | Purpose::Inquiry { .. }
+            | Purpose::TestCall => Class::Own,
         };
         let Some(msg_no) = self.next_number(class) else {
             let reason = match self.seq.availability(class) {
@@ -205,6 +208,7 @@ impl Actor {
             ));
         }
         let telegram = stamped.freeze();
+        self.last_traffic = now();
         let (Some(key), Some(msg_key)) =
             (self.profile.key(&telegram), self.profile.msg_key(&telegram))
         else {
@@ -289,6 +293,9 @@ impl Actor {
             Purpose::SignOn { attempt } => self.sign_on_failed(attempt, &reason.to_string(), now),
             Purpose::SignOff => self.signed_off("sign-off not sent"),
             Purpose::Inquiry { orig } => self.inquiry_failed(orig, now),
+            Purpose::TestCall => {
+                tracing::warn!(institution = %self.name, %reason, "test call not sent");
+            }
         }
     }
 
@@ -318,6 +325,10 @@ impl Actor {
             Purpose::SignOn { attempt } => self.sign_on_failed(attempt, why, now),
             Purpose::SignOff => self.signed_off("sign-off not answered"),
             Purpose::Inquiry { orig } => self.inquiry_failed(orig, now),
+            // The line is judged by the link and the breaker; a silent peer is logged.
+            Purpose::TestCall => {
+                tracing::warn!(institution = %self.name, why, "test call not answered");
+            }
         }
     }
 
@@ -414,6 +425,7 @@ impl Actor {
     // ----- inbound frames ------------------------------------------------------------------
 
     pub(super) fn on_frame(&mut self, link: usize, frame: Bytes) {
+        self.last_traffic = now();
         // Every telegram in is journaled (joined to its request by day + 전문번호).
         self.journal.record_telegram_nowait(TelegramRow {
             institution: self.name.clone(),
@@ -497,6 +509,9 @@ impl Actor {
                 self.on_sign_on_answer(attempt, code, verdict == Verdict::Ok);
             }
             Purpose::SignOff => self.signed_off("sign-off answered"),
+            Purpose::TestCall => {
+                tracing::debug!(institution = %self.name, "test call answered");
+            }
             Purpose::Inquiry { orig } => {
                 let answer = self.profile.inquiry_verdict(&frame);
                 let step = self.resolver.on_answer(orig, answer.as_ref(), now);

@@ -952,3 +952,35 @@ async fn an_outcome_the_journal_cannot_record_is_answered_unknown() {
     );
     assert_eq!(h.journaled(reply.tx_id).await.outcome, TxState::Sent);
 }
+
+/// A family whose `[session] test_call` asks for an ordinary telegram on an idle session:
+/// sent after the idle time without traffic, not before, and not again while awaited; traffic
+/// pushes it back.
+#[tokio::test(start_paused = true)]
+async fn an_idle_session_gets_the_familys_test_call() {
+    let toml = fep_specs::HECTO_TOML.replace(
+        "sign_off_when = [\"shutdown\"]",
+        "sign_off_when = [\"shutdown\"]\ntest_call = { key = [\"1000\", \"500\"], idle_secs = 60 }",
+    );
+    let family = fep_codec::spec::Family::from_toml_str(&toml).unwrap();
+    let mut s = settings();
+    s.profile = crate::profile::Profile::from_family(&family, &[]).unwrap();
+    let mut h = Harness::signed_on(s).await;
+    tokio::time::advance(Duration::from_secs(59)).await;
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let call = h.sent().await;
+    assert_eq!(h.key(&call), ("1000", "500"));
+    // Awaited: no second one, however long it stays unanswered within its timeout.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    h.nothing_sent().await;
+    h.answer(&call, "0000").await;
+    // A barrier: the actor has taken the answer before time moves on.
+    assert_eq!(h.status().await.counters.unmatched, 0);
+    // The answer was traffic: the next is due 60 s after it.
+    tokio::time::advance(Duration::from_secs(59)).await;
+    h.nothing_sent().await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let again = h.sent().await;
+    assert_eq!(h.key(&again), ("1000", "500"));
+}

@@ -154,6 +154,9 @@ impl Actor {
                 self.inquiry_failed(orig, now);
             }
             Purpose::User { reply, tx_id } => self.reject_reply(tx_id, reply, reason),
+            Purpose::TestCall => {
+                tracing::warn!(institution = %self.name, %reason, "test call not sent");
+            }
         }
     }
 
