@@ -17,7 +17,7 @@ fn example_config_loads_with_expected_contents() {
     let path = example_path();
     let resolved = load_and_resolve(&path).unwrap_or_else(|e| panic!("{e}"));
     let c = &resolved.config;
-    assert_eq!(check_summary(c), "ok: 2 institutions, 3 links");
+    assert_eq!(check_summary(c), "ok: 3 institutions, 5 links");
     assert_eq!(resolved.summary(), check_summary(c));
     assert_eq!(
         c.server.native_listen,
@@ -85,6 +85,31 @@ fn example_config_loads_with_expected_contents() {
         settings.institutions[0].webhook.as_deref(),
         Some("http://127.0.0.1:8080/fep/notices")
     );
+
+    // KIBNET from its spec alone: the spec's framing (LENGTH inside the telegram), the
+    // institution-opened day, per-telegram lines.
+    let kib = settings
+        .institutions
+        .iter()
+        .find(|i| i.name == "kibnet")
+        .expect("kibnet");
+    assert_eq!(
+        kib.framing,
+        Framing::Field {
+            offset: 0,
+            digits: 4,
+            includes_self: true,
+            prefix: None
+        }
+    );
+    assert_eq!(
+        kib.profile.session.opened_by,
+        fep_codec::spec::Opener::Institution
+    );
+    assert!(kib
+        .links
+        .iter()
+        .all(|l| matches!(l.mode, fep_gateway::settings::Mode::PerTelegram(_))));
 }
 
 #[test]
@@ -102,7 +127,7 @@ fn fep_check_binary_reports_ok_and_errors() {
     );
     assert_eq!(
         String::from_utf8_lossy(&ok.stdout).trim(),
-        "ok: 2 institutions, 3 links"
+        "ok: 3 institutions, 5 links"
     );
 
     let dir = tempfile::tempdir().unwrap();
@@ -168,14 +193,14 @@ fn fep_check_and_fep_run_refuse_a_missing_spec_alike() {
         .filter(|(_, l)| l.starts_with("spec = "))
         .map(|(i, l)| (i + 1, l.find('"').unwrap() + 1))
         .collect();
-    assert_eq!(spec_positions.len(), 2);
+    assert_eq!(spec_positions.len(), 3);
 
     let check = fep_output(&["check".as_ref(), "--config".as_ref(), config.as_ref()]);
     assert_eq!(check.status.code(), Some(2));
     assert!(check.stdout.is_empty());
     let check_err = String::from_utf8_lossy(&check.stderr).into_owned();
     let lines: Vec<&str> = check_err.lines().collect();
-    assert_eq!(lines.len(), 2, "{check_err}");
+    assert_eq!(lines.len(), 3, "{check_err}");
     for (i, (line, col)) in spec_positions.iter().enumerate() {
         let want = format!(
             "{}:{line}:{col}: institution[{i}].spec: cannot read spec file ",
@@ -207,11 +232,16 @@ fn fep_check_reports_breaker_and_webhook_problems_together() {
         .join("specs/hecto.toml")
         .canonicalize()
         .unwrap();
+    let kibnet = spec.with_file_name("kibnet.toml");
     let text = std::fs::read_to_string(example_path())
         .unwrap()
         .replace(
             "spec = \"specs/hecto.toml\"",
             &format!("spec = {:?}", spec.display().to_string()),
+        )
+        .replace(
+            "spec = \"specs/kibnet.toml\"",
+            &format!("spec = {:?}", kibnet.display().to_string()),
         )
         .replace(
             "http://127.0.0.1:8080/fep/notices",
@@ -227,11 +257,11 @@ fn fep_check_reports_breaker_and_webhook_problems_together() {
         (line_of("ftp://"), "institution[0].notices.webhook"),
         (
             line_of("failure_rate_threshold"),
-            "institution[1].breaker.failure_rate_threshold",
+            "institution[2].breaker.failure_rate_threshold",
         ),
         (
             line_of("minimum_number_of_calls"),
-            "institution[1].breaker.minimum_number_of_calls",
+            "institution[2].breaker.minimum_number_of_calls",
         ),
     ] {
         assert!(
