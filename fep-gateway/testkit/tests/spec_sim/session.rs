@@ -1,0 +1,188 @@
+//! Scenarios: parsing, scheduled and on-demand commands, heartbeats.
+
+use std::sync::Arc;
+
+use fep_codec::spec::Family;
+use fep_codec::{Record, Value};
+use fep_gateway::clock::SystemClock;
+use fep_testkit::spec_sim::{Day, Scenario, ScheduledCommand, SpecSim, SpecSimOptions};
+use tokio::net::TcpListener;
+
+use super::support::*;
+
+#[tokio::test]
+async fn scenarios_parse_strictly() {
+    let s = Scenario::from_toml_str(
+        r#"
+        latency_ms = { min = 5, max = 20 }
+        [outcomes]
+        declined = 0.1
+        unknown = 0.05
+        [notices]
+        interval_ms = 1000
+        [[commands]]
+        command = "stop_new"
+        after_ms = 60000
+        [connections]
+        per_telegram_listen = true
+        "#,
+    )
+    .expect("parses");
+    assert_eq!(s.latency_ms.max, 20);
+    assert_eq!(s.commands[0].command, "stop_new");
+    assert!(Scenario::from_toml_str("typo = 1").is_err());
+    assert!(Scenario::from_toml_str("[outcomes]\ndeclined = 0.7\nunknown = 0.7").is_err());
+    // A command the family does not have is refused at start.
+    let mut bad = Scenario::default();
+    bad.commands.push(ScheduledCommand {
+        command: "9999/9999".into(),
+        after_ms: 0,
+        every_ms: None,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let started = SpecSim::start_on(
+        listener,
+        kibnet(),
+        bad,
+        SpecSimOptions::default(),
+        Arc::new(SystemClock),
+    );
+    assert!(started.is_err());
+}
+
+/// Reads institution telegrams until one of each key in `keys` has arrived (resends of one
+/// already read are skipped); returns them in `keys` order.
+async fn collect(gw: &mut Peer, keys: &[&str]) -> Vec<bytes::Bytes> {
+    let mut got: Vec<Option<bytes::Bytes>> = vec![None; keys.len()];
+    while got.iter().any(Option::is_none) {
+        let t = gw.recv().await;
+        let key = gw.family.identify(&t).expect("identifies").key_str();
+        let slot = keys
+            .iter()
+            .position(|k| *k == key)
+            .unwrap_or_else(|| panic!("unexpected {key}"));
+        got[slot].get_or_insert(t);
+    }
+    got.into_iter().flatten().collect()
+}
+
+#[tokio::test]
+async fn a_scheduled_stop_new_refuses_new_payments_but_not_inquiries() {
+    let f = kibnet();
+    let mut scenario = Scenario::default();
+    scenario.session.ack_timeout_ms = 200;
+    scenario.codes.closed = Some("C01".into());
+    scenario.commands.push(ScheduledCommand {
+        command: "stop_new".into(),
+        after_ms: 0,
+        every_ms: None,
+    });
+    let sim = start(&f, scenario).await;
+    let mut gw = Peer::connect(&f, sim.addr()).await;
+    let got = collect(&mut gw, &["0800/2100", "0800/2300"]).await;
+    gw.send(acknowledge(&f, &got[0])).await;
+    sim.wait_for(WAIT, "개시 acknowledged", |s| s.commands_acked == 1)
+        .await
+        .expect("open");
+    assert_eq!(sim.day(), Day::Open);
+    gw.send(acknowledge(&f, &got[1])).await;
+    sim.wait_for(WAIT, "종료예고 acknowledged", |s| s.commands_acked == 2)
+        .await
+        .expect("stop_new");
+    assert_eq!(sim.day(), Day::StopNew);
+    let (_, r) = gw.ask(payment(&f, 5)).await;
+    assert_eq!(text(&r, "header.resp_code"), "C01");
+    let (_, r) = gw.ask(result_inquiry(&f, 6, 5)).await;
+    assert_eq!(text(&r, "header.resp_code"), "000");
+    assert_eq!(sim.stats().refused_closed, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_command_is_sent_on_demand_and_telegrams_are_recorded() {
+    let f = kibnet();
+    let mut scenario = Scenario::default();
+    scenario.session.open = false;
+    scenario.record = true;
+    let sim = start(&f, scenario).await;
+    assert!(sim.send_command("9999/0000").is_err());
+    let mut gw = Peer::connect(&f, sim.addr()).await;
+    gw.ask(payment(&f, 8)).await;
+    sim.send_command("0800/2700").expect("a TEST-CALL");
+    let call = gw.recv().await;
+    assert_eq!(
+        f.identify(&call).expect("identifies").key_str(),
+        "0800/2700"
+    );
+    gw.send(acknowledge(&f, &call)).await;
+    sim.wait_for(WAIT, "the test call acknowledged", |s| {
+        s.commands_acked == 1
+    })
+    .await
+    .expect("acked");
+    let seen: Vec<String> = sim.seen().into_iter().map(|s| s.name).collect();
+    assert_eq!(seen, ["PaymentRequest", "TestCallResponse"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn hecto_heartbeats_and_in_progress_codes_come_from_its_spec() {
+    let f = Family::from_toml_str(fep_specs::HECTO_TOML).expect("hecto");
+    let mut scenario = Scenario::default();
+    scenario.outcomes.in_progress = 1.0;
+    let sim = start(&f, scenario).await;
+    let mut gw = Peer::connect(&f, sim.addr()).await;
+    let hb = f.heartbeat().expect("hecto polls");
+    let mut poll = Record::new();
+    for (p, v) in &hb.request {
+        poll.set(p, Value::Text(v.clone()));
+    }
+    poll.set("stamp", Value::Text("1123101500".into()));
+    gw.send(hb.layout.encode_record(&poll).expect("poll")).await;
+    let answer = gw.recv().await;
+    assert!(hb.is_response(&answer), "{answer:?}");
+    assert_eq!(&answer[10..], b"1123101500");
+    assert_eq!(sim.stats().heartbeats, 1);
+
+    let mut t = Record::new();
+    t.set("header.send_date", Value::Text("20261123".into()));
+    t.set("header.msg_no", Value::UInt(12));
+    t.set("amount", Value::UInt(1000));
+    let (name, r) = gw.ask(f.encode("2000/100", &t).expect("transfer")).await;
+    assert_eq!(name, "TransferResponse");
+    let rc = f.response_code().expect("codes");
+    assert!(
+        rc.in_progress.contains(&text(&r, "header.resp_code")),
+        "{r:?}"
+    );
+    assert_eq!(sim.stats().in_progress, 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_documented_scenarios_parse_and_fit_kibnet() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/new-institution.md"
+    ))
+    .expect("docs/new-institution.md");
+    let blocks: Vec<&str> = doc
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert!(blocks.len() >= 2, "the page shows its scenarios");
+    for block in blocks {
+        let s = Scenario::from_toml_str(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let sim = SpecSim::start_on(
+            listener,
+            kibnet(),
+            s,
+            SpecSimOptions::default(),
+            Arc::new(SystemClock),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{block}"));
+        sim.shutdown().await;
+    }
+}
