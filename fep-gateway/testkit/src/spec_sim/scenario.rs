@@ -348,7 +348,30 @@ impl Plan {
                 others
             }
         };
-        let first_declined = declined[0].clone();
+        let first_declined = declined.first().cloned().unwrap_or_default();
+        let given = scenario.codes.declined.iter();
+        let given = given
+            .chain(&scenario.codes.duplicate)
+            .chain(&scenario.codes.closed);
+        for code in given {
+            if code.is_empty() || code.len() > width {
+                return Err(SpecSimError::Scenario(format!(
+                    "codes: {code:?} does not fit `{}` ({width} bytes)",
+                    rc.field
+                )));
+            }
+        }
+        for path in scenario.stamp.keys() {
+            if !family
+                .messages()
+                .iter()
+                .any(|m| m.layout.field(path).is_some())
+            {
+                return Err(SpecSimError::Scenario(format!(
+                    "stamp: `{path}` is not a field of any message"
+                )));
+            }
+        }
         let mut schedule = Vec::new();
         for c in &scenario.commands {
             let i = command_index(family, &c.command).ok_or_else(|| {

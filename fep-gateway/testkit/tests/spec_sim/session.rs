@@ -32,22 +32,34 @@ async fn scenarios_parse_strictly() {
     assert_eq!(s.commands[0].command, "stop_new");
     assert!(Scenario::from_toml_str("typo = 1").is_err());
     assert!(Scenario::from_toml_str("[outcomes]\ndeclined = 0.7\nunknown = 0.7").is_err());
-    // A command the family does not have is refused at start.
-    let mut bad = Scenario::default();
-    bad.commands.push(ScheduledCommand {
+    // What does not fit the family is refused at start: a command it does not have, a code
+    // wider than its response-code field, a stamp on a field no message has.
+    let mut unknown_command = Scenario::default();
+    unknown_command.commands.push(ScheduledCommand {
         command: "9999/9999".into(),
         after_ms: 0,
         every_ms: None,
     });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let started = SpecSim::start_on(
-        listener,
-        kibnet(),
-        bad,
-        SpecSimOptions::default(),
-        Arc::new(SystemClock),
-    );
-    assert!(started.is_err());
+    let mut wide_code = Scenario::default();
+    wide_code.codes.duplicate = Some("12345".into());
+    let mut bad_stamp = Scenario::default();
+    bad_stamp.stamp.insert("header.nowhere".into(), "1".into());
+    for (what, bad) in [
+        ("9999/9999", unknown_command),
+        ("12345", wide_code),
+        ("header.nowhere", bad_stamp),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let started = SpecSim::start_on(
+            listener,
+            kibnet(),
+            bad,
+            SpecSimOptions::default(),
+            Arc::new(SystemClock),
+        );
+        let err = started.expect_err(what).to_string();
+        assert!(err.contains(what), "{err}");
+    }
 }
 
 /// Reads institution telegrams until one of each key in `keys` has arrived (resends of one
