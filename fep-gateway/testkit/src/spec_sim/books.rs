@@ -83,22 +83,23 @@ pub(super) fn decide(plan: &Plan, scenario: &Scenario, seed: u64, item: u64) -> 
             declined(rng)
         }
     };
-    let (seen, answer, truth) = if u < o.declined {
+    let [declined_share, unknown, in_progress, no_answer] = o.shares();
+    let (seen, answer, truth) = if u < declined_share {
         let c = declined(&mut rng);
         (Seen::Declined, Some(c.clone()), c)
-    } else if u < o.declined + o.unknown {
+    } else if u < declined_share + unknown {
         let truth = executed_or_not(&mut rng);
         match pick(&mut rng, &plan.unknown) {
             Some(c) => (Seen::Unknown, Some(c), truth),
             None => (Seen::NoAnswer, None, truth),
         }
-    } else if u < o.declined + o.unknown + o.in_progress {
+    } else if u < declined_share + unknown + in_progress {
         let truth = executed_or_not(&mut rng);
         match pick(&mut rng, &plan.in_progress) {
             Some(c) => (Seen::InProgress, Some(c), truth),
             None => (Seen::NoAnswer, None, truth),
         }
-    } else if u < o.declined + o.unknown + o.in_progress + o.no_answer {
+    } else if u < declined_share + unknown + in_progress + no_answer {
         (Seen::NoAnswer, None, executed_or_not(&mut rng))
     } else {
         (Seen::Ok, Some(plan.success.clone()), plan.success.clone())
@@ -213,6 +214,13 @@ mod tests {
         s.outcomes.declined = 1.0;
         let f = decide(&p, &s, 1, 5);
         assert_eq!(f.answer.as_deref(), Some("999"));
+        // Weights: ok = 0 and declined = 3 decline everything too.
+        s.outcomes.ok = Some(0.0);
+        s.outcomes.declined = 3.0;
+        assert!(s.check().is_ok());
+        assert_eq!(s.outcomes.shares(), [1.0, 0.0, 0.0, 0.0]);
+        s.outcomes.ok = None;
+        assert!(s.check().is_err(), "a share above 1");
     }
 
     #[test]

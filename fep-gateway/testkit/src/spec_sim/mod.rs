@@ -355,9 +355,9 @@ impl SpecSimHandle {
     /// The true outcome (a response code) of the money-moving request numbered `number` on
     /// `date` (as the telegram wrote them); `None` if it was never received.
     pub fn true_outcome(&self, date: &str, number: &str) -> Option<String> {
-        let n = telegrams::norm(&fep_codec::Value::Text(number.to_owned()));
+        let norm = |s: &str| telegrams::norm(&fep_codec::Value::Text(s.to_owned()));
         lock(&self.shared.books)
-            .truth(date.trim(), &n)
+            .truth(&norm(date), &norm(number))
             .map(str::to_owned)
     }
 

@@ -41,10 +41,13 @@ pub struct Scenario {
     pub record: bool,
 }
 
-/// Shares of request outcomes, each in `0..=1`, summing to at most 1; the rest succeed.
+/// Shares of request outcomes, each in `0..=1`, summing to at most 1; the rest succeed. With
+/// `ok` given, all five are weights instead (`ok = 90`, `declined = 10`), normalised by their sum.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Outcomes {
+    /// Answered with the success code (absent: whatever the other shares leave).
+    pub ok: Option<f64>,
     /// Refused with a declined code (nothing moved).
     pub declined: f64,
     /// Answered with an `unknown` code of the family (no answer when it lists none).
@@ -60,6 +63,7 @@ pub struct Outcomes {
 impl Default for Outcomes {
     fn default() -> Self {
         Outcomes {
+            ok: None,
             declined: 0.0,
             unknown: 0.0,
             no_answer: 0.0,
@@ -194,6 +198,30 @@ impl Default for Connections {
     }
 }
 
+impl Outcomes {
+    /// The shares of (declined, unknown, in progress, no answer), each in `0..=1`; the rest
+    /// succeed.
+    pub fn shares(&self) -> [f64; 4] {
+        let raw = [
+            self.declined,
+            self.unknown,
+            self.in_progress,
+            self.no_answer,
+        ];
+        match self.ok {
+            None => raw,
+            Some(ok) => {
+                let total = ok + raw.iter().sum::<f64>();
+                if total > 0.0 {
+                    raw.map(|w| w / total)
+                } else {
+                    [0.0; 4]
+                }
+            }
+        }
+    }
+}
+
 impl Scenario {
     /// Parses a scenario from TOML text.
     pub fn from_toml_str(text: &str) -> Result<Scenario, SpecSimError> {
@@ -214,22 +242,25 @@ impl Scenario {
     /// Checks values serde cannot: rates, ranges.
     pub fn check(&self) -> Result<(), SpecSimError> {
         let o = &self.outcomes;
+        // Weights (with `ok`) may exceed 1; shares may not.
+        let most = if o.ok.is_some() { f64::MAX } else { 1.0 };
         let rates = [
-            ("declined", o.declined),
-            ("unknown", o.unknown),
-            ("no_answer", o.no_answer),
-            ("in_progress", o.in_progress),
-            ("unknown_executed", o.unknown_executed),
+            ("ok", o.ok.unwrap_or(0.0), most),
+            ("declined", o.declined, most),
+            ("unknown", o.unknown, most),
+            ("no_answer", o.no_answer, most),
+            ("in_progress", o.in_progress, most),
+            ("unknown_executed", o.unknown_executed, 1.0),
         ];
-        for (name, r) in rates {
-            if !(0.0..=1.0).contains(&r) {
+        for (name, r, most) in rates {
+            if !(0.0..=most).contains(&r) {
                 return Err(SpecSimError::Scenario(format!(
-                    "outcomes.{name} = {r}: expected 0 to 1"
+                    "outcomes.{name} = {r}: expected 0 to {most}"
                 )));
             }
         }
         let sum = o.declined + o.unknown + o.no_answer + o.in_progress;
-        if sum > 1.0 + 1e-9 {
+        if o.ok.is_none() && sum > 1.0 + 1e-9 {
             return Err(SpecSimError::Scenario(format!(
                 "outcomes: declined + unknown + no_answer + in_progress = {sum} exceeds 1"
             )));
