@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::Framed;
 
-use support::{stdout_lines, tempdir};
+use support::{counters_until, duplex_hecto, stdout_lines, tempdir, transfer, Fep};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -161,4 +161,61 @@ fn fep_sim_spec_refuses_a_bad_scenario() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("outcomes.declined"), "{err}");
+}
+
+/// The real gateway (`fep run`) against `fep sim --spec specs/hecto.toml`: it signs on, and a
+/// transfer through the native protocol is answered — the spec-driven simulator speaks what
+/// the gateway speaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fep_run_signs_on_and_transfers_against_fep_sim_spec() {
+    use fep_client::client::Client;
+    use fep_client::protocol::Outcome;
+
+    let sim = fep_sim(&["--spec", &spec("hecto.toml")]);
+    let dir = tempdir();
+    let fep = Fep::start(
+        dir.path(),
+        &duplex_hecto(&dir.path().join("data"), sim.addr, "5s", "1m"),
+        &[],
+    );
+    fep.wait_signed_on("hecto").await;
+    let client = Client::connect(fep.native).await.expect("connect");
+    let r = client
+        .request("hecto", transfer(10_000), Duration::from_secs(10))
+        .await
+        .expect("answer");
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.detail);
+    assert_eq!(&r.telegram[24..28], b"2100");
+}
+
+/// An unanswered transfer becomes unknown at the gateway; its 7000/100 result inquiry gets
+/// the truth the spec-driven simulator recorded (executed), and the gateway resolves it ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fep_run_resolves_an_unanswered_transfer_by_the_inquiry_fep_sim_spec_answers() {
+    use fep_client::client::Client;
+    use fep_client::protocol::Outcome;
+
+    let dir = tempdir();
+    let scenario = dir.path().join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "[outcomes]\nno_answer = 1.0\nunknown_executed = 1.0\n",
+    )
+    .expect("write scenario");
+    let scenario = scenario.to_string_lossy().into_owned();
+    let sim = fep_sim(&["--spec", &spec("hecto.toml"), "--scenario", &scenario]);
+    let fep = Fep::start(
+        dir.path(),
+        &duplex_hecto(&dir.path().join("data"), sim.addr, "1s", "1s"),
+        &[],
+    );
+    fep.wait_signed_on("hecto").await;
+    let client = Client::connect(fep.native).await.expect("connect");
+    let r = client
+        .request("hecto", transfer(10_000), Duration::from_secs(10))
+        .await
+        .expect("answer");
+    assert_eq!(r.outcome, Outcome::Unknown, "{}", r.detail);
+    let counters = counters_until(fep.http, |c| c["resolved_ok"] == 1).await;
+    assert_eq!(counters["resolved_ok"], 1, "{counters}");
 }
