@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fep_client::framing::FrameCodec;
+use fep_client::protocol::Outcome;
 use fep_codec::spec::Family;
 use fep_codec::{Record, Value};
 use fep_gateway::profile::framing_of;
@@ -163,27 +164,38 @@ fn fep_sim_spec_refuses_a_bad_scenario() {
     assert!(err.contains("outcomes.declined"), "{err}");
 }
 
+/// `fep run` (Hecto on one duplex link to `sim`, with this request timeout and inquiry
+/// delay), signed on; and one transfer through the native protocol.
+async fn gateway_transfer(
+    dir: &std::path::Path,
+    sim: &Sim,
+    timeout: &str,
+    inquiry_delay: &str,
+) -> (Fep, fep_client::protocol::Response) {
+    let fep = Fep::start(
+        dir,
+        &duplex_hecto(&dir.join("data"), sim.addr, timeout, inquiry_delay),
+        &[],
+    );
+    fep.wait_signed_on("hecto").await;
+    let client = fep_client::client::Client::connect(fep.native)
+        .await
+        .expect("connect");
+    let r = client
+        .request("hecto", transfer(10_000), Duration::from_secs(10))
+        .await
+        .expect("answer");
+    (fep, r)
+}
+
 /// The real gateway (`fep run`) against `fep sim --spec specs/hecto.toml`: it signs on, and a
 /// transfer through the native protocol is answered — the spec-driven simulator speaks what
 /// the gateway speaks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fep_run_signs_on_and_transfers_against_fep_sim_spec() {
-    use fep_client::client::Client;
-    use fep_client::protocol::Outcome;
-
     let sim = fep_sim(&["--spec", &spec("hecto.toml")]);
     let dir = tempdir();
-    let fep = Fep::start(
-        dir.path(),
-        &duplex_hecto(&dir.path().join("data"), sim.addr, "5s", "1m"),
-        &[],
-    );
-    fep.wait_signed_on("hecto").await;
-    let client = Client::connect(fep.native).await.expect("connect");
-    let r = client
-        .request("hecto", transfer(10_000), Duration::from_secs(10))
-        .await
-        .expect("answer");
+    let (_fep, r) = gateway_transfer(dir.path(), &sim, "5s", "1m").await;
     assert_eq!(r.outcome, Outcome::Ok, "{}", r.detail);
     assert_eq!(&r.telegram[24..28], b"2100");
 }
@@ -192,9 +204,6 @@ async fn fep_run_signs_on_and_transfers_against_fep_sim_spec() {
 /// the truth the spec-driven simulator recorded (executed), and the gateway resolves it ok.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fep_run_resolves_an_unanswered_transfer_by_the_inquiry_fep_sim_spec_answers() {
-    use fep_client::client::Client;
-    use fep_client::protocol::Outcome;
-
     let dir = tempdir();
     let scenario = dir.path().join("scenario.toml");
     std::fs::write(
@@ -204,17 +213,7 @@ async fn fep_run_resolves_an_unanswered_transfer_by_the_inquiry_fep_sim_spec_ans
     .expect("write scenario");
     let scenario = scenario.to_string_lossy().into_owned();
     let sim = fep_sim(&["--spec", &spec("hecto.toml"), "--scenario", &scenario]);
-    let fep = Fep::start(
-        dir.path(),
-        &duplex_hecto(&dir.path().join("data"), sim.addr, "1s", "1s"),
-        &[],
-    );
-    fep.wait_signed_on("hecto").await;
-    let client = Client::connect(fep.native).await.expect("connect");
-    let r = client
-        .request("hecto", transfer(10_000), Duration::from_secs(10))
-        .await
-        .expect("answer");
+    let (fep, r) = gateway_transfer(dir.path(), &sim, "1s", "1s").await;
     assert_eq!(r.outcome, Outcome::Unknown, "{}", r.detail);
     let counters = counters_until(fep.http, |c| c["resolved_ok"] == 1).await;
     assert_eq!(counters["resolved_ok"], 1, "{counters}");
