@@ -117,7 +117,6 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
                     tracing::warn!(%peer, "too many connections; refused");
                     continue;
                 };
-                shared.stat(|s| s.connections += 1);
                 let s = shared.clone();
                 shared.spawn(async move {
                     let _permit = permit;
@@ -151,6 +150,8 @@ async fn serve(shared: Arc<Shared>, stream: TcpStream, role: Role) {
     let mut framed = Framed::new(stream, shared.codec.clone());
     let (tx, mut rx) = mpsc::channel::<Bytes>(OUT_QUEUE);
     let id = (!per_telegram).then(|| register(&shared, role, tx));
+    // Counted once it can carry the institution's telegrams: tests wait on it.
+    shared.stat(|s| s.connections += 1);
     if id.is_some() {
         outbound::maybe_open(&shared);
     }
@@ -261,7 +262,6 @@ async fn back_loop(shared: Arc<Shared>, addr: SocketAddr) {
         };
         match connected {
             Ok(Ok(stream)) => {
-                shared.stat(|s| s.connections += 1);
                 serve(shared.clone(), stream, Role::Back).await;
             }
             Ok(Err(e)) => tracing::debug!(%addr, error = %e, "connect-back failed"),

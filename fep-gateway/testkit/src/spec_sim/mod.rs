@@ -33,7 +33,7 @@ mod telegrams;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -110,7 +110,8 @@ pub enum SpecSimError {
 /// What the simulator has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SpecSimStats {
-    /// Connections accepted or opened.
+    /// Connections accepted or opened (counted once they can carry the institution's own
+    /// telegrams).
     pub connections: u64,
     /// Telegrams received.
     pub frames: u64,
@@ -192,8 +193,8 @@ struct Shared {
     books: Mutex<Books>,
     routes: Mutex<Routes>,
     waiters: Mutex<Waiters>,
-    /// The institution's own next sequence number.
-    seq: AtomicU64,
+    /// The institution's own numbering: the day it counts for and the numbers used that day.
+    seq: Mutex<(Option<chrono::NaiveDate>, u64)>,
     /// An open command is being delivered.
     opening: AtomicBool,
     recording: Option<Mutex<Vec<Seen>>>,
@@ -211,14 +212,20 @@ impl Shared {
         self.clock.now().with_timezone(&KST).naive_local()
     }
 
-    /// The institution's next own sequence number, within the family's range.
+    /// The institution's next own sequence number, within the family's range; it starts
+    /// again at the range's start each day when the family's numbering resets daily.
     fn next_seq(&self) -> u64 {
-        let (min, max) = self
-            .family
-            .sequence()
-            .map_or((1, u64::MAX), |s| (s.min, s.max.max(s.min)));
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        min + n % (max - min + 1).max(1)
+        let spec = self.family.sequence();
+        let (min, max) = spec.map_or((1, u64::MAX), |s| (s.min, s.max.max(s.min)));
+        let daily = spec.is_some_and(|s| s.reset.as_deref() == Some("daily"));
+        let today = self.now().date();
+        let mut seq = lock(&self.seq);
+        if daily && seq.0 != Some(today) {
+            *seq = (Some(today), 0);
+        }
+        let n = seq.1;
+        seq.1 = seq.1.wrapping_add(1);
+        min + n % (max - min).saturating_add(1)
     }
 
     fn spawn(&self, f: impl Future<Output = ()> + Send + 'static) {
@@ -277,7 +284,7 @@ impl SpecSim {
             books: Mutex::new(books),
             routes: Mutex::default(),
             waiters: Mutex::default(),
-            seq: AtomicU64::new(0),
+            seq: Mutex::new((None, 0)),
             opening: AtomicBool::new(false),
             token: CancellationToken::new(),
             tracker: TaskTracker::new(),

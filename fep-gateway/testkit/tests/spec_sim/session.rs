@@ -198,3 +198,66 @@ async fn the_documented_scenarios_parse_and_fit_kibnet() {
         sim.shutdown().await;
     }
 }
+
+/// A clock the test sets.
+struct SetClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl fep_gateway::clock::Clock for SetClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[tokio::test]
+async fn own_telegrams_carry_the_date_and_a_number_that_restarts_each_day() {
+    let f = kibnet();
+    let kst = |s: &str| {
+        let local = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").expect("time");
+        fep_gateway::clock::in_zone(local, fep_gateway::clock::KST)
+    };
+    let clock = Arc::new(SetClock(std::sync::Mutex::new(kst("2026-11-23T23:59:58"))));
+    let mut scenario = Scenario::default();
+    scenario.session.open = false;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let sim = SpecSim::start_on(
+        listener,
+        f.clone(),
+        scenario,
+        SpecSimOptions::default(),
+        clock.clone(),
+    )
+    .expect("start");
+    let mut gw = Peer::connect(&f, sim.addr()).await;
+    sim.wait_for(WAIT, "the connection", |s| s.connections == 1)
+        .await
+        .expect("accepted");
+    let mut seen = Vec::new();
+    for (at, command) in [
+        ("2026-11-23T23:59:58", "0800/2700"),
+        ("2026-11-23T23:59:59", "0800/2700"),
+        ("2026-11-24T00:00:01", "0800/2700"),
+    ] {
+        *clock.0.lock().expect("clock") = kst(at);
+        sim.send_command(command).expect("command");
+        let t = gw.recv().await;
+        let (_, r) = f.decode(&t).expect("decodes");
+        seen.push((
+            text(&r, "header.tx_date"),
+            text(&r, "header.tx_time"),
+            text(&r, "header.tx_seq"),
+        ));
+        gw.send(acknowledge(&f, &t)).await;
+    }
+    let want = [
+        ("20261123", "235958", "1"),
+        ("20261123", "235959", "2"),
+        ("20261124", "000001", "1"),
+    ]
+    .map(|(d, t, n)| (d.to_owned(), t.to_owned(), n.to_owned()));
+    assert_eq!(seen, want);
+    assert_eq!(sim.stats().commands_resent, 0);
+    sim.shutdown().await;
+}
