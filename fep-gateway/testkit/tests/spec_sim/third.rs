@@ -94,6 +94,16 @@ key = ["0910"]
 name = "SignOnAnswer"
 struct = "Admin"
 
+[[messages]]
+key = ["0500"]
+name = "Credit"
+struct = "Pay"
+
+[[messages]]
+key = ["0510"]
+name = "CreditAck"
+struct = "Pay"
+
 [correlation]
 fields = ["head.day", "head.seq"]
 
@@ -119,6 +129,12 @@ key_field = "orig_seq"
 copy = { orig_seq = "head.seq" }
 result_field = "outcome"
 not_found = ["NF"]
+
+[[notices]]
+key = ["0500"]
+ack = ["0510"]
+copy = "all"
+set = { "head.rc" = "OK" }
 
 [session]
 opened_by = "gateway"
@@ -209,5 +225,35 @@ async fn a_third_family_written_only_in_toml_runs_through_the_same_simulator() {
 
     let s = sim.stats();
     assert_eq!((s.requests, s.unknown, s.inquiries), (4, 1, 2));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_third_family_notice_flows_once_the_gateway_signed_on() {
+    let f = Family::from_toml_str(THIRD).expect("the third family loads");
+    let mut scenario = Scenario::default();
+    scenario.notices.interval_ms = Some(20);
+    scenario.notices.ack_timeout_ms = 200;
+    scenario.notices.max_pending = 1;
+    let sim = start(&f, scenario).await;
+    let mut gw = Peer::connect(&f, sim.addr()).await;
+    // No notice before the day is open: the gateway's sign-on opens it.
+    assert_eq!(sim.day(), Day::NotOpen);
+    assert_eq!(sim.stats().notices_sent, 0);
+    let (name, _) = gw.ask(third(&f, "SignOn", 1, &[])).await;
+    assert_eq!(name, "SignOnAnswer");
+    let notice = until_resent(&mut gw, "0500").await;
+    let (_, r) = f.decode(&notice).expect("decodes");
+    assert_eq!(text(&r, "head.rc"), "");
+    assert_eq!(
+        text(&r, "head.seq"),
+        "1",
+        "the institution's own first number"
+    );
+    assert_ne!(text(&r, "amount"), "0");
+    gw.send(acknowledge(&f, &notice)).await;
+    sim.wait_for(WAIT, "the notice acknowledged", |s| s.notices_acked >= 1)
+        .await
+        .expect("acked");
     sim.shutdown().await;
 }
