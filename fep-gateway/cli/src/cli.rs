@@ -530,6 +530,19 @@ async fn run_spec_sim(
     config: &fep_testkit::sim::SimConfig,
 ) -> Result<(), String> {
     use fep_testkit::spec_sim::{run, Scenario, SpecSimOptions};
+    let defaults = fep_testkit::sim::SimConfig {
+        listen: config.listen,
+        connect_back: config.connect_back,
+        seed: config.seed,
+        ..fep_testkit::sim::SimConfig::default()
+    };
+    if *config != defaults {
+        // The Hecto bank's own flags would silently do nothing: say so.
+        eprintln!(
+            "warning: with --spec, only --listen, --connect-back and --seed apply; \
+             put rates, latency and notices in --scenario"
+        );
+    }
     let family = Family::load(path).map_err(|e| e.to_string())?;
     let mut scenario = match &args.scenario {
         Some(p) => Scenario::load(p).map_err(|e| e.to_string())?,
