@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use fep_codec::spec::{CommandEffect, MessageSpec, Opener};
+use fep_codec::spec::{CommandEffect, MessageSpec, NoticeSpec, Opener};
 use fep_codec::Record;
 use tokio::sync::oneshot;
 
@@ -53,7 +53,7 @@ pub(super) fn settle(shared: &Shared, spec: &MessageSpec, record: &Record) -> bo
                 .all(|(p, v)| record.get(p).map(norm).as_deref() == Some(v.as_str()))
     });
     if let Some(i) = found {
-        let x = w.list.swap_remove(i);
+        let x = w.list.remove(i);
         // The deliverer may have given up meanwhile; nothing is lost then.
         let _ = x.tx.send(());
         return true;
@@ -69,20 +69,25 @@ pub(super) fn settle(shared: &Shared, spec: &MessageSpec, record: &Record) -> bo
 }
 
 /// The fields an acknowledgement must echo: the rule's `dedup` fields, else the family's
-/// correlation, else its sequence field.
-fn echo_fields(shared: &Shared, dedup: &[String]) -> Vec<String> {
-    if !dedup.is_empty() {
-        return dedup.to_vec();
-    }
+/// correlation, else its sequence field — those of them the acknowledgement copies (none
+/// copied: the acknowledgement's key alone settles the oldest waiting telegram).
+fn echo_fields(shared: &Shared, rule: &NoticeSpec) -> Vec<String> {
     let corr = shared.family.correlation();
-    if !corr.is_empty() {
-        return corr.to_vec();
-    }
-    shared
-        .family
-        .sequence()
-        .map(|s| vec![s.field.clone()])
-        .unwrap_or_default()
+    let wanted: Vec<String> = if !rule.dedup.is_empty() {
+        rule.dedup.clone()
+    } else if !corr.is_empty() {
+        corr.to_vec()
+    } else {
+        shared
+            .family
+            .sequence()
+            .map(|s| vec![s.field.clone()])
+            .unwrap_or_default()
+    };
+    wanted
+        .into_iter()
+        .filter(|p| rule.copy_all || rule.copy.contains(p))
+        .collect()
 }
 
 /// Sends `telegram` until its acknowledgement arrives (or `max_resends` resends went
@@ -91,8 +96,7 @@ async fn deliver(
     shared: &Arc<Shared>,
     msg: &MessageSpec,
     telegram: Bytes,
-    ack: Vec<String>,
-    dedup: &[String],
+    rule: &NoticeSpec,
     kind: Kind,
 ) -> bool {
     let sent = match msg.layout.decode_record(&telegram) {
@@ -102,7 +106,8 @@ async fn deliver(
             return false;
         }
     };
-    let echo = echo_fields(shared, dedup)
+    let ack = rule.ack.clone();
+    let echo = echo_fields(shared, rule)
         .into_iter()
         .map(|p| {
             let v = sent.get(&p).map(norm).unwrap_or_default();
@@ -204,7 +209,7 @@ pub(super) async fn command(shared: &Arc<Shared>, i: usize) {
     match family.encode(&msg.name, &r) {
         Ok(t) => {
             let kind = Kind::Command(c.effect);
-            deliver(shared, msg, t.into(), c.answer.ack.clone(), &[], kind).await;
+            deliver(shared, msg, t.into(), &c.answer, kind).await;
         }
         Err(e) => tracing::warn!(error = %e, command = %msg.key_str(), "cannot encode"),
     }
@@ -226,7 +231,7 @@ async fn notice(shared: &Arc<Shared>, i: usize) {
     let r = started_record(family, msg, &shared.plan.stamp, seq, shared.now(), amounts);
     match family.encode(&msg.name, &r) {
         Ok(t) => {
-            deliver(shared, msg, t.into(), n.ack.clone(), &n.dedup, Kind::Notice).await;
+            deliver(shared, msg, t.into(), n, Kind::Notice).await;
         }
         Err(e) => tracing::warn!(error = %e, notice = %msg.key_str(), "cannot encode"),
     }

@@ -133,7 +133,7 @@ not_found = ["NF"]
 [[notices]]
 key = ["0500"]
 ack = ["0510"]
-copy = "all"
+copy = ["head.seq", "amount"]   # the acknowledgement echoes the number, not the date
 set = { "head.rc" = "OK" }
 
 [session]
