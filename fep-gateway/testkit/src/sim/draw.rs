@@ -161,7 +161,7 @@ fn splitmix(mut z: u64) -> u64 {
 }
 
 /// An rng for one purpose and one item (전문번호, connection index …), derived from the seed.
-pub(super) fn derived_rng(seed: u64, salt: u64, item: u64) -> StdRng {
+pub(crate) fn derived_rng(seed: u64, salt: u64, item: u64) -> StdRng {
     StdRng::seed_from_u64(splitmix(seed ^ splitmix(salt ^ splitmix(item))))
 }
 

@@ -53,7 +53,7 @@
 
 mod answer;
 mod config;
-mod draw;
+pub(crate) mod draw;
 mod ledger;
 mod notices;
 mod session;
