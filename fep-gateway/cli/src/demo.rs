@@ -1,6 +1,8 @@
-//! `fep demo`: two simulated institutions (one duplex, one on split send/recv lines), the
-//! gateway on embedded defaults and a load, with a live progress line and a summary in which
-//! every request is accounted for.
+//! `fep demo`: two families side by side — two simulated Hecto banks (one duplex, one on split
+//! send/recv lines) and a KIBNET(EFMS) played by the spec-driven simulator from
+//! `specs/kibnet.toml` (it opens the day, one connection per telegram both ways) — the gateway
+//! on embedded defaults and a load, with a live progress line and a summary in which every
+//! request is accounted for.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,9 +14,33 @@ use serde::Serialize;
 use crate::load::{self, LoadOptions};
 use fep_gateway::clock::SystemClock;
 use fep_gateway::gateway::Gateway;
+use fep_gateway::institution::InstitutionHandle;
 use fep_gateway::institution::InstitutionStatus;
+use fep_gateway::profile::{framing_of, Profile};
+use fep_gateway::protocol::Outcome;
 use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 use fep_testkit::sim::{SimConfig, Simulator};
+use fep_testkit::spec_sim::{Scenario, SpecSim, SpecSimOptions};
+
+/// The KIBNET institution's name in the demo.
+const KIBNET: &str = "kibnet";
+
+/// How EFMS behaves in the demo: quick answers, a few refusals, rare silence (resolved by
+/// 0200/6013), notices of every kind twice a second, one connection per telegram both ways.
+const KIBNET_SCENARIO: &str = r#"
+[outcomes]
+declined = 0.05
+no_answer = 0.002
+unknown_executed = 0.5
+[latency_ms]
+min = 1
+max = 5
+[notices]
+interval_ms = 500
+[connections]
+per_telegram_listen = true
+per_telegram_connect_back = true
+"#;
 
 /// Options of `fep demo`.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,6 +118,31 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     let split = Simulator::start(sim_config(opts.seed + 1, None))
         .await
         .map_err(|e| format!("simulator: {e}"))?;
+    let kib_family = fep_codec::spec::Family::from_toml_str(fep_specs::KIBNET_TOML)
+        .map_err(|e| format!("kibnet spec: {e}"))?;
+    let scenario =
+        Scenario::from_toml_str(KIBNET_SCENARIO).map_err(|e| format!("kibnet scenario: {e}"))?;
+    let efms = SpecSim::start(
+        kib_family.clone(),
+        scenario,
+        SpecSimOptions {
+            seed: opts.seed + 2,
+            ..SpecSimOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| format!("kibnet simulator: {e}"))?;
+    let kib_framing = framing_of(&kib_family).map_err(|e| e.to_string())?.0;
+    let mut kib_send = LinkSettings::per_telegram_outbound(efms.addr());
+    kib_send.name = "send".into();
+    let mut kib_recv = LinkSettings::per_telegram_inbound_loopback();
+    kib_recv.name = "recv".into();
+    let kibnet = InstitutionSettings::of(
+        KIBNET,
+        Profile::kibnet("20031709"),
+        kib_framing,
+        vec![kib_send, kib_recv],
+    );
 
     let tune = |mut s: InstitutionSettings| {
         s.request_timeout = Duration::from_secs(2);
@@ -115,6 +166,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
                 "hecto-split",
                 LinkSettings::loopback_split(split.addr()),
             )),
+            tune(kibnet),
         ],
     };
     let gateway = Gateway::start(settings, Arc::new(SystemClock))
@@ -129,6 +181,15 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     split
         .connect_back(split_recv)
         .map_err(|e| format!("simulator: {e}"))?;
+    // EFMS connects in per telegram: first its 개시 (0800/2100), then notices.
+    let kib_recv = gateway
+        .listen_addrs()
+        .iter()
+        .find(|l| l.institution == KIBNET && l.link == "recv")
+        .map(|l| l.addr)
+        .ok_or("the kibnet recv listener is not bound")?;
+    efms.connect_back(kib_recv)
+        .map_err(|e| format!("kibnet simulator: {e}"))?;
     eprintln!(
         "gateway: native {} http {} journal {}",
         gateway.native_addr(),
@@ -170,6 +231,16 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         timeout_ms: 2000,
         connections: 2,
     };
+    // KIBNET's payments go in beside the Hecto load, for the same time.
+    let kib_handle = gateway
+        .institution(KIBNET)
+        .cloned()
+        .ok_or("no kibnet institution")?;
+    let kib_load = tokio::spawn(kibnet_load(
+        kib_handle,
+        Duration::from_secs(opts.seconds),
+        (opts.concurrency / 8).max(1),
+    ));
     let bar = indicatif::ProgressBar::new_spinner();
     let shown = bar.clone();
     let report = load::run(&load_opts, move |live, elapsed| {
@@ -177,6 +248,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     })
     .await?;
     bar.finish_and_clear();
+    let kib = kib_load.await.map_err(|e| format!("kibnet load: {e}"))?;
 
     // Unknowns are resolved by result inquiry a second after they happen; wait for that.
     eprintln!("load done; resolving unknown outcomes by result inquiry …");
@@ -187,15 +259,15 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     let status = gateway.status().await;
     let sum = |f: fn(&InstitutionStatus) -> u64| status.iter().map(f).sum::<u64>();
     let summary = DemoSummary {
-        requests: report.requests,
-        ok: report.ok,
-        declined: report.declined,
-        unknown: report.unknown,
+        requests: report.requests + kib.requests,
+        ok: report.ok + kib.ok,
+        declined: report.declined + kib.declined,
+        unknown: report.unknown + kib.unknown,
         unknown_resolved: sum(|s| s.counters.unknown_resolved),
         unknown_resolved_ok: sum(|s| s.counters.resolved_ok),
         unknown_resolved_declined: sum(|s| s.counters.resolved_declined),
-        rejected: report.rejected,
-        lost: report.lost,
+        rejected: report.rejected + kib.rejected,
+        lost: report.lost + kib.lost,
         tps: report.tps,
         p50_ms: report.p50_ms,
         p99_ms: report.p99_ms,
@@ -205,8 +277,87 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
     gateway.shutdown(Duration::from_secs(5)).await;
     duplex.shutdown().await;
     split.shutdown().await;
+    efms.shutdown().await;
     let _ = std::fs::remove_dir_all(data_dir());
     Ok(summary)
+}
+
+/// What the KIBNET load saw: every request has exactly one outcome, or counts as lost.
+#[derive(Debug, Default, Clone, Copy)]
+struct KibnetTally {
+    requests: u64,
+    ok: u64,
+    declined: u64,
+    unknown: u64,
+    rejected: u64,
+    lost: u64,
+}
+
+/// `workers` callers sending 지급이체 0200/1100 to KIBNET through the gateway for `length`,
+/// each waiting for its answer before the next.
+async fn kibnet_load(handle: InstitutionHandle, length: Duration, workers: usize) -> KibnetTally {
+    let until = Instant::now() + length;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let handle = handle.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut t = KibnetTally::default();
+            let mut n = w as u64;
+            while Instant::now() < until {
+                let telegram = payment(handle.profile(), 10_000 + n % 90_000);
+                n += workers as u64;
+                t.requests += 1;
+                let reply =
+                    tokio::time::timeout(Duration::from_secs(10), handle.request(telegram, None))
+                        .await;
+                match reply.map(|r| r.outcome) {
+                    Ok(Outcome::Ok) => t.ok += 1,
+                    Ok(Outcome::Declined) => t.declined += 1,
+                    Ok(Outcome::Unknown) => t.unknown += 1,
+                    Ok(Outcome::Rejected) => t.rejected += 1,
+                    Err(_) => t.lost += 1,
+                }
+            }
+            t
+        }));
+    }
+    let mut sum = KibnetTally::default();
+    for task in tasks {
+        let t = task.await.unwrap_or_default();
+        sum.requests += t.requests;
+        sum.ok += t.ok;
+        sum.declined += t.declined;
+        sum.unknown += t.unknown;
+        sum.rejected += t.rejected;
+        sum.lost += t.lost;
+    }
+    sum
+}
+
+/// A KIBNET 지급이체 of `amount`, as the gateway sends it: the family's money-moving request
+/// (the one its result inquiry resolves), its header constants, the amount filled in.
+fn payment(profile: &Profile, amount: u64) -> Vec<u8> {
+    let Some(key) = profile
+        .inquiry
+        .as_ref()
+        .and_then(|q| q.for_requests.first())
+        .cloned()
+    else {
+        return Vec::new();
+    };
+    let mut telegram = profile.admin(&key);
+    if let Some(f) = profile
+        .layout_for(&key)
+        .and_then(|l| l.field("accounts.amount"))
+    {
+        if let (Some(offset), Some(len)) = (f.offset, f.len) {
+            let digits = format!("{amount:0len$}");
+            if let Some(slot) = telegram.get_mut(offset..offset + len) {
+                slot.copy_from_slice(&digits.as_bytes()[digits.len() - len..]);
+            }
+        }
+    }
+    telegram
 }
 
 async fn wait_until<F, Fut>(limit: Duration, mut done: F)
