@@ -163,6 +163,9 @@ pub fn main() -> ExitCode {
         // The same pipeline as `fep run`: what passes here starts there.
         Command::Check { config } => match load_and_resolve(&config) {
             Ok(resolved) => {
+                for w in &resolved.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!("{}", resolved.summary());
                 ExitCode::SUCCESS
             }

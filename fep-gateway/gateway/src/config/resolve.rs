@@ -8,6 +8,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 
 use fep_codec::spec::{Family, Location, SpecError};
 
@@ -19,6 +20,7 @@ use crate::profile::{framing_of, Profile};
 use crate::settings::{
     GatewaySettings, InstitutionSettings, LinkSettings, Mode, PerTelegram, Role,
 };
+use crate::tls::LinkTls;
 
 /// A configuration that passed every check, and the settings a gateway runs with.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct Resolved {
     pub config: Config,
     /// What the gateway runs with.
     pub settings: GatewaySettings,
+    /// What `fep check` warns about without refusing the file (a TLS certificate expiring
+    /// within 30 days, or expired), located like errors.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Resolved {
@@ -61,6 +66,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     let locator = Locator::new(source)?;
     let mut config = Config::parse(&locator, text)?;
     config.anchor_spec_paths(base);
+    config.anchor_tls_paths(base);
     let mut found = Problems {
         locator: &locator,
         list: Vec::new(),
@@ -69,10 +75,12 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         found.at(path, message);
     }
     let mut institutions = Vec::new();
+    let mut warnings = Vec::new();
     for (i, inst) in config.institutions.iter().enumerate() {
         if let Ok(settings) = resolve_institution(inst, &format!("institution[{i}]"), &mut found) {
             institutions.push(settings);
         }
+        warnings.extend(tls_warnings(inst, i, &locator));
     }
     if !found.list.is_empty() {
         return Err(ConfigError::invalid(name, found.list));
@@ -86,7 +94,11 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         journal_sync: server.journal_sync,
         institutions,
     };
-    Ok(Resolved { config, settings })
+    Ok(Resolved {
+        config,
+        settings,
+        warnings,
+    })
 }
 
 /// A step failed and said why in [`Problems`] (or the cross-field rules already did).
@@ -332,12 +344,20 @@ fn resolve_links(
             },
         };
         let mode = link_mode(link);
+        let tls = match link_tls(link, &format!("{p}.links[{j}]"), found) {
+            Ok(tls) => tls,
+            Err(Reported) => {
+                failed = true;
+                continue;
+            }
+        };
         for name in link.connection_names() {
             links.push(LinkSettings {
                 name,
                 role: role.clone(),
                 direction: link.direction,
                 mode,
+                tls: tls.clone(),
             });
         }
     }
@@ -346,6 +366,45 @@ fn resolve_links(
     } else {
         Ok(links)
     }
+}
+
+/// The link's TLS with its files read (None: plain TCP); a problem is located at its key.
+fn link_tls(
+    link: &Link,
+    lp: &str,
+    found: &mut Problems<'_, '_>,
+) -> Result<Option<Arc<LinkTls>>, Reported> {
+    let Some(cfg) = &link.tls else {
+        return Ok(None);
+    };
+    let connect = match link.role {
+        LinkRole::Outbound => Some(link.connect.as_deref().unwrap_or_default()),
+        LinkRole::Inbound => None,
+    };
+    LinkTls::build(cfg, connect)
+        .map(|tls| Some(Arc::new(tls)))
+        .map_err(|e| found.at(KeyPath(format!("{lp}.tls.{}", e.key)), e.message))
+}
+
+/// Certificates of the institution's links that expire within 30 days (or have expired).
+/// Files that cannot be read are the errors' business, not repeated here.
+fn tls_warnings(inst: &Institution, i: usize, locator: &Locator<'_>) -> Vec<Diagnostic> {
+    let now = std::time::SystemTime::now();
+    let mut out = Vec::new();
+    for (j, link) in inst.links.iter().enumerate() {
+        let connect = match link.role {
+            LinkRole::Outbound => Some(link.connect.as_deref().unwrap_or_default()),
+            LinkRole::Inbound => None,
+        };
+        let Some(Ok(tls)) = link.tls.as_ref().map(|cfg| LinkTls::build(cfg, connect)) else {
+            continue;
+        };
+        let lp = format!("institution[{i}].links[{j}]");
+        for (path, message) in super::tls::expiry_warnings(&tls, &lp, now) {
+            out.push(locator.at_path(&path, message));
+        }
+    }
+    out
 }
 
 /// The link's mode with its timing: the keys set, defaults for the others.
