@@ -212,3 +212,6 @@ pub(super) fn expiry_warnings(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
