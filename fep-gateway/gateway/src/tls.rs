@@ -15,7 +15,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,26 +31,38 @@ use tokio::net::TcpStream;
 
 use crate::config::{ClientAuth, LinkTlsConfig};
 
-/// A link's TLS, ready to secure its connections.
+/// A link's TLS, ready to secure its connections. [`LinkTls::reload`] reads its files again
+/// (certificate rotation): connections opened after it use the new certificates, those open
+/// keep theirs.
 pub struct LinkTls {
-    side: Side,
+    /// The table it was built from, with paths anchored.
+    source: LinkTlsConfig,
+    /// The outbound link's `host:port`; `None` inbound.
+    connect: Option<String>,
     /// How long a handshake may take before the connection is given up.
     pub handshake_timeout: Duration,
-    /// The configured certificates' expiry: the earliest of each kind.
-    pub expiry: Vec<CertExpiry>,
+    /// What the files held when last read. Read (a pointer copy) once per handshake.
+    current: RwLock<Arc<Built>>,
+}
+
+/// The rustls configuration built from a link's files, and their certificates' expiry.
+struct Built {
+    side: Side,
+    expiry: Vec<CertExpiry>,
 }
 
 impl fmt::Debug for LinkTls {
     /// Which side and the certificates' expiry; never key material.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let side = match &self.side {
+        let built = self.built();
+        let side = match &built.side {
             Side::Connect { server_name, .. } => format!("client of {server_name:?}"),
             Side::Accept(_) => "server".to_owned(),
         };
         f.debug_struct("LinkTls")
             .field("side", &side)
             .field("handshake_timeout", &self.handshake_timeout)
-            .field("expiry", &self.expiry)
+            .field("expiry", &built.expiry)
             .finish()
     }
 }
@@ -153,6 +165,39 @@ impl LinkTls {
     /// the outbound link's `host:port` (its host is the default server name); `None` for an
     /// inbound link.
     pub fn build(cfg: &LinkTlsConfig, connect: Option<&str>) -> Result<LinkTls, TlsProblem> {
+        let built = Built::read(cfg, connect)?;
+        Ok(LinkTls {
+            source: cfg.clone(),
+            connect: connect.map(str::to_owned),
+            handshake_timeout: cfg.handshake_timeout,
+            current: RwLock::new(Arc::new(built)),
+        })
+    }
+
+    /// Reads the link's files again and, if they are all good, uses them for the connections
+    /// opened from now on; otherwise keeps what it had and says why.
+    pub fn reload(&self) -> Result<(), TlsProblem> {
+        let built = Built::read(&self.source, self.connect.as_deref())?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        *current = Arc::new(built);
+        Ok(())
+    }
+
+    /// The configured certificates' expiry: the earliest of each kind (ours, the CA).
+    pub fn expiry(&self) -> Vec<CertExpiry> {
+        self.built().expiry.clone()
+    }
+
+    fn built(&self) -> Arc<Built> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl Built {
+    fn read(cfg: &LinkTlsConfig, connect: Option<&str>) -> Result<Built, TlsProblem> {
         let provider = provider();
         let mut expiry = Vec::new();
         let ours = match (&cfg.cert_file, &cfg.key_file) {
@@ -244,17 +289,16 @@ impl LinkTls {
                 Side::Accept(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
             }
         };
-        Ok(LinkTls {
-            side,
-            handshake_timeout: cfg.handshake_timeout,
-            expiry,
-        })
+        Ok(Built { side, expiry })
     }
+}
 
+impl LinkTls {
     /// Runs the handshake on `tcp` (as client or server) within `handshake_timeout`.
     pub async fn handshake(&self, tcp: TcpStream) -> Result<LinkStream, HandshakeFailure> {
+        let built = self.built();
         let secured = async {
-            match &self.side {
+            match &built.side {
                 Side::Connect {
                     connector,
                     server_name,
@@ -642,6 +686,71 @@ impl AsyncWrite for LinkStream {
     }
 }
 
+/// A link with TLS, as the gateway keeps it for [`reload_all`].
+#[derive(Debug, Clone)]
+pub struct TlsLink {
+    /// Institution name.
+    pub institution: String,
+    /// Link name.
+    pub link: String,
+    /// Its TLS.
+    pub tls: Arc<LinkTls>,
+}
+
+impl TlsLink {
+    /// `link` of `institution`, if it has TLS.
+    pub fn of(institution: &str, link: &crate::settings::LinkSettings) -> Option<TlsLink> {
+        link.tls.as_ref().map(|tls| TlsLink {
+            institution: institution.to_owned(),
+            link: link.name.clone(),
+            tls: tls.clone(),
+        })
+    }
+}
+
+/// What became of one link's [`LinkTls::reload`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsReload {
+    /// Institution name.
+    pub institution: String,
+    /// Link name.
+    pub link: String,
+    /// Reloaded, or why the files were not taken (the link keeps its previous ones).
+    pub result: Result<(), TlsProblem>,
+}
+
+/// Reloads every link's TLS files (each shared configuration once), logs each result and
+/// exports the new certificates' expiry.
+pub fn reload_all(links: &[TlsLink]) -> Vec<TlsReload> {
+    let mut done: Vec<(&Arc<LinkTls>, Result<(), TlsProblem>)> = Vec::new();
+    let mut out = Vec::new();
+    for l in links {
+        let result = match done.iter().find(|(tls, _)| Arc::ptr_eq(tls, &l.tls)) {
+            Some((_, r)) => r.clone(),
+            None => {
+                let r = l.tls.reload();
+                done.push((&l.tls, r.clone()));
+                r
+            }
+        };
+        match &result {
+            Ok(()) => {
+                tracing::info!(institution = %l.institution, link = %l.link, "TLS certificates reloaded");
+                export_expiry(&l.institution, &l.link, &l.tls);
+            }
+            Err(e) => {
+                tracing::error!(institution = %l.institution, link = %l.link, problem = %e, "TLS certificates not reloaded: keeping the previous ones");
+            }
+        }
+        out.push(TlsReload {
+            institution: l.institution.clone(),
+            link: l.link.clone(),
+            result,
+        });
+    }
+    out
+}
+
 /// Counts a failed handshake (`fep_tls_handshake_failures_total`) and logs why.
 pub(crate) fn record_failure(institution: &str, link: &str, peer: &str, f: &HandshakeFailure) {
     tracing::warn!(institution, link, peer, reason = f.reason, detail = %f.detail, "TLS handshake failed");
@@ -658,7 +767,7 @@ pub(crate) fn record_failure(institution: &str, link: &str, peer: &str, f: &Hand
 /// `notAfter`, as of now).
 pub(crate) fn export_expiry(institution: &str, link: &str, tls: &LinkTls) {
     let now = SystemTime::now();
-    for e in &tls.expiry {
+    for e in &tls.expiry() {
         metrics::gauge!(
             "fep_tls_cert_expiry_seconds",
             "institution" => institution.to_owned(),

@@ -192,7 +192,7 @@ pub(super) fn expiry_warnings(
     now: std::time::SystemTime,
 ) -> Vec<(KeyPath, String)> {
     let limit = i64::try_from(EXPIRY_WARNING.as_secs()).unwrap_or(i64::MAX);
-    tls.expiry
+    tls.expiry()
         .iter()
         .filter_map(|e| {
             let left = e.seconds_left(now);

@@ -94,7 +94,7 @@ fn tls_tables_inline_and_as_sections_resolve_with_relative_paths() {
     let links = &resolved.settings.institutions[0].links;
     let out = links[0].tls.as_ref().expect("outbound TLS");
     assert_eq!(out.handshake_timeout, Duration::from_secs(3));
-    let which: Vec<_> = out.expiry.iter().map(|e| e.which.as_str()).collect();
+    let which: Vec<_> = out.expiry().iter().map(|e| e.which.as_str()).collect();
     assert_eq!(which, ["ours", "ca"]);
     let inbound = links[1].tls.as_ref().expect("inbound TLS");
     assert_eq!(inbound.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT);

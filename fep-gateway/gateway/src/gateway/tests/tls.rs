@@ -462,3 +462,101 @@ async fn tls_inbound_refuses_a_peer_certified_by_another_ca() {
     assert_eq!(gateway.status().await[0].counters.notices, 0);
     gateway.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A persistent inbound duplex link over TLS with a required client certificate: a
+/// certified peer's connection brings the link up, and its notice is acknowledged on it.
+/// A peer that never starts the handshake is dropped after `handshake_timeout` (counted as a
+/// timeout) without disturbing the link.
+#[tokio::test]
+async fn tls_persistent_inbound_serves_a_certified_peer_and_times_out_a_silent_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server_ca, client_ca) = (Ca::new("our CA"), Ca::new("client CA"));
+    let (cert_file, key_file) = server_ca.localhost().write(dir.path(), "server");
+    let tls = LinkTlsConfig {
+        cert_file: Some(cert_file),
+        key_file: Some(key_file),
+        client_auth: ClientAuth::Required,
+        client_ca_file: Some(client_ca.write(dir.path(), "clients.pem")),
+        handshake_timeout: Duration::from_millis(300),
+        ..outbound_tls(None)
+    };
+    let link = LinkSettings {
+        name: "in".into(),
+        role: Role::Inbound {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            allowed_peers: vec!["127.0.0.1".parse().unwrap()],
+        },
+        direction: crate::settings::Direction::Both,
+        mode: crate::settings::Mode::Persistent,
+        tls: Some(Arc::new(LinkTls::build(&tls, None).unwrap())),
+    };
+    let name = "tls-in-persistent";
+    let mut inst = InstitutionSettings::hecto(name, vec![link]);
+    inst.sign_on = false;
+    inst.poll_interval = None;
+    let gateway = Gateway::start(settings(dir.path(), inst), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let addr = gateway.listen_addrs()[0].addr;
+
+    // Silent: connects and never says a word.
+    let mut silent = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    failure_counted(name, "timeout").await;
+    let mut buf = [0u8; 16];
+    use tokio::io::AsyncReadExt;
+    let read = bounded("the silent connection closed", silent.read(&mut buf)).await;
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    let peer = client_ca.issue("bank.example", test_pki::VALID);
+    let tcp = bounded("connect", TcpStream::connect(addr)).await.unwrap();
+    let server_name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let stream = bounded(
+        "handshake",
+        test_pki::client(&server_ca, Some(&peer)).connect(server_name, tcp),
+    )
+    .await
+    .unwrap();
+    status_until(&gateway, "up over TLS", |s| {
+        s.links[0].state == LinkState::Up
+    })
+    .await;
+    let mut framed = Framed::new(stream, codec());
+    bounded("send", framed.send(notice(11))).await.unwrap();
+    let ack = bounded("the acknowledgement", framed.next())
+        .await
+        .expect("closed")
+        .unwrap();
+    assert_eq!(profile().msg_no.digits(&ack), Some(11));
+    assert_eq!(gateway.status().await[0].counters.notices, 1);
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Certificate rotation: new files in place, `reload_tls` (what SIGHUP calls) makes the next
+/// connections use them without restarting; files that are not good are refused and the
+/// link keeps the ones it had.
+#[tokio::test]
+async fn tls_reload_rotates_our_certificate_for_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old_ca, new_ca, client_ca) = (Ca::new("old CA"), Ca::new("new CA"), Ca::new("clients"));
+    let name = "tls-reload";
+    // Writes server.pem / server.key in `dir`.
+    let (gateway, addr) = receiving_gateway(dir.path(), name, &old_ca, &client_ca).await;
+    let peer = client_ca.issue("bank.example", test_pki::VALID);
+    assert!(send_notice(addr, &old_ca, Some(&peer), 1).await.is_some());
+    assert_eq!(send_notice(addr, &new_ca, Some(&peer), 2).await, None);
+
+    // A broken key file: refused, the old certificate stays in use.
+    std::fs::write(dir.path().join("server.key"), "not a key").unwrap();
+    let [reload] = gateway.reload_tls().try_into().unwrap();
+    let problem = reload.result.unwrap_err();
+    assert_eq!((reload.link.as_str(), problem.key), ("recv", "key_file"));
+    assert!(send_notice(addr, &old_ca, Some(&peer), 3).await.is_some());
+
+    new_ca.localhost().write(dir.path(), "server");
+    let [reload] = gateway.reload_tls().try_into().unwrap();
+    assert_eq!(reload.result, Ok(()));
+    assert!(send_notice(addr, &new_ca, Some(&peer), 4).await.is_some());
+    assert_eq!(send_notice(addr, &old_ca, Some(&peer), 5).await, None);
+    assert_eq!(gateway.status().await[0].counters.notices, 3);
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
