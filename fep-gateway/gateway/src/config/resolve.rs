@@ -70,18 +70,18 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     let mut found = Problems {
         locator: &locator,
         list: Vec::new(),
+        warnings: Vec::new(),
     };
     for (path, message) in config.validate() {
         found.at(path, message);
     }
     let mut institutions = Vec::new();
-    let mut warnings = Vec::new();
     for (i, inst) in config.institutions.iter().enumerate() {
         if let Ok(settings) = resolve_institution(inst, &format!("institution[{i}]"), &mut found) {
             institutions.push(settings);
         }
-        warnings.extend(tls_warnings(inst, i, &locator));
     }
+    let warnings = found.warnings;
     if !found.list.is_empty() {
         return Err(ConfigError::invalid(name, found.list));
     }
@@ -108,6 +108,8 @@ struct Reported;
 struct Problems<'l, 'a> {
     locator: &'l Locator<'a>,
     list: Vec<Diagnostic>,
+    /// What does not stop the file (expiring certificates), located the same way.
+    warnings: Vec<Diagnostic>,
 }
 
 impl Problems<'_, '_> {
@@ -368,7 +370,8 @@ fn resolve_links(
     }
 }
 
-/// The link's TLS with its files read (None: plain TCP); a problem is located at its key.
+/// The link's TLS with its files read (None: plain TCP); a problem is located at its key, a
+/// certificate expiring within 30 days is a warning there.
 fn link_tls(
     link: &Link,
     lp: &str,
@@ -381,30 +384,14 @@ fn link_tls(
         LinkRole::Outbound => Some(link.connect.as_deref().unwrap_or_default()),
         LinkRole::Inbound => None,
     };
-    LinkTls::build(cfg, connect)
-        .map(|tls| Some(Arc::new(tls)))
-        .map_err(|e| found.at(KeyPath(format!("{lp}.tls.{}", e.key)), e.message))
-}
-
-/// Certificates of the institution's links that expire within 30 days (or have expired).
-/// Files that cannot be read are the errors' business, not repeated here.
-fn tls_warnings(inst: &Institution, i: usize, locator: &Locator<'_>) -> Vec<Diagnostic> {
+    let tls = LinkTls::build(cfg, connect)
+        .map_err(|e| found.at(KeyPath(format!("{lp}.tls.{}", e.key)), e.message))?;
     let now = std::time::SystemTime::now();
-    let mut out = Vec::new();
-    for (j, link) in inst.links.iter().enumerate() {
-        let connect = match link.role {
-            LinkRole::Outbound => Some(link.connect.as_deref().unwrap_or_default()),
-            LinkRole::Inbound => None,
-        };
-        let Some(Ok(tls)) = link.tls.as_ref().map(|cfg| LinkTls::build(cfg, connect)) else {
-            continue;
-        };
-        let lp = format!("institution[{i}].links[{j}]");
-        for (path, message) in super::tls::expiry_warnings(&tls, &lp, now) {
-            out.push(locator.at_path(&path, message));
-        }
+    for (path, message) in super::tls::expiry_warnings(&tls, lp, now) {
+        let warning = found.locator.at_path(&path, message);
+        found.warnings.push(warning);
     }
-    out
+    Ok(Some(Arc::new(tls)))
 }
 
 /// The link's mode with its timing: the keys set, defaults for the others.
