@@ -560,3 +560,38 @@ async fn tls_reload_rotates_our_certificate_for_new_connections() {
     assert_eq!(gateway.status().await[0].counters.notices, 3);
     gateway.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A per-telegram outbound link whose institution presents a certificate from another CA:
+/// the sign-on's connection is refused at the handshake, before anything is written, so the
+/// link goes down; a request is then refused as never sent (`rejected`, not `unknown`).
+#[tokio::test]
+async fn tls_per_telegram_outbound_refused_handshake_is_never_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = Ca::new("the CA we trust").write(dir.path(), "ca.pem");
+    let (addr, mut seen) = institution(&Ca::new("another CA").localhost(), None).await;
+    let name = "tls-per-telegram-refused";
+    let gateway = connecting_gateway(
+        dir.path(),
+        name,
+        LinkSettings::per_telegram_outbound(addr),
+        &outbound_tls(Some(&ca_file)),
+    )
+    .await;
+    failure_counted(name, "unknown_ca").await;
+    status_until(&gateway, "the link down", |s| {
+        s.links[0].state == LinkState::Down
+    })
+    .await;
+    let handle = gateway.institution(name).unwrap().clone();
+    let reply = bounded(
+        "the refusal",
+        handle.request(fep_testkit::samples::sample_telegram(1, false), None),
+    )
+    .await;
+    assert_eq!(reply.outcome, Outcome::Rejected, "{reply:?}");
+    gateway.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        std::iter::from_fn(|| seen.try_recv().ok()).all(|s| !matches!(s, Seen::Telegram(_))),
+        "no telegram reached the institution"
+    );
+}
