@@ -156,6 +156,14 @@ async fn request_ok(gateway: &Gateway, name: &str, n: u64) {
     assert_eq!(reply.outcome, Outcome::Ok, "{reply:?}");
 }
 
+/// Checks that no telegram reached the fake institution.
+fn nothing_sent(seen: &mut mpsc::UnboundedReceiver<Seen>) {
+    assert!(
+        std::iter::from_fn(|| seen.try_recv().ok()).all(|s| !matches!(s, Seen::Telegram(_))),
+        "no telegram reached the institution"
+    );
+}
+
 /// The next thing the fake institution saw.
 async fn next_seen(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
     bounded("the institution", seen.recv())
@@ -226,10 +234,7 @@ async fn refused_outbound(
     assert_eq!(status.links[0].state, LinkState::Down, "{status:?}");
     assert!(!status.signed_on);
     gateway.shutdown(Duration::from_secs(5)).await;
-    assert!(
-        std::iter::from_fn(|| seen.try_recv().ok()).all(|s| !matches!(s, Seen::Telegram(_))),
-        "no telegram reached the institution"
-    );
+    nothing_sent(&mut seen);
 }
 
 /// The institution's certificate comes from another CA: refused (unknown CA).
@@ -323,22 +328,29 @@ async fn tls_outbound_presents_our_client_certificate() {
     gateway.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A gateway `name` trusting `trusted` on a per-telegram outbound link to a fake
+/// institution presenting `presented`; with its directory and what the institution sees.
+async fn per_telegram_gateway(
+    name: &str,
+    trusted: &Ca,
+    presented: &Leaf,
+) -> (tempfile::TempDir, Gateway, mpsc::UnboundedReceiver<Seen>) {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = trusted.write(dir.path(), "ca.pem");
+    let (addr, seen) = institution(presented, None).await;
+    let link = LinkSettings::per_telegram_outbound(addr);
+    let tls = outbound_tls(Some(&ca_file));
+    let gateway = connecting_gateway(dir.path(), name, link, &tls).await;
+    (dir, gateway, seen)
+}
+
 /// A per-telegram outbound link over TLS: each telegram's connection runs the handshake,
 /// and the answer comes back over TLS.
 #[tokio::test]
 async fn tls_per_telegram_outbound_answers_over_tls() {
-    let dir = tempfile::tempdir().unwrap();
     let ca = Ca::new("institution CA");
-    let ca_file = ca.write(dir.path(), "ca.pem");
-    let (addr, _seen) = institution(&ca.localhost(), None).await;
     let name = "tls-per-telegram-out";
-    let gateway = connecting_gateway(
-        dir.path(),
-        name,
-        LinkSettings::per_telegram_outbound(addr),
-        &outbound_tls(Some(&ca_file)),
-    )
-    .await;
+    let (_dir, gateway, _seen) = per_telegram_gateway(name, &ca, &ca.localhost()).await;
     status_until(&gateway, "signed on", |s| s.signed_on).await;
     request_ok(&gateway, name, 1).await;
     request_ok(&gateway, name, 2).await;
@@ -566,17 +578,10 @@ async fn tls_reload_rotates_our_certificate_for_new_connections() {
 /// link goes down; a request is then refused as never sent (`rejected`, not `unknown`).
 #[tokio::test]
 async fn tls_per_telegram_outbound_refused_handshake_is_never_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca_file = Ca::new("the CA we trust").write(dir.path(), "ca.pem");
-    let (addr, mut seen) = institution(&Ca::new("another CA").localhost(), None).await;
     let name = "tls-per-telegram-refused";
-    let gateway = connecting_gateway(
-        dir.path(),
-        name,
-        LinkSettings::per_telegram_outbound(addr),
-        &outbound_tls(Some(&ca_file)),
-    )
-    .await;
+    let other = Ca::new("another CA").localhost();
+    let (_dir, gateway, mut seen) =
+        per_telegram_gateway(name, &Ca::new("the CA we trust"), &other).await;
     failure_counted(name, "unknown_ca").await;
     status_until(&gateway, "the link down", |s| {
         s.links[0].state == LinkState::Down
@@ -590,8 +595,5 @@ async fn tls_per_telegram_outbound_refused_handshake_is_never_sent() {
     .await;
     assert_eq!(reply.outcome, Outcome::Rejected, "{reply:?}");
     gateway.shutdown(Duration::from_secs(5)).await;
-    assert!(
-        std::iter::from_fn(|| seen.try_recv().ok()).all(|s| !matches!(s, Seen::Telegram(_))),
-        "no telegram reached the institution"
-    );
+    nothing_sent(&mut seen);
 }
