@@ -188,6 +188,34 @@ impl LinkTls {
         self.built().expiry.clone()
     }
 
+    /// Runs the handshake on `tcp` (as client or server) within `handshake_timeout`.
+    pub async fn handshake(&self, tcp: TcpStream) -> Result<LinkStream, HandshakeFailure> {
+        let built = self.built();
+        let secured = async {
+            match &built.side {
+                Side::Connect {
+                    connector,
+                    server_name,
+                } => connector
+                    .connect(server_name.clone(), tcp)
+                    .await
+                    .map(tokio_rustls::TlsStream::from),
+                Side::Accept(acceptor) => acceptor
+                    .accept(tcp)
+                    .await
+                    .map(tokio_rustls::TlsStream::from),
+            }
+        };
+        match tokio::time::timeout(self.handshake_timeout, secured).await {
+            Ok(Ok(stream)) => Ok(LinkStream::Tls(Box::new(stream))),
+            Ok(Err(e)) => Err(HandshakeFailure::of(&e)),
+            Err(_) => Err(HandshakeFailure {
+                reason: "timeout",
+                detail: format!("no handshake within {:?}", self.handshake_timeout),
+            }),
+        }
+    }
+
     fn built(&self) -> Arc<Built> {
         self.current
             .read()
@@ -290,36 +318,6 @@ impl Built {
             }
         };
         Ok(Built { side, expiry })
-    }
-}
-
-impl LinkTls {
-    /// Runs the handshake on `tcp` (as client or server) within `handshake_timeout`.
-    pub async fn handshake(&self, tcp: TcpStream) -> Result<LinkStream, HandshakeFailure> {
-        let built = self.built();
-        let secured = async {
-            match &built.side {
-                Side::Connect {
-                    connector,
-                    server_name,
-                } => connector
-                    .connect(server_name.clone(), tcp)
-                    .await
-                    .map(tokio_rustls::TlsStream::from),
-                Side::Accept(acceptor) => acceptor
-                    .accept(tcp)
-                    .await
-                    .map(tokio_rustls::TlsStream::from),
-            }
-        };
-        match tokio::time::timeout(self.handshake_timeout, secured).await {
-            Ok(Ok(stream)) => Ok(LinkStream::Tls(Box::new(stream))),
-            Ok(Err(e)) => Err(HandshakeFailure::of(&e)),
-            Err(_) => Err(HandshakeFailure {
-                reason: "timeout",
-                detail: format!("no handshake within {:?}", self.handshake_timeout),
-            }),
-        }
     }
 }
 
