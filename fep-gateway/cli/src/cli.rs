@@ -169,6 +169,9 @@ pub fn main() -> ExitCode {
         // The same pipeline as `fep run`: what passes here starts there.
         Command::Check { config } => match load_and_resolve(&config) {
             Ok(resolved) => {
+                for w in &resolved.warnings {
+                    eprintln!("warning: {w}");
+                }
                 println!("{}", resolved.summary());
                 ExitCode::SUCCESS
             }
@@ -500,7 +503,7 @@ async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(),
             .map(|a| a.to_string())
             .unwrap_or_default()
     );
-    shutdown_signal().await;
+    until_shutdown_reloading_tls(&gateway).await;
     eprintln!("shutting down: draining in-flight requests (up to 10 s), signing off");
     gateway.shutdown(Duration::from_secs(10)).await;
     Ok(())
@@ -573,6 +576,25 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+/// Waits for SIGTERM or Ctrl-C; meanwhile each SIGHUP reads the TLS links' certificate and
+/// key files again (rotation without dropping links; results are logged).
+async fn until_shutdown_reloading_tls(gateway: &Gateway) {
+    #[cfg(unix)]
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                Some(()) = hup.recv() => {
+                    gateway.reload_tls();
+                }
+            }
+        }
+    }
+    shutdown_signal().await;
 }
 
 async fn shutdown_signal() {

@@ -86,6 +86,8 @@ pub struct Gateway {
     shutdown: watch::Sender<bool>,
     /// The link tasks; each ends once its link has flushed and closed after shutdown.
     links: Vec<JoinHandle<()>>,
+    /// The links with TLS, for [`Gateway::reload_tls`].
+    tls: Vec<crate::tls::TlsLink>,
 }
 
 impl Gateway {
@@ -114,11 +116,12 @@ impl Gateway {
             shutdown_rx.clone(),
         );
         let mut registry = HashMap::new();
-        let (mut links, mut listen_addrs) = (Vec::new(), Vec::new());
+        let (mut links, mut listen_addrs, mut tls) = (Vec::new(), Vec::new(), Vec::new());
         for inst in settings.institutions {
             let (handle, events) = institution::spawn(inst.clone(), journal.clone(), clock.clone());
             let ctx = LinkContext::new(&inst, events, clock.clone())?;
             for (i, l) in inst.links.iter().enumerate() {
+                tls.extend(crate::tls::TlsLink::of(&inst.name, l));
                 let task = link::start(ctx.clone(), i, l.clone(), shutdown_rx.clone()).await?;
                 if let Some(addr) = task.listen {
                     listen_addrs.push(ListenAddr {
@@ -180,7 +183,15 @@ impl Gateway {
             notices,
             shutdown,
             links,
+            tls,
         })
+    }
+
+    /// Reads every TLS link's certificate and key files again (SIGHUP): new connections use
+    /// the new ones, open connections and links stay up; a link whose files are not good
+    /// keeps what it had. One result per link with TLS.
+    pub fn reload_tls(&self) -> Vec<crate::tls::TlsReload> {
+        crate::tls::reload_all(&self.tls)
     }
 
     /// Where the native protocol listens.

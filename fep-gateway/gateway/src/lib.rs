@@ -38,6 +38,7 @@ pub mod server;
 pub mod settings;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod webhook;
 
 #[cfg(test)]

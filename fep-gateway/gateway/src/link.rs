@@ -8,6 +8,12 @@
 //! A `per_telegram` link (`per_telegram.rs`) opens or accepts one connection per telegram
 //! instead.
 //!
+//! A link with TLS (`crate::tls`) runs the handshake on each connection first, in the task
+//! that owns it, within its `handshake_timeout`; the framing then runs over the TLS stream as
+//! over TCP (TCP_NODELAY and TCP_QUICKACK stay on the socket underneath). A failed handshake
+//! is logged with its reason and counted (`fep_tls_handshake_failures_total`): outbound it is a
+//! failed connect (backoff as for a refused one), inbound it closes that connection only.
+//!
 //! On shutdown a link writes what is queued, flushes and closes; its [`LinkTask`] completes
 //! only then, so the gateway can wait for it instead of guessing. The gateway signals it only
 //! after every institution has signed off and received the answer (or given up on it), so a
@@ -31,6 +37,7 @@ use crate::framing::{FrameCodec, FramingConfigError};
 use crate::institution::{Beat, Heartbeat, LinkEvent, ShutdownRx};
 use crate::profile::{FrameKind, Profile};
 use crate::settings::{Direction, InstitutionSettings, LinkSettings, Role};
+use crate::tls::{LinkStream, LinkTls};
 
 mod per_telegram;
 
@@ -117,6 +124,39 @@ impl LinkContext {
     }
 }
 
+/// A link's name and TLS: what turns its TCP connections into [`LinkStream`]s.
+#[derive(Clone)]
+pub(crate) struct Security {
+    link: Arc<str>,
+    tls: Option<Arc<LinkTls>>,
+}
+
+impl Security {
+    fn of(link: &LinkSettings) -> Security {
+        Security {
+            link: Arc::from(link.name.as_str()),
+            tls: link.tls.clone(),
+        }
+    }
+
+    /// `tcp` as is without TLS, else after a handshake with `peer`; a failed handshake is
+    /// logged and counted, and the error says why.
+    async fn secure(
+        &self,
+        ctx: &LinkContext,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) -> Result<LinkStream, String> {
+        let Some(tls) = &self.tls else {
+            return Ok(LinkStream::Plain(tcp));
+        };
+        tls.handshake(tcp).await.map_err(|f| {
+            crate::tls::record_failure(&ctx.institution, &self.link, &peer.to_string(), &f);
+            format!("{peer}: {f}")
+        })
+    }
+}
+
 /// Starts the task(s) of one configured link. An inbound link is listening when this returns,
 /// and its institution has been told the bound address.
 pub(crate) async fn start(
@@ -125,6 +165,9 @@ pub(crate) async fn start(
     link: LinkSettings,
     shutdown: ShutdownRx,
 ) -> Result<LinkTask, LinkError> {
+    if let Some(tls) = &link.tls {
+        crate::tls::export_expiry(&ctx.institution, &link.name, tls);
+    }
     match link.role.clone() {
         Role::Outbound { connect } => Ok(LinkTask {
             listen: None,
@@ -182,6 +225,7 @@ async fn outbound(
     mut shutdown: ShutdownRx,
 ) {
     let mut delays = backoff();
+    let security = Security::of(&link);
     loop {
         if *shutdown.borrow() {
             return;
@@ -193,12 +237,19 @@ async fn outbound(
         };
         match connected {
             Ok(Ok(stream)) => {
-                delays = backoff();
                 let _ = stream.set_nodelay(true);
-                tracing::info!(institution = %ctx.institution, link = %link.name, %addr, "connected");
-                run(&ctx, index, link.direction, stream, &mut shutdown).await;
-                if *shutdown.borrow() {
-                    return;
+                // A failed handshake is a failed connect: logged and counted, then backoff.
+                let secured = tokio::select! {
+                    s = security.secure(&ctx, stream, addr) => s.ok(),
+                    _ = shutdown.changed() => return,
+                };
+                if let Some(stream) = secured {
+                    delays = backoff();
+                    tracing::info!(institution = %ctx.institution, link = %link.name, %addr, tls = security.tls.is_some(), "connected");
+                    run(&ctx, index, link.direction, stream, &mut shutdown).await;
+                    if *shutdown.borrow() {
+                        return;
+                    }
                 }
             }
             Ok(Err(e)) => {
@@ -240,7 +291,13 @@ async fn inbound(
         };
         tracing::info!(institution = %ctx.institution, link = %link.name, %peer, "peer connected");
         let (ctx, direction, mut shutdown) = (ctx.clone(), link.direction, shutdown.clone());
-        connections.spawn(async move { run(&ctx, index, direction, stream, &mut shutdown).await });
+        let security = Security::of(&link);
+        connections.spawn(async move {
+            // The handshake in the connection's own task: a slow peer holds up no other.
+            if let Ok(stream) = security.secure(&ctx, stream, peer).await {
+                run(&ctx, index, direction, stream, &mut shutdown).await;
+            }
+        });
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
@@ -276,7 +333,7 @@ async fn run(
     ctx: &LinkContext,
     index: usize,
     direction: Direction,
-    stream: TcpStream,
+    stream: LinkStream,
     shutdown: &mut ShutdownRx,
 ) {
     let mut framed = Framed::new(stream, ctx.codec.clone());
@@ -306,7 +363,7 @@ async fn run(
             frame = framed.next() => match frame {
                 Some(Ok(frame)) => {
                     if let Some(h) = &mut heartbeat { h.received(now()); }
-                    ack_at_once(framed.get_ref());
+                    ack_at_once(framed.get_ref().tcp());
                     match ctx.profile.classify(&frame) {
                         FrameKind::PollRequest if ctx.answer_polls => {
                             if let Some(answer) = ctx.profile.poll_answer(&frame) {

@@ -77,6 +77,8 @@ pub struct LinkSettings {
     pub direction: Direction,
     /// One long-lived connection, or one per telegram.
     pub mode: Mode,
+    /// TLS on the link's connections (None: plain TCP).
+    pub tls: Option<std::sync::Arc<crate::tls::LinkTls>>,
 }
 
 impl LinkSettings {
@@ -87,6 +89,7 @@ impl LinkSettings {
             role: Role::Outbound { connect: addr },
             direction: Direction::Both,
             mode: Mode::Persistent,
+            tls: None,
         }
     }
 
@@ -98,6 +101,7 @@ impl LinkSettings {
             role: Role::Outbound { connect: addr },
             direction: Direction::Both,
             mode: Mode::PerTelegram(PerTelegram::default()),
+            tls: None,
         }
     }
 
@@ -119,6 +123,7 @@ impl LinkSettings {
             },
             direction: Direction::Recv,
             mode,
+            tls: None,
         }
     }
 
@@ -140,6 +145,7 @@ impl LinkSettings {
                 role: Role::Outbound { connect: addr },
                 direction: Direction::Send,
                 mode: Mode::Persistent,
+                tls: None,
             },
             LinkSettings::loopback_recv(Mode::Persistent),
         ]

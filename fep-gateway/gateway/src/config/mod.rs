@@ -25,12 +25,14 @@ mod diagnostic;
 pub mod durations;
 mod resolve;
 mod tables;
+mod tls;
 mod validate;
 
 use diagnostic::Locator;
 pub use diagnostic::{ConfigError, Diagnostic, KeyPath, Source};
 pub use resolve::{load_and_resolve, resolve_str, Resolved};
 pub use tables::*;
+pub use tls::{ClientAuth, LinkTlsConfig, DEFAULT_HANDSHAKE_TIMEOUT, EXPIRY_WARNING};
 
 /// Largest `max_frame` accepted (16 MiB): telegrams are a few KiB at most.
 pub const MAX_FRAME_LIMIT: usize = 16 * 1024 * 1024;
@@ -342,6 +344,9 @@ pub struct Link {
     /// (default 10 s).
     #[serde(default, with = "durations::option")]
     pub reply_timeout: Option<Duration>,
+    /// `[institution.links.tls]`: TLS on this link (plain TCP when absent).
+    #[serde(default)]
+    pub tls: Option<LinkTlsConfig>,
 }
 
 impl Link {

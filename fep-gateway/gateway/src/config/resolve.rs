@@ -8,6 +8,7 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 
 use fep_codec::spec::{Family, Location, SpecError};
 
@@ -19,6 +20,7 @@ use crate::profile::{framing_of, Profile};
 use crate::settings::{
     GatewaySettings, InstitutionSettings, LinkSettings, Mode, PerTelegram, Role,
 };
+use crate::tls::LinkTls;
 
 /// A configuration that passed every check, and the settings a gateway runs with.
 #[derive(Debug, Clone)]
@@ -27,6 +29,9 @@ pub struct Resolved {
     pub config: Config,
     /// What the gateway runs with.
     pub settings: GatewaySettings,
+    /// What `fep check` warns about without refusing the file (a TLS certificate expiring
+    /// within 30 days, or expired), located like errors.
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Resolved {
@@ -61,9 +66,11 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     let locator = Locator::new(source)?;
     let mut config = Config::parse(&locator, text)?;
     config.anchor_spec_paths(base);
+    config.anchor_tls_paths(base);
     let mut found = Problems {
         locator: &locator,
         list: Vec::new(),
+        warnings: Vec::new(),
     };
     for (path, message) in config.validate() {
         found.at(path, message);
@@ -74,6 +81,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
             institutions.push(settings);
         }
     }
+    let warnings = found.warnings;
     if !found.list.is_empty() {
         return Err(ConfigError::invalid(name, found.list));
     }
@@ -86,7 +94,11 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         journal_sync: server.journal_sync,
         institutions,
     };
-    Ok(Resolved { config, settings })
+    Ok(Resolved {
+        config,
+        settings,
+        warnings,
+    })
 }
 
 /// A step failed and said why in [`Problems`] (or the cross-field rules already did).
@@ -96,6 +108,8 @@ struct Reported;
 struct Problems<'l, 'a> {
     locator: &'l Locator<'a>,
     list: Vec<Diagnostic>,
+    /// What does not stop the file (expiring certificates), located the same way.
+    warnings: Vec<Diagnostic>,
 }
 
 impl Problems<'_, '_> {
@@ -332,12 +346,20 @@ fn resolve_links(
             },
         };
         let mode = link_mode(link);
+        let tls = match link_tls(link, &format!("{p}.links[{j}]"), found) {
+            Ok(tls) => tls,
+            Err(Reported) => {
+                failed = true;
+                continue;
+            }
+        };
         for name in link.connection_names() {
             links.push(LinkSettings {
                 name,
                 role: role.clone(),
                 direction: link.direction,
                 mode,
+                tls: tls.clone(),
             });
         }
     }
@@ -346,6 +368,30 @@ fn resolve_links(
     } else {
         Ok(links)
     }
+}
+
+/// The link's TLS with its files read (None: plain TCP); a problem is located at its key, a
+/// certificate expiring within 30 days is a warning there.
+fn link_tls(
+    link: &Link,
+    lp: &str,
+    found: &mut Problems<'_, '_>,
+) -> Result<Option<Arc<LinkTls>>, Reported> {
+    let Some(cfg) = &link.tls else {
+        return Ok(None);
+    };
+    let connect = match link.role {
+        LinkRole::Outbound => Some(link.connect.as_deref().unwrap_or_default()),
+        LinkRole::Inbound => None,
+    };
+    let tls = LinkTls::build(cfg, connect)
+        .map_err(|e| found.at(KeyPath(format!("{lp}.tls.{}", e.key)), e.message))?;
+    let now = std::time::SystemTime::now();
+    for (path, message) in super::tls::expiry_warnings(&tls, lp, now) {
+        let warning = found.locator.at_path(&path, message);
+        found.warnings.push(warning);
+    }
+    Ok(Some(Arc::new(tls)))
 }
 
 /// The link's mode with its timing: the keys set, defaults for the others.

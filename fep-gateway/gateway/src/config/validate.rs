@@ -217,6 +217,7 @@ fn validate_links(
             );
         }
         validate_mode(link, &lp, &mut *err);
+        super::tls::validate_tls(link, &lp, &mut *err);
         match link.role {
             Role::Outbound => {
                 match &link.connect {

@@ -12,6 +12,7 @@ use tokio_util::codec::Framed;
 
 mod kibnet;
 mod per_telegram;
+mod tls;
 
 fn settings(dir: &std::path::Path, inst: InstitutionSettings) -> GatewaySettings {
     GatewaySettings {
@@ -48,6 +49,7 @@ async fn a_busy_listen_address_is_a_typed_error_with_its_address_and_source() {
         },
         direction: Direction::Both,
         mode: crate::settings::Mode::Persistent,
+        tls: None,
     };
     let s = settings(dir.path(), InstitutionSettings::hecto("hecto", vec![link]));
     let Err(err) = Gateway::start(s, Arc::new(SystemClock)).await else {
@@ -97,6 +99,7 @@ async fn an_inbound_link_on_port_0_reports_its_port_and_accepts_there() {
         },
         direction: Direction::Both,
         mode: crate::settings::Mode::Persistent,
+        tls: None,
     };
     let mut inst = InstitutionSettings::hecto("hecto", vec![link]);
     inst.poll_interval = None;

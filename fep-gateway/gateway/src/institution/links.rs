@@ -259,6 +259,7 @@ mod tests {
             role: Role::Outbound { connect: addr },
             direction,
             mode: Mode::Persistent,
+            tls: None,
         };
         vec![
             link("a", Direction::Send),
@@ -327,6 +328,7 @@ mod tests {
             },
             direction,
             mode: Mode::Persistent,
+            tls: None,
         }
     }
 

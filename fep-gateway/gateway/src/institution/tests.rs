@@ -438,6 +438,7 @@ fn split_settings() -> InstitutionSettings {
         },
         direction: Direction::Send,
         mode: crate::settings::Mode::Persistent,
+        tls: None,
     };
     let recv = LinkSettings {
         name: "recv".into(),
@@ -447,6 +448,7 @@ fn split_settings() -> InstitutionSettings {
         },
         direction: Direction::Recv,
         mode: crate::settings::Mode::Persistent,
+        tls: None,
     };
     let mut s = InstitutionSettings::hecto("split", vec![send, recv]);
     s.request_timeout = Duration::from_secs(10);

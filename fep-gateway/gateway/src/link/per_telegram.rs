@@ -32,12 +32,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::codec::Framed;
 
-use super::{ack_at_once, admit, backoff, LinkContext, CONNECT_TIMEOUT, LINK_QUEUE, NEXT_CONN};
+use super::{
+    ack_at_once, admit, backoff, LinkContext, Security, CONNECT_TIMEOUT, LINK_QUEUE, NEXT_CONN,
+};
 use crate::domain::RejectReason;
 use crate::framing::FrameCodec;
 use crate::institution::{LinkEvent, ShutdownRx};
 use crate::profile::FrameKind;
 use crate::settings::{Direction, LinkSettings, PerTelegram, Role};
+use crate::tls::LinkStream;
 
 /// Answers the actor may queue for one inbound telegram before it waits.
 const REPLIES: usize = 4;
@@ -86,6 +89,7 @@ pub(super) async fn inbound(
     if ctx.events.send(up).await.is_err() {
         return;
     }
+    let security = Security::of(&link);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -97,13 +101,13 @@ pub(super) async fn inbound(
             continue;
         };
         tracing::debug!(institution = %ctx.institution, link = %link.name, %peer, "telegram connection accepted");
-        connections.spawn(one_telegram(
-            ctx.clone(),
-            index,
-            stream,
-            timing,
-            shutdown.clone(),
-        ));
+        let (ctx, security, shutdown) = (ctx.clone(), security.clone(), shutdown.clone());
+        connections.spawn(async move {
+            // The handshake is bounded by its own timeout; a failure closes this connection.
+            if let Ok(stream) = security.secure(&ctx, stream, peer).await {
+                one_telegram(ctx, index, stream, timing, shutdown).await;
+            }
+        });
     }
     drop(listener);
     while connections.join_next().await.is_some() {}
@@ -114,7 +118,7 @@ pub(super) async fn inbound(
 async fn one_telegram(
     ctx: LinkContext,
     index: usize,
-    stream: TcpStream,
+    stream: LinkStream,
     timing: PerTelegram,
     mut shutdown: ShutdownRx,
 ) {
@@ -138,7 +142,7 @@ async fn one_telegram(
             return;
         }
     };
-    ack_at_once(framed.get_ref());
+    ack_at_once(framed.get_ref().tcp());
     let deadline = Instant::now() + timing.reply_timeout;
     if !for_the_actor(&ctx, &frame) {
         // A poll counts as the connection's telegram: answered here, then closed.
@@ -196,7 +200,7 @@ async fn one_telegram(
 
 /// Closes the gateway's side after its answer (the peer sees end of file), then reads and
 /// discards until the peer closes too, for at most [`LINGER`].
-async fn close(mut framed: Framed<TcpStream, FrameCodec>, ctx: &LinkContext, index: usize) {
+async fn close(mut framed: Framed<LinkStream, FrameCodec>, ctx: &LinkContext, index: usize) {
     let _ = tokio::time::timeout(LINGER, framed.get_mut().shutdown()).await;
     let mut discarded = 0usize;
     let drain = async {
@@ -231,6 +235,7 @@ pub(super) async fn outbound(
 ) {
     let (queue, mut telegrams) = mpsc::channel::<Bytes>(LINK_QUEUE);
     let can_send = link.direction.can_send();
+    let security = Security::of(&link);
     // The standing connection's id while the link is up (it is, until a connect fails).
     let mut up = None;
     let mut connections: JoinSet<Attempt> = JoinSet::new();
@@ -265,6 +270,7 @@ pub(super) async fn outbound(
                 }
                 connections.spawn(exchange(
                     ctx.clone(),
+                    security.clone(),
                     index,
                     addr,
                     telegram,
@@ -304,7 +310,15 @@ pub(super) async fn outbound(
             }
             _ = tokio::time::sleep_until(probe_at), if failing.is_some() && !probing => {
                 probing = true;
-                connections.spawn(async move { Attempt::Probe(connect(addr).await.map(drop)) });
+                let (ctx, security) = (ctx.clone(), security.clone());
+                connections.spawn(async move {
+                    // A bare connect, with the handshake when the link has TLS.
+                    let probe = async {
+                        let tcp = connect(addr).await?;
+                        security.secure(&ctx, tcp, addr).await.map(drop)
+                    };
+                    Attempt::Probe(probe.await)
+                });
             }
             _ = shutdown.changed() => break,
         }
@@ -337,9 +351,12 @@ async fn not_written(ctx: &LinkContext, index: usize, telegram: Bytes, why: &str
     ctx.events.send(event).await.is_ok()
 }
 
-/// One telegram's connection: connect, write, read the answer (a duplex link), close.
+/// One telegram's connection: connect (and the TLS handshake), write, read the answer (a
+/// duplex link), close.
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     ctx: LinkContext,
+    security: Security,
     index: usize,
     addr: std::net::SocketAddr,
     telegram: Bytes,
@@ -347,14 +364,21 @@ async fn exchange(
     direction: Direction,
     mut shutdown: ShutdownRx,
 ) -> Attempt {
-    let stream = match connect(addr).await {
+    let opened = match connect(addr).await {
+        Ok(tcp) => {
+            let _ = tcp.set_nodelay(true);
+            security.secure(&ctx, tcp, addr).await
+        }
+        Err(why) => Err(why),
+    };
+    // Nothing was written before the handshake completed: the telegram was never sent.
+    let stream = match opened {
         Ok(stream) => stream,
         Err(why) => {
             not_written(&ctx, index, telegram, &why).await;
             return Attempt::Telegram(Err(why));
         }
     };
-    let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + timing.reply_timeout;
     let mut framed = Framed::new(stream, ctx.codec.clone());
     // From the first byte on the institution may have it: a failure is the request's

@@ -14,25 +14,25 @@ use crate::protocol::Outcome;
 use crate::settings::{Mode, PerTelegram};
 
 /// Every wait of these tests is bounded by this (real time).
-const DEADLINE: Duration = Duration::from_secs(10);
+pub(super) const DEADLINE: Duration = Duration::from_secs(10);
 
-fn codec() -> FrameCodec {
+pub(super) fn codec() -> FrameCodec {
     FrameCodec::new(Framing::hecto(), 4096).unwrap()
 }
 
-fn profile() -> Profile {
+pub(super) fn profile() -> Profile {
     Profile::hecto(crate::profile::HectoContract::DEMO)
 }
 
 /// `fut`, or a failure naming `what` after [`DEADLINE`].
-async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+pub(super) async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(DEADLINE, fut)
         .await
         .unwrap_or_else(|_| panic!("{what}: not within {DEADLINE:?}"))
 }
 
 /// Polls the institution's status until `ok` holds for it.
-async fn status_until(
+pub(super) async fn status_until(
     gateway: &Gateway,
     what: &str,
     ok: impl Fn(&InstitutionStatus) -> bool,
@@ -52,7 +52,7 @@ async fn status_until(
 }
 
 /// A Hecto 4000/100 notice numbered `msg_no`.
-fn notice(msg_no: u64) -> Bytes {
+pub(super) fn notice(msg_no: u64) -> Bytes {
     let p = profile();
     let mut t = p.admin(&MsgKey::from(("4000", "100")));
     p.msg_no.put_digits(&mut t, msg_no);
