@@ -178,7 +178,11 @@ async fn the_documented_scenarios_parse_and_fit_kibnet() {
         "/../../docs/new-institution.md"
     ))
     .expect("docs/new-institution.md");
-    let blocks: Vec<&str> = doc
+    // The simulator's section: the page's other TOML blocks are families and fep.toml.
+    let section = doc
+        .split_once("Simulating the institution")
+        .map_or("", |(_, rest)| rest);
+    let blocks: Vec<&str> = section
         .split("```toml\n")
         .skip(1)
         .filter_map(|b| b.split("```").next())
