@@ -15,6 +15,8 @@ use fep_client::Client;
 use fep_codec::spec::Family;
 use fep_codec::{Record, Value};
 use fep_testkit::spec_sim::{Scenario, SpecSim, SpecSimHandle, SpecSimOptions};
+// A third family nobody wrote Rust for: `fep-gateway/testkit/src/tiny.toml`.
+use fep_testkit::samples::TINY_FAMILY as TINY;
 use tokio::io::AsyncWriteExt;
 
 use support::{tempdir, until, Fep};
@@ -257,136 +259,6 @@ per_telegram_connect_back = true
     assert_eq!(sim.stats().requests, sent_before, "nothing reached EFMS");
     sim.shutdown().await;
 }
-
-/// A third family, never seen by the code: one dispatch key, a 2-byte binary length prefix,
-/// responses +10, a 10-digit sequence, text references in the correlation key, the gateway
-/// opening the day, an inquiry, a notice.
-const TINY: &str = r#"
-[family]
-name = "tiny"
-charset = "ascii"
-
-[framing]
-length = "binary"
-width = 2
-max = 1000
-
-[dispatch]
-header = "H"
-keys = ["code"]
-
-[[structs]]
-name = "H"
-len = 40
-fields = [
-  { name = "code",  type = "N",  len = 3,  offset = 0 },
-  { name = "refno", type = "AN", len = 8,  offset = 3 },
-  { name = "seq",   type = "N",  len = 10, offset = 11 },
-  { name = "day",   type = "N",  len = 8,  offset = 21 },
-  { name = "rc",    type = "AN", len = 2,  offset = 29 },
-  { name = "pad",   type = "AN", len = 9,  offset = 31 },
-]
-
-[[structs]]
-name = "Pay"
-fields = [
-  { name = "header", struct = "H", offset = 0 },
-  { name = "amount", type = "N", len = 10, offset = 40 },
-]
-
-[[structs]]
-name = "Ask"
-fields = [
-  { name = "header", struct = "H", offset = 0 },
-  { name = "orig", type = "N", len = 10, offset = 40 },
-  { name = "result", type = "AN", len = 2, offset = 50 },
-]
-
-[[structs]]
-name = "Admin"
-fields = [{ name = "header", struct = "H", offset = 0 }]
-
-[[messages]]
-key = ["100"]
-name = "Pay"
-struct = "Pay"
-response = ["110"]
-
-[[messages]]
-key = ["110"]
-name = "PayAnswer"
-struct = "Pay"
-
-[[messages]]
-key = ["300"]
-name = "Ask"
-struct = "Ask"
-response = ["310"]
-
-[[messages]]
-key = ["310"]
-name = "AskAnswer"
-struct = "Ask"
-
-[[messages]]
-key = ["800"]
-name = "Hello"
-struct = "Admin"
-response = ["810"]
-
-[[messages]]
-key = ["810"]
-name = "HelloAnswer"
-struct = "Admin"
-
-[[messages]]
-key = ["500"]
-name = "Credit"
-struct = "Pay"
-response = ["510"]
-
-[[messages]]
-key = ["510"]
-name = "CreditAck"
-struct = "Pay"
-
-[correlation]
-fields = ["header.day", "header.seq"]
-
-[sequence]
-field = "header.seq"
-min = 1
-max = 9999999999
-reset = "daily"
-
-[date]
-field = "header.day"
-format = "YYYYMMDD"
-
-[response_code]
-field = "header.rc"
-success = ["OK"]
-unknown = ["TO"]
-declined = ["NO"]
-
-[[inquiry]]
-for = [["100"]]
-key = ["300"]
-key_field = "orig"
-copy = { orig = "header.seq" }
-result_field = "result"
-
-[[notices]]
-key = ["500"]
-ack = ["510"]
-copy = "all"
-set = { "header.rc" = "OK" }
-after = "durable"
-
-[session]
-opened_by = "gateway"
-sign_on = ["800"]
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_family_written_only_in_toml_runs_through_gateway_and_simulator() {

@@ -45,3 +45,7 @@ pub fn sample_telegram(n: u64, inquiry: bool) -> Vec<u8> {
     // The sample values fit their fields by construction.
     bytes.unwrap_or_default()
 }
+
+/// A third family's spec, written only in TOML (`tiny.toml`): what tests run through the
+/// codec, the gateway and the simulator to show that no Rust change is needed for one.
+pub const TINY_FAMILY: &str = include_str!("tiny.toml");

@@ -373,6 +373,14 @@ fn default_count() -> u32 {
     1
 }
 
+impl Institution {
+    /// Whether the file gave `max_frame` (else a default applies: the spec's `[framing] max`
+    /// when the framing comes from the spec).
+    pub fn max_frame_given(&self) -> bool {
+        self.max_frame_set.is_some()
+    }
+}
+
 impl Config {
     /// Parses `source.text` and checks the cross-field rules; `source.name` is used in error
     /// messages.

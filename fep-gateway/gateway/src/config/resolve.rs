@@ -263,9 +263,13 @@ fn build_profile(
         Some(f) => Ok((f.clone(), inst.max_frame)),
         // The family's own framing, unless fep.toml overrides it.
         None => match framing_of(&family) {
-            Ok((f, _)) => {
+            Ok((f, spec_max)) => {
                 let expressible = usize::try_from(f.max_expressible()).unwrap_or(usize::MAX);
-                let max = inst.max_frame.min(expressible);
+                let wanted = match spec_max {
+                    Some(m) if !inst.max_frame_given() => m,
+                    _ => inst.max_frame,
+                };
+                let max = wanted.min(expressible);
                 let mut bad = None;
                 super::validate::max_frame_fits(&f, max, "", &mut |_, m| bad = Some(m));
                 match bad {
@@ -282,6 +286,21 @@ fn build_profile(
             None => found.at(KeyPath(key), e.to_string()),
         })?;
     let codes = &inst.response_codes;
+    let lists = [
+        ("success", &codes.success),
+        ("unknown", &codes.unknown),
+        ("declined", &codes.declined),
+    ];
+    for (i, (name, list)) in lists.iter().enumerate() {
+        for (other, olist) in &lists[i + 1..] {
+            if let Some(c) = list.iter().find(|c| olist.contains(c)) {
+                return Err(found.at(
+                    KeyPath(format!("{p}.response_codes.{other}")),
+                    format!("code {c:?} is also listed in `{name}`: one outcome per code"),
+                ));
+            }
+        }
+    }
     profile.override_codes(&codes.success, &codes.unknown, &codes.declined);
     let (framing, max_frame) = framing?;
     Ok((profile, framing, max_frame))

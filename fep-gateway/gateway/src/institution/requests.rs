@@ -34,6 +34,14 @@ impl Actor {
             );
             return self.reject(s, RejectReason::BadRequest(why));
         };
+        // Its answer could never be matched: it would only end unknown.
+        if !self.profile.is_request(&key) {
+            let why = format!(
+                "{key} is not a request of the {} family (no [[messages]] response)",
+                self.profile.family
+            );
+            return self.reject(s, RejectReason::BadRequest(why));
+        }
         if let Some(n) = self.profile.telegram_len(&key) {
             if n != s.telegram.len() {
                 let why = format!(
@@ -244,7 +252,7 @@ impl Actor {
             Err(e) => return Err((purpose, RejectReason::JournalBusy(e.to_string()))),
         }
         let now = now();
-        self.inflight.insert(
+        let displaced = self.inflight.insert(
             key,
             Entry {
                 purpose,
@@ -256,6 +264,16 @@ impl Actor {
                 link: None,
             },
         );
+        // Only a number reused within a day could collide (the range forbids it): should it
+        // happen, the older request is settled, never silently forgotten.
+        if let Some(old) = displaced {
+            self.unanswered(
+                key,
+                old,
+                "displaced by a telegram with the same correlation key",
+                now,
+            );
+        }
         Ok(key)
     }
 

@@ -231,6 +231,8 @@ impl Session {
         if accepted {
             self.in_flight = None;
             self.signed_on = true;
+            // A new sign-on opens a new day's business: an old 종료예고 is over.
+            self.stop_new = false;
             self.changeover = false;
             self.failures = 0;
             self.retry_at = None;
@@ -255,6 +257,8 @@ impl Session {
     /// The business date changed: true when a new sign-on is needed before requests go out
     /// (requests that arrive meanwhile wait for it, when the session was signed on).
     pub fn on_day_change(&mut self) -> bool {
+        // 종료예고 announced the end of the old date, not of the new one.
+        self.stop_new = false;
         if !(self.required && self.at_date_change) {
             return false;
         }

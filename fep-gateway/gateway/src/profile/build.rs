@@ -57,8 +57,21 @@ impl Reader<'_> {
         self.field(layout, path).map(|f| f.span)
     }
 
+    /// A key as the engine reads it from telegrams: a number value written shorter than
+    /// its field (`"11"` for an N(3) field holding `011`) padded as the field holds it.
     fn key(&self, k: &[String]) -> MsgKey {
-        MsgKey::from_parts(k)
+        let parts: Vec<String> = k
+            .iter()
+            .zip(self.family.key_fields())
+            .map(|(v, f)| {
+                if f.right_aligned && v.len() < f.len && v.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("{v:0>width$}", width = f.len)
+                } else {
+                    v.clone()
+                }
+            })
+            .collect();
+        MsgKey::from_parts(&parts)
     }
 
     /// An inbound telegram's recognition and answer.
@@ -80,7 +93,18 @@ impl Reader<'_> {
             copy: n
                 .copy
                 .iter()
-                .map(|p| self.span(layout, p))
+                .map(|p| {
+                    let (from, to) = (self.span(layout, p)?, self.span(ack_layout, p)?);
+                    if from.len != to.len {
+                        return Err(self.fail(format!(
+                            "{}: field {p:?} is {} bytes in the telegram but {} in its ack",
+                            n.key.join("/"),
+                            from.len,
+                            to.len
+                        )));
+                    }
+                    Ok((from, to))
+                })
                 .collect::<Result<_, _>>()?,
             set: n
                 .set
@@ -153,12 +177,30 @@ impl Profile {
             )));
         }
 
-        // Header constants: the family's stamp, then the config's values.
-        let spec_session = family.session();
-        let mut constants = Vec::new();
-        for (path, value) in &spec_session.stamp {
-            constants.push((r.field(first_layout, path)?, value.as_bytes().to_vec()));
+        // A response is matched by the correlation key alone: without the sequence number two
+        // requests in flight would share one; without the date, one of another day.
+        let seq_span = r.span(first_layout, &seq.field)?;
+        let date_span = r.span(first_layout, &date.field)?;
+        if !correlation.contains(&seq_span) {
+            return Err(r.fail(format!(
+                "[correlation] must include the [sequence] field {:?}: otherwise two requests in flight share a key",
+                seq.field
+            )));
         }
+        if seq.reset.as_deref() == Some("daily") && !correlation.contains(&date_span) {
+            return Err(r.fail(format!(
+                "[correlation] must include the [date] field {:?}: the sequence restarts daily",
+                date.field
+            )));
+        }
+
+        // The family's stamp, and the config's header values.
+        let spec_session = family.session();
+        let mut stamp = Vec::new();
+        for (path, value) in &spec_session.stamp {
+            stamp.push((r.field(first_layout, path)?, value.as_bytes().to_vec()));
+        }
+        let mut constants = Vec::new();
         for (path, value) in header {
             // A header value that does not land would send requests with a blank 업체번호 or
             // 은행코드, which the institution refuses long after start-up: refuse it here.
@@ -239,7 +281,16 @@ impl Profile {
                     .ok_or_else(|| r.fail("[[inquiry]] resolves no request".into()))?;
                 let mut copy = Vec::new();
                 for (to, from) in &q.copy {
-                    copy.push((r.field(&layout, to)?, r.span(&original, from)?));
+                    let (to, from_span) = (r.field(&layout, to)?, r.span(&original, from)?);
+                    // A narrower field would lose digits: the inquiry would ask about
+                    // another transaction.
+                    if to.span.len < from_span.len {
+                        return Err(r.fail(format!(
+                            "[[inquiry]] copy: {} bytes of {from:?} do not fit the inquiry's {}-byte field",
+                            from_span.len, to.span.len
+                        )));
+                    }
+                    copy.push((to, from_span));
                 }
                 let result = q
                     .result_field
@@ -308,8 +359,8 @@ impl Profile {
         Ok(Profile {
             family: family.name().to_owned(),
             key_fields,
-            msg_no: r.span(first_layout, &seq.field)?,
-            send_date: r.span(first_layout, &date.field)?,
+            msg_no: seq_span,
+            send_date: date_span,
             send_time: match &date.time_field {
                 Some(f) => r.span(first_layout, f)?,
                 None => Span::default(),
@@ -324,9 +375,13 @@ impl Profile {
             session,
             inquiry,
             constants,
+            stamp,
             poll,
             layouts,
-            defaults: defaults_of(family),
+            defaults: defaults_of(family)
+                .into_iter()
+                .map(|(k, d)| (r.key(&k), d))
+                .collect(),
             variants,
         })
     }
@@ -351,12 +406,12 @@ impl Profile {
     }
 }
 
-/// Every message's spec defaults, by message key (messages without any are left out).
-pub(super) fn defaults_of(family: &Family) -> Vec<(MsgKey, Vec<(String, String)>)> {
+/// Every message's spec defaults, by message key values (messages without any left out).
+fn defaults_of(family: &Family) -> Vec<(Vec<String>, Vec<(String, String)>)> {
     family
         .messages()
         .iter()
-        .map(|m| (MsgKey::from_parts(&m.key), family.defaults(m)))
-        .filter(|(_, d): &(MsgKey, Vec<_>)| !d.is_empty())
+        .map(|m| (m.key.clone(), family.defaults(m)))
+        .filter(|(_, d)| !d.is_empty())
         .collect()
 }

@@ -185,8 +185,8 @@ pub struct AckRule {
     pub ack: MsgKey,
     /// The acknowledgement starts as a copy of the whole telegram (else as a blank one).
     pub copy_all: bool,
-    /// Fields copied from the telegram (when not `copy_all`).
-    pub copy: Vec<Span>,
+    /// Fields copied from the telegram (when not `copy_all`): where in it, where in the ack.
+    pub copy: Vec<(Span, Span)>,
     /// Fields set in the acknowledgement.
     pub set: Vec<(FieldSpan, String)>,
     /// Fields that, with the key, identify a resent notice.
@@ -261,9 +261,12 @@ pub struct Profile {
     pub session: SessionRules,
     /// Result inquiry for unknown outcomes.
     pub inquiry: Option<InquiryRule>,
-    /// Header constants written into every telegram the gateway builds or stamps: the
-    /// config's `[institution.header]` and the family's `[session] stamp`.
+    /// The config's `[institution.header]` values: written into every telegram the gateway
+    /// builds, never into an echo of the institution's own telegram.
     pub constants: Vec<(FieldSpan, Vec<u8>)>,
+    /// The family's `[session] stamp` (e.g. a direction flag): written into everything the
+    /// gateway sends, echoes included.
+    pub stamp: Vec<(FieldSpan, Vec<u8>)>,
     /// Heartbeat request prefix (`HDRREQPOLL`) and response prefix (`HDRRESPOLL`).
     pub poll: Option<(Vec<u8>, Vec<u8>)>,
     /// The layout of each message key the gateway sends (the variant holding the session
@@ -376,16 +379,29 @@ impl Profile {
         };
         let end = offset + len;
         let overlaps = |s: Span| s.len > 0 && s.offset < end && offset < s.offset + s.len;
-        self.stamped().any(overlaps) || self.constants.iter().any(|(f, _)| overlaps(f.span))
+        self.stamped().any(overlaps)
+            || self
+                .constants
+                .iter()
+                .chain(&self.stamp)
+                .any(|(f, _)| overlaps(f.span))
     }
 
     /// Writes the message key and the header constants into a telegram built from
     /// caller-supplied fields.
     pub fn fill_header(&self, telegram: &mut [u8], key: &MsgKey) {
+        for (f, v) in &self.constants {
+            f.put(telegram, v);
+        }
+        self.put_key_and_stamp(telegram, key);
+    }
+
+    /// The message key and the family's stamp: what even an echo gets.
+    fn put_key_and_stamp(&self, telegram: &mut [u8], key: &MsgKey) {
         for (f, part) in self.key_fields.iter().zip(key.parts()) {
             f.put(telegram, part.as_bytes());
         }
-        for (f, v) in &self.constants {
+        for (f, v) in &self.stamp {
             f.put(telegram, v);
         }
     }
@@ -498,6 +514,13 @@ impl Profile {
         }
     }
 
+    /// True when the family has requests of this key: a message with a `response`.
+    pub fn is_request(&self, key: &MsgKey) -> bool {
+        self.variants
+            .iter()
+            .any(|v| v.key == *key && v.response.is_some())
+    }
+
     /// True when a request of this key moves money (refused after 종료예고).
     pub fn moves_money(&self, key: &MsgKey) -> bool {
         self.session.money_moving.contains(key)
@@ -548,21 +571,24 @@ impl Profile {
         }
     }
 
-    /// The acknowledgement of an inbound telegram under `rule`: copied (all, or the listed
-    /// fields), the ack key, the `set` values and the header constants written.
+    /// The acknowledgement of an inbound telegram under `rule`: an echo of it (`copy_all`:
+    /// the institution's own header values kept) or a blank ack of ours with the listed
+    /// fields copied; then the ack key, the family's stamp and the `set` values.
     pub fn ack(&self, rule: &AckRule, inbound: &[u8]) -> Vec<u8> {
         let mut ack = if rule.copy_all {
             inbound.to_vec()
         } else {
             let mut a = self.admin(&rule.ack);
-            for s in &rule.copy {
-                if let (Some(src), Some(dst)) = (s.get(inbound), s.get_mut(&mut a)) {
-                    dst.copy_from_slice(src);
+            for (from, to) in &rule.copy {
+                if let (Some(src), Some(dst)) = (from.get(inbound), to.get_mut(&mut a)) {
+                    if src.len() == dst.len() {
+                        dst.copy_from_slice(src);
+                    }
                 }
             }
             a
         };
-        self.fill_header(&mut ack, &rule.ack);
+        self.put_key_and_stamp(&mut ack, &rule.ack);
         for (f, v) in &rule.set {
             f.put(&mut ack, v.as_bytes());
         }

@@ -1,5 +1,7 @@
 use fep_codec::spec::Family;
 use fep_codec::Telegram;
+// A third family nobody wrote Rust for: `fep-gateway/testkit/src/tiny.toml`.
+use fep_testkit::samples::TINY_FAMILY as TINY;
 
 use super::*;
 
@@ -145,102 +147,13 @@ fn kibnet_runs_from_its_toml() {
     assert_eq!(&q[339..352], b"0000001000000");
 }
 
-/// A third family nobody wrote Rust for: one dispatch key, a 2-byte binary length, responses
-/// +10, correlation by a text reference and a 10-digit sequence.
-const TINY: &str = r#"
-[family]
-name = "tiny"
-charset = "ascii"
-
-[framing]
-length = "binary"
-width = 2
-
-[dispatch]
-header = "H"
-keys = ["code"]
-
-[[structs]]
-name = "H"
-len = 40
-fields = [
-  { name = "code", type = "N",  len = 3,  offset = 0 },
-  { name = "refno", type = "AN", len = 8,  offset = 3 },
-  { name = "seq",  type = "N",  len = 10, offset = 11 },
-  { name = "day",  type = "N",  len = 8,  offset = 21 },
-  { name = "rc",   type = "AN", len = 2,  offset = 29 },
-  { name = "pad",  type = "AN", len = 9,  offset = 31 },
-]
-
-[[structs]]
-name = "Pay"
-fields = [
-  { name = "header", struct = "H", offset = 0 },
-  { name = "amount", type = "N", len = 10, offset = 40 },
-]
-
-[[structs]]
-name = "Ask"
-fields = [
-  { name = "header", struct = "H", offset = 0 },
-  { name = "orig", type = "N", len = 10, offset = 40 },
-  { name = "result", type = "AN", len = 2, offset = 50 },
-]
-
-[[messages]]
-key = ["100"]
-name = "Pay"
-struct = "Pay"
-response = ["110"]
-
-[[messages]]
-key = ["110"]
-name = "PayAnswer"
-struct = "Pay"
-
-[[messages]]
-key = ["300"]
-name = "Ask"
-struct = "Ask"
-response = ["310"]
-
-[[messages]]
-key = ["310"]
-name = "AskAnswer"
-struct = "Ask"
-
-[correlation]
-fields = ["header.day", "header.refno", "header.seq"]
-
-[sequence]
-field = "header.seq"
-min = 1000
-max = 9999999999
-
-[date]
-field = "header.day"
-
-[response_code]
-field = "header.rc"
-success = ["OK"]
-unknown = ["TO"]
-in_progress = ["IP"]
-
-[[inquiry]]
-for = [["100"]]
-key = ["300"]
-key_field = "orig"
-copy = { orig = "header.seq" }
-result_field = "result"
-"#;
-
 #[test]
 fn a_family_written_only_in_toml_drives_the_profile() {
     let family = Family::from_toml_str(TINY).unwrap();
     let p = Profile::from_family(&family, &[("header.refno".into(), "ACME".into())]).unwrap();
     assert_eq!(
         p.seq_range,
-        1000..=4_294_967_295,
+        1..=4_294_967_295,
         "the range is clamped to what is numbered"
     );
     let mut t = p.admin(&key("100"));
@@ -256,12 +169,13 @@ fn a_family_written_only_in_toml_drives_the_profile() {
     assert_eq!(&answer[0..3], b"110");
     assert_eq!(p.classify(&answer), FrameKind::Response);
     assert_eq!(p.key(&answer), p.key(&t));
-    assert_eq!(p.key(&t).unwrap().as_bytes(), b"20261201ACME    4000000000");
+    assert_eq!(p.key(&t).unwrap().as_bytes(), b"202612014000000000");
     assert_eq!(
         p.verdict(&p.answer_to(&t, "IP")),
         Verdict::Unknown("IP".into())
     );
-    assert_eq!(p.session.opened_by, fep_codec::spec::Opener::Nobody);
+    assert_eq!(p.session.opened_by, fep_codec::spec::Opener::Gateway);
+    assert_eq!(p.session.sign_on, Some(key("800")));
     let q = p.inquiry(&t).unwrap();
     assert_eq!((&q[0..3], &q[40..50]), (&b"300"[..], &b"4000000000"[..]));
     let mut r = p.answer_to(&q, "OK");
@@ -332,4 +246,67 @@ fn inquiry_round() {
     result.put_text(&mut r, b"U726");
     assert_eq!(p.inquiry_verdict(&r), None);
     assert!(p.resolvable(&original));
+}
+
+/// An echo keeps the institution's own header values: a notice from a bank (its 취급기관코드,
+/// its CS 기관코드) is acknowledged with them, not with our contract's.
+#[test]
+fn an_ack_echoes_the_institutions_header_not_ours() {
+    let p = Profile::kibnet("20031709");
+    let mut n = p.admin(&key("0200/5900"));
+    n[20] = b'6';
+    n[8..16].copy_from_slice(b"EFMSCSOR");
+    n[21..29].copy_from_slice(b"00000811");
+    assert!(p.stamp(&mut n, 77, 20261201, 101500));
+    let FrameKind::Notice(i) = p.classify(&n) else {
+        panic!("a notice");
+    };
+    let ack = p.ack(&p.notices[i], &n);
+    assert_eq!(
+        (&ack[8..16], &ack[21..29]),
+        (&b"EFMSCSOR"[..], &b"00000811"[..])
+    );
+    assert_eq!((&ack[39..47], ack[20]), (&b"02105900"[..], b'5'));
+}
+
+/// A correlation key without the sequence number (or, numbering daily, the date) would let
+/// two requests in flight share a key: refused when the spec is loaded into a profile.
+#[test]
+fn a_correlation_without_the_sequence_or_the_date_is_refused() {
+    for (fields, says) in [
+        (r#"["header.day", "header.refno"]"#, "[sequence] field"),
+        (r#"["header.seq"]"#, "[date] field"),
+    ] {
+        let toml = TINY.replace(
+            r#"fields = ["header.day", "header.seq"]"#,
+            &format!("fields = {fields}"),
+        );
+        let family = Family::from_toml_str(&toml).unwrap();
+        let e = Profile::from_family(&family, &[]).unwrap_err().to_string();
+        assert!(e.contains(says), "{fields}: {e}");
+    }
+}
+
+/// A number key written shorter than its field in the TOML (`"11"` for N(3)) still matches
+/// the telegrams, which hold `011`.
+#[test]
+fn short_number_keys_are_read_as_the_field_holds_them() {
+    let toml = TINY.replace(r#"["110"]"#, r#"["11"]"#);
+    let family = Family::from_toml_str(&toml).unwrap();
+    let p = Profile::from_family(&family, &[]).unwrap();
+    let mut t = p.admin(&key("100"));
+    assert!(p.stamp(&mut t, 1, 20261201, 0));
+    let mut answer = t.clone();
+    answer[0..3].copy_from_slice(b"011");
+    assert_eq!(p.classify(&answer), FrameKind::Response);
+    assert!(p.answers(&key("100"), &key("011")));
+}
+
+/// Only keys with a `response` are requests the gateway can send.
+#[test]
+fn requests_are_the_keys_with_a_response() {
+    let p = hecto();
+    assert!(p.is_request(&key("2000/100")));
+    assert!(!p.is_request(&key("2100/100")), "a response");
+    assert!(!p.is_request(&key("9999/100")), "not in the family");
 }

@@ -238,3 +238,19 @@ fn polls_when_idle_and_gives_up_on_a_silent_peer() {
         Duration::from_millis(100)
     );
 }
+
+/// 종료예고 ends the day's new business; a new sign-on or date opens the next.
+#[test]
+fn stop_new_is_over_with_the_next_sign_on_or_date() {
+    let t0 = Instant::now();
+    let mut s = signed_on(true, t0);
+    s.on_stop_new();
+    assert_eq!(s.state(), SessionState::Closing);
+    assert!(s.on_day_change());
+    assert!(!s.stopping_new(), "a new date is a new day");
+    let a = s.wants_sign_on(t0, true).unwrap();
+    s.on_stop_new();
+    s.on_answer(a, true, t0);
+    assert!(!s.stopping_new(), "a new sign-on opens the day");
+    assert_eq!(s.state(), SessionState::Ready);
+}
