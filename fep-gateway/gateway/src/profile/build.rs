@@ -406,8 +406,11 @@ impl Profile {
     }
 }
 
+/// A message's key values and its spec defaults (field path, value).
+type KeyDefaults = (Vec<String>, Vec<(String, String)>);
+
 /// Every message's spec defaults, by message key values (messages without any left out).
-fn defaults_of(family: &Family) -> Vec<(Vec<String>, Vec<(String, String)>)> {
+fn defaults_of(family: &Family) -> Vec<KeyDefaults> {
     family
         .messages()
         .iter()
