@@ -52,10 +52,14 @@ enum Command {
     },
     /// A simulated Hecto bank (for tests, demos and benchmarks).
     Sim(fep_testkit::sim::SimConfig),
-    /// Load generator over the native protocol.
+    /// Load generator over the native protocol (or the HTTP API with `--http`).
     Load {
         #[command(flatten)]
         options: crate::load::LoadOptions,
+        /// Send over the gateway's HTTP API at this base URL (e.g. `http://127.0.0.1:7780`)
+        /// instead of the native protocol; `--addr` and `--connections` are then not used.
+        #[arg(long)]
+        http: Option<String>,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -430,14 +434,21 @@ async fn run_async(command: Command) -> ExitCode {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string()),
-        Command::Load { options, json } => {
+        Command::Load {
+            options,
+            http,
+            json,
+        } => {
             let bar = indicatif::ProgressBar::new_spinner();
             let shown = bar.clone();
-            match crate::load::run(&options, move |live, elapsed| {
+            let progress = move |live: &crate::load::LiveCounters, elapsed| {
                 shown.set_message(crate::load::progress_line(live, elapsed))
-            })
-            .await
-            {
+            };
+            let report = match &http {
+                Some(base) => crate::load::run_http(&options, base, progress).await,
+                None => crate::load::run(&options, progress).await,
+            };
+            match report {
                 Ok(report) => {
                     bar.finish_and_clear();
                     if json {
