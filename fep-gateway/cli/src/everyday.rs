@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::bench::{lean_bank, BenchOptions, ChildGateway};
 use crate::load::{self, LoadOptions, LoadReport};
+use fep_testkit::sim::SimHandle;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -197,43 +198,39 @@ fn show(rate: u64, round: usize, path: &str, r: &LoadReport) {
 /// Runs the table: per rate a fresh child gateway, a short warm-up, then
 /// `--everyday-rounds` rounds of direct, native and HTTP; then the closed-loop comparison.
 pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
-    let sim = lean_bank(0).await?;
     let workers = opts.everyday_workers.max(1);
     let mut rows = Vec::new();
-    let mut gateway: Option<ChildGateway> = None;
+    let mut last = None;
     for &rate in &opts.rates {
-        // The previous rate's gateway goes first: a fresh journal per rate.
-        drop(gateway.take());
-        let gw = ChildGateway::start(
-            opts,
-            &format!("everyday-{rate}"),
-            sim.addr(),
-            100_000,
-            "5s",
-            true,
-        )
-        .await?;
-        gw.wait_answering().await?;
+        // A fresh simulator and gateway per rate (the previous ones go first): an empty
+        // journal, and a simulator with no session left over.
+        drop(last.take());
+        let (bank, gw) = gateway(opts, rate).await?;
         let http = format!("http://{}", gw.http);
+        let mut native_lo = load_options(opts, gw.native.clone(), rate, workers);
         // Warm-up (connections, the journal's first pages): not counted.
-        let mut warm = load_options(opts, gw.native.clone(), rate, workers);
-        warm.seconds = 1;
-        load::run(&warm, |_, _| {}).await?;
-        load::run_http(&warm, &http, |_, _| {}).await?;
+        native_lo.seconds = 1;
+        load::run(&native_lo, |_, _| {}).await?;
+        load::run_http(&native_lo, &http, |_, _| {}).await?;
+        native_lo.seconds = opts.everyday_seconds.max(1);
         let (mut direct, mut native, mut over_http) =
             (Rounds::new()?, Rounds::new()?, Rounds::new()?);
         for round in 1..=opts.everyday_rounds.max(1) {
+            // The baseline has a simulator of its own, fresh each round: the load numbers
+            // its telegrams from 1, which the gateway's or an earlier round's would repeat.
+            let direct_bank = lean_bank(0).await?;
             // One connection, like the gateway's one duplex link.
-            let mut lo = load_options(opts, sim.addr().to_string(), rate, workers);
-            lo.connections = 1;
-            let r = load::run_direct(&lo).await?;
+            let mut direct_lo = load_options(opts, direct_bank.addr().to_string(), rate, workers);
+            direct_lo.connections = 1;
+            let r = load::run_direct(&direct_lo).await;
+            direct_bank.shutdown().await;
+            let r = r?;
             show(rate, round, "direct", &r);
             direct.add(&r);
-            let lo = load_options(opts, gw.native.clone(), rate, workers);
-            let r = load::run(&lo, |_, _| {}).await?;
+            let r = load::run(&native_lo, |_, _| {}).await?;
             show(rate, round, "native", &r);
             native.add(&r);
-            let r = load::run_http(&lo, &http, |_, _| {}).await?;
+            let r = load::run_http(&native_lo, &http, |_, _| {}).await?;
             show(rate, round, "http", &r);
             over_http.add(&r);
         }
@@ -243,14 +240,16 @@ pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
             native.figures(),
             over_http.figures(),
         ));
-        gateway = Some(gw);
+        last = Some((gw, bank));
     }
-    let saturation = match (&gateway, opts.http_concurrency) {
-        (Some(gw), c) if c > 0 => Some(protocol_saturation(opts, gw, c).await?),
+    let saturation = match (&last, opts.http_concurrency) {
+        (Some((gw, _)), c) if c > 0 => Some(protocol_saturation(opts, gw, c).await?),
         _ => None,
     };
-    drop(gateway);
-    sim.shutdown().await;
+    if let Some((gw, bank)) = last {
+        drop(gw);
+        bank.shutdown().await;
+    }
     Ok(EverydayReport {
         journal_sync: opts.journal_sync.as_str().to_owned(),
         seconds: opts.everyday_seconds.max(1),
@@ -259,6 +258,15 @@ pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
         rows,
         saturation,
     })
+}
+
+/// A lean simulator and a child gateway signed on to it.
+async fn gateway(opts: &BenchOptions, rate: u64) -> Result<(SimHandle, ChildGateway), String> {
+    let bank = lean_bank(0).await?;
+    let tag = format!("everyday-{rate}");
+    let gw = ChildGateway::start(opts, &tag, bank.addr(), 100_000, "5s", true).await?;
+    gw.wait_answering().await?;
+    Ok((bank, gw))
 }
 
 /// Native and HTTP closed loop (no pacing) at `concurrency`, alternated over the rounds.
