@@ -73,8 +73,9 @@ pub struct BenchOptions {
     /// neighbour's burst of load hits all three alike.
     #[arg(long, default_value_t = 2)]
     pub everyday_rounds: usize,
-    /// Workers of the everyday-load runs (paced, so this only bounds the requests in flight).
-    #[arg(long, default_value_t = 64)]
+    /// Workers of the everyday-load runs (paced, so this only bounds the requests in flight;
+    /// too few and requests leave late, see the table's `late`).
+    #[arg(long, default_value_t = 256)]
     pub everyday_workers: usize,
     /// Requests in flight of the closed-loop native-vs-HTTP saturation comparison (0 skips it).
     #[arg(long, default_value_t = 64)]

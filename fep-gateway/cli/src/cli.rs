@@ -455,8 +455,8 @@ async fn run_async(command: Command) -> ExitCode {
                         println!("{}", serde_json::to_string(&report).unwrap_or_default());
                     } else {
                         println!(
-                            "requests {}  ok {}  declined {}  unknown {}  rejected {}  lost {}\nthroughput {:.0} req/s\nlatency p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-                            report.requests, report.ok, report.declined, report.unknown, report.rejected, report.lost,
+                            "requests {}  ok {}  declined {}  unknown {}  rejected {}  lost {}  sent late {}\nthroughput {:.0} req/s\nlatency p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                            report.requests, report.ok, report.declined, report.unknown, report.rejected, report.lost, report.late,
                             report.tps, report.p50_ms, report.p90_ms, report.p99_ms, report.p999_ms, report.max_ms
                         );
                     }

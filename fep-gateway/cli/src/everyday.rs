@@ -62,6 +62,8 @@ pub struct PathFigures {
     pub not_ok: u64,
     /// Requests with no answer at all.
     pub lost: u64,
+    /// Paced requests sent late (see [`LoadReport::late`]).
+    pub late: u64,
     /// Achieved rate (requests over the rounds' wall time).
     pub tps: f64,
     /// Latency.
@@ -74,6 +76,7 @@ struct Rounds {
     requests: u64,
     ok: u64,
     lost: u64,
+    late: u64,
     elapsed_s: f64,
 }
 
@@ -84,6 +87,7 @@ impl Rounds {
             requests: 0,
             ok: 0,
             lost: 0,
+            late: 0,
             elapsed_s: 0.0,
         })
     }
@@ -95,6 +99,7 @@ impl Rounds {
         self.requests += r.requests;
         self.ok += r.ok;
         self.lost += r.lost;
+        self.late += r.late;
         self.elapsed_s += r.elapsed_s;
     }
 
@@ -103,6 +108,7 @@ impl Rounds {
             requests: self.requests,
             not_ok: self.requests.saturating_sub(self.ok),
             lost: self.lost,
+            late: self.late,
             tps: self.requests as f64 / self.elapsed_s.max(1e-9),
             latency: Percentiles::of(&self.hist),
         }
@@ -185,13 +191,14 @@ fn load_options(opts: &BenchOptions, addr: String, rate: u64, concurrency: usize
 
 fn show(rate: u64, round: usize, path: &str, r: &LoadReport) {
     eprintln!(
-        "everyday {rate}/s round {round} {path:<7} {:>7.0} req/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  not ok {}  lost {}",
+        "everyday {rate}/s round {round} {path:<7} {:>7.0} req/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  not ok {}  lost {}  late {}",
         r.tps,
         r.p50_ms,
         r.p99_ms,
         r.p999_ms,
         r.requests.saturating_sub(r.ok),
-        r.lost
+        r.lost,
+        r.late
     );
 }
 
@@ -293,9 +300,11 @@ async fn protocol_saturation(
     })
 }
 
-fn line(rate: u64, what: &str, tps: Option<f64>, p: &Percentiles, counts: Option<(u64, u64)>) {
+fn line(rate: u64, what: &str, tps: Option<f64>, p: &Percentiles, f: Option<&PathFigures>) {
     let tps = tps.map_or(String::new(), |t| format!("{t:.0}"));
-    let counts = counts.map_or(String::new(), |(n, l)| format!("{n:>7} {l:>5}"));
+    let counts = f.map_or(String::new(), |f| {
+        format!("{:>7} {:>5} {:>5}", f.not_ok, f.lost, f.late)
+    });
     println!(
         "  {rate:>6}  {what:<26} {tps:>8} {:>8.3} {:>8.3} {:>9.3} {counts}",
         p.p50_ms, p.p99_ms, p.p999_ms
@@ -309,7 +318,7 @@ pub fn print(r: &EverydayReport) {
         r.journal_sync, r.rounds, r.seconds, r.workers
     );
     println!(
-        "    rate  path                          req/s   p50 ms   p99 ms  p99.9 ms  not ok  lost"
+        "    rate  path                          req/s   p50 ms   p99 ms  p99.9 ms  not ok  lost  late"
     );
     for row in &r.rows {
         for (what, f) in [
@@ -317,13 +326,7 @@ pub fn print(r: &EverydayReport) {
             ("gateway native", &row.native),
             ("gateway http", &row.http),
         ] {
-            line(
-                row.rate,
-                what,
-                Some(f.tps),
-                &f.latency,
-                Some((f.not_ok, f.lost)),
-            );
+            line(row.rate, what, Some(f.tps), &f.latency, Some(f));
         }
         line(
             row.rate,
