@@ -1,5 +1,8 @@
-//! `fep load`: a load generator over the native client, with a live progress line and an
-//! HDR-histogram latency summary.
+//! `fep load`: a load generator over the native client ([`run`]), the HTTP API
+//! ([`run_http`], `fep load --http`) or straight to an institution ([`run_direct`], the
+//! benchmark's baseline), with a live progress line and an HDR-histogram latency summary.
+//! All three share one worker loop ([`drive`]): closed loop, or paced at a fixed rate with
+//! the workers taking turns ([`send_offset`]).
 //!
 //! Every request is accounted for: each one ends in exactly one of ok / declined / unknown /
 //! rejected, or — if the client itself gave up (connection lost, no answer at all) — `lost`.
