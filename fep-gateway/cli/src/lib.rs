@@ -4,7 +4,7 @@
 //!   `decode`, `journal`, …).
 //! - [`demo`]: simulated institutions + the gateway + a load, with a live summary.
 //! - [`load`]: the load generator (native protocol or HTTP API), with a latency histogram.
-//! - [`bench`]: the gateway benchmark (saturation, added latency, RSS).
+//! - [`bench`](mod@bench): the gateway benchmark (saturation, added latency, RSS).
 //! - [`everyday`]: `fep bench`'s everyday-load table (fixed rates, native and HTTP vs direct).
 
 pub mod bench;
