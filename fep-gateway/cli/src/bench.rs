@@ -69,8 +69,9 @@ pub struct BenchOptions {
     /// Seconds of one everyday-load measurement (one path, one rate, one round).
     #[arg(long, default_value_t = 3)]
     pub everyday_seconds: u64,
-    /// Rounds of the everyday table; each measures direct, native and HTTP in turn, so a
-    /// neighbour's burst of load hits all three alike.
+    /// Rounds of the everyday table; each measures direct, native and HTTP in turn (odd
+    /// rounds in that order, even rounds backwards), so a neighbour's burst of load hits all
+    /// three alike.
     #[arg(long, default_value_t = 2)]
     pub everyday_rounds: usize,
     /// Workers of the everyday-load runs (paced, so this only bounds the requests in flight;

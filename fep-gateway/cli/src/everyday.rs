@@ -1,6 +1,7 @@
 //! `fep bench`'s everyday-load table (issue 15): the latency a caller feels at the fixed rates
-//! of `--rates`, far below saturation. At each rate the same paced load goes three ways,
-//! alternated round by round so a neighbour's burst of load hits all three alike:
+//! of `--rates`, far below saturation. At each rate the same paced load goes three ways, in
+//! turn within each round (forward, then backward: see `order`), so a neighbour's burst of
+//! load hits all three alike and no path always follows the same other:
 //!
 //! - `direct`: straight to the simulator ([`crate::load::run_direct`]), the baseline;
 //! - `native`: through a gateway over the native protocol ([`crate::load::run`]);
@@ -189,7 +190,37 @@ fn load_options(opts: &BenchOptions, addr: String, rate: u64, concurrency: usize
     }
 }
 
-fn show(rate: u64, round: usize, path: &str, r: &LoadReport) {
+/// One way a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Direct,
+    Native,
+    Http,
+}
+
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Path::Direct => "direct",
+            Path::Native => "native",
+            Path::Http => "http",
+        }
+    }
+}
+
+/// The paths in the order round `round` (from 1) runs them: forward in odd rounds, backward
+/// in even ones, so that no path always runs right after the same other (whose journal rows
+/// the gateway is still checkpointing, whose connections are still closing).
+fn order(round: usize) -> [Path; 3] {
+    if round % 2 == 1 {
+        [Path::Direct, Path::Native, Path::Http]
+    } else {
+        [Path::Http, Path::Native, Path::Direct]
+    }
+}
+
+fn show(rate: u64, round: usize, path: Path, r: &LoadReport) {
+    let path = path.name();
     eprintln!(
         "everyday {rate}/s round {round} {path:<7} {:>7.0} req/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  not ok {}  lost {}  late {}",
         r.tps,
@@ -223,23 +254,31 @@ pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
         let (mut direct, mut native, mut over_http) =
             (Rounds::new()?, Rounds::new()?, Rounds::new()?);
         for round in 1..=opts.everyday_rounds.max(1) {
-            // The baseline has a simulator of its own, fresh each round: the load numbers
-            // its telegrams from 1, which the gateway's or an earlier round's would repeat.
-            let direct_bank = lean_bank(0).await?;
-            // One connection, like the gateway's one duplex link.
-            let mut direct_lo = load_options(opts, direct_bank.addr().to_string(), rate, workers);
-            direct_lo.connections = 1;
-            let r = load::run_direct(&direct_lo).await;
-            direct_bank.shutdown().await;
-            let r = r?;
-            show(rate, round, "direct", &r);
-            direct.add(&r);
-            let r = load::run(&native_lo, |_, _| {}).await?;
-            show(rate, round, "native", &r);
-            native.add(&r);
-            let r = load::run_http(&native_lo, &http, |_, _| {}).await?;
-            show(rate, round, "http", &r);
-            over_http.add(&r);
+            for path in order(round) {
+                let r = match path {
+                    Path::Direct => {
+                        // The baseline has a simulator of its own, fresh each round: the load
+                        // numbers its telegrams from 1, which the gateway's or an earlier
+                        // round's would repeat.
+                        let direct_bank = lean_bank(0).await?;
+                        // One connection, like the gateway's one duplex link.
+                        let mut lo =
+                            load_options(opts, direct_bank.addr().to_string(), rate, workers);
+                        lo.connections = 1;
+                        let r = load::run_direct(&lo).await;
+                        direct_bank.shutdown().await;
+                        r?
+                    }
+                    Path::Native => load::run(&native_lo, |_, _| {}).await?,
+                    Path::Http => load::run_http(&native_lo, &http, |_, _| {}).await?,
+                };
+                show(rate, round, path, &r);
+                match path {
+                    Path::Direct => direct.add(&r),
+                    Path::Native => native.add(&r),
+                    Path::Http => over_http.add(&r),
+                }
+            }
         }
         rows.push(RateRow::new(
             rate,
@@ -276,7 +315,7 @@ async fn gateway(opts: &BenchOptions, rate: u64) -> Result<(SimHandle, ChildGate
     Ok((bank, gw))
 }
 
-/// Native and HTTP closed loop (no pacing) at `concurrency`, alternated over the rounds.
+/// Native and HTTP closed loop (no pacing) at `concurrency`, in turn (order as [`order`]).
 async fn protocol_saturation(
     opts: &BenchOptions,
     gw: &ChildGateway,
@@ -286,12 +325,18 @@ async fn protocol_saturation(
     let lo = load_options(opts, gw.native.clone(), 0, concurrency);
     let (mut native, mut over_http) = (Rounds::new()?, Rounds::new()?);
     for round in 1..=opts.everyday_rounds.max(1) {
-        let r = load::run(&lo, |_, _| {}).await?;
-        show(0, round, "native", &r);
-        native.add(&r);
-        let r = load::run_http(&lo, &http, |_, _| {}).await?;
-        show(0, round, "http", &r);
-        over_http.add(&r);
+        for path in order(round) {
+            let r = match path {
+                Path::Direct => continue,
+                Path::Native => load::run(&lo, |_, _| {}).await?,
+                Path::Http => load::run_http(&lo, &http, |_, _| {}).await?,
+            };
+            show(0, round, path, &r);
+            match path {
+                Path::Http => over_http.add(&r),
+                _ => native.add(&r),
+            }
+        }
     }
     Ok(ProtocolSaturation {
         concurrency,
@@ -314,7 +359,7 @@ fn line(rate: u64, what: &str, tps: Option<f64>, p: &Percentiles, f: Option<&Pat
 /// Prints the table.
 pub fn print(r: &EverydayReport) {
     println!(
-        "everyday load (fixed rates; `fep run` child gateway, journal_sync = {}; lean zero-latency simulator; {} rounds × {} s per path, alternated direct → native → http; {} paced workers):",
+        "everyday load (fixed rates; `fep run` child gateway, journal_sync = {}; lean zero-latency simulator; {} rounds × {} s per path, in turn (direct → native → http, then backwards); {} paced workers):",
         r.journal_sync, r.rounds, r.seconds, r.workers
     );
     println!(
@@ -384,6 +429,14 @@ mod tests {
         }
         let back = direct.minus(&gateway);
         assert!(back.p50_ms < -0.29, "{back:?}");
+    }
+
+    /// Every pair of paths runs in both orders over two rounds.
+    #[test]
+    fn rounds_run_the_paths_forward_then_backward() {
+        assert_eq!(order(1), [Path::Direct, Path::Native, Path::Http]);
+        assert_eq!(order(2), [Path::Http, Path::Native, Path::Direct]);
+        assert_eq!(order(3), order(1));
     }
 
     /// Rounds merge their latencies, counts and wall time: the table's figures are of all
