@@ -350,10 +350,11 @@ fn line(rate: u64, what: &str, tps: Option<f64>, p: &Percentiles, f: Option<&Pat
     let counts = f.map_or(String::new(), |f| {
         format!("{:>7} {:>5} {:>5}", f.not_ok, f.lost, f.late)
     });
-    println!(
+    let line = format!(
         "  {rate:>6}  {what:<26} {tps:>8} {:>8.3} {:>8.3} {:>9.3} {counts}",
         p.p50_ms, p.p99_ms, p.p999_ms
     );
+    println!("{}", line.trim_end());
 }
 
 /// Prints the table.
