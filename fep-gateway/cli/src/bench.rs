@@ -58,6 +58,46 @@ pub struct BenchOptions {
     /// The gateways' journal sync mode (`[server] journal_sync`): full or normal.
     #[arg(long, default_value = "full")]
     pub journal_sync: fep_gateway::journal::JournalSync,
+    /// Only these parts (comma-separated; all when not given): `saturation` (the ramp and the
+    /// latency at half saturation), `memory` (RSS with `--inflight` in flight), `everyday`
+    /// (the fixed-rate table at `--rates`).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<Part>,
+    /// Fixed rates of the everyday-load table, requests per second (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub rates: Vec<u64>,
+    /// Seconds of one everyday-load measurement (one path, one rate, one round).
+    #[arg(long, default_value_t = 3)]
+    pub everyday_seconds: u64,
+    /// Rounds of the everyday table; each measures direct, native and HTTP in turn (odd
+    /// rounds in that order, even rounds backwards), so a neighbour's burst of load hits all
+    /// three alike.
+    #[arg(long, default_value_t = 2)]
+    pub everyday_rounds: usize,
+    /// Workers of the everyday-load runs (paced, so this only bounds the requests in flight;
+    /// too few and requests leave late, see the table's `late`).
+    #[arg(long, default_value_t = 256)]
+    pub everyday_workers: usize,
+    /// Requests in flight of the closed-loop native-vs-HTTP saturation comparison (0 skips it).
+    #[arg(long, default_value_t = 64)]
+    pub http_concurrency: usize,
+}
+
+/// A part of `fep bench` (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// The saturation ramp and the latency at half saturation.
+    Saturation,
+    /// Gateway RSS with many requests in flight.
+    Memory,
+    /// The fixed-rate everyday-load table (native and HTTP, gateway vs direct).
+    Everyday,
+}
+
+impl BenchOptions {
+    fn runs(&self, part: Part) -> bool {
+        self.only.is_empty() || self.only.contains(&part)
+    }
 }
 
 /// One step of the saturation ramp.
@@ -77,8 +117,8 @@ pub struct RampStep {
     pub cpu_us_per_req: f64,
 }
 
-/// The benchmark's results.
-#[derive(Debug, Clone, Serialize)]
+/// The benchmark's results (figures of the parts not run are zero).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct BenchReport {
     /// The saturation ramp.
     pub ramp: Vec<RampStep>,
@@ -115,6 +155,8 @@ pub struct BenchReport {
     pub inflight_ok: u64,
     /// Requests of the RSS phase without an ok answer.
     pub inflight_not_ok: u64,
+    /// The everyday-load table (`None` when not run).
+    pub everyday: Option<crate::everyday::EverydayReport>,
 }
 
 /// CPU time this process has used (user + system), from `/proc/self/stat` (Linux; 0 elsewhere).
@@ -154,7 +196,7 @@ async fn measured(
 
 /// The simulator in lean mode (echoed answers, no books: the bank must cost the benchmark as
 /// little CPU as possible), answering after `latency_ms`.
-async fn lean_bank(latency_ms: u64) -> Result<SimHandle, String> {
+pub(crate) async fn lean_bank(latency_ms: u64) -> Result<SimHandle, String> {
     Simulator::start(SimConfig {
         mode: Mode::Lean,
         latency_ms: latency_ms.to_string(),
@@ -242,10 +284,28 @@ async fn direct(opts: &BenchOptions, concurrency: usize, rate: u64) -> Result<Me
     report
 }
 
-/// Runs the whole benchmark, printing progress to stderr.
+/// Runs the benchmark (the parts `--only` names, else all), printing progress to stderr.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
-    // (a) Saturation ramp.
-    let mut ramp = Vec::new();
+    let mut report = BenchReport::default();
+    if opts.runs(Part::Saturation) {
+        saturation(opts, &mut report).await?;
+    }
+    if opts.runs(Part::Memory) && opts.inflight > 0 {
+        let rss = inflight_rss(opts).await?;
+        report.inflight = opts.inflight;
+        report.idle_rss_mb = rss.idle_mb;
+        report.peak_rss_mb = rss.peak_mb;
+        report.inflight_ok = rss.ok;
+        report.inflight_not_ok = rss.not_ok;
+    }
+    if opts.runs(Part::Everyday) {
+        report.everyday = Some(crate::everyday::run(opts).await?);
+    }
+    Ok(report)
+}
+
+/// (a) The saturation ramp, then (b) the latency the gateway adds at half of saturation.
+async fn saturation(opts: &BenchOptions, report: &mut BenchReport) -> Result<(), String> {
     let mut best = 0.0f64;
     for &c in &opts.concurrency {
         let Measured {
@@ -267,13 +327,12 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         let grew = step.tps > best * 1.05;
         let exploded = step.p99_ms > opts.max_p99_ms;
         best = best.max(step.tps);
-        ramp.push(step);
+        report.ramp.push(step);
         if !grew || exploded {
             break;
         }
     }
 
-    // (b) Latency the gateway adds, at half of saturation.
     let half_rate = ((best / 2.0) as u64).max(1);
     let Measured {
         report: gw,
@@ -291,33 +350,18 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
         "half rate {half_rate}/s direct to the simulator: {:.0} req/s p50 {:.3} ms p99 {:.3} ms cpu {:.1} µs/req",
         di.tps, di.p50_ms, di.p99_ms, di_cpu
     );
-
-    // (c) Peak RSS with `inflight` requests in flight.
-    let rss = if opts.inflight > 0 {
-        inflight_rss(opts).await?
-    } else {
-        RssFigures::default()
-    };
-
-    Ok(BenchReport {
-        ramp,
-        saturation_tps: best,
-        half_rate,
-        gateway_p50_ms: gw.p50_ms,
-        gateway_p99_ms: gw.p99_ms,
-        gateway_tps: gw.tps,
-        direct_p50_ms: di.p50_ms,
-        direct_p99_ms: di.p99_ms,
-        direct_tps: di.tps,
-        added_p50_ms: gw.p50_ms - di.p50_ms,
-        added_p99_ms: gw.p99_ms - di.p99_ms,
-        gateway_cpu_us_per_req: gw_cpu - di_cpu,
-        inflight: if opts.inflight > 0 { opts.inflight } else { 0 },
-        idle_rss_mb: rss.idle_mb,
-        peak_rss_mb: rss.peak_mb,
-        inflight_ok: rss.ok,
-        inflight_not_ok: rss.not_ok,
-    })
+    report.saturation_tps = best;
+    report.half_rate = half_rate;
+    report.gateway_p50_ms = gw.p50_ms;
+    report.gateway_p99_ms = gw.p99_ms;
+    report.gateway_tps = gw.tps;
+    report.direct_p50_ms = di.p50_ms;
+    report.direct_p99_ms = di.p99_ms;
+    report.direct_tps = di.tps;
+    report.added_p50_ms = gw.p50_ms - di.p50_ms;
+    report.added_p99_ms = gw.p99_ms - di.p99_ms;
+    report.gateway_cpu_us_per_req = gw_cpu - di_cpu;
+    Ok(())
 }
 
 #[derive(Default)]
@@ -341,16 +385,6 @@ fn proc_status_mb(pid: u32, field: &str) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-/// Kills the child gateway when the phase ends, however it ends.
-struct ChildGuard(std::process::Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The spec the child gateway loads: the one given, else the embedded Hecto TOML written into
 /// `dir` — never a path of the tree the binary was built in, which need not exist where it runs.
 fn spec_file(given: Option<&std::path::Path>, dir: &std::path::Path) -> Result<PathBuf, String> {
@@ -362,17 +396,50 @@ fn spec_file(given: Option<&std::path::Path>, dir: &std::path::Path) -> Result<P
     Ok(path)
 }
 
-async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
-    let sim = lean_bank(opts.inflight_latency_ms).await?;
-    let dir = data_dir("rss");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let limit = opts.inflight * 2;
-    let spec = spec_file(opts.spec.as_deref(), &dir)?;
-    let config = format!(
-        r#"[server]
+/// A gateway as a child `fep run` process (so its figures are its own and it runs as in
+/// production): one institution `hecto` on one duplex link to a simulator, a fresh journal.
+/// Killed, and its directory removed, when dropped — however the phase ends.
+pub(crate) struct ChildGateway {
+    child: std::process::Child,
+    dir: PathBuf,
+    /// Its native-protocol address.
+    pub native: String,
+    /// Its HTTP API address (empty when started without one).
+    pub http: String,
+}
+
+impl Drop for ChildGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl ChildGateway {
+    /// Starts it on `sim` with room for `limit` requests in flight and queued, the HTTP API
+    /// on a free port when `http`; returns once it has printed its readiness line.
+    pub(crate) async fn start(
+        opts: &BenchOptions,
+        tag: &str,
+        sim: SocketAddr,
+        limit: usize,
+        request_timeout: &str,
+        http: bool,
+    ) -> Result<ChildGateway, String> {
+        let dir = data_dir(tag);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let spec = spec_file(opts.spec.as_deref(), &dir)?;
+        let http_listen = if http {
+            "http_listen = \"127.0.0.1:0\"\n"
+        } else {
+            ""
+        };
+        let config = format!(
+            r#"[server]
 native_listen = "127.0.0.1:0"
-data_dir = "{data}"
+{http_listen}data_dir = "{data}"
 journal_sync = "{sync}"
 
 [[institution]]
@@ -380,7 +447,7 @@ name = "hecto"
 spec = "{spec}"
 framing = {{ kind = "ascii", digits = 4, includes_self = false }}
 max_frame = 4096
-request_timeout = "30s"
+request_timeout = "{request_timeout}"
 
 [[institution.links]]
 name = "duplex"
@@ -404,75 +471,100 @@ max_inflight = {limit}
 queue_depth = {limit}
 rate_tps = 1000000
 "#,
-        data = dir.join("data").display(),
-        sync = opts.journal_sync.as_str(),
-        spec = spec.display(),
-        sim = sim.addr(),
-    );
-    let config_path = dir.join("fep.toml");
-    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = std::process::Command::new(exe)
-        .arg("run")
-        .arg("--config")
-        .arg(&config_path)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| format!("spawn fep run: {e}"))?;
-    let stdout = child.stdout.take();
-    let child = ChildGuard(child);
-    let pid = child.0.id();
-    // The readiness line carries `native=<addr>`.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        if let Some(out) = stdout {
-            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+            data = dir.join("data").display(),
+            sync = opts.journal_sync.as_str(),
+            spec = spec.display(),
+        );
+        let config_path = dir.join("fep.toml");
+        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = std::process::Command::new(exe)
+            .arg("run")
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn fep run: {e}"))?;
+        let stdout = child.stdout.take();
+        let mut gateway = ChildGateway {
+            child,
+            dir,
+            native: String::new(),
+            http: String::new(),
+        };
+        // The readiness line carries `native=<addr> http=<addr>`.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Some(out) = stdout {
+                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
             }
-        }
-    });
-    let native = tokio::task::spawn_blocking(move || {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            let line = rx.recv_timeout(left).ok()?;
-            if let Some(addr) = line
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("native="))
-            {
-                return Some(addr.to_owned());
+        });
+        let ready = tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                let line = rx.recv_timeout(left).ok()?;
+                if line.contains("native=") {
+                    return Some(line);
+                }
             }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .ok_or("child gateway did not report readiness within 20 s")?;
-
-    // Wait until it has signed on: a probe request answered ok.
-    let client = fep_client::client::Client::connect(native.as_str())
+            None
+        })
         .await
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let probe = client
-            .request(
-                "hecto",
-                bytes::Bytes::from(load::sample_telegram(0, false)),
-                Duration::from_secs(10),
-            )
-            .await;
-        if probe.is_ok_and(|r| r.outcome == fep_client::protocol::Outcome::Ok) {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err("child gateway did not answer a probe within 15 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        .ok()
+        .flatten()
+        .ok_or("child gateway did not report readiness within 20 s")?;
+        let token = |key: &str| {
+            ready
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        gateway.native = token("native=");
+        gateway.http = token("http=");
+        Ok(gateway)
     }
-    drop(client);
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until it has signed on: a probe request answered ok.
+    pub(crate) async fn wait_answering(&self) -> Result<(), String> {
+        let client = fep_client::client::Client::connect(self.native.as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let probe = client
+                .request(
+                    "hecto",
+                    bytes::Bytes::from(load::sample_telegram(0, false)),
+                    Duration::from_secs(10),
+                )
+                .await;
+            if probe.is_ok_and(|r| r.outcome == fep_client::protocol::Outcome::Ok) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("child gateway did not answer a probe within 15 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
+    let sim = lean_bank(opts.inflight_latency_ms).await?;
+    let limit = opts.inflight * 2;
+    let child = ChildGateway::start(opts, "rss", sim.addr(), limit, "30s", false).await?;
+    let pid = child.pid();
+    child.wait_answering().await?;
     let idle_mb = proc_status_mb(pid, "VmRSS:");
 
     let sampling = Arc::new(AtomicBool::new(true));
@@ -489,7 +581,7 @@ rate_tps = 1000000
     };
     // Three rounds of the simulator's latency: every worker keeps one request in flight.
     let lo = LoadOptions {
-        addr: native,
+        addr: child.native.clone(),
         institutions: vec!["hecto".into()],
         concurrency: opts.inflight,
         rate: 0,
@@ -506,7 +598,6 @@ rate_tps = 1000000
         proc_status_mb(pid, "VmHWM:").max(peak_kib.load(Ordering::Relaxed) as f64 / 1024.0);
     drop(child);
     sim.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
     let report = report?;
     eprintln!(
         "{} in flight ({} ms answers): gateway RSS idle {:.1} MB, peak {:.1} MB; {} ok, {} not ok",
@@ -528,6 +619,26 @@ rate_tps = 1000000
 /// Prints the results table and a final JSON line.
 pub fn print(report: &BenchReport) {
     println!("== fep bench ==");
+    if !report.ramp.is_empty() {
+        print_saturation(report);
+    }
+    if report.inflight > 0 {
+        println!(
+            "memory: {} requests in flight: gateway RSS idle {:.1} MB, peak {:.1} MB ({} ok, {} not ok)",
+            report.inflight,
+            report.idle_rss_mb,
+            report.peak_rss_mb,
+            report.inflight_ok,
+            report.inflight_not_ok
+        );
+    }
+    if let Some(everyday) = &report.everyday {
+        crate::everyday::print(everyday);
+    }
+    println!("{}", serde_json::to_string(report).unwrap_or_default());
+}
+
+fn print_saturation(report: &BenchReport) {
     println!("saturation ramp (zero-latency simulator, one duplex link, in-process load):");
     println!("  concurrency      req/s    p50 ms    p99 ms  cpu µs/req  not ok");
     for s in &report.ramp {
@@ -555,17 +666,6 @@ pub fn print(report: &BenchReport) {
         "  gateway CPU per request: {:.1} µs (process CPU per request, gateway run minus direct run)",
         report.gateway_cpu_us_per_req
     );
-    if report.inflight > 0 {
-        println!(
-            "memory: {} requests in flight: gateway RSS idle {:.1} MB, peak {:.1} MB ({} ok, {} not ok)",
-            report.inflight,
-            report.idle_rss_mb,
-            report.peak_rss_mb,
-            report.inflight_ok,
-            report.inflight_not_ok
-        );
-    }
-    println!("{}", serde_json::to_string(report).unwrap_or_default());
 }
 
 #[cfg(test)]

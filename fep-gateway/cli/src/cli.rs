@@ -58,10 +58,14 @@ enum Command {
         #[command(flatten)]
         spec: SpecSimArgs,
     },
-    /// Load generator over the native protocol.
+    /// Load generator over the native protocol (or the HTTP API with `--http`).
     Load {
         #[command(flatten)]
         options: crate::load::LoadOptions,
+        /// Send over the gateway's HTTP API at this base URL (e.g. `http://127.0.0.1:7780`)
+        /// instead of the native protocol; `--addr` and `--connections` are then not used.
+        #[arg(long)]
+        http: Option<String>,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,
@@ -442,22 +446,29 @@ async fn run_async(command: Command) -> ExitCode {
                 .map_err(|e| e.to_string()),
             Some(path) => run_spec_sim(path, &spec, &config).await,
         },
-        Command::Load { options, json } => {
+        Command::Load {
+            options,
+            http,
+            json,
+        } => {
             let bar = indicatif::ProgressBar::new_spinner();
             let shown = bar.clone();
-            match crate::load::run(&options, move |live, elapsed| {
+            let progress = move |live: &crate::load::LiveCounters, elapsed| {
                 shown.set_message(crate::load::progress_line(live, elapsed))
-            })
-            .await
-            {
+            };
+            let report = match &http {
+                Some(base) => crate::load::run_http(&options, base, progress).await,
+                None => crate::load::run(&options, progress).await,
+            };
+            match report {
                 Ok(report) => {
                     bar.finish_and_clear();
                     if json {
                         println!("{}", serde_json::to_string(&report).unwrap_or_default());
                     } else {
                         println!(
-                            "requests {}  ok {}  declined {}  unknown {}  rejected {}  lost {}\nthroughput {:.0} req/s\nlatency p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-                            report.requests, report.ok, report.declined, report.unknown, report.rejected, report.lost,
+                            "requests {}  ok {}  declined {}  unknown {}  rejected {}  lost {}  sent late {}\nthroughput {:.0} req/s\nlatency p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                            report.requests, report.ok, report.declined, report.unknown, report.rejected, report.lost, report.late,
                             report.tps, report.p50_ms, report.p90_ms, report.p99_ms, report.p999_ms, report.max_ms
                         );
                     }

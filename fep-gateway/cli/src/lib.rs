@@ -3,10 +3,12 @@
 //! - [`cli`]: argument parsing and dispatch (`run`, `check`, `demo`, `sim`, `load`, `bench`,
 //!   `decode`, `journal`, …).
 //! - [`demo`]: simulated institutions + the gateway + a load, with a live summary.
-//! - [`load`]: the load generator (native protocol), with a latency histogram.
-//! - [`bench`]: the gateway benchmark (saturation, added latency, RSS).
+//! - [`load`]: the load generator (native protocol or HTTP API), with a latency histogram.
+//! - [`bench`](mod@bench): the gateway benchmark (saturation, added latency, RSS).
+//! - [`everyday`]: `fep bench`'s everyday-load table (fixed rates, native and HTTP vs direct).
 
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod everyday;
 pub mod load;

@@ -1,5 +1,8 @@
-//! `fep load`: a load generator over the native client, with a live progress line and an
-//! HDR-histogram latency summary.
+//! `fep load`: a load generator over the native client ([`run`]), the HTTP API
+//! ([`run_http`], `fep load --http`) or straight to an institution ([`run_direct`], the
+//! benchmark's baseline), with a live progress line and an HDR-histogram latency summary.
+//! All three share one worker loop ([`drive`]): closed loop, or paced at a fixed rate with
+//! the workers taking turns ([`send_offset`]).
 //!
 //! Every request is accounted for: each one ends in exactly one of ok / declined / unknown /
 //! rejected, or — if the client itself gave up (connection lost, no answer at all) — `lost`.
@@ -7,7 +10,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -45,6 +50,22 @@ pub struct LoadOptions {
     pub connections: usize,
 }
 
+impl LoadOptions {
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(u64::from(self.timeout_ms))
+    }
+
+    /// Whether the `n`-th request is a name inquiry (else a transfer).
+    fn inquiry(&self, n: u64) -> bool {
+        n % 100 < u64::from(self.inquiry_percent)
+    }
+
+    /// Which of `count` connections the `n`-th request goes on: a worker keeps to one.
+    fn connection_of(&self, n: u64, count: usize) -> usize {
+        ((n % self.concurrency.max(1) as u64) as usize) % count.max(1)
+    }
+}
+
 /// Counts and latency of one load run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LoadReport {
@@ -60,6 +81,12 @@ pub struct LoadReport {
     pub rejected: u64,
     /// No answer at all (client error): must be 0.
     pub lost: u64,
+    /// Paced requests that fell due while their worker was still waiting for its previous
+    /// answer, so left late: their latency is timed from when they left, so with many of them
+    /// the tail is understated (coordinated omission). More workers fix it. (Every paced
+    /// request may leave up to ~2 ms after its time, by tokio's 1 ms timer; that is not
+    /// counted.)
+    pub late: u64,
     /// Requests per second over the run.
     pub tps: f64,
     /// Latency percentiles in milliseconds.
@@ -74,6 +101,9 @@ pub struct LoadReport {
     pub max_ms: f64,
     /// Wall time of the run in seconds.
     pub elapsed_s: f64,
+    /// The latencies themselves (µs), so runs can be merged (`fep bench`'s rounds).
+    #[serde(skip)]
+    pub latency: Option<Histogram<u64>>,
 }
 
 /// Live counters shared by the workers and the progress line.
@@ -91,9 +121,159 @@ pub struct LiveCounters {
     pub rejected: AtomicU64,
     /// Lost.
     pub lost: AtomicU64,
+    /// Sent late (paced loads only).
+    pub late: AtomicU64,
 }
 
 pub use fep_testkit::samples::sample_telegram;
+
+/// How a request ended, as the load tool counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Answered ok.
+    Ok,
+    /// Answered declined.
+    Declined,
+    /// Answered unknown.
+    Unknown,
+    /// Refused (not sent).
+    Rejected,
+    /// No answer at all: a client-side failure.
+    Lost,
+}
+
+impl From<Outcome> for Answer {
+    fn from(o: Outcome) -> Answer {
+        match o {
+            Outcome::Ok => Answer::Ok,
+            Outcome::Declined => Answer::Declined,
+            Outcome::Unknown => Answer::Unknown,
+            Outcome::Rejected => Answer::Rejected,
+        }
+    }
+}
+
+impl LiveCounters {
+    fn count(&self, answer: Answer) {
+        let counter = match answer {
+            Answer::Ok => &self.ok,
+            Answer::Declined => &self.declined,
+            Answer::Unknown => &self.unknown,
+            Answer::Rejected => &self.rejected,
+            Answer::Lost => &self.lost,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// When, after the start, worker `w` of `workers` sends its `k`-th request at `rate` requests
+/// per second in total (`None` when not paced, `rate` 0). The workers take turns: request
+/// `k * workers + w` leaves at `(k * workers + w) / rate`, one every `1 / rate` seconds.
+/// (Before, every worker started at the same instant with the same gap, so all `workers`
+/// requests left together once every `workers / rate` seconds: bursts of 256 at 1,000 req/s.)
+pub fn send_offset(rate: u64, workers: usize, w: usize, k: u64) -> Option<Duration> {
+    if rate == 0 {
+        return None;
+    }
+    let index = u128::from(k) * workers as u128 + w as u128;
+    let nanos = index * 1_000_000_000 / u128::from(rate);
+    Some(Duration::from_nanos(
+        u64::try_from(nanos).unwrap_or(u64::MAX),
+    ))
+}
+
+/// A new latency histogram in microseconds (1 µs .. 120 s, 3 significant digits).
+fn histogram() -> Result<Histogram<u64>, String> {
+    Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())
+}
+
+/// The worker loop shared by every kind of load: `opts.concurrency` workers for
+/// `opts.seconds`, paced by [`send_offset`] when `opts.rate` is set, each calling `send(n)`
+/// with a unique `n` and recording how long it took and how it ended; the counters are
+/// `live`. Uses tokio's clock, so tests can run it under `time::pause`.
+pub async fn drive<F, Fut>(
+    opts: &LoadOptions,
+    live: Arc<LiveCounters>,
+    send: F,
+) -> Result<LoadReport, String>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Answer> + Send,
+{
+    let send = Arc::new(send);
+    let started = Instant::now();
+    let until = started + Duration::from_secs(opts.seconds);
+    let workers = opts.concurrency.max(1);
+    let rate = opts.rate;
+    let mut tasks = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let (send, live) = (send.clone(), live.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut hist = histogram().ok();
+            for k in 0u64.. {
+                match send_offset(rate, workers, w, k) {
+                    Some(offset) => {
+                        let at = started + offset;
+                        let now = Instant::now();
+                        // A worker behind its schedule stops on time too.
+                        if at >= until || now >= until {
+                            break;
+                        }
+                        // Due while its worker still waited for the previous answer.
+                        if k > 0 && now > at {
+                            live.late.fetch_add(1, Ordering::Relaxed);
+                        }
+                        tokio::time::sleep_until(at).await;
+                    }
+                    None if Instant::now() >= until => break,
+                    None => {}
+                }
+                live.requests.fetch_add(1, Ordering::Relaxed);
+                // Building the request (the closure's synchronous part) is not timed.
+                let request = send(k * workers as u64 + w as u64);
+                let t0 = Instant::now();
+                let answer = request.await;
+                let micros = t0.elapsed().as_micros() as u64;
+                live.count(answer);
+                if let Some(h) = hist.as_mut() {
+                    let _ = h.record(micros.max(1));
+                }
+            }
+            hist
+        }));
+    }
+    let mut merged = histogram()?;
+    for t in tasks {
+        if let Ok(Some(h)) = t.await {
+            let _ = merged.add(&h);
+        }
+    }
+    Ok(report(&live, &merged, started.elapsed().as_secs_f64()))
+}
+
+/// Calls `progress` about every 200 ms until dropped.
+struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Ticker {
+    fn start(
+        live: Arc<LiveCounters>,
+        progress: impl Fn(&LiveCounters, Duration) + Send + Sync + 'static,
+    ) -> Ticker {
+        let started = Instant::now();
+        Ticker(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                progress(&live, started.elapsed());
+            }
+        }))
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Runs a load against a gateway; `progress` is called about every 200 ms with the counters.
 pub async fn run(
@@ -109,79 +289,137 @@ pub async fn run(
         );
     }
     let live = Arc::new(LiveCounters::default());
-    let started = Instant::now();
-    let until = started + Duration::from_secs(opts.seconds);
-    let workers = opts.concurrency.max(1);
-    // Pacing: each worker waits its share of the interval between requests.
-    let per_worker_gap =
-        (opts.rate > 0).then(|| Duration::from_secs_f64(workers as f64 / opts.rate as f64));
-    let mut tasks = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let client = clients[w % clients.len()].clone();
-        let live = live.clone();
-        let institutions = opts.institutions.clone();
-        let (timeout_ms, inquiry_percent) = (opts.timeout_ms, u64::from(opts.inquiry_percent));
-        tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).ok();
-            let mut n = w as u64;
-            let mut next = Instant::now();
-            while Instant::now() < until {
-                if let Some(gap) = per_worker_gap {
-                    tokio::time::sleep_until(next.into()).await;
-                    next += gap;
-                }
-                let institution = &institutions[(n as usize) % institutions.len()];
-                let telegram = Bytes::from(sample_telegram(n, n % 100 < inquiry_percent));
-                n += workers as u64;
-                live.requests.fetch_add(1, Ordering::Relaxed);
-                let t0 = Instant::now();
-                // The client's own deadline is the gateway's timeout plus a grace period.
-                let result = client
-                    .request(
-                        institution,
-                        telegram,
-                        Duration::from_millis(u64::from(timeout_ms)),
-                    )
-                    .await;
-                let micros = t0.elapsed().as_micros() as u64;
-                let counter = match result {
-                    Ok(r) => match r.outcome {
-                        Outcome::Ok => &live.ok,
-                        Outcome::Declined => &live.declined,
-                        Outcome::Unknown => &live.unknown,
-                        Outcome::Rejected => &live.rejected,
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "request lost by the client");
-                        &live.lost
-                    }
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Some(h) = hist.as_mut() {
-                    let _ = h.record(micros.max(1));
+    let _ticker = Ticker::start(live.clone(), progress);
+    let o = opts.clone();
+    drive(opts, live, move |n| {
+        let client = clients[o.connection_of(n, clients.len())].clone();
+        let institution = o.institutions[(n as usize) % o.institutions.len().max(1)].clone();
+        let (telegram, timeout) = (Bytes::from(sample_telegram(n, o.inquiry(n))), o.timeout());
+        async move {
+            match client.request(&institution, telegram, timeout).await {
+                Ok(r) => Answer::from(r.outcome),
+                Err(e) => {
+                    tracing::warn!(error = %e, "request lost by the client");
+                    Answer::Lost
                 }
             }
-            hist
-        }));
-    }
-    let ticker = {
-        let live = live.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                progress(&live, started.elapsed());
+        }
+    })
+    .await
+}
+
+/// The JSON body of `POST /v1/institutions/{name}/messages` for the `n`-th request: the same
+/// transfer or name inquiry as [`sample_telegram`], as named fields (docs/http-api.md §2).
+pub fn http_body(n: u64, inquiry: bool) -> serde_json::Value {
+    if inquiry {
+        serde_json::json!({
+            "type": "6000/100",
+            "fields": {
+                "account": format!("1102{:08}", n % 100_000_000),
+                "real_name_no": "900101",
+                "bank_code": "088",
             }
         })
-    };
-    let mut merged =
-        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?;
-    for t in tasks {
-        if let Ok(Some(h)) = t.await {
-            let _ = merged.add(&h);
-        }
+    } else {
+        serde_json::json!({
+            "type": "2000/100",
+            "fields": {
+                "wd_account": "110123456789",
+                "amount": 10_000 + (n % 90_000),
+                "dep_bank": "088",
+                "dep_account": format!("3333{:08}", n % 100_000_000),
+                "memo": "급여이체",
+            }
+        })
     }
-    ticker.abort();
-    Ok(report(&live, &merged, started.elapsed().as_secs_f64()))
+}
+
+/// How an HTTP answer counts: a 200's `outcome`; any other status is a refusal (`rejected`:
+/// the gateway answered and sent nothing); no answer at all is `lost`.
+fn http_answer(status: u16, body: &[u8]) -> Answer {
+    #[derive(serde::Deserialize)]
+    struct Sent {
+        outcome: String,
+    }
+    if status != 200 {
+        return Answer::Rejected;
+    }
+    match serde_json::from_slice::<Sent>(body).map(|s| s.outcome) {
+        Ok(o) if o == "ok" => Answer::Ok,
+        Ok(o) if o == "declined" => Answer::Declined,
+        Ok(o) if o == "unknown" => Answer::Unknown,
+        Ok(o) if o == "rejected" => Answer::Rejected,
+        _ => Answer::Lost,
+    }
+}
+
+/// The same load as [`run`] through the gateway's HTTP API at `base` (e.g.
+/// `http://127.0.0.1:7780`): `POST {base}/v1/institutions/{name}/messages` with
+/// [`http_body`], on keep-alive connections (at most one per worker). `opts.addr` and
+/// `opts.connections` are ignored.
+pub async fn run_http(
+    opts: &LoadOptions,
+    base: &str,
+    progress: impl Fn(&LiveCounters, Duration) + Send + Sync + 'static,
+) -> Result<LoadReport, String> {
+    let timeout = opts.timeout();
+    // Plain http:// only; but reqwest is built with rustls (for the gateway's webhooks) and
+    // wants a TLS configuration with a crypto provider.
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("http client: {e}"))?
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .pool_max_idle_per_host(opts.concurrency.max(1))
+        .tcp_nodelay(true)
+        // The gateway answers at the request's timeout; the grace covers transit.
+        .timeout(timeout + Duration::from_secs(1))
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
+    let base = base.trim_end_matches('/').to_owned();
+    let urls: Arc<Vec<String>> = Arc::new(
+        opts.institutions
+            .iter()
+            .map(|i| format!("{base}/v1/institutions/{i}/messages"))
+            .collect(),
+    );
+    if urls.is_empty() {
+        return Err("no institution to send to".into());
+    }
+    let live = Arc::new(LiveCounters::default());
+    let _ticker = Ticker::start(live.clone(), progress);
+    let o = opts.clone();
+    drive(opts, live, move |n| {
+        let mut body = http_body(n, o.inquiry(n));
+        body["timeout_ms"] = o.timeout_ms.into();
+        let post = http.post(urls[(n as usize) % urls.len()].as_str());
+        async move {
+            let sent = post
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await;
+            let answered = match sent {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    resp.bytes().await.map(|b| (status, b))
+                }
+                Err(e) => Err(e),
+            };
+            match answered {
+                Ok((status, body)) => http_answer(status, &body),
+                Err(e) => {
+                    tracing::warn!(error = %e, "http request lost by the client");
+                    Answer::Lost
+                }
+            }
+        }
+    })
+    .await
 }
 
 fn report(live: &LiveCounters, merged: &Histogram<u64>, elapsed: f64) -> LoadReport {
@@ -194,6 +432,7 @@ fn report(live: &LiveCounters, merged: &Histogram<u64>, elapsed: f64) -> LoadRep
         unknown: get(&live.unknown),
         rejected: get(&live.rejected),
         lost: get(&live.lost),
+        late: get(&live.late),
         tps: get(&live.requests) as f64 / elapsed.max(1e-9),
         p50_ms: ms(0.5),
         p90_ms: ms(0.9),
@@ -201,6 +440,7 @@ fn report(live: &LiveCounters, merged: &Histogram<u64>, elapsed: f64) -> LoadRep
         p999_ms: ms(0.999),
         max_ms: merged.max() as f64 / 1000.0,
         elapsed_s: elapsed,
+        latency: Some(merged.clone()),
     }
 }
 
@@ -298,97 +538,60 @@ pub async fn run_direct(opts: &LoadOptions) -> Result<LoadReport, String> {
     for _ in 0..opts.connections.max(1) {
         conns.push(Arc::new(DirectConn::open(&opts.addr).await?));
     }
+    let conns = Arc::new(conns);
     let live = Arc::new(LiveCounters::default());
     let next_no = Arc::new(AtomicU64::new(1));
     let profile = Arc::new(fep_gateway::profile::Profile::hecto(
         fep_gateway::profile::HectoContract::DEMO,
     ));
-    let started = Instant::now();
-    let until = started + Duration::from_secs(opts.seconds);
-    let workers = opts.concurrency.max(1);
-    let per_worker_gap =
-        (opts.rate > 0).then(|| Duration::from_secs_f64(workers as f64 / opts.rate as f64));
-    let mut tasks = Vec::with_capacity(workers);
-    for w in 0..workers {
-        let conn = conns[w % conns.len()].clone();
-        let (live, next_no, profile) = (live.clone(), next_no.clone(), profile.clone());
-        let (timeout, inquiry_percent) = (
-            Duration::from_millis(u64::from(opts.timeout_ms)),
-            u64::from(opts.inquiry_percent),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).ok();
-            let mut n = w as u64;
-            let mut next = Instant::now();
-            while Instant::now() < until {
-                if let Some(gap) = per_worker_gap {
-                    tokio::time::sleep_until(next.into()).await;
-                    next += gap;
-                }
-                let mut telegram = sample_telegram(n, n % 100 < inquiry_percent);
-                n += workers as u64;
-                let no = next_no.fetch_add(1, Ordering::Relaxed) as u32;
-                let now = fep_gateway::clock::SystemClock
-                    .now()
-                    .with_timezone(&fep_gateway::clock::KST);
-                live.requests.fetch_add(1, Ordering::Relaxed);
-                let t0 = Instant::now();
-                let stamped = profile.stamp(
-                    &mut telegram,
-                    no,
-                    fep_gateway::clock::day_of(&now),
-                    fep_gateway::clock::hms_of(&now),
-                );
-                let answer = match profile.key(&telegram).filter(|_| stamped) {
-                    Some(key) => {
-                        let (tx, rx) = tokio::sync::oneshot::channel();
-                        conn.pending
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(key, tx);
-                        let sent = conn.out.send(Bytes::from(telegram)).await.is_ok();
-                        let answer = match sent {
-                            true => tokio::time::timeout(timeout, rx)
-                                .await
-                                .ok()
-                                .and_then(Result::ok),
-                            false => None,
-                        };
-                        if answer.is_none() {
-                            conn.pending
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .remove(&key);
-                        }
-                        answer
-                    }
-                    None => None,
-                };
-                let micros = t0.elapsed().as_micros() as u64;
-                let counter = match answer {
-                    Some(frame) => match profile.verdict(&frame) {
-                        fep_gateway::profile::Verdict::Ok => &live.ok,
-                        fep_gateway::profile::Verdict::Declined(_) => &live.declined,
-                        fep_gateway::profile::Verdict::Unknown(_) => &live.unknown,
-                    },
-                    None => &live.lost,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                if let Some(h) = hist.as_mut() {
-                    let _ = h.record(micros.max(1));
+    let o = opts.clone();
+    drive(opts, live, move |n| {
+        let conn = conns[o.connection_of(n, conns.len())].clone();
+        let (next_no, profile) = (next_no.clone(), profile.clone());
+        let (mut telegram, timeout) = (sample_telegram(n, o.inquiry(n)), o.timeout());
+        async move {
+            let no = next_no.fetch_add(1, Ordering::Relaxed) as u32;
+            let now = fep_gateway::clock::SystemClock
+                .now()
+                .with_timezone(&fep_gateway::clock::KST);
+            let stamped = profile.stamp(
+                &mut telegram,
+                no,
+                fep_gateway::clock::day_of(&now),
+                fep_gateway::clock::hms_of(&now),
+            );
+            let Some(key) = profile.key(&telegram).filter(|_| stamped) else {
+                return Answer::Lost;
+            };
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            conn.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, tx);
+            let answer = match conn.out.send(Bytes::from(telegram)).await {
+                Ok(()) => tokio::time::timeout(timeout, rx)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                Err(_) => None,
+            };
+            match answer {
+                Some(frame) => match profile.verdict(&frame) {
+                    fep_gateway::profile::Verdict::Ok => Answer::Ok,
+                    fep_gateway::profile::Verdict::Declined(_) => Answer::Declined,
+                    fep_gateway::profile::Verdict::Unknown(_) => Answer::Unknown,
+                },
+                None => {
+                    conn.pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&key);
+                    Answer::Lost
                 }
             }
-            hist
-        }));
-    }
-    let mut merged =
-        Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?;
-    for t in tasks {
-        if let Ok(Some(h)) = t.await {
-            let _ = merged.add(&h);
         }
-    }
-    Ok(report(&live, &merged, started.elapsed().as_secs_f64()))
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -413,5 +616,133 @@ mod tests {
                 expected
             );
         }
+    }
+
+    fn paced(concurrency: usize, rate: u64, seconds: u64) -> LoadOptions {
+        LoadOptions {
+            addr: String::new(),
+            institutions: vec!["hecto".into()],
+            concurrency,
+            rate,
+            seconds,
+            inquiry_percent: 0,
+            timeout_ms: 1000,
+            connections: 1,
+        }
+    }
+
+    #[test]
+    fn the_send_schedule_spreads_the_rate_over_the_workers() {
+        assert_eq!(send_offset(0, 4, 1, 1), None);
+        // 256 workers at 1,000 req/s: request 2 × 256 + 3 leaves at 515 ms.
+        assert_eq!(
+            send_offset(1000, 256, 3, 2),
+            Some(Duration::from_millis(515))
+        );
+        // Consecutive requests of one worker are `workers / rate` apart; neighbours 1 / rate.
+        assert_eq!(
+            send_offset(5000, 64, 0, 1),
+            Some(Duration::from_micros(12_800))
+        );
+        assert_eq!(
+            send_offset(5000, 64, 1, 0),
+            Some(Duration::from_micros(200))
+        );
+    }
+
+    /// Paced: one request every 1 / rate seconds, workers taking turns, none at the same
+    /// instant (before: all workers at once, then all again `workers / rate` later).
+    #[tokio::test(start_paused = true)]
+    async fn paced_workers_send_one_request_every_interval() {
+        let started = Instant::now();
+        let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = sent.clone();
+        let live = Arc::new(LiveCounters::default());
+        drive(&paced(4, 500, 1), live.clone(), move |n| {
+            let log = log.clone();
+            async move {
+                log.lock().expect("log").push((n, started.elapsed()));
+                Answer::Ok
+            }
+        })
+        .await
+        .expect("driven");
+        let mut sent = sent.lock().expect("log").clone();
+        sent.sort();
+        assert_eq!(sent.len(), 500);
+        for (i, &(n, at)) in sent.iter().enumerate() {
+            assert_eq!(n, i as u64);
+            // tokio's timer has millisecond ticks: at most one tick late.
+            let due = Duration::from_millis(2 * i as u64);
+            assert!(
+                at >= due && at <= due + Duration::from_millis(1),
+                "#{i} at {at:?}"
+            );
+        }
+        assert_eq!(live.requests.load(Ordering::Relaxed), 500);
+        assert_eq!(live.ok.load(Ordering::Relaxed), 500);
+        assert_eq!(live.late.load(Ordering::Relaxed), 0);
+    }
+
+    /// A worker still waiting for its answer when its next request is due sends it late, and
+    /// that is counted: 2 workers at 100 req/s have 20 ms each, answers take 50 ms.
+    #[tokio::test(start_paused = true)]
+    async fn requests_a_busy_worker_sends_after_their_time_are_counted_late() {
+        let report = drive(&paced(2, 100, 1), Arc::default(), |_| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Answer::Ok
+        })
+        .await
+        .expect("driven");
+        // Each worker sends every 50 ms instead of every 20: 20 each in the second, all but
+        // the first two late.
+        assert_eq!(report.requests, 40);
+        assert_eq!(report.late, 38);
+    }
+
+    /// Not paced: each worker sends again as soon as it is answered, until the time is up;
+    /// every request is counted once, by how it ended.
+    #[tokio::test(start_paused = true)]
+    async fn closed_loop_workers_send_back_to_back_until_the_end() {
+        let live = Arc::new(LiveCounters::default());
+        let report = drive(&paced(2, 0, 1), live.clone(), |n| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if n % 2 == 0 {
+                Answer::Ok
+            } else {
+                Answer::Lost
+            }
+        })
+        .await
+        .expect("driven");
+        assert_eq!(live.requests.load(Ordering::Relaxed), 20);
+        assert_eq!(live.ok.load(Ordering::Relaxed), 10);
+        assert_eq!(live.lost.load(Ordering::Relaxed), 10);
+        assert_eq!((report.requests, report.ok, report.lost), (20, 10, 10));
+        let hist = report.latency.expect("latencies");
+        assert_eq!(hist.len(), 20);
+        assert_eq!(hist.value_at_quantile(0.5) / 1000, 100);
+    }
+
+    #[test]
+    fn http_answers_count_by_outcome_and_status() {
+        assert_eq!(
+            http_answer(200, br#"{"id":"1","outcome":"ok"}"#),
+            Answer::Ok
+        );
+        assert_eq!(
+            http_answer(200, br#"{"outcome":"declined"}"#),
+            Answer::Declined
+        );
+        assert_eq!(
+            http_answer(200, br#"{"outcome":"unknown"}"#),
+            Answer::Unknown
+        );
+        assert_eq!(
+            http_answer(200, br#"{"outcome":"rejected"}"#),
+            Answer::Rejected
+        );
+        assert_eq!(http_answer(503, br#"{"error":{}}"#), Answer::Rejected);
+        assert_eq!(http_answer(200, b"not json"), Answer::Lost);
     }
 }

@@ -97,6 +97,11 @@ pub(crate) async fn serve(
     let app = router(registry, journal, idempotency);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    // An answer leaves at once, as on the native listener: with Nagle's algorithm a response
+    // written while the previous one is unacknowledged waits for the client's delayed ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
