@@ -27,6 +27,8 @@ pub struct Resolved {
     pub config: Config,
     /// What the gateway runs with.
     pub settings: GatewaySettings,
+    /// What `fep check` warns about without refusing the file (a key file open to others).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Resolved {
@@ -64,13 +66,15 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     let mut found = Problems {
         locator: &locator,
         list: Vec::new(),
+        warnings: Vec::new(),
     };
     for (path, message) in config.validate() {
         found.at(path, message);
     }
     let mut institutions = Vec::new();
     for (i, inst) in config.institutions.iter().enumerate() {
-        if let Ok(settings) = resolve_institution(inst, &format!("institution[{i}]"), &mut found) {
+        let p = format!("institution[{i}]");
+        if let Ok(settings) = resolve_institution(inst, &p, base, &mut found) {
             institutions.push(settings);
         }
     }
@@ -86,7 +90,12 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         journal_sync: server.journal_sync,
         institutions,
     };
-    Ok(Resolved { config, settings })
+    let warnings = found.warnings;
+    Ok(Resolved {
+        config,
+        settings,
+        warnings,
+    })
 }
 
 /// A step failed and said why in [`Problems`] (or the cross-field rules already did).
@@ -96,6 +105,7 @@ struct Reported;
 struct Problems<'l, 'a> {
     locator: &'l Locator<'a>,
     list: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl Problems<'_, '_> {
@@ -145,6 +155,7 @@ impl Problems<'_, '_> {
 fn resolve_institution(
     inst: &Institution,
     p: &str,
+    base: &Path,
     found: &mut Problems<'_, '_>,
 ) -> Result<InstitutionSettings, Reported> {
     // Every step runs before any `?`, so independent problems are all reported.
@@ -171,6 +182,11 @@ fn resolve_institution(
     let sequence_reserve = match &profile {
         Ok((profile, ..)) => sequence_reserve(inst, profile, p, found),
         Err(_) => Err(Reported),
+    };
+    let encryption = match (&inst.encryption, &profile) {
+        (None, _) => Ok(None),
+        (Some(enc), Ok((profile, ..))) => found.encryption(enc, profile, base, p),
+        (Some(_), Err(_)) => Err(Reported),
     };
     let (profile, framing, max_frame) = profile?;
     Ok(InstitutionSettings {
@@ -201,6 +217,7 @@ fn resolve_institution(
         breaker: Some(breaker?),
         sequence_reserve: sequence_reserve?,
         sequence_warn_percent: inst.sequence.warn_at_percent,
+        encryption: encryption?,
     })
 }
 
@@ -374,6 +391,8 @@ fn resolve_address(target: &str) -> Result<SocketAddr, String> {
         .next()
         .ok_or_else(|| format!("{target:?} resolves to no address"))
 }
+
+mod encryption;
 
 #[cfg(test)]
 mod tests;

@@ -54,7 +54,7 @@ impl SecretKey {
             KeyFormat::Raw => bytes.to_vec(),
             KeyFormat::Hex => {
                 let text = bytes.trim_ascii();
-                if text.len() % 2 != 0 {
+                if !text.len().is_multiple_of(2) {
                     return Err(KeyError::OddHexLength { digits: text.len() });
                 }
                 let digit = |at: usize| -> Result<u8, KeyError> {

@@ -52,7 +52,7 @@ impl Padding {
 
     /// The length of `data` (decrypted whole blocks) without its padding.
     pub(crate) fn unpadded_len(self, data: &[u8]) -> Result<usize, CipherError> {
-        if data.len() % BLOCK != 0 {
+        if !data.len().is_multiple_of(BLOCK) {
             return Err(CipherError::NotBlockMultiple { len: data.len() });
         }
         match self {

@@ -266,7 +266,7 @@ fn checked_fields(
     spans.sort_by_key(|s| (s.offset, s.len));
     spans.dedup();
     for s in &spans {
-        if mode == Mode::Cbc && (s.len == 0 || s.len % BLOCK != 0) {
+        if mode == Mode::Cbc && (s.len == 0 || !s.len.is_multiple_of(BLOCK)) {
             return Err(CipherError::FieldNotBlockMultiple {
                 offset: s.offset,
                 len: s.len,
