@@ -255,3 +255,21 @@ fn check_warns_on_open_key_files_and_ctr_with_a_fixed_iv() {
         .message
         .starts_with("ctr with a fixed or zero IV"));
 }
+
+#[test]
+fn the_body_starts_after_the_familys_header_kibnet_too() {
+    let f = Files::new(&with(BODY), Some(fep_specs::KIBNET_TOML));
+    std::fs::create_dir(f.dir.path().join("keys")).unwrap();
+    std::fs::write(f.dir.path().join("keys/kib.key"), KEY).unwrap();
+    let r = f.resolve().unwrap_or_else(|e| panic!("{e}"));
+    let cipher = &r.settings.institutions[0]
+        .encryption
+        .as_ref()
+        .unwrap()
+        .cipher;
+    // KIBNET's AP COMMON is 300 bytes in both flavours.
+    assert!(
+        format!("{cipher:?}").contains("body from 300"),
+        "{cipher:?}"
+    );
+}
