@@ -21,15 +21,6 @@ use fep_gateway::crypto::{
 use fep_gateway::profile::{HectoContract, Profile, Span};
 use libfuzzer_sys::fuzz_target;
 
-const ALGORITHMS: [Algorithm; 6] = [
-    Algorithm::Aria128,
-    Algorithm::Aria192,
-    Algorithm::Aria256,
-    Algorithm::Aes128,
-    Algorithm::Aes192,
-    Algorithm::Aes256,
-];
-
 /// Every cipher the selector byte can pick.
 fn ciphers() -> &'static [TelegramCipher] {
     static CIPHERS: OnceLock<Vec<TelegramCipher>> = OnceLock::new();
@@ -38,17 +29,32 @@ fn ciphers() -> &'static [TelegramCipher] {
         let by_message = Scope::FieldsByMessage {
             key_fields: hecto.key_fields.clone(),
             messages: vec![
-                ("2000/100".parse().expect("key"), vec![Span { offset: 183, len: 16 }]),
-                ("2000/200".parse().expect("key"), vec![Span { offset: 222, len: 16 }]),
+                (
+                    "2000/100".parse().expect("key"),
+                    vec![Span {
+                        offset: 183,
+                        len: 16,
+                    }],
+                ),
+                (
+                    "2000/200".parse().expect("key"),
+                    vec![Span {
+                        offset: 222,
+                        len: 16,
+                    }],
+                ),
             ],
         };
         let mut out = Vec::new();
-        for (i, algorithm) in ALGORITHMS.into_iter().enumerate() {
+        for (i, algorithm) in Algorithm::ALL.into_iter().enumerate() {
             let key = SecretKey::new((0..algorithm.key_len() as u8).collect());
             let ivs = [
                 IvSource::Zero,
                 IvSource::Fixed([i as u8; 16]),
-                IvSource::Field(Span { offset: 56, len: 16 }),
+                IvSource::Field(Span {
+                    offset: 56,
+                    len: 16,
+                }),
             ];
             for iv in ivs {
                 for (mode, padding) in [
@@ -67,8 +73,14 @@ fn ciphers() -> &'static [TelegramCipher] {
                     let mut scopes = vec![Scope::Body { offset: 100 }];
                     if padding == Padding::None {
                         scopes.push(Scope::Fields(vec![
-                            Span { offset: 100, len: 16 },
-                            Span { offset: 140, len: 32 },
+                            Span {
+                                offset: 100,
+                                len: 16,
+                            },
+                            Span {
+                                offset: 140,
+                                len: 32,
+                            },
                         ]));
                         scopes.push(by_message.clone());
                     }
@@ -90,9 +102,9 @@ fuzz_target!(|data: &[u8]| {
     let cipher = &all[usize::from(pick) % all.len()];
     match cipher.decrypt(wire) {
         Ok(plain) => {
-            let again = cipher
-                .encrypt(&plain)
-                .unwrap_or_else(|e| panic!("{cipher:?}: decrypted, but encrypting back failed: {e}"));
+            let again = cipher.encrypt(&plain).unwrap_or_else(|e| {
+                panic!("{cipher:?}: decrypted, but encrypting back failed: {e}")
+            });
             assert_eq!(again, wire, "{cipher:?}: encrypt(decrypt(x)) != x");
         }
         Err(e) => {

@@ -42,6 +42,16 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Every algorithm offered.
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::Aria128,
+        Algorithm::Aria192,
+        Algorithm::Aria256,
+        Algorithm::Aes128,
+        Algorithm::Aes192,
+        Algorithm::Aes256,
+    ];
+
     /// The key length the algorithm takes, in bytes.
     pub fn key_len(self) -> usize {
         match self {

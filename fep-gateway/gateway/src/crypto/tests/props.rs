@@ -5,15 +5,6 @@ use proptest::prelude::*;
 
 use super::super::*;
 
-const ALGORITHMS: [Algorithm; 6] = [
-    Algorithm::Aria128,
-    Algorithm::Aria192,
-    Algorithm::Aria256,
-    Algorithm::Aes128,
-    Algorithm::Aes192,
-    Algorithm::Aes256,
-];
-
 /// Every mode with the paddings it takes.
 const MODES: [(Mode, Padding); 4] = [
     (Mode::Cbc, Padding::Pkcs7),
@@ -61,7 +52,7 @@ proptest! {
         seed in any::<u8>(),
         which_iv in any::<u8>(),
     ) {
-        for algorithm in ALGORITHMS {
+        for algorithm in Algorithm::ALL {
             for (mode, padding) in MODES {
                 let mut body = body.clone();
                 match padding {
@@ -97,7 +88,7 @@ proptest! {
         seed in any::<u8>(),
         which_iv in any::<u8>(),
     ) {
-        for algorithm in ALGORITHMS {
+        for algorithm in Algorithm::ALL {
             for mode in [Mode::Cbc, Mode::Ctr] {
                 // Fields after the 16-byte IV field, separated by gaps; CBC ones whole blocks.
                 let mut spans = Vec::new();

@@ -15,7 +15,12 @@ fn with(lines: &str) -> String {
 
 /// The files of `config`, with `keys/kib.key` holding `key` (mode `mode`).
 fn files(config: &str, key: &str, mode: u32) -> Files {
-    let f = Files::new(config, Some(fep_specs::HECTO_TOML));
+    files_of(config, fep_specs::HECTO_TOML, key, mode)
+}
+
+/// [`files`] with another spec file.
+fn files_of(config: &str, spec: &str, key: &str, mode: u32) -> Files {
+    let f = Files::new(config, Some(spec));
     let dir = f.dir.path().join("keys");
     std::fs::create_dir(&dir).unwrap();
     let path = dir.join("kib.key");
@@ -99,10 +104,9 @@ fn an_iv_field_of_the_header_is_located_in_the_family() {
     );
     assert_ne!(spec, fep_specs::HECTO_TOML);
     let config = with(&BODY.replace("iv = \"zero\"", "iv = { field = \"header.iv\" }"));
-    let f = Files::new(&config, Some(&spec));
-    std::fs::create_dir(f.dir.path().join("keys")).unwrap();
-    std::fs::write(f.dir.path().join("keys/kib.key"), KEY).unwrap();
-    let r = f.resolve().unwrap_or_else(|e| panic!("{e}"));
+    let r = files_of(&config, &spec, KEY, 0o600)
+        .resolve()
+        .unwrap_or_else(|e| panic!("{e}"));
     let cipher = &r.settings.institutions[0]
         .encryption
         .as_ref()
@@ -258,10 +262,9 @@ fn check_warns_on_open_key_files_and_ctr_with_a_fixed_iv() {
 
 #[test]
 fn the_body_starts_after_the_familys_header_kibnet_too() {
-    let f = Files::new(&with(BODY), Some(fep_specs::KIBNET_TOML));
-    std::fs::create_dir(f.dir.path().join("keys")).unwrap();
-    std::fs::write(f.dir.path().join("keys/kib.key"), KEY).unwrap();
-    let r = f.resolve().unwrap_or_else(|e| panic!("{e}"));
+    let r = files_of(&with(BODY), fep_specs::KIBNET_TOML, KEY, 0o600)
+        .resolve()
+        .unwrap_or_else(|e| panic!("{e}"));
     let cipher = &r.settings.institutions[0]
         .encryption
         .as_ref()
