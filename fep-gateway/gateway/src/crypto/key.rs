@@ -152,4 +152,12 @@ mod tests {
         assert!(k.fingerprint().starts_with("sha256:"));
         assert_eq!(k.fingerprint().len(), "sha256:".len() + 8);
     }
+
+    /// What `xxd -r -p key.hex | sha256sum | cut -c1-8` prints (docs/security.md).
+    #[test]
+    fn the_fingerprint_is_the_start_of_the_keys_sha256() {
+        let hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        let k = SecretKey::parse(KeyFormat::Hex, hex.as_bytes()).unwrap();
+        assert_eq!(k.fingerprint(), "sha256:630dcd29");
+    }
 }
