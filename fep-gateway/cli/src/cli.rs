@@ -489,9 +489,11 @@ async fn run_async(command: Command) -> ExitCode {
 }
 
 async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(), String> {
-    let settings = load_and_resolve(&config)
-        .map_err(|e| e.to_string())?
-        .settings;
+    let resolved = load_and_resolve(&config).map_err(|e| e.to_string())?;
+    for w in &resolved.warnings {
+        tracing::warn!("{w}");
+    }
+    let settings = resolved.settings;
     let clock: SharedClock = match clock_start {
         Some(s) => Arc::new(StartedClock::parse(&s).map_err(|e| format!("--clock-start: {e}"))?),
         None => Arc::new(SystemClock),

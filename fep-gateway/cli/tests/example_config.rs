@@ -271,3 +271,47 @@ fn fep_check_reports_breaker_and_webhook_problems_together() {
     }
     assert_eq!(stderr.lines().count(), 3, "{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn fep_check_warns_on_an_open_key_file_and_never_shows_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let key = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("specs")).unwrap();
+    std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+    std::fs::write(dir.path().join("specs/hecto.toml"), fep_specs::HECTO_TOML).unwrap();
+    let key_file = dir.path().join("keys/hecto.key");
+    std::fs::write(&key_file, key).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The table applies to the last [[institution]] (hecto-split).
+    let text = std::fs::read_to_string(example_path()).unwrap()
+        + "\n[institution.encryption]\nalgorithm = \"aria-256\"\nmode = \"cbc\"\n\
+           padding = \"pkcs7\"\nkey_file = \"keys/hecto.key\"\nkey_format = \"hex\"\n\
+           iv = \"zero\"\nscope = \"body\"\n";
+    let config = dir.path().join("fep.toml");
+    std::fs::write(&config, &text).unwrap();
+    let check = fep_output(&["check".as_ref(), "--config".as_ref(), config.as_ref()]);
+    let stderr = String::from_utf8_lossy(&check.stderr).into_owned();
+    assert!(check.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "ok: 2 institutions, 3 links"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("key_file"))
+        .unwrap()
+        + 1;
+    let want = format!(
+        "warning: {}:{line}:12: institution[1].encryption.key_file: key file ",
+        config.display()
+    );
+    assert!(stderr.starts_with(&want), "{want}\n{stderr}");
+    assert!(
+        stderr.trim_end().ends_with("(mode 644): chmod 600 it"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains(&key[..8]), "{stderr}");
+}

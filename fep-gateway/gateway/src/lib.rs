@@ -24,6 +24,7 @@ pub use fep_client::{framing, protocol};
 pub mod breaker;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod domain;
 pub mod gateway;
 pub mod http;

@@ -206,6 +206,10 @@ pub struct InstitutionSettings {
     pub sequence_reserve: u32,
     /// Usage of the range (percent, 1..=100) from which status and the log warn.
     pub sequence_warn_percent: u32,
+    /// `[institution.encryption]`: the cipher for what goes on the wire (None = clear). The
+    /// engine encrypts after stamping, before journaling, and decrypts before classifying:
+    /// see [`crate::crypto`].
+    pub encryption: Option<crate::crypto::EncryptionSettings>,
 }
 
 impl InstitutionSettings {
@@ -248,6 +252,7 @@ impl InstitutionSettings {
             breaker: Some(ValidBreakerConfig::default()),
             sequence_reserve: crate::config::SequenceReserve::default().numbers(range_len),
             sequence_warn_percent: 80,
+            encryption: None,
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::settings::SignOnPolicy;
 
 mod diagnostic;
 pub mod durations;
+mod encryption;
 mod resolve;
 mod tables;
 mod tls;
@@ -30,6 +31,7 @@ mod validate;
 
 use diagnostic::Locator;
 pub use diagnostic::{ConfigError, Diagnostic, KeyPath, Source};
+pub use encryption::{Encryption, IvConfig, ScopeConfig};
 pub use resolve::{load_and_resolve, resolve_str, Resolved};
 pub use tables::*;
 pub use tls::{ClientAuth, LinkTlsConfig, DEFAULT_HANDSHAKE_TIMEOUT, EXPIRY_WARNING};
@@ -166,6 +168,9 @@ pub struct Institution {
     /// `[institution.breaker]`: circuit breaker (Resilience4j settings); defaults when absent.
     #[serde(default)]
     pub breaker: Option<crate::breaker::BreakerConfig>,
+    /// `[institution.encryption]`: telegram or field encryption on the wire; none when absent.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// `[institution.response_codes]`: codes that mean success, unknown (resolved by inquiry) or

@@ -30,7 +30,7 @@ pub struct Resolved {
     /// What the gateway runs with.
     pub settings: GatewaySettings,
     /// What `fep check` warns about without refusing the file (a TLS certificate expiring
-    /// within 30 days, or expired), located like errors.
+    /// within 30 days, or expired; a key file open to others), located like errors.
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -77,7 +77,8 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     }
     let mut institutions = Vec::new();
     for (i, inst) in config.institutions.iter().enumerate() {
-        if let Ok(settings) = resolve_institution(inst, &format!("institution[{i}]"), &mut found) {
+        let p = format!("institution[{i}]");
+        if let Ok(settings) = resolve_institution(inst, &p, base, &mut found) {
             institutions.push(settings);
         }
     }
@@ -108,7 +109,8 @@ struct Reported;
 struct Problems<'l, 'a> {
     locator: &'l Locator<'a>,
     list: Vec<Diagnostic>,
-    /// What does not stop the file (expiring certificates), located the same way.
+    /// What does not stop the file (expiring certificates, open key files), located the
+    /// same way.
     warnings: Vec<Diagnostic>,
 }
 
@@ -159,6 +161,7 @@ impl Problems<'_, '_> {
 fn resolve_institution(
     inst: &Institution,
     p: &str,
+    base: &Path,
     found: &mut Problems<'_, '_>,
 ) -> Result<InstitutionSettings, Reported> {
     // Every step runs before any `?`, so independent problems are all reported.
@@ -185,6 +188,11 @@ fn resolve_institution(
     let sequence_reserve = match &profile {
         Ok((profile, ..)) => sequence_reserve(inst, profile, p, found),
         Err(_) => Err(Reported),
+    };
+    let encryption = match (&inst.encryption, &profile) {
+        (None, _) => Ok(None),
+        (Some(enc), Ok((profile, ..))) => found.encryption(enc, profile, base, p),
+        (Some(_), Err(_)) => Err(Reported),
     };
     let (profile, framing, max_frame) = profile?;
     Ok(InstitutionSettings {
@@ -215,6 +223,7 @@ fn resolve_institution(
         breaker: Some(breaker?),
         sequence_reserve: sequence_reserve?,
         sequence_warn_percent: inst.sequence.warn_at_percent,
+        encryption: encryption?,
     })
 }
 
@@ -439,6 +448,8 @@ fn resolve_address(target: &str) -> Result<SocketAddr, String> {
         .next()
         .ok_or_else(|| format!("{target:?} resolves to no address"))
 }
+
+mod encryption;
 
 #[cfg(test)]
 mod tests;

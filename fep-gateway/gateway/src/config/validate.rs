@@ -64,6 +64,9 @@ impl Config {
             }
             validate_max_frame(inst, &p, &mut err);
             validate_links(inst, &p, &mut listens, &mut err);
+            if let Some(enc) = &inst.encryption {
+                super::encryption::validate(enc, &p, &mut err);
+            }
             if inst.polling.enabled && inst.polling.idle_interval.is_zero() {
                 err(
                     format!("{p}.polling.idle_interval"),

@@ -466,3 +466,6 @@ fn link_mode_problems_are_located() {
         "must be positive"
     );
 }
+
+#[cfg(unix)]
+mod encryption;
