@@ -143,6 +143,10 @@ text_enum!(
         In = "in",
         /// To the institution.
         Out = "out",
+        /// The decrypted view of a telegram received encrypted (`journal_plaintext`).
+        InPlain = "in_plain",
+        /// The clear form of a telegram sent encrypted (`journal_plaintext`).
+        OutPlain = "out_plain",
     }
 );
 

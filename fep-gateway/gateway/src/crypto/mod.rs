@@ -7,7 +7,7 @@
 //! `kisa-seed` block cipher crate (the `seed` crate is a web framework), and a hand-written
 //! cipher is not something to ship in a payment gateway.
 //!
-//! # Where the engine calls it (not wired yet: the institution actor's owner does that)
+//! # Where the engine calls it (`institution/actor/wire.rs`)
 //!
 //! [`InstitutionSettings::encryption`](crate::settings::InstitutionSettings::encryption) is
 //! `Some(EncryptionSettings)` when the institution has an `[institution.encryption]` table.

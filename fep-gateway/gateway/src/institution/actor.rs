@@ -162,6 +162,9 @@ pub(super) struct Actor {
     /// When a telegram last went out or came in: a test call is due after the family's idle
     /// time without traffic.
     pub last_traffic: Instant,
+    /// The institution's telegram cipher (`[institution.encryption]`), shared with the tasks
+    /// that acknowledge notices.
+    pub cipher: Option<Arc<crate::crypto::EncryptionSettings>>,
     /// Test hook: panic while handling the next expired in-flight entry.
     #[cfg(test)]
     panic_on_expiry: bool,
@@ -232,6 +235,7 @@ pub(crate) fn spawn(
         metrics: Metrics::new(&name),
         refused: refused.clone(),
         last_traffic: now(),
+        cipher: settings.encryption.clone().map(Arc::new),
         #[cfg(test)]
         panic_on_expiry: false,
     };
@@ -276,6 +280,7 @@ pub(crate) fn spawn(
 
 mod numbering;
 mod session_ops;
+mod wire;
 
 impl Actor {
     /// Runs the actor under a supervisor: a panic while handling one event is caught, the

@@ -230,6 +230,17 @@ impl Actor {
             msg_no,
             key: msg_key,
         };
+        // What goes on the wire, journaled as such; the clear form is read back from it.
+        let clear = telegram;
+        let telegram = match self.seal(&clear) {
+            Ok(wire) => wire,
+            Err(e) => {
+                return Err((
+                    purpose,
+                    RejectReason::BadRequest(format!("cannot encrypt the telegram: {e}")),
+                ))
+            }
+        };
         let tx_id = match &purpose {
             Purpose::User { tx_id, .. } => Some(*tx_id),
             _ => None,
@@ -246,6 +257,7 @@ impl Actor {
             tx_id,
             raw: telegram.clone(),
         };
+        self.journal_plain(&row, &clear);
         let opens = tx_id.map(|id| TxRecord::new(id, &at, &self.name, TxState::Sent));
         match self.journal.record_telegram(row, opens) {
             Ok(rx) => self.journaling.push(Journaled { key, rx }),
@@ -357,9 +369,11 @@ impl Actor {
         tracing::warn!(institution = %self.name, count = rows.len(), "resuming unknown transactions left by the previous run");
         let now = now();
         for (tx, raw) in rows {
+            // The journal holds the wire bytes: the key is read from the clear form.
+            let clear = self.open(&raw).unwrap_or_else(|_| raw.clone());
             // The telegram as sent carries its correlation key; a journal row without one
             // (unreadable) is keyed by its day and number, unique within this run.
-            let key = self.profile.key(&raw).or_else(|| {
+            let key = self.profile.key(&clear).or_else(|| {
                 let (day, no) = (tx.day.to_string(), tx.msg_no.to_string());
                 CorrKey::from_parts([day.as_bytes(), b"/", no.as_bytes()])
             });
@@ -389,6 +403,8 @@ impl Actor {
         original: Bytes,
         now: Instant,
     ) {
+        // The original as sent (wire bytes): the inquiry copies fields of its clear form.
+        let original = self.open(&original).unwrap_or(original);
         let resolvable = self
             .profile
             .inquiry
@@ -442,18 +458,29 @@ impl Actor {
 
     // ----- inbound frames ------------------------------------------------------------------
 
-    pub(super) fn on_frame(&mut self, link: usize, frame: Bytes) {
+    pub(super) fn on_frame(&mut self, link: usize, wire: Bytes) {
         self.last_traffic = now();
-        // Every telegram in is journaled (joined to its request by day + 전문번호).
-        self.journal.record_telegram_nowait(TelegramRow {
+        let clear = self.open(&wire);
+        let frame = clear.as_ref().unwrap_or(&wire).clone();
+        // Every telegram in is journaled as received (joined to its request by day + 전문번호).
+        let row = TelegramRow {
             institution: self.name.clone(),
             direction: TelegramDirection::In,
             day: self.profile.send_date.digits(&frame).unwrap_or(0) as u32,
             msg_no: self.profile.msg_no.digits(&frame).unwrap_or(0) as u32,
             msg_type: self.profile.msg_key(&frame),
             tx_id: None,
-            raw: frame.clone(),
-        });
+            raw: wire.clone(),
+        };
+        self.journal.record_telegram_nowait(row.clone());
+        if let Err(e) = clear {
+            // Unreadable: nothing in it can be trusted, nothing is answered.
+            self.counters.unmatched += 1;
+            self.metrics.unmatched();
+            tracing::warn!(institution = %self.name, error = %e, bytes = wire.len(), "telegram could not be decrypted: ignored");
+            return;
+        }
+        self.journal_plain(&row, &frame);
         match self.profile.classify(&frame) {
             FrameKind::Response => self.on_response(frame),
             FrameKind::Notice(rule) => self.on_notice(link, rule, frame),
@@ -558,7 +585,13 @@ impl Actor {
         let Some(rule) = self.profile.notices.get(rule) else {
             return;
         };
-        let ack = self.profile.ack(rule, &frame);
+        let ack = match self.seal(&Bytes::from(self.profile.ack(rule, &frame))) {
+            Ok(ack) => ack,
+            Err(e) => {
+                tracing::error!(institution = %self.name, error = %e, "notice not acknowledged: the ack cannot be encrypted");
+                return;
+            }
+        };
         let dedup = self.profile.dedup_key(rule, &frame);
         let day = self.profile.send_date.digits(&frame).unwrap_or(0) as u32;
         // Acknowledge on the link it came from when that link can send, else on any send link.
@@ -575,7 +608,7 @@ impl Actor {
             metrics::counter!("fep_notifications_total", "institution" => name.to_string())
                 .increment(1);
             if let Some(sender) = sender {
-                let _ = sender.send(Bytes::from(ack)).await;
+                let _ = sender.send(ack).await;
             }
         });
     }

@@ -986,3 +986,50 @@ async fn an_idle_session_gets_the_familys_test_call() {
     let again = h.sent().await;
     assert_eq!(h.key(&again), ("1000", "500"));
 }
+
+/// With `[institution.encryption]`, what crosses the wire is the encrypted telegram (the
+/// header in clear, the body ARIA-256-CBC), what the caller gets is clear, and a frame that
+/// does not decrypt is ignored, never answered.
+#[tokio::test(start_paused = true)]
+async fn an_encrypted_institution_sees_only_ciphertext() {
+    use crate::crypto::{
+        Algorithm, CipherConfig, EncryptionSettings, IvSource, Mode, Padding, Scope, SecretKey,
+        TelegramCipher,
+    };
+    let config = CipherConfig {
+        algorithm: Algorithm::Aria256,
+        mode: Mode::Cbc,
+        padding: Padding::Pkcs7,
+        key: SecretKey::new((1..=32).collect()),
+        iv: IvSource::Fixed([7; 16]),
+    };
+    let cipher = TelegramCipher::new(&config, Scope::Body { offset: 100 }).unwrap();
+    let mut s = settings();
+    s.encryption = Some(EncryptionSettings {
+        cipher: cipher.clone(),
+        journal_plaintext: false,
+    });
+    let mut h = Harness::signed_on(s).await;
+    let request = h.submit(7);
+    let wire = h.sent().await;
+    let clear = fep_testkit::samples::sample_telegram(7, false);
+    assert_eq!(wire.len(), 100 + 208, "the body padded to whole blocks");
+    assert_ne!(
+        &wire[100..300],
+        &clear[100..300],
+        "the body is not in clear"
+    );
+    assert_eq!(&cipher.decrypt(&wire).unwrap()[100..], &clear[100..]);
+    // The institution answers in kind; the caller reads the clear answer.
+    h.answer(&wire, "0000").await;
+    let reply = within(request).await.unwrap();
+    assert_eq!(reply.outcome, Outcome::Ok, "{reply:?}");
+    assert_eq!(&reply.telegram[100..], &clear[100..]);
+    // Garbage where ciphertext belongs: counted, not answered.
+    let mut notice = h.handle.profile().admin(&"4000/100".parse().unwrap());
+    notice.extend_from_slice(&[0u8; 5]);
+    h.frame(notice).await;
+    h.nothing_sent().await;
+    assert_eq!(h.status().await.counters.notices, 0);
+    assert_eq!(h.status().await.counters.unmatched, 1);
+}

@@ -233,7 +233,13 @@ impl Actor {
         let Some(rule) = self.profile.commands.get(rule) else {
             return;
         };
-        let ack = Bytes::from(self.profile.ack(&rule.answer, &frame));
+        let ack = match self.seal(&Bytes::from(self.profile.ack(&rule.answer, &frame))) {
+            Ok(ack) => ack,
+            Err(e) => {
+                tracing::error!(institution = %self.name, error = %e, "session command not answered: the answer cannot be encrypted");
+                return;
+            }
+        };
         let (effect, key) = (rule.effect, rule.answer.key.clone());
         match self.links.reply_sender(link) {
             Some(sender) => {
