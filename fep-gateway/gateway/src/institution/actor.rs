@@ -25,10 +25,11 @@ use super::{
 };
 use crate::breaker::{CircuitBreaker, State, Transition};
 use crate::clock::{next_day_start, BusinessTime, SharedClock, Tz};
-use crate::domain::{MsgRef, RejectReason, TxState};
+use crate::domain::{MsgKey, MsgRef, RejectReason, TxState};
 use crate::journal::{Journal, JournalError, TxRecord, Unsettled};
 use crate::profile::{CorrKey, Profile};
 use crate::settings::InstitutionSettings;
+use fep_codec::spec::CommandEffect;
 
 /// Late responses are remembered this long after their request timed out.
 const LATE_WINDOW: Duration = Duration::from_secs(600);
@@ -239,6 +240,9 @@ pub(crate) fn spawn(
         #[cfg(test)]
         panic_on_expiry: false,
     };
+    if profile.session.opened_by == fep_codec::spec::Opener::Institution {
+        restore_day(&actor, control_tx.clone());
+    }
     let (recovered_tx, recovered_rx) = mpsc::channel(1);
     {
         // Transactions a previous run sent but never settled become unknowns to resolve.
@@ -390,6 +394,7 @@ impl Actor {
                     Control::Shutdown { done, drain_until } => {
                         self.stopping = Some(Stopping { done, drain_until, signing_off: false });
                     }
+                    Control::SessionRestored(effect) => self.restore_session(effect),
                     #[cfg(test)]
                     Control::Panic => panic!("injected panic"),
                     #[cfg(test)]
@@ -605,4 +610,31 @@ fn session_of(settings: &InstitutionSettings, profile: &Profile) -> Session {
     } else {
         session
     }
+}
+
+/// Reads, off the actor's loop, the institution's last open / stop-new / close command of the
+/// business date journaled by an earlier run, and hands it to the actor.
+fn restore_day(actor: &Actor, control: mpsc::Sender<Control>) {
+    let keys: Vec<(MsgKey, CommandEffect)> = actor
+        .profile
+        .commands
+        .iter()
+        .filter(|c| c.effect != CommandEffect::None)
+        .map(|c| (c.answer.key.clone(), c.effect))
+        .collect();
+    let (journal, name, day) = (actor.journal.clone(), actor.name.clone(), actor.seq.day());
+    tokio::spawn(async move {
+        let wanted: Vec<MsgKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+        match journal.last_inbound(&name, day, wanted).await {
+            Ok(Some(key)) => {
+                if let Some((_, effect)) = keys.iter().find(|(k, _)| *k == key) {
+                    let _ = control.send(Control::SessionRestored(*effect)).await;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(institution = %name, error = %e, "cannot read today's session commands: waiting for the institution's open")
+            }
+        }
+    });
 }

@@ -268,6 +268,9 @@ enum Control {
         done: oneshot::Sender<()>,
         drain_until: Instant,
     },
+    /// The institution's last session command of today found in the journal at start: an
+    /// institution-opened day survives a restart (its 개시 is not sent again).
+    SessionRestored(fep_codec::spec::CommandEffect),
     /// Test hook: panic inside the actor.
     #[cfg(test)]
     Panic,

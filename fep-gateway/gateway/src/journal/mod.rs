@@ -16,6 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::domain::MsgKey;
+
 mod reader;
 mod records;
 mod schema;
@@ -569,6 +571,37 @@ impl Journal {
     /// Waits until everything sent before this call is committed.
     pub async fn flush(&self) -> Result<(), JournalError> {
         self.call(|reply| Command::Flush { reply }).await
+    }
+
+    /// The key of the last telegram `institution` sent us on `day` among `keys`, if any (an
+    /// institution-opened day's last session command, read at start).
+    pub async fn last_inbound(
+        &self,
+        institution: &str,
+        day: u32,
+        keys: Vec<MsgKey>,
+    ) -> Result<Option<MsgKey>, JournalError> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        let institution = institution.to_owned();
+        self.exec(move |txn| {
+            let marks = vec!["?"; keys.len()].join(", ");
+            let sql = format!(
+                "SELECT msg_type FROM telegrams
+                 WHERE institution = ? AND day = ? AND direction = 'in' AND msg_type IN ({marks})
+                 ORDER BY id DESC LIMIT 1"
+            );
+            let mut values: Vec<&dyn rusqlite::ToSql> = vec![&institution, &day];
+            values.extend(keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+            let found = txn.query_row(&sql, values.as_slice(), |r| r.get::<_, MsgKey>(0));
+            match found {
+                Ok(key) => Ok(Some(key)),
+                Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
     }
 
     /// Runs `f` on the writer's connection inside its next group commit, in order with every

@@ -55,11 +55,16 @@ async fn status_until(
 
 /// A telegram EFMS sends (송수신 FLAG 6), numbered `seq`.
 fn from_efms(key: &str, seq: u64) -> Bytes {
+    from_efms_on(key, seq, 20261201)
+}
+
+/// [`from_efms`] dated `day` (거래일자).
+fn from_efms_on(key: &str, seq: u64, day: u32) -> Bytes {
     let p = profile();
     let mut t = p.admin(&key.parse::<MsgKey>().unwrap());
     t[20] = b'6';
     p.msg_no.put_digits(&mut t, seq);
-    p.send_date.put_digits(&mut t, 20261201);
+    p.send_date.put_digits(&mut t, u64::from(day));
     Bytes::from(t)
 }
 
@@ -105,6 +110,12 @@ fn efms(
     rx
 }
 
+/// A KIBNET institution on `links`, from the embedded spec.
+fn kibnet_settings(links: Vec<LinkSettings>) -> InstitutionSettings {
+    let family = fep_codec::spec::Family::from_toml_str(fep_specs::KIBNET_TOML).unwrap();
+    InstitutionSettings::of("kibnet", profile(), framing_of(&family).unwrap().0, links)
+}
+
 /// The 0210 answer to `request` with code `code` (EFMS echoes the telegram, FLAG 6).
 fn answer(request: &[u8], code: &str) -> Bytes {
     let mut t = profile().answer_to(request, code);
@@ -127,13 +138,7 @@ async fn kibnet_runs_end_to_end_from_its_toml() {
             ..*t
         };
     }
-    let family = fep_codec::spec::Family::from_toml_str(fep_specs::KIBNET_TOML).unwrap();
-    let mut inst = InstitutionSettings::of(
-        "kibnet",
-        profile(),
-        framing_of(&family).unwrap().0,
-        vec![send, recv],
-    );
+    let mut inst = kibnet_settings(vec![send, recv]);
     inst.poll_interval = None;
     inst.request_timeout = Duration::from_millis(800);
     inst.inquiry_delay = Duration::from_millis(10);
@@ -237,5 +242,44 @@ async fn kibnet_runs_end_to_end_from_its_toml() {
         refused.detail.contains("closing the business day"),
         "{refused:?}"
     );
+    gateway.shutdown(Duration::from_secs(5)).await;
+}
+
+/// EFMS sends 개시 once a day: a gateway restarted after it finds the day open in its
+/// journal; one restarted after 종료 waits for the next 개시.
+#[tokio::test]
+async fn an_institution_opened_day_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || async {
+        let mut recv = LinkSettings::per_telegram_inbound_loopback();
+        recv.name = "recv".into();
+        let mut inst = kibnet_settings(vec![recv]);
+        inst.poll_interval = None;
+        let gateway = Gateway::start(settings(dir.path(), inst), Arc::new(SystemClock))
+            .await
+            .unwrap();
+        let addr = gateway.listen_addrs()[0].addr;
+        (gateway, addr)
+    };
+    let (gateway, addr) = start().await;
+    let status = gateway.status().await.remove(0);
+    assert!(!status.signed_on);
+    // EFMS dates its commands with the business date.
+    let day = status.day;
+    send_to_gateway(addr, from_efms_on("0800/2100", 1, day)).await;
+    status_until(&gateway, "open", |s| s.signed_on).await;
+    gateway.shutdown(Duration::from_secs(5)).await;
+
+    let (gateway, addr) = start().await;
+    status_until(&gateway, "open again from the journal", |s| s.signed_on).await;
+    send_to_gateway(addr, from_efms_on("0800/2400", 2, day)).await;
+    status_until(&gateway, "closed", |s| !s.signed_on).await;
+    gateway.shutdown(Duration::from_secs(5)).await;
+
+    let (gateway, _) = start().await;
+    // A barrier on the actor: the restore read went through the journal before this flush.
+    gateway.journal().flush().await.unwrap();
+    let status = gateway.status().await.remove(0);
+    assert!(!status.signed_on, "closed by 종료: {status:?}");
     gateway.shutdown(Duration::from_secs(5)).await;
 }

@@ -266,6 +266,25 @@ impl Actor {
         }
     }
 
+    /// The day's state as an earlier run left it (its last session command, from the
+    /// journal): applied only while nothing newer has arrived.
+    pub(in crate::institution) fn restore_session(&mut self, effect: CommandEffect) {
+        if self.session.signed_on() {
+            return;
+        }
+        tracing::info!(institution = %self.name, ?effect, "business day restored from the journal");
+        match effect {
+            CommandEffect::Open => self.session.on_opened(),
+            CommandEffect::StopNew => {
+                self.session.on_opened();
+                self.session.on_stop_new();
+            }
+            CommandEffect::Close | CommandEffect::None => return,
+        }
+        self.release_deferred();
+        self.release_waiting();
+    }
+
     /// The sign-off was answered, or will not be: the session is over.
     pub(in crate::institution) fn signed_off(&mut self, how: &str) {
         tracing::info!(institution = %self.name, how, "signed off");
