@@ -245,3 +245,49 @@ fn the_session_rules_are_read_from_the_toml() {
         "our own 지급이체 is not a notice"
     );
 }
+
+/// Session rules the engine could not follow are load errors with their position, never
+/// rules silently ignored.
+#[test]
+fn session_rules_the_engine_cannot_follow_are_refused() {
+    let cases = [
+        (
+            fep_specs::KIBNET_TOML.replace("opened_by = \"institution\"", "opened_by = \"bank\""),
+            "opened_by = \"bank\"",
+        ),
+        (
+            fep_specs::KIBNET_TOML.replace("effect = \"open\"", "effect = \"none\""),
+            "needs a [[session.commands]] with effect = \"open\"",
+        ),
+        (
+            fep_specs::KIBNET_TOML.replace(
+                "opened_by = \"institution\"",
+                "opened_by = \"institution\"\nsign_on = [\"0800\", \"2100\"]",
+            ),
+            "needs opened_by = \"gateway\"",
+        ),
+        (
+            fep_specs::HECTO_TOML.replace(
+                "sign_on_when = [\"connect\", \"date_change\"]",
+                "sign_on_when = [\"date_change\"]",
+            ),
+            "must include \"connect\"",
+        ),
+        (
+            fep_specs::HECTO_TOML.replace(
+                "sign_off_when = [\"shutdown\"]",
+                "sign_off_when = [\"connect\"]",
+            ),
+            "sign_off_when takes \"shutdown\"",
+        ),
+        (
+            fep_specs::KIBNET_TOML.replace("effect = \"stop_new\"", "effect = \"pause\""),
+            "effect = \"pause\"",
+        ),
+    ];
+    for (toml, says) in cases {
+        let e = Family::from_toml_str(&toml).unwrap_err().to_string();
+        assert!(e.contains(says), "{says}: {e}");
+        assert!(e.contains(':'), "located: {e}");
+    }
+}

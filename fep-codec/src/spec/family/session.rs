@@ -180,6 +180,13 @@ impl Builder<'_> {
         };
         request(&d.sign_on, "sign_on")?;
         request(&d.sign_off, "sign_off")?;
+        if opened_by != Opener::Gateway && d.sign_on.is_some() {
+            return Err(self.err(
+                span,
+                ctx,
+                "`sign_on` is the request the gateway sends: it needs opened_by = \"gateway\"",
+            ));
+        }
         if opened_by == Opener::Gateway && d.sign_on.is_none() {
             return Err(self.err(
                 span,
@@ -216,6 +223,24 @@ impl Builder<'_> {
             Some(_) => events(&d.sign_off_when, &[SessionEvent::Shutdown])?,
             None => Vec::new(),
         };
+        // What the engine does: it signs on whenever a line comes up, and off at shutdown.
+        // A rule asking for something else would load and be silently ignored.
+        if opened_by == Opener::Gateway && !sign_on_when.contains(&SessionEvent::Connect) {
+            return Err(self.err(
+                span,
+                ctx,
+                "sign_on_when must include \"connect\": a new line needs the day opened on it",
+            ));
+        }
+        if sign_on_when.contains(&SessionEvent::Shutdown)
+            || sign_off_when.iter().any(|e| *e != SessionEvent::Shutdown)
+        {
+            return Err(self.err(
+                span,
+                ctx,
+                "sign_on_when takes \"connect\" and \"date_change\"; sign_off_when takes \"shutdown\"",
+            ));
+        }
         let test_call = match &d.test_call {
             None => None,
             Some(t) => {

@@ -91,6 +91,14 @@ impl Actor {
             tx_id,
         } = s;
         let now = now();
+        // Held while numbers were reserved: 종료예고 may have come meanwhile.
+        let moves_money = self
+            .profile
+            .msg_key(&telegram)
+            .is_some_and(|k| self.profile.moves_money(&k));
+        if self.session.stopping_new() && moves_money {
+            return self.reject_reply(tx_id, reply, RejectReason::DayClosing);
+        }
         // The caller's deadline covers the time spent queued.
         let timeout = ticket.remaining(now);
         // An open breaker refuses at once, without touching the link.
