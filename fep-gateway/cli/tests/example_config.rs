@@ -281,10 +281,11 @@ fn fep_check_warns_on_an_open_key_file_and_never_shows_the_key() {
     std::fs::create_dir_all(dir.path().join("specs")).unwrap();
     std::fs::create_dir_all(dir.path().join("keys")).unwrap();
     std::fs::write(dir.path().join("specs/hecto.toml"), fep_specs::HECTO_TOML).unwrap();
+    std::fs::write(dir.path().join("specs/kibnet.toml"), fep_specs::KIBNET_TOML).unwrap();
     let key_file = dir.path().join("keys/hecto.key");
     std::fs::write(&key_file, key).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    // The table applies to the last [[institution]] (hecto-split).
+    // The table applies to the last [[institution]] (kibnet).
     let text = std::fs::read_to_string(example_path()).unwrap()
         + "\n[institution.encryption]\nalgorithm = \"aria-256\"\nmode = \"cbc\"\n\
            padding = \"pkcs7\"\nkey_file = \"keys/hecto.key\"\nkey_format = \"hex\"\n\
@@ -296,7 +297,7 @@ fn fep_check_warns_on_an_open_key_file_and_never_shows_the_key() {
     assert!(check.status.success(), "{stderr}");
     assert_eq!(
         String::from_utf8_lossy(&check.stdout).trim(),
-        "ok: 2 institutions, 3 links"
+        "ok: 3 institutions, 5 links"
     );
     let line = text
         .lines()
@@ -304,7 +305,7 @@ fn fep_check_warns_on_an_open_key_file_and_never_shows_the_key() {
         .unwrap()
         + 1;
     let want = format!(
-        "warning: {}:{line}:12: institution[1].encryption.key_file: key file ",
+        "warning: {}:{line}:12: institution[2].encryption.key_file: key file ",
         config.display()
     );
     assert!(stderr.starts_with(&want), "{want}\n{stderr}");
