@@ -148,12 +148,14 @@ async fn a_failing_institution_does_not_slow_the_others() {
             tps_ratio >= 0.95,
             "B throughput within 5 %: ×{tps_ratio:.3}"
         );
-        // B's p99 here (7–13 ms in a debug build) is set by a handful of stalls per 4-second
-        // phase (journal checkpoints, the scheduler of a shared 2-core VM) and moves by several
-        // ms between phases on its own; a real coupling to A (its timeouts are 1 s, its hung
-        // links never answer) would add hundreds. Hence 1.5× plus 10 ms of absolute slack.
+        // B's p99 here (4–13 ms in a debug build on a quiet machine) is set by a handful of
+        // stalls per 4-second phase (journal checkpoints, the scheduler of a shared 2-core VM);
+        // with other builds on the machine it was seen at 72 ms in one phase with no coupling
+        // at all. A real coupling to A makes B wait for A's 1 s timeouts or 5 s answers: B's
+        // p99 would be near a second. Hence 1.5× plus 150 ms of absolute slack — far below
+        // what a coupling adds, above what a loaded machine does on its own.
         assert!(
-            run.p99_ms <= healthy.p99_ms * 1.5 + 10.0,
+            run.p99_ms <= healthy.p99_ms * 1.5 + 150.0,
             "B p99 within 1.5×: {:.2} ms vs {:.2} ms",
             run.p99_ms,
             healthy.p99_ms
