@@ -172,6 +172,9 @@ pub fn main() -> ExitCode {
                 for w in &resolved.warnings {
                     eprintln!("warning: {w}");
                 }
+                if !resolved.access.enforced() {
+                    eprintln!("warning: {}", fep_gateway::config::OPEN_ACCESS_WARNING);
+                }
                 println!("{}", resolved.summary());
                 ExitCode::SUCCESS
             }
@@ -478,25 +481,32 @@ async fn run_async(command: Command) -> ExitCode {
 }
 
 async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(), String> {
-    let settings = load_and_resolve(&config)
-        .map_err(|e| e.to_string())?
-        .settings;
+    let resolved = load_and_resolve(&config).map_err(|e| e.to_string())?;
+    let (settings, access) = (resolved.settings, resolved.access);
+    if !access.enforced() {
+        eprintln!("warning: {}", fep_gateway::config::OPEN_ACCESS_WARNING);
+    }
     let clock: SharedClock = match clock_start {
         Some(s) => Arc::new(StartedClock::parse(&s).map_err(|e| format!("--clock-start: {e}"))?),
         None => Arc::new(SystemClock),
     };
-    let gateway = Gateway::start(settings, clock)
+    let gateway = Gateway::start_with(settings, access, clock)
         .await
         .map_err(|e| error_chain(&e))?;
     // Machine-readable readiness line for supervisors and black-box tests; inbound links add
-    // `listen.<institution>.<link>=<addr>` (the real port when configured as 0).
+    // `listen.<institution>.<link>=<addr>` (the real port when configured as 0), and
+    // `admin=<addr>` with `admin_listen`.
+    let admin: String = gateway
+        .admin_addr()
+        .map(|a| format!(" admin={a}"))
+        .unwrap_or_default();
     let listen: String = gateway
         .listen_addrs()
         .iter()
         .map(|l| format!(" listen.{}.{}={}", l.institution, l.link, l.addr))
         .collect();
     println!(
-        "fep ready native={} http={}{listen}",
+        "fep ready native={} http={}{admin}{listen}",
         gateway.native_addr(),
         gateway
             .http_addr()

@@ -21,6 +21,7 @@ use crate::framing::Framing;
 use crate::journal::JournalSync;
 use crate::settings::SignOnPolicy;
 
+mod access;
 mod diagnostic;
 pub mod durations;
 mod resolve;
@@ -28,6 +29,7 @@ mod tables;
 mod tls;
 mod validate;
 
+pub use access::{ClientConfig, ServerTlsConfig, OPEN_ACCESS_WARNING};
 use diagnostic::Locator;
 pub use diagnostic::{ConfigError, Diagnostic, KeyPath, Source};
 pub use resolve::{load_and_resolve, resolve_str, Resolved};
@@ -76,6 +78,15 @@ pub struct ServerConfig {
     /// `normal`: survives a crash of the gateway only (see [`JournalSync`]).
     #[serde(default)]
     pub journal_sync: JournalSync,
+    /// Where `/metrics` and `/v1/status` are served instead of `http_listen` (None: there).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    /// `[server.tls]`: TLS (and client certificates) on the native and HTTP listeners.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
+    /// `[[server.clients]]`: who may call, and what; none = no authentication (development).
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
 }
 
 fn default_retention_days() -> u32 {
@@ -90,6 +101,9 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             journal_retention_days: default_retention_days(),
             journal_sync: JournalSync::default(),
+            admin_listen: None,
+            tls: None,
+            clients: Vec::new(),
         }
     }
 }

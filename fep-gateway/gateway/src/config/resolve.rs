@@ -29,6 +29,9 @@ pub struct Resolved {
     pub config: Config,
     /// What the gateway runs with.
     pub settings: GatewaySettings,
+    /// TLS, clients and rules of the internal interfaces (`[server.tls]`,
+    /// `[[server.clients]]`, `admin_listen`).
+    pub access: crate::auth::Access,
     /// What `fep check` warns about without refusing the file (a TLS certificate expiring
     /// within 30 days, or expired), located like errors.
     pub warnings: Vec<Diagnostic>,
@@ -67,6 +70,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     let mut config = Config::parse(&locator, text)?;
     config.anchor_spec_paths(base);
     config.anchor_tls_paths(base);
+    config.anchor_server_tls_paths(base);
     let mut found = Problems {
         locator: &locator,
         list: Vec::new(),
@@ -75,6 +79,22 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     for (path, message) in config.validate() {
         found.at(path, message);
     }
+    let access_problems = super::access::validate_access(&config);
+    let checked = access_problems.is_empty();
+    for (path, message) in access_problems {
+        found.at(path, message);
+    }
+    let access = if checked {
+        match super::access::resolve_access(&config) {
+            Ok(a) => Some(a),
+            Err((path, message)) => {
+                found.at(path, message);
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut institutions = Vec::new();
     for (i, inst) in config.institutions.iter().enumerate() {
         if let Ok(settings) = resolve_institution(inst, &format!("institution[{i}]"), &mut found) {
@@ -82,9 +102,9 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         }
     }
     let warnings = found.warnings;
-    if !found.list.is_empty() {
+    let (true, Some(access)) = (found.list.is_empty(), access) else {
         return Err(ConfigError::invalid(name, found.list));
-    }
+    };
     let server = &config.server;
     let settings = GatewaySettings {
         native_listen: server.native_listen,
@@ -97,6 +117,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     Ok(Resolved {
         config,
         settings,
+        access,
         warnings,
     })
 }

@@ -26,10 +26,10 @@ mod writer;
 
 use reader::Read;
 pub use reader::BACKLOG_COUNT_LIMIT;
-pub(crate) use records::TX_COLUMNS;
 pub use records::{
     GroupBacklog, NoticeBatch, NoticeRecord, StoredNotice, TelegramRow, TxRecord, Unsettled,
 };
+pub(crate) use records::{TX_COLUMNS, TX_COLUMNS_V4};
 pub use schema::{check_version, SchemaError, SCHEMA_VERSION};
 use signals::NoticeSignals;
 use writer::Command;
@@ -412,6 +412,23 @@ impl Journal {
         if self.overflow.tx.send(cmd).is_err() {
             self.overflow.pending.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// Records, without waiting, that `client` asked for transaction `tx_id`: in order after
+    /// what the engine recorded of it, and only if nothing was recorded before (an idempotent
+    /// replay keeps the first caller). A transaction never journaled (refused before it was
+    /// sent) gets nothing.
+    pub fn set_client(&self, tx_id: u64, client: &crate::auth::ClientId) {
+        let client = client.as_str().to_owned();
+        self.submit(Command::Exec(Box::new(move |txn| {
+            if let Err(e) = txn.execute(
+                "UPDATE transactions SET client = ?1 WHERE id = ?2 AND client IS NULL",
+                rusqlite::params![client, tx_id as i64],
+            ) {
+                tracing::error!(tx_id, error = %e, "journal: cannot record the client of a transaction");
+            }
+            Box::new(|| {})
+        })));
     }
 
     /// Records a transaction's current state (insert or update). Waits until it is queued

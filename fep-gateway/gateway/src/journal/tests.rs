@@ -161,6 +161,7 @@ async fn retention_prunes_settled_rows_only() {
         detail: String::new(),
         resolved,
         updated_ms: 1,
+        client: None,
     };
     j.put_tx(tx(1, TxState::Ok, None)).await.unwrap();
     j.put_tx(tx(2, TxState::Unknown, Some(Resolution::Ok)))
@@ -228,6 +229,7 @@ async fn transactions_upsert_and_read_back() {
         detail: "timeout".into(),
         resolved: None,
         updated_ms: 1,
+        client: None,
     };
     j.put_tx(r.clone()).await.unwrap();
     r.resolved = Some(Resolution::Ok);
@@ -259,6 +261,7 @@ fn sent(id: u64, msg_no: u32) -> TxRecord {
         detail: String::new(),
         resolved: None,
         updated_ms: 1,
+        client: None,
     }
 }
 

@@ -381,7 +381,7 @@ fn unsettled(
 ) -> Result<Unsettled, JournalError> {
     let mut stmt = txn.prepare(
         "SELECT t.id, t.institution, t.day, t.msg_no, t.msg_type, t.outcome, t.detail, t.resolved, t.updated_ms,
-                (SELECT raw FROM telegrams g
+                t.client, (SELECT raw FROM telegrams g
                  WHERE g.day = t.day AND g.msg_no = t.msg_no AND g.tx_id = t.id AND g.direction = 'out'
                  ORDER BY g.id DESC LIMIT 1)
          FROM transactions t INDEXED BY transactions_open
@@ -390,7 +390,7 @@ fn unsettled(
     let rows = stmt.query_map(params![institution], |row| {
         Ok((
             TxRecord::from_row(row)?,
-            Bytes::from(row.get::<_, Option<Vec<u8>>>(9)?.unwrap_or_default()),
+            Bytes::from(row.get::<_, Option<Vec<u8>>>(10)?.unwrap_or_default()),
         ))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
