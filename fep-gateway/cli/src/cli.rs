@@ -376,12 +376,12 @@ fn journal(
         return ExitCode::SUCCESS;
     }
     println!(
-        "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} detail",
-        "tx", "institution", "day", "no", "type", "outcome", "resolved"
+        "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {:<16} detail",
+        "tx", "institution", "day", "no", "type", "outcome", "resolved", "client"
     );
     for t in &rows {
         println!(
-            "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {}",
+            "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {:<16} {}",
             t.id,
             t.institution,
             t.day,
@@ -389,6 +389,7 @@ fn journal(
             t.msg_type,
             t.outcome,
             t.resolved.map_or("-", |r| r.as_str()),
+            t.client.as_ref().map_or("-", |c| c.as_str()),
             t.detail
         );
         for (g, shown) in decoded(t, OutputFormat::Table).unwrap_or_default() {
