@@ -150,6 +150,8 @@ impl Gateway {
             if let Some(url) = &inst.webhook {
                 crate::webhook::spawn(
                     url.clone(),
+                    inst.webhook_tls.clone(),
+                    inst.webhook_unmasked,
                     handle.clone(),
                     notices.clone(),
                     shutdown_rx.clone(),

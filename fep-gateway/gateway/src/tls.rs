@@ -343,7 +343,7 @@ fn host_of(target: &str) -> String {
 }
 
 /// The certificates of a PEM file, recording the earliest `notAfter` as `which`.
-fn read_certs(
+pub(crate) fn read_certs(
     path: &Path,
     key: &'static str,
     which: Which,
@@ -413,7 +413,7 @@ fn read_roots(
 }
 
 /// The private key of a PEM file. The message never quotes the file.
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsProblem> {
+pub(crate) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsProblem> {
     let shown = path.display();
     let bytes = std::fs::read(path)
         .map_err(|e| problem("key_file", format!("cannot read {shown}: {e}")))?;

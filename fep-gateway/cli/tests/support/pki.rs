@@ -100,3 +100,71 @@ pub fn connector(server_ca: &Ca, leaf: Option<&Leaf>) -> tokio_rustls::TlsConnec
 pub fn loopback() -> ServerName<'static> {
     ServerName::try_from("127.0.0.1").expect("name")
 }
+
+/// What an HTTPS webhook endpoint of [`webhook_endpoint`] received.
+#[derive(Clone, Default)]
+pub struct Received {
+    /// The JSON bodies POSTed to `/notices`, in order.
+    pub bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    /// The DER of each client certificate presented in a handshake.
+    pub client_certs: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+/// Serves axum over TLS, recording the client certificates presented; failed handshakes
+/// (untrusted client, probes) are skipped.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    client_certs: Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                    let mut certs = self.client_certs.lock().unwrap_or_else(|p| p.into_inner());
+                    certs.push(cert.to_vec());
+                }
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// An HTTPS webhook endpoint on loopback with `tls`, answering 200 to `POST /notices`; its
+/// address and what it receives.
+pub async fn webhook_endpoint(tls: rustls::ServerConfig) -> (std::net::SocketAddr, Received) {
+    let received = Received::default();
+    let bodies = received.bodies.clone();
+    let app = axum::Router::new().route(
+        "/notices",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let bodies = bodies.clone();
+            async move {
+                bodies.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = TlsListener {
+        tcp: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+        client_certs: received.client_certs.clone(),
+    };
+    let addr = listener.tcp.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, received)
+}

@@ -92,8 +92,23 @@ fn scope<T>(values: &[String], parse: impl Fn(&str) -> Option<T>) -> Option<Scop
 }
 
 impl Config {
-    /// Makes `[server.tls]` paths relative to `base`, the config file's directory.
+    /// Makes `[server.tls]` and `[institution.notices]` webhook TLS paths relative to
+    /// `base`, the config file's directory.
     pub(super) fn anchor_server_tls_paths(&mut self, base: &Path) {
+        for n in self.institutions.iter_mut().map(|i| &mut i.notices) {
+            for file in [
+                &mut n.webhook_ca_file,
+                &mut n.webhook_cert_file,
+                &mut n.webhook_key_file,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         if let Some(tls) = &mut self.server.tls {
             for file in [&mut tls.cert_file, &mut tls.key_file]
                 .into_iter()
@@ -256,3 +271,42 @@ pub(super) fn resolve_access(config: &Config) -> Result<Access, (KeyPath, String
 /// What `fep check` and `fep run` print when no `[[server.clients]]` is configured.
 pub const OPEN_ACCESS_WARNING: &str = "no [[server.clients]]: the native protocol and the HTTP \
      API accept anyone who can reach them (development only; see docs/security.md)";
+
+/// The webhook TLS of one institution's `[institution.notices]` (`p` its key path): read
+/// when set, with its rules (certificate and key together, a webhook to use them).
+pub(super) fn resolve_webhook_tls(
+    n: &NoticeDelivery,
+    p: &str,
+) -> Result<Option<Arc<crate::webhook::WebhookTls>>, (KeyPath, String)> {
+    let key = |k: &str| KeyPath(format!("{p}.notices.{k}"));
+    let pair = match (&n.webhook_cert_file, &n.webhook_key_file) {
+        (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+        (Some(_), None) => {
+            return Err((
+                key("webhook_cert_file"),
+                "needs webhook_key_file too".into(),
+            ))
+        }
+        (None, Some(_)) => {
+            return Err((
+                key("webhook_key_file"),
+                "needs webhook_cert_file too".into(),
+            ))
+        }
+        (None, None) => None,
+    };
+    if n.webhook_ca_file.is_none() && pair.is_none() {
+        return Ok(None);
+    }
+    if n.webhook.is_none() {
+        let k = if n.webhook_ca_file.is_some() {
+            "webhook_ca_file"
+        } else {
+            "webhook_cert_file"
+        };
+        return Err((key(k), "needs webhook (an https:// URL)".into()));
+    }
+    crate::webhook::WebhookTls::read(n.webhook_ca_file.as_deref(), pair)
+        .map(|t| Some(Arc::new(t)))
+        .map_err(|problem| (key(&format!("webhook_{}", problem.key)), problem.message))
+}

@@ -215,6 +215,19 @@ pub struct NoticeDelivery {
     /// subscriber without a group); 0: no limit.
     #[serde(default)]
     pub rate: u32,
+    /// PEM CA certificate(s) an `https://` webhook's certificate must chain to, instead of
+    /// the platform's roots.
+    #[serde(default)]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Our client certificate chain (PEM, leaf first) presented to an `https://` webhook.
+    #[serde(default)]
+    pub webhook_cert_file: Option<PathBuf>,
+    /// The private key of `webhook_cert_file` (PEM).
+    #[serde(default)]
+    pub webhook_key_file: Option<PathBuf>,
+    /// Send `mask = true` fields in clear and the raw telegram (`telegram_hex`) to the webhook.
+    #[serde(default)]
+    pub webhook_unmasked: bool,
 }
 
 /// Largest `[institution.notices] concurrency`: what a consumer may hold is kept in memory.
@@ -230,6 +243,10 @@ impl Default for NoticeDelivery {
             webhook: None,
             concurrency: default_notice_concurrency(),
             rate: 0,
+            webhook_ca_file: None,
+            webhook_cert_file: None,
+            webhook_key_file: None,
+            webhook_unmasked: false,
         }
     }
 }

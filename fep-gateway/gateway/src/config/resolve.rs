@@ -202,6 +202,8 @@ fn resolve_institution(
             Some(m) => Err(found.at(KeyPath(format!("{p}.notices.webhook")), m)),
         },
     };
+    let webhook_tls = super::access::resolve_webhook_tls(&inst.notices, p)
+        .map_err(|(path, message)| found.at(path, message));
     let links = resolve_links(inst, p, found);
     let sequence_reserve = match &profile {
         Ok((profile, ..)) => sequence_reserve(inst, profile, p, found),
@@ -229,6 +231,8 @@ fn resolve_institution(
         queue_depth: inst.limits.queue_depth as usize,
         rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
         webhook: webhook?,
+        webhook_tls: webhook_tls?,
+        webhook_unmasked: inst.notices.webhook_unmasked,
         notices: crate::notices::DeliveryPolicy {
             concurrency: inst.notices.concurrency as usize,
             rate: std::num::NonZeroU32::new(inst.notices.rate),

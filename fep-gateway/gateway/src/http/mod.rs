@@ -28,7 +28,7 @@ use crate::tls::{LinkStream, LinkTls};
 
 pub mod error;
 mod extract;
-mod message;
+pub(crate) mod message;
 mod openapi;
 
 use error::ApiError;
@@ -473,7 +473,7 @@ async fn send_message(
         id: reply.tx_id.to_string(),
         outcome: reply.outcome.into(),
         detail: reply.detail,
-        response: message::response_json(profile, &reply.telegram),
+        response: message::telegram_json(profile, &reply.telegram, caller.unmasked()),
     })
     .into_response();
     if replayed {
