@@ -98,9 +98,13 @@ enum Command {
         /// Show each transaction's telegrams decoded with this spec (sensitive fields masked).
         #[arg(long)]
         spec: Option<PathBuf>,
-        /// Show masked fields in clear (with --spec).
-        #[arg(long)]
+        /// Show masked fields in clear (with --spec); the operator must say why with
+        /// --unmask-reason, which is printed to standard error for the audit trail.
+        #[arg(long, requires_all = ["spec", "unmask_reason"])]
         unmask: bool,
+        /// Why masked fields are shown (required by --unmask; e.g. a ticket number).
+        #[arg(long, requires = "unmask", value_parser = non_blank)]
+        unmask_reason: Option<String>,
         /// Ledger check: every transaction has exactly one terminal outcome, no number reused.
         #[arg(long)]
         check: bool,
@@ -229,9 +233,18 @@ pub fn main() -> ExitCode {
             query,
             spec,
             unmask,
+            unmask_reason,
             check,
             json,
         } => {
+            if let Some(reason) = unmask_reason.as_deref().filter(|_| unmask) {
+                let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+                eprintln!(
+                    "fep journal: masked fields shown in clear by {user:?} ({}): {reason}",
+                    data_dir.display()
+                );
+                tracing::warn!(user, reason, data_dir = %data_dir.display(), "fep journal --unmask: masked fields shown in clear");
+            }
             let output = JournalOutput {
                 spec: spec.as_ref(),
                 unmask,
@@ -262,6 +275,15 @@ pub fn main() -> ExitCode {
             };
             runtime.block_on(run_async(command))
         }
+    }
+}
+
+/// A value that is not empty or blank (`--unmask-reason`).
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must say why (not blank)".into())
+    } else {
+        Ok(s.to_owned())
     }
 }
 

@@ -315,6 +315,36 @@ async fn mtls_native_clients_get_only_their_institutions_and_the_journal_names_t
         "{table}"
     );
     assert!(table.contains(" payroll "), "{table}");
+
+    // Decoded telegrams are masked; --unmask needs a reason, which is echoed for the audit.
+    let journal = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
+            .args(["journal", "--institution", "hecto", "--spec", SPEC])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&fep_data)
+            .output()
+            .expect("fep journal")
+    };
+    let masked = journal(&[]);
+    let listing = String::from_utf8_lossy(&masked.stdout);
+    assert!(listing.contains("출금계좌번호"), "{listing}");
+    assert!(!listing.contains("110123456789"), "masked: {listing}");
+    let refused = journal(&["--unmask"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--unmask-reason"), "{said}");
+    assert!(refused.stdout.is_empty());
+    let shown = journal(&["--unmask", "--unmask-reason", "ticket OPS-42"]);
+    assert!(shown.status.success());
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("110123456789"),
+        "unmasked on request"
+    );
+    assert!(
+        String::from_utf8_lossy(&shown.stderr).contains("ticket OPS-42"),
+        "the reason is on standard error"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
