@@ -86,7 +86,12 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     }
     let access = if checked {
         match super::access::resolve_access(&config) {
-            Ok(a) => Some(a),
+            Ok(a) => {
+                if let Some(tls) = &a.tls {
+                    found.expiry_warnings(tls, "server");
+                }
+                Some(a)
+            }
             Err((path, message)) => {
                 found.at(path, message);
                 None
@@ -134,6 +139,15 @@ struct Problems<'l, 'a> {
 }
 
 impl Problems<'_, '_> {
+    /// Warns about the certificates of `tls` (at `lp.tls.<key>`) expiring within 30 days.
+    fn expiry_warnings(&mut self, tls: &LinkTls, lp: &str) {
+        let now = std::time::SystemTime::now();
+        for (path, message) in super::tls::expiry_warnings(tls, lp, now) {
+            let warning = self.locator.at_path(&path, message);
+            self.warnings.push(warning);
+        }
+    }
+
     fn at(&mut self, path: KeyPath, message: String) -> Reported {
         self.list.push(self.locator.at_path(&path, message));
         Reported
@@ -411,11 +425,7 @@ fn link_tls(
     };
     let tls = LinkTls::build(cfg, connect)
         .map_err(|e| found.at(KeyPath(format!("{lp}.tls.{}", e.key)), e.message))?;
-    let now = std::time::SystemTime::now();
-    for (path, message) in super::tls::expiry_warnings(&tls, lp, now) {
-        let warning = found.locator.at_path(&path, message);
-        found.warnings.push(warning);
-    }
+    found.expiry_warnings(&tls, lp);
     Ok(Some(Arc::new(tls)))
 }
 
