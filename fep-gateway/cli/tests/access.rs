@@ -376,6 +376,21 @@ async fn http_bearer_tokens_are_checked_and_refusals_send_nothing() {
     let (status, body) = send("hecto", token.clone(), transfer_json(10)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"outcome\":\"ok\""), "{body}");
+    let sent: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let id = sent["id"].as_str().expect("id").to_owned();
+    // The journal names the token's client; payroll may look up its institution's transaction.
+    let (status, body) = https(
+        fep.http,
+        &tls,
+        "GET",
+        &format!("/v1/transactions/{id}"),
+        &token,
+        "",
+    )
+    .await
+    .expect("answer");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"client\":\"payroll\""), "{body}");
 
     let (status, body) = send("other", token.clone(), transfer_json(11)).await;
     assert_eq!(status, 403, "{body}");

@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::domain::MsgKey;
+use crate::institution::{InstitutionHandle, Reply};
+use crate::journal::Journal;
 use crate::tls::LinkTls;
 
 /// The name of a configured client (`[[server.clients]] name`), or the identity of a
@@ -389,6 +391,25 @@ impl Caller {
     pub fn unmasked(&self) -> bool {
         self.client.as_ref().is_some_and(|c| c.rules.unmasked)
     }
+}
+
+/// Sends `telegram` to `handle`'s institution on behalf of `client` (`None`: anonymous),
+/// the identity journaled with the transaction's first row ([`Journal::expect_client`]).
+pub async fn request_for(
+    journal: &Journal,
+    handle: &InstitutionHandle,
+    client: Option<&ClientId>,
+    telegram: impl Into<bytes::Bytes>,
+    timeout: Option<std::time::Duration>,
+) -> Reply {
+    let Some(client) = client else {
+        return handle.request(telegram, timeout).await;
+    };
+    let tx_id = crate::institution::next_tx_id();
+    journal.expect_client(tx_id, client);
+    let reply = handle.request_as(tx_id, telegram, timeout).await;
+    journal.forget_client(tx_id);
+    reply
 }
 
 #[cfg(test)]

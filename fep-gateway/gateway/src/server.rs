@@ -198,15 +198,12 @@ pub(crate) async fn connection_as<S>(
                         open.push(async move {
                             let telegram = r.telegram.to_vec();
                             let reply = match &r.idempotency_key {
-                                None => Ok(handle.request(telegram, timeout).await),
+                                None => Ok(auth::request_for(&journal, &handle, identity.as_ref(), telegram, timeout).await),
                                 Some(key) => idempotency
-                                    .submit(&journal, &handle, key, telegram, timeout)
+                                    .submit(&journal, &handle, key, telegram, timeout, identity.as_ref())
                                     .await
                                     .map(|keyed| keyed.reply),
                             };
-                            if let (Ok(reply), Some(client)) = (&reply, &identity) {
-                                journal.set_client(reply.tx_id, client);
-                            }
                             let message = match reply {
                                 Ok(reply) => response(r.id, reply.outcome, reply.detail, reply.telegram, max_frame),
                                 Err(e) => rejected(r.id, format!("idempotency key: {e}"), max_frame),

@@ -457,18 +457,26 @@ async fn send_message(
     let telegram = message::build_telegram(profile, &msg_key, layout, &body.fields)?;
     let timeout = body.timeout_ms.map(std::time::Duration::from_millis);
     let (reply, replayed) = match &key {
-        None => (handle.request(telegram, timeout).await, false),
+        None => {
+            let client = caller.identity.as_ref();
+            let reply = auth::request_for(&app.journal, handle, client, telegram, timeout).await;
+            (reply, false)
+        }
         Some(key) => {
             let keyed = app
                 .idempotency
-                .submit(&app.journal, handle, key, telegram, timeout)
+                .submit(
+                    &app.journal,
+                    handle,
+                    key,
+                    telegram,
+                    timeout,
+                    caller.identity.as_ref(),
+                )
                 .await?;
             (keyed.reply, keyed.replayed)
         }
     };
-    if let Some(client) = &caller.identity {
-        app.journal.set_client(reply.tx_id, client);
-    }
     let mut answer = Json(SendResponse {
         id: reply.tx_id.to_string(),
         outcome: reply.outcome.into(),
@@ -506,6 +514,8 @@ pub struct TransactionView {
     pub resolved: Option<String>,
     /// Unix milliseconds of the last change.
     pub updated_ms: u64,
+    /// Who asked for it (client name or certificate identity), when known.
+    pub client: Option<String>,
 }
 
 impl From<TxRecord> for TransactionView {
@@ -520,6 +530,7 @@ impl From<TxRecord> for TransactionView {
             detail: tx.detail,
             resolved: tx.resolved.map(|r| r.as_str().to_owned()),
             updated_ms: tx.updated_ms,
+            client: tx.client.map(|c| c.as_str().to_owned()),
         }
     }
 }

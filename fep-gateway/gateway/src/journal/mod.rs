@@ -7,6 +7,7 @@
 //! once and only then answers — many requests share one fsync. Notice delivery reads through
 //! a second connection ([`reader`]) and is woken by [`signals`] when notices are committed.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -195,6 +196,39 @@ pub struct Journal {
     overflow: Arc<Overflow>,
     reader: mpsc::Sender<Read>,
     signals: Arc<NoticeSignals>,
+    clients: Arc<PendingClients>,
+}
+
+/// The callers (client identities) of transactions about to be sent, by transaction id: the
+/// writer records each with its transaction's first row, in the same commit
+/// ([`Journal::expect_client`]).
+#[derive(Default)]
+pub(crate) struct PendingClients {
+    map: std::sync::Mutex<HashMap<u64, crate::auth::ClientId>>,
+    /// Entries in `map`: the writer's look-up skips the lock when there are none.
+    len: AtomicUsize,
+}
+
+impl PendingClients {
+    fn insert(&self, tx_id: u64, client: crate::auth::ClientId) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.insert(tx_id, client).is_none() {
+            self.len.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Removes and returns the client waiting for `tx_id`.
+    pub(crate) fn take(&self, tx_id: u64) -> Option<crate::auth::ClientId> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let found = map.remove(&tx_id);
+        if found.is_some() {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
+        found
+    }
 }
 
 /// Where fire-and-forget records wait when the writer's queue is full, in order.
@@ -254,13 +288,15 @@ impl Journal {
         let read_conn = Connection::open(path)?;
         read_conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;")?;
         let signals = Arc::new(NoticeSignals::default());
+        let clients = Arc::new(PendingClients::default());
         let (tx, rx) = mpsc::channel(tuning.queue);
         let alive = tx.downgrade();
         std::thread::Builder::new()
             .name("fep-journal".into())
             .spawn({
-                let (restart_wal, signals) = (restart_wal.clone(), signals.clone());
-                move || writer::writer(conn, rx, &restart_wal, &signals)
+                let (restart_wal, signals, clients) =
+                    (restart_wal.clone(), signals.clone(), clients.clone());
+                move || writer::writer(conn, rx, &restart_wal, &signals, &clients)
             })
             .map_err(|_| JournalError::Stopped)?;
         // Reads of a few consumers at a time; they wait rather than pile up.
@@ -309,6 +345,7 @@ impl Journal {
             overflow,
             reader,
             signals,
+            clients,
         })
     }
 
@@ -414,21 +451,18 @@ impl Journal {
         }
     }
 
-    /// Records, without waiting, that `client` asked for transaction `tx_id`: in order after
-    /// what the engine recorded of it, and only if nothing was recorded before (an idempotent
-    /// replay keeps the first caller). A transaction never journaled (refused before it was
-    /// sent) gets nothing.
-    pub fn set_client(&self, tx_id: u64, client: &crate::auth::ClientId) {
-        let client = client.as_str().to_owned();
-        self.submit(Command::Exec(Box::new(move |txn| {
-            if let Err(e) = txn.execute(
-                "UPDATE transactions SET client = ?1 WHERE id = ?2 AND client IS NULL",
-                rusqlite::params![client, tx_id as i64],
-            ) {
-                tracing::error!(tx_id, error = %e, "journal: cannot record the client of a transaction");
-            }
-            Box::new(|| {})
-        })));
+    /// Records that `client` asks for transaction `tx_id`, which is about to be sent (call
+    /// before handing it to the institution): the identity is written with the
+    /// transaction's first row, in the same commit as its telegram, so it is never lost to a
+    /// crash. Pair with [`Journal::forget_client`] once the caller is answered.
+    pub fn expect_client(&self, tx_id: u64, client: &crate::auth::ClientId) {
+        self.clients.insert(tx_id, client.clone());
+    }
+
+    /// Drops what [`Journal::expect_client`] kept for `tx_id` if no row of it was written (a
+    /// request refused before it was journaled).
+    pub fn forget_client(&self, tx_id: u64) {
+        self.clients.take(tx_id);
     }
 
     /// Records a transaction's current state (insert or update). Waits until it is queued
