@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use fep_client::protocol::{Message, NativeCodec, Outcome, Request};
+use fep_client::protocol::{Message, NativeCodec, Outcome, Request, Subscribe};
 use futures::{SinkExt, StreamExt};
 use support::pki::{self, Ca, Leaf};
 use support::*;
@@ -253,6 +253,42 @@ async fn mtls_native_clients_get_only_their_institutions_and_the_journal_names_t
     };
     assert!(refused, "a client without a certificate got through");
     assert_eq!(a.transfers().len(), 1, "nothing more reached `hecto`");
+    // The same on the HTTP listener: no answer without a certificate.
+    let answer = https(fep.http, &anonymous, "GET", "/v1/openapi.json", "", "").await;
+    assert_eq!(answer, None, "HTTP without a client certificate");
+    let (status, _) = https(fep.http, &ops, "GET", "/v1/openapi.json", "", "")
+        .await
+        .expect("answer");
+    assert_eq!(status, 200);
+
+    // Notices: payroll has no `notices = true`, ops has.
+    let mut conn = native(fep.native, &payroll)
+        .await
+        .expect("payroll connects");
+    for (conn, id, expect) in [
+        (&mut conn, 7, Outcome::Rejected),
+        (&mut by_ops, 8, Outcome::Ok),
+    ] {
+        conn.send(Message::Subscribe(Subscribe {
+            id,
+            institution: "hecto".into(),
+            group: None,
+        }))
+        .await
+        .expect("send");
+        let answer = tokio::time::timeout(WAIT, conn.next())
+            .await
+            .expect("an answer within the deadline");
+        match answer {
+            Some(Ok(Message::Response(r))) => {
+                assert_eq!((r.id, r.outcome), (id, expect), "{}", r.detail);
+                if expect == Outcome::Rejected {
+                    assert!(r.detail.contains("may not subscribe"), "{}", r.detail);
+                }
+            }
+            other => panic!("no answer to Subscribe: {other:?}"),
+        }
+    }
 
     // The admin endpoints are ops's only; /metrics counts the refusals.
     let admin = ready_addr(&fep, "admin=");
@@ -451,4 +487,31 @@ async fn http_bearer_tokens_are_checked_and_refusals_send_nothing() {
         1,
         "only the allowed transfer reached `hecto`"
     );
+}
+
+#[test]
+fn fep_check_warns_when_no_clients_are_configured() {
+    let dir = tempdir();
+    // The secured config's certificate files.
+    let _pki = Pki::new(dir.path());
+    let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+    let check = |config: &str| {
+        let path = dir.path().join("fep.toml");
+        std::fs::write(&path, config).expect("write");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fep"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .expect("fep check");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let open = check(&duplex_hecto(&data(dir.path(), "data"), addr, "5s", "5m"));
+    assert!(open.contains("warning: no [[server.clients]]"), "{open}");
+    let secured = check(&secured_config(dir.path(), addr, addr, "required"));
+    assert!(!secured.contains("server.clients"), "{secured}");
 }
