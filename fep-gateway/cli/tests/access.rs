@@ -487,6 +487,46 @@ async fn http_bearer_tokens_are_checked_and_refusals_send_nothing() {
         1,
         "only the allowed transfer reached `hecto`"
     );
+
+    // Rotation: the server certificate from a new CA, then SIGHUP. A native connection
+    // opened before keeps working; new connections get the new certificate.
+    let mut before = native(fep.native, &ops).await.expect("ops connects");
+    let next_ca = Ca::new("next year's gateway CA");
+    let next = next_ca.leaf("127.0.0.1");
+    for (name, text) in [
+        ("server.key", &next.key_pem),
+        ("server.pem", &next.cert_pem),
+    ] {
+        let tmp = dir.path().join(format!("{name}.new"));
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, dir.path().join(name)).expect("rename");
+    }
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &fep.pid().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
+    let renewed = pki::connector(&next_ca, Some(&pki.ops));
+    let start = Instant::now();
+    loop {
+        // Each attempt is a real handshake: refused until the reload has happened.
+        if let Some((200, _)) = https(fep.http, &renewed, "GET", "/v1/openapi.json", "", "").await {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the new certificate never served");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        https(fep.http, &ops, "GET", "/v1/openapi.json", "", "").await,
+        None,
+        "the old certificate is no longer presented"
+    );
+    let (outcome, detail) = native_transfer(&mut before, 20, "other").await;
+    assert_eq!(
+        outcome,
+        Outcome::Ok,
+        "the connection opened before: {detail}"
+    );
 }
 
 #[test]
