@@ -49,7 +49,7 @@ impl Pki {
 
 /// A config with `hecto` on `a` and `other` on `b`, TLS on the internal listeners with
 /// `client_auth`, an admin listener, and two clients: `payroll` (certificate or token; only
-/// `hecto`, only `2000/100`) and `ops` (certificate; everything, admin).
+/// `hecto`, only `2000/100`) and `ops` (certificate; everything, admin, unmasked answers).
 fn secured_config(dir: &Path, a: SocketAddr, b: SocketAddr, client_auth: &str) -> String {
     format!(
         r#"[server]
@@ -74,6 +74,7 @@ cert_subject = "ops.bank.internal"
 institutions = ["*"]
 notices = true
 admin = true
+unmasked = true
 {hecto}{other}"#,
         data = data(dir, "data").display(),
         hecto = institution("hecto", &duplex_link(a), "5s", "5m", "5m"),
@@ -412,6 +413,10 @@ async fn http_bearer_tokens_are_checked_and_refusals_send_nothing() {
     let (status, body) = send("hecto", token.clone(), transfer_json(10)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"outcome\":\"ok\""), "{body}");
+    assert!(
+        body.contains("\"wd_account\":\"110*******89\""),
+        "masked for payroll: {body}"
+    );
     let sent: serde_json::Value = serde_json::from_str(&body).expect("json");
     let id = sent["id"].as_str().expect("id").to_owned();
     // The journal names the token's client; payroll may look up its institution's transaction.
@@ -477,6 +482,10 @@ async fn http_bearer_tokens_are_checked_and_refusals_send_nothing() {
     .await
     .expect("answer");
     assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("\"wd_account\":\"110123456789\""),
+        "in clear for ops (unmasked = true): {body}"
+    );
     assert_eq!(
         b.transfers().len(),
         1,
