@@ -102,9 +102,13 @@ enum Command {
         /// Show each transaction's telegrams decoded with this spec (sensitive fields masked).
         #[arg(long)]
         spec: Option<PathBuf>,
-        /// Show masked fields in clear (with --spec).
-        #[arg(long)]
+        /// Show masked fields in clear (with --spec); the operator must say why with
+        /// --unmask-reason, which is printed to standard error for the audit trail.
+        #[arg(long, requires_all = ["spec", "unmask_reason"])]
         unmask: bool,
+        /// Why masked fields are shown (required by --unmask; e.g. a ticket number).
+        #[arg(long, requires = "unmask", value_parser = non_blank)]
+        unmask_reason: Option<String>,
         /// Ledger check: every transaction has exactly one terminal outcome, no number reused.
         #[arg(long)]
         check: bool,
@@ -176,6 +180,9 @@ pub fn main() -> ExitCode {
                 for w in &resolved.warnings {
                     eprintln!("warning: {w}");
                 }
+                if !resolved.access.enforced() {
+                    eprintln!("warning: {}", fep_gateway::config::OPEN_ACCESS_WARNING);
+                }
                 println!("{}", resolved.summary());
                 ExitCode::SUCCESS
             }
@@ -230,9 +237,18 @@ pub fn main() -> ExitCode {
             query,
             spec,
             unmask,
+            unmask_reason,
             check,
             json,
         } => {
+            if let Some(reason) = unmask_reason.as_deref().filter(|_| unmask) {
+                let user = std::env::var("USER").unwrap_or_else(|_| "?".into());
+                eprintln!(
+                    "fep journal: masked fields shown in clear by {user:?} ({}): {reason}",
+                    data_dir.display()
+                );
+                tracing::warn!(user, reason, data_dir = %data_dir.display(), "fep journal --unmask: masked fields shown in clear");
+            }
             let output = JournalOutput {
                 spec: spec.as_ref(),
                 unmask,
@@ -263,6 +279,15 @@ pub fn main() -> ExitCode {
             };
             runtime.block_on(run_async(command))
         }
+    }
+}
+
+/// A value that is not empty or blank (`--unmask-reason`).
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must say why (not blank)".into())
+    } else {
+        Ok(s.to_owned())
     }
 }
 
@@ -377,12 +402,12 @@ fn journal(
         return ExitCode::SUCCESS;
     }
     println!(
-        "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} detail",
-        "tx", "institution", "day", "no", "type", "outcome", "resolved"
+        "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {:<16} detail",
+        "tx", "institution", "day", "no", "type", "outcome", "resolved", "client"
     );
     for t in &rows {
         println!(
-            "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {}",
+            "{:>20} {:<12} {:>8} {:>6} {:<9} {:<9} {:<10} {:<16} {}",
             t.id,
             t.institution,
             t.day,
@@ -390,6 +415,7 @@ fn journal(
             t.msg_type,
             t.outcome,
             t.resolved.map_or("-", |r| r.as_str()),
+            t.client.as_ref().map_or("-", |c| c.as_str()),
             t.detail
         );
         for (g, shown) in decoded(t, OutputFormat::Table).unwrap_or_default() {
@@ -493,23 +519,31 @@ async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(),
     for w in &resolved.warnings {
         tracing::warn!("{w}");
     }
-    let settings = resolved.settings;
+    let (settings, access) = (resolved.settings, resolved.access);
+    if !access.enforced() {
+        eprintln!("warning: {}", fep_gateway::config::OPEN_ACCESS_WARNING);
+    }
     let clock: SharedClock = match clock_start {
         Some(s) => Arc::new(StartedClock::parse(&s).map_err(|e| format!("--clock-start: {e}"))?),
         None => Arc::new(SystemClock),
     };
-    let gateway = Gateway::start(settings, clock)
+    let gateway = Gateway::start_with(settings, access, clock)
         .await
         .map_err(|e| error_chain(&e))?;
     // Machine-readable readiness line for supervisors and black-box tests; inbound links add
-    // `listen.<institution>.<link>=<addr>` (the real port when configured as 0).
+    // `listen.<institution>.<link>=<addr>` (the real port when configured as 0), and
+    // `admin=<addr>` with `admin_listen`.
+    let admin: String = gateway
+        .admin_addr()
+        .map(|a| format!(" admin={a}"))
+        .unwrap_or_default();
     let listen: String = gateway
         .listen_addrs()
         .iter()
         .map(|l| format!(" listen.{}.{}={}", l.institution, l.link, l.addr))
         .collect();
     println!(
-        "fep ready native={} http={}{listen}",
+        "fep ready native={} http={}{admin}{listen}",
         gateway.native_addr(),
         gateway
             .http_addr()

@@ -25,6 +25,7 @@ async fn journal_with(data: &Path, n: u64) {
             detail: "0000".into(),
             resolved: None,
             updated_ms: 1,
+            client: None,
         })
         .await
         .expect("record");

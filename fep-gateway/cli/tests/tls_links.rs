@@ -6,55 +6,10 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use support::pki::{self, Ca, Leaf};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A CA: its issuer and its certificate.
-struct Ca {
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-    der: CertificateDer<'static>,
-    pem: String,
-}
-
-/// A certificate for 127.0.0.1 (PEM cert, PEM key, DER cert, DER key).
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: CertificateDer<'static>,
-    key_der: Vec<u8>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.self_signed(&key).expect("ca");
-        Ca {
-            issuer: rcgen::Issuer::new(params, key),
-            der: cert.der().clone(),
-            pem: cert.pem(),
-        }
-    }
-
-    fn leaf(&self, san: &str) -> Leaf {
-        let params = rcgen::CertificateParams::new(vec![san.to_owned()]).expect("params");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf");
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().clone(),
-            key_der: key.serialize_der(),
-        }
-    }
-}
 
 /// Writes `text` to `dir/name` through a temporary file and a rename (as an operator
 /// rotating certificates would).
@@ -73,28 +28,10 @@ async fn send_notice(
     leaf: Option<&Leaf>,
     msg_no: u32,
 ) -> Option<Vec<u8>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server_ca.der.clone()).expect("root");
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots);
-    let config = match leaf {
-        Some(l) => {
-            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(l.key_der.clone()));
-            builder
-                .with_client_auth_cert(vec![l.der.clone()], key)
-                .expect("client cert")
-        }
-        None => builder.with_no_client_auth(),
-    };
+    let connector = pki::connector(server_ca, leaf);
     let exchange = async {
         let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = ServerName::try_from("127.0.0.1").expect("name");
-        let mut tls = connector.connect(name, tcp).await.ok()?;
+        let mut tls = connector.connect(pki::loopback(), tcp).await.ok()?;
         let body = deposit_notice(msg_no, "20261201");
         let mut frame = format!("{:04}", body.len()).into_bytes();
         frame.extend_from_slice(&body);

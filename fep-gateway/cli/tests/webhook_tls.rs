@@ -4,40 +4,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use support::pki;
 use support::*;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-
-/// Serves axum over TLS: handshakes that fail (untrusted client, probes) are skipped.
-struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((tcp, addr)) = self.tcp.accept().await else {
-                continue;
-            };
-            if let Ok(tls) = self.acceptor.accept(tcp).await {
-                return (tls, addr);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.tcp.local_addr()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_reaches_an_https_webhook() {
@@ -57,24 +29,7 @@ async fn a_notice_reaches_an_https_webhook() {
     .with_single_cert(vec![cert.cert.der().clone()], key)
     .expect("server config");
 
-    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let r = received.clone();
-    let app = axum::Router::new().route(
-        "/notices",
-        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-            let r = r.clone();
-            async move {
-                r.lock().expect("lock").push(body);
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = TlsListener {
-        tcp: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
-        acceptor: TlsAcceptor::from(Arc::new(tls)),
-    };
-    let hook = listener.tcp.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (hook, received) = pki::webhook_endpoint(tls).await;
 
     let fake = bank(Answer::code("0000")).await;
     let inst = institution("hecto", &duplex_link(fake.addr()), "5s", "1m", "5m")
@@ -92,7 +47,7 @@ async fn a_notice_reaches_an_https_webhook() {
     fake.push_frame(deposit_notice(31, "20261122"))
         .await
         .expect("push the notice");
-    let r = received.clone();
+    let r = received.bodies.clone();
     assert!(
         eventually(Duration::from_secs(15), || !r
             .lock()
@@ -101,7 +56,7 @@ async fn a_notice_reaches_an_https_webhook() {
         .await,
         "the notice is delivered over https"
     );
-    let body = received.lock().expect("lock")[0].clone();
+    let body = received.bodies.lock().expect("lock")[0].clone();
     assert_eq!(body["type"], "4000/100", "{body}");
     assert_eq!(body["institution"], "hecto", "{body}");
 }

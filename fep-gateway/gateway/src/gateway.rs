@@ -11,7 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::auth::Access;
 use crate::clock::SharedClock;
+use crate::http::Routes;
 use crate::institution::{self, InstitutionHandle, InstitutionStatus};
 use crate::journal::{Journal, JournalError};
 use crate::link::{self, LinkContext, LinkError};
@@ -54,7 +56,7 @@ pub enum StartError {
     /// An internal listener cannot bind.
     #[error("{what} listener: cannot listen on {addr}")]
     Listen {
-        /// `native` or `http`.
+        /// `native`, `http` or `admin`.
         what: &'static str,
         /// The configured address.
         addr: SocketAddr,
@@ -79,6 +81,7 @@ pub struct ListenAddr {
 pub struct Gateway {
     native_addr: SocketAddr,
     http_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
     listen_addrs: Vec<ListenAddr>,
     registry: Registry,
     journal: Journal,
@@ -91,11 +94,23 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts everything; returns once the listeners are bound (links connect in the background).
+    /// Starts everything with open internal interfaces (plain TCP, no clients: development
+    /// and tests); returns once the listeners are bound (links connect in the background).
     pub async fn start(
         settings: GatewaySettings,
         clock: SharedClock,
     ) -> Result<Gateway, StartError> {
+        Gateway::start_with(settings, Access::default(), clock).await
+    }
+
+    /// Starts everything, the native and HTTP listeners with `access` (TLS, clients and
+    /// their rules, the admin listener); returns once the listeners are bound.
+    pub async fn start_with(
+        settings: GatewaySettings,
+        access: Access,
+        clock: SharedClock,
+    ) -> Result<Gateway, StartError> {
+        let access = Arc::new(access);
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
             path: settings.data_dir.clone(),
             source,
@@ -135,6 +150,8 @@ impl Gateway {
             if let Some(url) = &inst.webhook {
                 crate::webhook::spawn(
                     url.clone(),
+                    inst.webhook_tls.clone(),
+                    inst.webhook_unmasked,
                     handle.clone(),
                     notices.clone(),
                     shutdown_rx.clone(),
@@ -158,15 +175,22 @@ impl Gateway {
             journal.clone(),
             idempotency.clone(),
             notices.clone(),
+            access.clone(),
             shutdown_rx.clone(),
         ));
+        let routes = match access.admin_listen {
+            Some(_) => Routes::Api,
+            None => Routes::All,
+        };
         let http_addr = match settings.http_listen {
             Some(addr) => Some(
                 crate::http::serve(
                     addr,
                     registry.clone(),
                     journal.clone(),
-                    idempotency,
+                    idempotency.clone(),
+                    access.clone(),
+                    routes,
                     shutdown_rx.clone(),
                 )
                 .await
@@ -174,9 +198,34 @@ impl Gateway {
             ),
             None => None,
         };
+        let admin_addr = match access.admin_listen {
+            Some(addr) => Some(
+                crate::http::serve(
+                    addr,
+                    registry.clone(),
+                    journal.clone(),
+                    idempotency,
+                    access.clone(),
+                    Routes::Admin,
+                    shutdown_rx.clone(),
+                )
+                .await
+                .map_err(listen_error("admin", addr))?,
+            ),
+            None => None,
+        };
+        if let Some(server_tls) = &access.tls {
+            crate::tls::export_expiry("-", "server", server_tls);
+            tls.push(crate::tls::TlsLink {
+                institution: "-".into(),
+                link: "server".into(),
+                tls: server_tls.clone(),
+            });
+        }
         Ok(Gateway {
             native_addr,
             http_addr,
+            admin_addr,
             listen_addrs,
             registry,
             journal,
@@ -202,6 +251,11 @@ impl Gateway {
     /// Where the HTTP API listens.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// Where `/metrics` and `/v1/status` are served when `admin_listen` is configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Where the inbound links listen, in configuration order.

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use rusqlite::{params, OptionalExtension};
 use tokio::sync::watch;
 
+use crate::auth::ClientId;
 use crate::domain::TxState;
 use crate::institution::{next_tx_id, InstitutionHandle, Reply};
 use crate::journal::{now_ms, Journal, JournalError, TxRecord, TX_COLUMNS};
@@ -119,6 +120,7 @@ impl Idempotency {
         key: &str,
         telegram: Vec<u8>,
         timeout: Option<Duration>,
+        client: Option<&ClientId>,
     ) -> Result<Keyed, IdempotencyError> {
         check_key(key)?;
         // A failed first request hands over to its waiters; bounded, so a journal that keeps
@@ -149,7 +151,7 @@ impl Idempotency {
                         key,
                         done,
                     };
-                    let result = lead(journal, handle, key, telegram, timeout).await;
+                    let result = lead(journal, handle, key, telegram, timeout, client).await;
                     landing
                         .done
                         .send_replace(Some(result.as_ref().ok().map(|keyed| keyed.reply.clone())));
@@ -198,6 +200,7 @@ async fn lead(
     key: &str,
     telegram: Vec<u8>,
     timeout: Option<Duration>,
+    client: Option<&ClientId>,
 ) -> Result<Keyed, IdempotencyError> {
     let window_ms = u64::try_from(handle.idempotency_window().as_millis()).unwrap_or(u64::MAX);
     let (tx_id, claim) = {
@@ -209,8 +212,13 @@ async fn lead(
             .await?
     };
     let send = |telegram| async move {
+        if let Some(c) = client {
+            journal.expect_client(tx_id, c);
+        }
+        let reply = handle.request_as(tx_id, telegram, timeout).await;
+        journal.forget_client(tx_id);
         Ok(Keyed {
-            reply: handle.request_as(tx_id, telegram, timeout).await,
+            reply,
             replayed: false,
         })
     };

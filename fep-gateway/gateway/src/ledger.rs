@@ -7,7 +7,7 @@ use rusqlite::{params_from_iter, Connection, OpenFlags};
 use serde::Serialize;
 
 use crate::domain::{TelegramDirection, TxState};
-use crate::journal::{SchemaError, TxRecord, TX_COLUMNS};
+use crate::journal::{SchemaError, TxRecord, TX_COLUMNS, TX_COLUMNS_V4};
 
 /// Filters of `fep journal`; all optional, combined with AND.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +75,8 @@ pub enum LedgerError {
 /// Read-only access to a journal file.
 pub struct Ledger {
     conn: Connection,
+    /// The transaction columns of this journal's schema (no `client` before version 5).
+    columns: &'static str,
 }
 
 impl Ledger {
@@ -83,8 +85,13 @@ impl Ledger {
     /// refused.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        crate::journal::check_version(&conn)?;
-        Ok(Ledger { conn })
+        let version = crate::journal::check_version(&conn)?;
+        let columns = if version >= 5 {
+            TX_COLUMNS
+        } else {
+            TX_COLUMNS_V4
+        };
+        Ok(Ledger { conn, columns })
     }
 
     fn filter(q: &JournalQuery) -> (String, Vec<rusqlite::types::Value>) {
@@ -123,7 +130,10 @@ impl Ledger {
     pub fn transactions(&self, q: &JournalQuery) -> Result<Vec<TxRecord>, rusqlite::Error> {
         let (filter, mut args) = Self::filter(q);
         args.push(rusqlite::types::Value::Integer(i64::from(q.limit)));
-        let sql = format!("SELECT {TX_COLUMNS} FROM transactions{filter} ORDER BY id DESC LIMIT ?");
+        let sql = format!(
+            "SELECT {} FROM transactions{filter} ORDER BY id DESC LIMIT ?",
+            self.columns
+        );
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), TxRecord::from_row)?;
         rows.collect()

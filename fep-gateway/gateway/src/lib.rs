@@ -21,6 +21,7 @@
 
 pub use fep_client::{framing, protocol};
 
+pub mod auth;
 pub mod breaker;
 pub mod clock;
 pub mod config;

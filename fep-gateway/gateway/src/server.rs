@@ -11,12 +11,14 @@ use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
+use crate::auth::{self, Access, Caller, Denied, PeerCert};
 use crate::idempotency::Idempotency;
 use crate::institution::{InstitutionHandle, ShutdownRx};
 use crate::journal::Journal;
 use crate::notices::native::Subscriptions;
 use crate::notices::Notices;
 use crate::protocol::{Message, NativeCodec, Outcome, Response};
+use crate::tls::LinkStream;
 
 /// Requests one connection may have open at once (sent to an institution and not yet
 /// answered); beyond that a Request is answered `rejected` at once ("overload: …") and not
@@ -33,13 +35,17 @@ const NOTICES_PER_WRITE: usize = 64;
 /// The institutions by name; built once at start-up and never mutated, so it needs no lock.
 pub type Registry = Arc<HashMap<String, InstitutionHandle>>;
 
-/// Accepts native-protocol connections until shutdown.
+/// Accepts native-protocol connections until shutdown. With `access.tls`, each connection
+/// is a TLS handshake first (in its own task, within `handshake_timeout`): a failed one is
+/// logged, counted (`fep_tls_handshake_failures_total{institution="-",link="native"}`) and
+/// closed. The caller is authenticated once per connection, from its certificate.
 pub(crate) async fn serve(
     listener: TcpListener,
     registry: Registry,
     journal: Journal,
     idempotency: Idempotency,
     notices: Notices,
+    access: Arc<Access>,
     mut shutdown: ShutdownRx,
 ) {
     loop {
@@ -51,15 +57,42 @@ pub(crate) async fn serve(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 tracing::debug!(%peer, "native client connected");
-                tokio::spawn(connection(
-                    stream,
+                let (registry, journal, idempotency, notices, access, shutdown) = (
                     registry.clone(),
                     journal.clone(),
                     idempotency.clone(),
                     notices.clone(),
+                    access.clone(),
                     shutdown.clone(),
-                    MAX_OPEN_PER_CONNECTION,
-                ));
+                );
+                tokio::spawn(async move {
+                    let stream = match &access.tls {
+                        None => LinkStream::Plain(stream),
+                        Some(tls) => match tls.handshake(stream).await {
+                            Ok(s) => s,
+                            Err(f) => {
+                                crate::tls::record_failure("-", "native", &peer.to_string(), &f);
+                                return;
+                            }
+                        },
+                    };
+                    let cert = stream.peer_certificate().map(|c| PeerCert::of(&c));
+                    let caller = access.authenticate(cert.as_ref(), None);
+                    if let Err(denied) = &caller {
+                        tracing::warn!(%peer, %denied, "native client not authenticated: its requests are refused");
+                    }
+                    connection_as(
+                        stream,
+                        caller,
+                        registry,
+                        journal,
+                        idempotency,
+                        notices,
+                        shutdown,
+                        MAX_OPEN_PER_CONNECTION,
+                    )
+                    .await;
+                });
             }
             Err(e) => {
                 tracing::warn!(error = %e, "native accept failed");
@@ -110,10 +143,21 @@ fn quoted(name: &str) -> String {
     }
 }
 
+/// A Request's or Subscribe's refusal by the access rules (`rejected`, nothing sent),
+/// counted and logged.
+fn denied(id: u64, denied: &Denied, max_frame: usize) -> Message {
+    auth::record_denial("native", denied);
+    rejected(id, format!("denied: {denied}; not sent"), max_frame)
+}
+
 /// Serves one native connection: requests in flight at once (at most `max_open`, ids unique
-/// among the open ones), answered in completion order; notices of its subscriptions.
-pub(crate) async fn connection<S>(
+/// among the open ones), answered in completion order; notices of its subscriptions. Every
+/// Request and Subscribe is first checked against `caller`'s rules (an unauthenticated
+/// caller's are all refused).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn connection_as<S>(
     stream: S,
+    caller: Result<Caller, Denied>,
     registry: Registry,
     journal: Journal,
     idempotency: Idempotency,
@@ -123,6 +167,7 @@ pub(crate) async fn connection<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let identity = caller.as_ref().ok().and_then(|c| c.identity.clone());
     let codec = NativeCodec::default();
     let max_frame = codec.max_frame();
     let mut framed = Framed::new(stream, codec);
@@ -136,20 +181,31 @@ pub(crate) async fn connection<S>(
             msg = framed.next() => match msg {
                 Some(Ok(Message::Request(r))) => {
                     let handle = registry.get(&r.institution).cloned();
-                    if open_ids.contains(&r.id) {
+                    let allowed = match &caller {
+                        Err(d) => Err(d.clone()),
+                        // Open access: the telegram's header is not read for nothing.
+                        Ok(c) if c.client.is_none() => Ok(()),
+                        Ok(c) => {
+                            let key = handle.as_ref().and_then(|h| h.profile().msg_key(&r.telegram));
+                            c.may_send(&r.institution, key.as_ref())
+                        }
+                    };
+                    if let Err(d) = allowed {
+                        denied(r.id, &d, max_frame)
+                    } else if open_ids.contains(&r.id) {
                         rejected(r.id, DUPLICATE_ID, max_frame)
                     } else if open.len() >= max_open {
                         rejected(r.id, format!("overload: {max_open} requests already open on this connection"), max_frame)
                     } else if let Some(handle) = handle {
                         let timeout = (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms)));
                         open_ids.insert(r.id);
-                        let (idempotency, journal) = (idempotency.clone(), journal.clone());
+                        let (idempotency, journal, identity) = (idempotency.clone(), journal.clone(), identity.clone());
                         open.push(async move {
                             let telegram = r.telegram.to_vec();
                             let reply = match &r.idempotency_key {
-                                None => Ok(handle.request(telegram, timeout).await),
+                                None => Ok(auth::request_for(&journal, &handle, identity.as_ref(), telegram, timeout).await),
                                 Some(key) => idempotency
-                                    .submit(&journal, &handle, key, telegram, timeout)
+                                    .submit(&journal, &handle, key, telegram, timeout, identity.as_ref())
                                     .await
                                     .map(|keyed| keyed.reply),
                             };
@@ -164,7 +220,13 @@ pub(crate) async fn connection<S>(
                         rejected(r.id, format!("unknown institution {}", quoted(&r.institution)), max_frame)
                     }
                 }
-                Some(Ok(Message::Subscribe(s))) => subs.subscribe(s),
+                Some(Ok(Message::Subscribe(s))) => {
+                    let allowed = caller.as_ref().map_err(Clone::clone).and_then(|c| c.may_subscribe(&s.institution));
+                    match allowed {
+                        Ok(()) => subs.subscribe(s),
+                        Err(d) => denied(s.id, &d, max_frame),
+                    }
+                }
                 Some(Ok(Message::Unsubscribe(u))) => subs.unsubscribe(u),
                 Some(Ok(Message::Ack { notice_id })) => {
                     subs.ack(notice_id);

@@ -196,6 +196,13 @@ pub struct InstitutionSettings {
     /// URL receiving recorded notices as JSON POSTs (at-least-once); an `http`/`https` URL
     /// with a host when it comes from a config file.
     pub webhook: Option<String>,
+    /// Whom an `https://` webhook trusts and the client certificate it presents
+    /// (`webhook_ca_file`, `webhook_cert_file`/`webhook_key_file`); None: the platform's
+    /// roots, no client certificate.
+    pub webhook_tls: Option<std::sync::Arc<crate::webhook::WebhookTls>>,
+    /// `webhook_unmasked`: the webhook gets `mask = true` fields in clear and the raw
+    /// telegram; masked fields only otherwise.
+    pub webhook_unmasked: bool,
     /// How notices are delivered to each consumer (webhook, native subscribers).
     pub notices: crate::notices::DeliveryPolicy,
     /// Circuit breaker (None = disabled, which only code can ask for: a config file always
@@ -248,6 +255,8 @@ impl InstitutionSettings {
             queue_depth: 20_000,
             rate_tps: None,
             webhook: None,
+            webhook_tls: None,
+            webhook_unmasked: false,
             notices: crate::notices::DeliveryPolicy::default(),
             breaker: Some(ValidBreakerConfig::default()),
             sequence_reserve: crate::config::SequenceReserve::default().numbers(range_len),

@@ -343,7 +343,7 @@ fn host_of(target: &str) -> String {
 }
 
 /// The certificates of a PEM file, recording the earliest `notAfter` as `which`.
-fn read_certs(
+pub(crate) fn read_certs(
     path: &Path,
     key: &'static str,
     which: Which,
@@ -413,7 +413,7 @@ fn read_roots(
 }
 
 /// The private key of a PEM file. The message never quotes the file.
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsProblem> {
+pub(crate) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsProblem> {
     let shown = path.display();
     let bytes = std::fs::read(path)
         .map_err(|e| problem("key_file", format!("cannot read {shown}: {e}")))?;
@@ -442,6 +442,75 @@ pub fn validity(der: &[u8]) -> Option<(i64, i64)> {
     let (before, after) = time(validity)?;
     let (after, _) = time(after)?;
     Some((before, after))
+}
+
+/// The names a DER X.509 certificate gives its holder: the subject CN, then the DNS and URI
+/// subject alternative names in order (empty if the certificate cannot be read).
+pub fn certificate_names(der: &[u8]) -> Vec<String> {
+    certificate_names_of(der).unwrap_or_default()
+}
+
+fn certificate_names_of(der: &[u8]) -> Option<Vec<String>> {
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    const SAN: &[u8] = &[0x55, 0x1d, 0x11];
+    let (_, cert, _) = tlv(der).filter(|(tag, ..)| *tag == 0x30)?;
+    let (_, tbs, _) = tlv(cert).filter(|(tag, ..)| *tag == 0x30)?;
+    let mut rest = tbs;
+    if rest.first() == Some(&0xa0) {
+        rest = tlv(rest)?.2;
+    }
+    // Serial number, signature algorithm, issuer, validity.
+    for _ in 0..4 {
+        rest = tlv(rest)?.2;
+    }
+    let (_, subject, after) = tlv(rest).filter(|(tag, ..)| *tag == 0x30)?;
+    let mut names = Vec::new();
+    let mut rdns = subject;
+    while let Some((_, set, next)) = tlv(rdns) {
+        let mut atvs = set;
+        while let Some((_, atv, more)) = tlv(atvs) {
+            if let Some((0x06, oid, value)) = tlv(atv) {
+                if oid == CN {
+                    if let Some((_, text, _)) = tlv(value) {
+                        names.push(String::from_utf8_lossy(text).into_owned());
+                    }
+                }
+            }
+            atvs = more;
+        }
+        rdns = next;
+    }
+    // subjectPublicKeyInfo, then optional unique ids, then [3] extensions.
+    let mut rest = tlv(after)?.2;
+    while let Some((tag, contents, next)) = tlv(rest) {
+        if tag == 0xa3 {
+            let (_, exts, _) = tlv(contents)?;
+            let mut exts = exts;
+            while let Some((_, ext, more)) = tlv(exts) {
+                if let Some((0x06, oid, mut value)) = tlv(ext) {
+                    if oid == SAN {
+                        // An optional `critical` BOOLEAN, then the OCTET STRING.
+                        if value.first() == Some(&0x01) {
+                            value = tlv(value)?.2;
+                        }
+                        let (_, octets, _) = tlv(value)?;
+                        let (_, general, _) = tlv(octets)?;
+                        let mut general = general;
+                        while let Some((tag, text, more)) = tlv(general) {
+                            // [2] dNSName, [6] uniformResourceIdentifier.
+                            if tag == 0x82 || tag == 0x86 {
+                                names.push(String::from_utf8_lossy(text).into_owned());
+                            }
+                            general = more;
+                        }
+                    }
+                }
+                exts = more;
+            }
+        }
+        rest = next;
+    }
+    Some(names)
 }
 
 /// One DER element: its tag, its contents and what follows it.
@@ -617,6 +686,19 @@ pub enum LinkStream {
 }
 
 impl LinkStream {
+    /// The leaf certificate the peer presented (a TLS server with `client_auth`), if any.
+    pub fn peer_certificate(&self) -> Option<CertificateDer<'static>> {
+        match self {
+            LinkStream::Plain(_) => None,
+            LinkStream::Tls(s) => s
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .map(|c| c.clone().into_owned()),
+        }
+    }
+
     /// The TCP socket underneath (socket options such as TCP_QUICKACK).
     pub fn tcp(&self) -> &TcpStream {
         match self {
@@ -790,6 +872,25 @@ mod tests {
         assert!(parse_pin(&"zz".repeat(32))
             .unwrap_err()
             .contains("not a hex"));
+    }
+
+    #[test]
+    fn certificate_names_are_the_cn_then_the_dns_and_uri_sans() {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["payroll.bank.internal".into()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "payroll");
+        params.subject_alt_names.push(rcgen::SanType::URI(
+            rcgen::string::Ia5String::try_from("spiffe://bank/payroll").unwrap(),
+        ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        assert_eq!(
+            certificate_names(cert.der()),
+            ["payroll", "payroll.bank.internal", "spiffe://bank/payroll"]
+        );
+        assert!(certificate_names(&cert.der()[..60]).is_empty());
     }
 
     #[test]

@@ -41,8 +41,99 @@ pub struct WebhookNotice<'a> {
     /// Message type, e.g. `"4000/100"`.
     #[serde(rename = "type")]
     pub msg_type: String,
-    /// The raw telegram, hex.
-    pub telegram_hex: String,
+    /// The notice's fields decoded by its layout, `mask = true` fields masked unless the
+    /// webhook is `webhook_unmasked`; absent when the layout cannot decode it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<serde_json::Value>,
+    /// The raw telegram, hex: only to a `webhook_unmasked` webhook (it holds every field in
+    /// clear).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telegram_hex: Option<String>,
+}
+
+/// `[institution.notices]` `webhook_ca_file`, `webhook_cert_file`/`webhook_key_file`: whom
+/// an `https://` webhook trusts and the client certificate it presents. Read when the config
+/// is resolved (a bad file is a located config error).
+pub struct WebhookTls {
+    /// Trusted instead of the platform's roots, when set.
+    roots: Option<Vec<CertificateDer<'static>>>,
+    /// Our client certificate chain and its key.
+    identity: Option<(
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+}
+
+impl std::fmt::Debug for WebhookTls {
+    /// Whether each part is set; never key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookTls")
+            .field("ca", &self.roots.as_ref().map(Vec::len))
+            .field("client_certificate", &self.identity.is_some())
+            .finish()
+    }
+}
+
+impl WebhookTls {
+    /// Reads the CA file and our certificate and key (both or neither); the problem names the
+    /// key (`ca_file`, `cert_file`, `key_file`) and the file, never its contents.
+    pub fn read(
+        ca_file: Option<&std::path::Path>,
+        cert_and_key: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<WebhookTls, crate::tls::TlsProblem> {
+        use crate::tls::{read_certs, read_key, Which};
+        let mut expiry = Vec::new();
+        let roots = match ca_file {
+            Some(ca) => Some(read_certs(ca, "ca_file", Which::Ca, &mut expiry)?),
+            None => None,
+        };
+        let identity = match cert_and_key {
+            Some((cert, key)) => Some((
+                read_certs(cert, "cert_file", Which::Ours, &mut expiry)?,
+                read_key(key)?,
+            )),
+            None => None,
+        };
+        let tls = WebhookTls { roots, identity };
+        // The key must match the certificate: build once now rather than fail per POST.
+        tls.client_config().map_err(|e| crate::tls::TlsProblem {
+            key: "key_file",
+            message: e.to_string(),
+        })?;
+        Ok(tls)
+    }
+
+    /// The rustls configuration of the webhook client.
+    fn client_config(&self) -> Result<rustls::ClientConfig, WebhookError> {
+        let roots = match &self.roots {
+            Some(certs) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in certs {
+                    roots
+                        .add(cert.clone())
+                        .map_err(|e| WebhookError::Client(format!("webhook_ca_file: {e}")))?;
+                }
+                roots
+            }
+            None => platform_roots(),
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| WebhookError::Client(e.to_string()))?
+        .with_root_certificates(roots);
+        match &self.identity {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain.clone(), key.clone_key())
+                .map_err(|e| {
+                    WebhookError::Client(format!(
+                        "webhook_key_file cannot be used with webhook_cert_file: {e}"
+                    ))
+                }),
+            None => Ok(builder.with_no_client_auth()),
+        }
+    }
 }
 
 /// Why a webhook cannot be used, or why one delivery attempt failed.
@@ -142,12 +233,7 @@ pub fn validate_url(url: &str) -> Result<reqwest::Url, WebhookError> {
 /// by `SSL_CERT_FILE` / `SSL_CERT_DIR`) plus `extra_roots`. A host without any root still
 /// gets a client, so `http://` webhooks keep working; `https://` ones then fail as TLS errors.
 pub fn client(extra_roots: &[CertificateDer<'static>]) -> Result<reqwest::Client, WebhookError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for e in &native.errors {
-        tracing::warn!(error = %e, "webhook TLS: a platform root certificate store is unreadable");
-    }
-    roots.add_parsable_certificates(native.certs);
+    let mut roots = platform_roots();
     for cert in extra_roots {
         roots
             .add(cert.clone())
@@ -160,11 +246,35 @@ pub fn client(extra_roots: &[CertificateDer<'static>]) -> Result<reqwest::Client
     .map_err(|e| WebhookError::Client(e.to_string()))?
     .with_root_certificates(roots)
     .with_no_client_auth();
+    reqwest_client(tls)
+}
+
+/// The webhook HTTP client of `[institution.notices]` with its TLS keys, or [`client`]
+/// without extra roots when there are none.
+pub fn client_with(tls: Option<&WebhookTls>) -> Result<reqwest::Client, WebhookError> {
+    match tls {
+        Some(t) => reqwest_client(t.client_config()?),
+        None => client(&[]),
+    }
+}
+
+fn reqwest_client(tls: rustls::ClientConfig) -> Result<reqwest::Client, WebhookError> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .tls_backend_preconfigured(tls)
         .build()
         .map_err(|e| WebhookError::Client(chain(&e)))
+}
+
+/// The platform's root certificates (as overridden by `SSL_CERT_FILE` / `SSL_CERT_DIR`).
+fn platform_roots() -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        tracing::warn!(error = %e, "webhook TLS: a platform root certificate store is unreadable");
+    }
+    roots.add_parsable_certificates(native.certs);
+    roots
 }
 
 /// One attempt: POSTs `body` as JSON; Ok on 2xx.
@@ -187,13 +297,15 @@ pub async fn post<T: Serialize + ?Sized>(
 /// restarted.
 pub(crate) fn spawn(
     url: String,
+    tls: Option<std::sync::Arc<WebhookTls>>,
+    unmasked: bool,
     handle: InstitutionHandle,
     notices: Notices,
     mut shutdown: ShutdownRx,
 ) {
     tokio::spawn(async move {
         let name = handle.name().to_owned();
-        let ready = validate_url(&url).and_then(|u| Ok((u, client(&[])?)));
+        let ready = validate_url(&url).and_then(|u| Ok((u, client_with(tls.as_deref())?)));
         let (url, client) = match ready {
             Ok(r) => r,
             Err(e) => {
@@ -213,6 +325,7 @@ pub(crate) fn spawn(
             client,
             url,
             handle: &handle,
+            unmasked,
         };
         // The group's window bounds how many are posted at once.
         let mut posting = FuturesUnordered::new();
@@ -247,6 +360,8 @@ struct Webhook<'a> {
     client: reqwest::Client,
     url: reqwest::Url,
     handle: &'a InstitutionHandle,
+    /// `webhook_unmasked`: fields in clear and the raw telegram.
+    unmasked: bool,
 }
 
 impl Webhook<'_> {
@@ -254,16 +369,17 @@ impl Webhook<'_> {
     async fn deliver(&self, notice: StoredNotice, mut shutdown: ShutdownRx) -> Option<u64> {
         let (id, telegram) = (notice.id, &notice.telegram[..]);
         let name = self.handle.name();
+        let profile = self.handle.profile();
+        let decoded = crate::http::message::telegram_json(profile, telegram, self.unmasked);
         let body = WebhookNotice {
             institution: name,
             notice_id: id,
-            msg_type: self
-                .handle
-                .profile()
+            msg_type: profile
                 .msg_key(telegram)
                 .map(|k| k.to_string())
                 .unwrap_or_default(),
-            telegram_hex: hex::encode(telegram),
+            fields: decoded.and_then(|mut d| d.get_mut("fields").map(serde_json::Value::take)),
+            telegram_hex: self.unmasked.then(|| hex::encode(telegram)),
         };
         let mut delays = backon::ExponentialBuilder::default()
             .with_min_delay(MIN_DELAY)

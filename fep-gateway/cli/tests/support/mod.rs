@@ -20,6 +20,8 @@ use tokio::net::{TcpListener, TcpSocket};
 
 pub use fep_testkit::sim::Answer;
 
+pub mod pki;
+
 /// How long a test waits for the gateway or the bank to reach a state.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -93,6 +95,11 @@ impl Fep {
             child,
             ready: line,
         }
+    }
+
+    /// The readiness line `fep run` printed.
+    pub fn ready_line(&self) -> &str {
+        &self.ready
     }
 
     /// Where the inbound link `link` of `institution` listens, from the readiness line's

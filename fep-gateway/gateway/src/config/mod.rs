@@ -21,6 +21,7 @@ use crate::framing::Framing;
 use crate::journal::JournalSync;
 use crate::settings::SignOnPolicy;
 
+mod access;
 mod diagnostic;
 pub mod durations;
 mod encryption;
@@ -29,6 +30,7 @@ mod tables;
 mod tls;
 mod validate;
 
+pub use access::{ClientConfig, ServerTlsConfig, OPEN_ACCESS_WARNING};
 use diagnostic::Locator;
 pub use diagnostic::{ConfigError, Diagnostic, KeyPath, Source};
 pub use encryption::{Encryption, IvConfig, ScopeConfig};
@@ -78,6 +80,15 @@ pub struct ServerConfig {
     /// `normal`: survives a crash of the gateway only (see [`JournalSync`]).
     #[serde(default)]
     pub journal_sync: JournalSync,
+    /// Where `/metrics` and `/v1/status` are served instead of `http_listen` (None: there).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    /// `[server.tls]`: TLS (and client certificates) on the native and HTTP listeners.
+    #[serde(default)]
+    pub tls: Option<ServerTlsConfig>,
+    /// `[[server.clients]]`: who may call, and what; none = no authentication (development).
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
 }
 
 fn default_retention_days() -> u32 {
@@ -92,6 +103,9 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             journal_retention_days: default_retention_days(),
             journal_sync: JournalSync::default(),
+            admin_listen: None,
+            tls: None,
+            clients: Vec::new(),
         }
     }
 }
@@ -206,6 +220,19 @@ pub struct NoticeDelivery {
     /// subscriber without a group); 0: no limit.
     #[serde(default)]
     pub rate: u32,
+    /// PEM CA certificate(s) an `https://` webhook's certificate must chain to, instead of
+    /// the platform's roots.
+    #[serde(default)]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// Our client certificate chain (PEM, leaf first) presented to an `https://` webhook.
+    #[serde(default)]
+    pub webhook_cert_file: Option<PathBuf>,
+    /// The private key of `webhook_cert_file` (PEM).
+    #[serde(default)]
+    pub webhook_key_file: Option<PathBuf>,
+    /// Send `mask = true` fields in clear and the raw telegram (`telegram_hex`) to the webhook.
+    #[serde(default)]
+    pub webhook_unmasked: bool,
 }
 
 /// Largest `[institution.notices] concurrency`: what a consumer may hold is kept in memory.
@@ -221,6 +248,10 @@ impl Default for NoticeDelivery {
             webhook: None,
             concurrency: default_notice_concurrency(),
             rate: 0,
+            webhook_ca_file: None,
+            webhook_cert_file: None,
+            webhook_key_file: None,
+            webhook_unmasked: false,
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct Resolved {
     pub config: Config,
     /// What the gateway runs with.
     pub settings: GatewaySettings,
+    /// TLS, clients and rules of the internal interfaces (`[server.tls]`,
+    /// `[[server.clients]]`, `admin_listen`).
+    pub access: crate::auth::Access,
     /// What `fep check` warns about without refusing the file (a TLS certificate expiring
     /// within 30 days, or expired; a key file open to others), located like errors.
     pub warnings: Vec<Diagnostic>,
@@ -67,6 +70,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     let mut config = Config::parse(&locator, text)?;
     config.anchor_spec_paths(base);
     config.anchor_tls_paths(base);
+    config.anchor_server_tls_paths(base);
     let mut found = Problems {
         locator: &locator,
         list: Vec::new(),
@@ -75,6 +79,27 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     for (path, message) in config.validate() {
         found.at(path, message);
     }
+    let access_problems = super::access::validate_access(&config);
+    let checked = access_problems.is_empty();
+    for (path, message) in access_problems {
+        found.at(path, message);
+    }
+    let access = if checked {
+        match super::access::resolve_access(&config) {
+            Ok(a) => {
+                if let Some(tls) = &a.tls {
+                    found.expiry_warnings(tls, "server");
+                }
+                Some(a)
+            }
+            Err((path, message)) => {
+                found.at(path, message);
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut institutions = Vec::new();
     for (i, inst) in config.institutions.iter().enumerate() {
         let p = format!("institution[{i}]");
@@ -83,9 +108,9 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         }
     }
     let warnings = found.warnings;
-    if !found.list.is_empty() {
+    let (true, Some(access)) = (found.list.is_empty(), access) else {
         return Err(ConfigError::invalid(name, found.list));
-    }
+    };
     let server = &config.server;
     let settings = GatewaySettings {
         native_listen: server.native_listen,
@@ -98,6 +123,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
     Ok(Resolved {
         config,
         settings,
+        access,
         warnings,
     })
 }
@@ -115,6 +141,15 @@ struct Problems<'l, 'a> {
 }
 
 impl Problems<'_, '_> {
+    /// Warns about the certificates of `tls` (at `lp.tls.<key>`) expiring within 30 days.
+    fn expiry_warnings(&mut self, tls: &LinkTls, lp: &str) {
+        let now = std::time::SystemTime::now();
+        for (path, message) in super::tls::expiry_warnings(tls, lp, now) {
+            let warning = self.locator.at_path(&path, message);
+            self.warnings.push(warning);
+        }
+    }
+
     fn at(&mut self, path: KeyPath, message: String) -> Reported {
         self.list.push(self.locator.at_path(&path, message));
         Reported
@@ -184,6 +219,8 @@ fn resolve_institution(
             Some(m) => Err(found.at(KeyPath(format!("{p}.notices.webhook")), m)),
         },
     };
+    let webhook_tls = super::access::resolve_webhook_tls(&inst.notices, p)
+        .map_err(|(path, message)| found.at(path, message));
     let links = resolve_links(inst, p, found);
     let sequence_reserve = match &profile {
         Ok((profile, ..)) => sequence_reserve(inst, profile, p, found),
@@ -216,6 +253,8 @@ fn resolve_institution(
         queue_depth: inst.limits.queue_depth as usize,
         rate_tps: (inst.limits.rate_tps > 0).then_some(inst.limits.rate_tps),
         webhook: webhook?,
+        webhook_tls: webhook_tls?,
+        webhook_unmasked: inst.notices.webhook_unmasked,
         notices: crate::notices::DeliveryPolicy {
             concurrency: inst.notices.concurrency as usize,
             rate: std::num::NonZeroU32::new(inst.notices.rate),
@@ -414,11 +453,7 @@ fn link_tls(
     };
     let tls = LinkTls::build(cfg, connect)
         .map_err(|e| found.at(KeyPath(format!("{lp}.tls.{}", e.key)), e.message))?;
-    let now = std::time::SystemTime::now();
-    for (path, message) in super::tls::expiry_warnings(&tls, lp, now) {
-        let warning = found.locator.at_path(&path, message);
-        found.warnings.push(warning);
-    }
+    found.expiry_warnings(&tls, lp);
     Ok(Some(Arc::new(tls)))
 }
 

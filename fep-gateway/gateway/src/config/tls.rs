@@ -47,7 +47,7 @@ pub struct LinkTlsConfig {
     pub handshake_timeout: Duration,
 }
 
-fn default_handshake_timeout() -> Duration {
+pub(super) fn default_handshake_timeout() -> Duration {
     DEFAULT_HANDSHAKE_TIMEOUT
 }
 

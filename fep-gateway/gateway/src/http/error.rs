@@ -51,6 +51,11 @@ pub enum ErrorCode {
     JournalUnavailable,
     /// 503: the Prometheus recorder is not installed in this process.
     MetricsUnavailable,
+    /// 401: clients are configured and the call has no valid credentials (client
+    /// certificate of a configured client, or its bearer token); nothing was done.
+    Unauthenticated,
+    /// 403: the client's rules do not allow this call; nothing was sent.
+    Forbidden,
 }
 
 /// A failed API call; answered as [`ErrorBody`] with [`ApiError::status`].
@@ -150,6 +155,12 @@ pub enum ApiError {
     /// No metrics recorder.
     #[error("metrics recorder not installed")]
     MetricsUnavailable,
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Outside the client's rules.
+    #[error("{0}; nothing was sent")]
+    Forbidden(crate::auth::Denied),
 }
 
 impl ApiError {
@@ -175,6 +186,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
             ApiError::Journal(_) => ErrorCode::JournalUnavailable,
             ApiError::MetricsUnavailable => ErrorCode::MetricsUnavailable,
+            ApiError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
         }
     }
 
@@ -197,6 +210,8 @@ impl ApiError {
             | ErrorCode::TransactionNotFound
             | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::IdempotencyKeyReused => StatusCode::CONFLICT,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::JournalUnavailable | ErrorCode::MetricsUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -125,10 +125,14 @@ fn to_value(f: &FieldLayout, v: &serde_json::Value) -> Result<Option<Value>, Api
     }))
 }
 
-/// The answered telegram as JSON: its type, and its fields decoded and masked by the layout of
-/// *its own* message key (a response's layout may differ from its request's), or null when
-/// nothing was answered.
-pub(crate) fn response_json(profile: &Profile, telegram: &[u8]) -> Option<serde_json::Value> {
+/// A telegram (an answer, a notice) as JSON: its type, and its fields decoded by the layout
+/// of *its own* message key (a response's layout may differ from its request's), `mask =
+/// true` fields masked unless `unmask`; null when there is no telegram.
+pub(crate) fn telegram_json(
+    profile: &Profile,
+    telegram: &[u8],
+    unmask: bool,
+) -> Option<serde_json::Value> {
     if telegram.is_empty() {
         return None;
     }
@@ -139,7 +143,7 @@ pub(crate) fn response_json(profile: &Profile, telegram: &[u8]) -> Option<serde_
     // The variant its own key and `when` values select (a response's layout may differ).
     Some(match profile.layout_of(telegram) {
         Some(layout) => match layout.decode_record(telegram) {
-            Ok(r) => json!({ "type": response_type, "fields": masked(layout, &r) }),
+            Ok(r) => json!({ "type": response_type, "fields": record_json(layout, &r, unmask) }),
             Err(e) => json!({ "type": response_type, "error": e.to_string() }),
         },
         None => json!({ "type": response_type }),
@@ -148,20 +152,27 @@ pub(crate) fn response_json(profile: &Profile, telegram: &[u8]) -> Option<serde_
 
 /// A record as JSON with the layout's `mask` fields masked, numbers included (an account
 /// number may be an N field), and repeat-group elements masked by the element layout.
+#[cfg(test)]
 pub(crate) fn masked(layout: &Layout, record: &Record) -> serde_json::Value {
+    record_json(layout, record, false)
+}
+
+/// A record as JSON, its `mask` fields masked unless `unmask` (see [`masked`]).
+pub(crate) fn record_json(layout: &Layout, record: &Record, unmask: bool) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for (path, value) in record.iter() {
         let field = layout.field(path);
-        let mask = field.is_some_and(|f| f.mask);
+        let mask = field.is_some_and(|f| f.mask) && !unmask;
         let v = match (value, field) {
             (Value::Group(items), Some(f)) => match &f.kind {
-                FieldKind::Group { element, .. } => {
-                    items.iter().map(|item| masked(element, item)).collect()
-                }
+                FieldKind::Group { element, .. } => items
+                    .iter()
+                    .map(|item| record_json(element, item, unmask))
+                    .collect(),
                 _ => serde_json::Value::Null,
             },
             // The JSON type follows the layout (as in `fep decode --json`), never the value.
-            (value, Some(f)) => fep_codec::spec::field_json(Some(value), f, false),
+            (value, Some(f)) => fep_codec::spec::field_json(Some(value), f, unmask),
             (Value::Text(s), None) if mask => json!(fep_codec::mask_value(s)),
             (other, None) => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
         };

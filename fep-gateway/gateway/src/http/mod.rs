@@ -6,9 +6,9 @@
 //! `u64` does not fit a JavaScript number).
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,16 +17,18 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::{self, Access, Caller, Denied, PeerCert};
 use crate::domain::MsgKey;
 use crate::idempotency::{self, Idempotency};
 use crate::institution::ShutdownRx;
 use crate::journal::{Journal, TxRecord};
 use crate::protocol::Outcome;
 use crate::server::Registry;
+use crate::tls::{LinkStream, LinkTls};
 
 pub mod error;
 mod extract;
-mod message;
+pub(crate) mod message;
 mod openapi;
 
 use error::ApiError;
@@ -60,6 +62,7 @@ struct AppState {
     registry: Registry,
     journal: Journal,
     idempotency: Idempotency,
+    access: Arc<Access>,
 }
 
 /// Request header naming a request for idempotency.
@@ -67,45 +70,251 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Response header set (`true`) when the answer is an earlier request's with the same key.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// The API's routes, fallbacks included (unknown route → 404 JSON, wrong method → 405 JSON).
-fn router(registry: Registry, journal: Journal, idempotency: Idempotency) -> Router {
-    Router::new()
-        .route("/v1/institutions/{name}/messages", post(send_message))
-        .route("/v1/transactions", get(find_transaction))
-        .route("/v1/transactions/{id}", get(transaction))
-        .route("/v1/status", get(status))
-        .route("/v1/openapi.json", get(openapi::document))
-        .route("/metrics", get(metrics))
-        .fallback(not_found)
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Routes {
+    /// Everything (no `admin_listen`).
+    All,
+    /// Everything but `/v1/status` and `/metrics` (they are on `admin_listen`).
+    Api,
+    /// Only `/v1/status` and `/metrics` (`admin_listen`).
+    Admin,
+}
+
+/// The API's routes, fallbacks included (unknown route → 404 JSON, wrong method → 405 JSON),
+/// behind the authentication of [`authenticate`]: every handler finds the [`Caller`] in the
+/// request's extensions.
+fn router(
+    registry: Registry,
+    journal: Journal,
+    idempotency: Idempotency,
+    access: Arc<Access>,
+    routes: Routes,
+) -> Router {
+    let state = AppState {
+        registry,
+        journal,
+        idempotency,
+        access,
+    };
+    let mut r = Router::new();
+    if routes != Routes::Admin {
+        r = r
+            .route("/v1/institutions/{name}/messages", post(send_message))
+            .route("/v1/transactions", get(find_transaction))
+            .route("/v1/transactions/{id}", get(transaction))
+            .route("/v1/openapi.json", get(openapi::document));
+    }
+    if routes != Routes::Api {
+        r = r
+            .route("/v1/status", get(status))
+            .route("/metrics", get(metrics));
+    }
+    r.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState {
-            registry,
-            journal,
-            idempotency,
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
+        .with_state(state)
+}
+
+/// The bearer token of an `Authorization` header, if any; a header that is not one is an
+/// authentication failure.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, Denied> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| Some(t.trim()))
+        .ok_or_else(|| {
+            Denied::Unauthenticated("the Authorization header is not \"Bearer <token>\"".into())
         })
 }
 
-/// Binds and serves the API until shutdown; returns the bound address.
+/// Finds who calls (certificate of the connection, or bearer token) and puts the [`Caller`]
+/// in the request's extensions; refuses (401) a call without valid credentials when clients
+/// are configured.
+async fn authenticate(
+    State(app): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let cert = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<PeerInfo>>()
+        .and_then(|c| c.0.cert.clone());
+    let caller =
+        bearer(request.headers()).and_then(|token| app.access.authenticate(cert.as_ref(), token));
+    match caller {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(denied) => {
+            auth::record_denial("http", &denied);
+            let mut answer = ApiError::Unauthenticated(denied.to_string()).into_response();
+            answer.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer"),
+            );
+            answer
+        }
+    }
+}
+
+/// A refusal by the access rules: counted, logged, answered 403.
+fn forbidden(denied: Denied) -> ApiError {
+    auth::record_denial("http", &denied);
+    ApiError::Forbidden(denied)
+}
+
+/// What the HTTP layer knows of a connection: the peer's address and, over TLS, what its
+/// client certificate says (`ConnectInfo<PeerInfo>` in a request's extensions).
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// Its client certificate's names, when it presented one.
+    pub cert: Option<PeerCert>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ApiListener>>
+    for PeerInfo
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ApiListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
+
+/// The HTTP listener: plain TCP, or TLS whose handshakes run in their own tasks (one slow
+/// client does not hold the others) and whose finished connections are handed to axum (and
+/// hyper) one by one, so graceful shutdown works as over TCP.
+pub(crate) enum ApiListener {
+    /// Plain TCP.
+    Plain(tokio::net::TcpListener),
+    /// Connections whose TLS handshake succeeded.
+    Tls {
+        /// From the accepting task.
+        ready: tokio::sync::mpsc::Receiver<(LinkStream, PeerInfo)>,
+        /// The bound address.
+        local: SocketAddr,
+    },
+}
+
+impl ApiListener {
+    /// Listens on `listener`, with `tls` when given; the TLS accepting task ends at shutdown.
+    fn new(
+        listener: tokio::net::TcpListener,
+        tls: Option<Arc<LinkTls>>,
+        what: &'static str,
+        mut shutdown: ShutdownRx,
+    ) -> std::io::Result<ApiListener> {
+        let Some(tls) = tls else {
+            return Ok(ApiListener::Plain(listener));
+        };
+        let local = listener.local_addr()?;
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = shutdown.changed() => return,
+                };
+                let (tcp, addr) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "{what} accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let (tls, tx) = (tls.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tls.handshake(tcp).await {
+                        Ok(stream) => {
+                            let cert = stream.peer_certificate().map(|c| PeerCert::of(&c));
+                            let _ = tx.send((stream, PeerInfo { addr, cert })).await;
+                        }
+                        Err(f) => crate::tls::record_failure("-", what, &addr.to_string(), &f),
+                    }
+                });
+            }
+        });
+        Ok(ApiListener::Tls { ready, local })
+    }
+}
+
+impl axum::serve::Listener for ApiListener {
+    type Io = LinkStream;
+    type Addr = PeerInfo;
+
+    async fn accept(&mut self) -> (LinkStream, PeerInfo) {
+        match self {
+            ApiListener::Plain(l) => loop {
+                match tokio::net::TcpListener::accept(l).await {
+                    Ok((tcp, addr)) => {
+                        let _ = tcp.set_nodelay(true);
+                        return (LinkStream::Plain(tcp), PeerInfo { addr, cert: None });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "http accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            },
+            ApiListener::Tls { ready, .. } => match ready.recv().await {
+                Some(c) => c,
+                // The accepting task ended (shutdown): no more connections.
+                None => std::future::pending().await,
+            },
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<PeerInfo> {
+        let addr = match self {
+            ApiListener::Plain(l) => l.local_addr()?,
+            ApiListener::Tls { local, .. } => *local,
+        };
+        Ok(PeerInfo { addr, cert: None })
+    }
+}
+
+/// Binds and serves the API (or part of it, `routes`) until shutdown; returns the bound
+/// address. `access` brings TLS and the clients' rules.
 pub(crate) async fn serve(
     addr: SocketAddr,
     registry: Registry,
     journal: Journal,
     idempotency: Idempotency,
-    mut shutdown: ShutdownRx,
+    access: Arc<Access>,
+    routes: Routes,
+    shutdown: ShutdownRx,
 ) -> Result<SocketAddr, std::io::Error> {
     let _ = prometheus();
-    let app = router(registry, journal, idempotency);
+    let tls = access.tls.clone();
+    let app = router(registry, journal, idempotency, access, routes);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    // An answer leaves at once, as on the native listener: with Nagle's algorithm a response
-    // written while the previous one is unacknowledged waits for the client's delayed ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let what = if routes == Routes::Admin {
+        "admin"
+    } else {
+        "http"
+    };
+    let listener = ApiListener::new(listener, tls, what, shutdown.clone())?;
+    let mut shutdown = shutdown;
     tokio::spawn(async move {
         let stop = async move {
             let _ = shutdown.changed().await;
         };
+        let app = app.into_make_service_with_connect_info::<PeerInfo>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
@@ -209,10 +418,14 @@ pub struct SendResponse {
 )]
 async fn send_message(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<SendBody>,
 ) -> Result<Response, ApiError> {
+    // Before anything else, so that a client learns nothing of what it may not use.
+    let asked = body.msg_type.parse::<MsgKey>().ok();
+    caller.may_send(&name, asked.as_ref()).map_err(forbidden)?;
     let key = match headers.get(IDEMPOTENCY_KEY) {
         None => None,
         Some(v) => {
@@ -244,11 +457,22 @@ async fn send_message(
     let telegram = message::build_telegram(profile, &msg_key, layout, &body.fields)?;
     let timeout = body.timeout_ms.map(std::time::Duration::from_millis);
     let (reply, replayed) = match &key {
-        None => (handle.request(telegram, timeout).await, false),
+        None => {
+            let client = caller.identity.as_ref();
+            let reply = auth::request_for(&app.journal, handle, client, telegram, timeout).await;
+            (reply, false)
+        }
         Some(key) => {
             let keyed = app
                 .idempotency
-                .submit(&app.journal, handle, key, telegram, timeout)
+                .submit(
+                    &app.journal,
+                    handle,
+                    key,
+                    telegram,
+                    timeout,
+                    caller.identity.as_ref(),
+                )
                 .await?;
             (keyed.reply, keyed.replayed)
         }
@@ -257,7 +481,7 @@ async fn send_message(
         id: reply.tx_id.to_string(),
         outcome: reply.outcome.into(),
         detail: reply.detail,
-        response: message::response_json(profile, &reply.telegram),
+        response: message::telegram_json(profile, &reply.telegram, caller.unmasked()),
     })
     .into_response();
     if replayed {
@@ -290,6 +514,8 @@ pub struct TransactionView {
     pub resolved: Option<String>,
     /// Unix milliseconds of the last change.
     pub updated_ms: u64,
+    /// Who asked for it (client name or certificate identity), when known.
+    pub client: Option<String>,
 }
 
 impl From<TxRecord> for TransactionView {
@@ -304,6 +530,7 @@ impl From<TxRecord> for TransactionView {
             detail: tx.detail,
             resolved: tx.resolved.map(|r| r.as_str().to_owned()),
             updated_ms: tx.updated_ms,
+            client: tx.client.map(|c| c.as_str().to_owned()),
         }
     }
 }
@@ -323,14 +550,27 @@ impl From<TxRecord> for TransactionView {
 )]
 async fn transaction(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let Ok(n) = id.parse::<u64>() else {
         return Err(ApiError::InvalidTransactionId(id));
     };
     match app.journal.get_tx(n).await? {
-        Some(tx) => Ok(Json(tx.into())),
+        Some(tx) => Ok(Json(visible(&caller, tx)?.into())),
         None => Err(ApiError::TransactionNotFound(id)),
+    }
+}
+
+/// A transaction, if `caller` may see it: an admin sees every one, another client those of
+/// the institutions it may use.
+fn visible(caller: &Caller, tx: TxRecord) -> Result<TxRecord, ApiError> {
+    match caller.may_administer("transactions") {
+        Ok(()) => Ok(tx),
+        Err(_) => caller
+            .may_use(&tx.institution)
+            .map(|()| tx)
+            .map_err(forbidden),
     }
 }
 
@@ -357,6 +597,7 @@ pub struct FindQuery {
 )]
 async fn find_transaction(
     State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::InvalidQuery {
@@ -372,7 +613,7 @@ async fn find_transaction(
     let found =
         idempotency::find(&app.journal, &key, move |inst| windows.get(inst).copied()).await?;
     match found {
-        Some((_, Some(tx))) => Ok(Json(tx.into())),
+        Some((_, Some(tx))) => Ok(Json(visible(&caller, tx)?.into())),
         Some((id, None)) => Err(ApiError::TransactionNotFound(format!(
             "{id} (idempotency key {key:?}): not sent yet"
         ))),
@@ -397,7 +638,11 @@ pub struct StatusView {
     summary = "Every institution's status",
     responses((status = 200, description = "Status by institution", body = StatusView))
 )]
-async fn status(State(app): State<AppState>) -> Json<StatusView> {
+async fn status(
+    State(app): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<StatusView>, ApiError> {
+    caller.may_administer("/v1/status").map_err(forbidden)?;
     let mut institutions = Vec::new();
     for h in app.registry.values() {
         if let Some(s) = h.status().await {
@@ -405,7 +650,7 @@ async fn status(State(app): State<AppState>) -> Json<StatusView> {
         }
     }
     institutions.sort_by(|a, b| a.name.cmp(&b.name));
-    Json(StatusView { institutions })
+    Ok(Json(StatusView { institutions }))
 }
 
 #[utoipa::path(
@@ -418,7 +663,8 @@ async fn status(State(app): State<AppState>) -> Json<StatusView> {
         (status = 503, description = "metrics_unavailable", body = error::ErrorBody),
     )
 )]
-async fn metrics() -> Result<Response, ApiError> {
+async fn metrics(Extension(caller): Extension<Caller>) -> Result<Response, ApiError> {
+    caller.may_administer("/metrics").map_err(forbidden)?;
     match prometheus() {
         Some(h) => Ok(h.render().into_response()),
         None => Err(ApiError::MetricsUnavailable),

@@ -98,7 +98,7 @@ async fn one_key_sends_once_however_many_requests_carry_it() {
             telegram.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            idem.submit(&journal, &handle, "K1", t, None).await
+            idem.submit(&journal, &handle, "K1", t, None, None).await
         }));
     }
     let mut answers = Vec::new();
@@ -120,7 +120,7 @@ async fn one_key_sends_once_however_many_requests_carry_it() {
     // A different telegram under the key: refused, nothing sent.
     let other = fep_testkit::samples::sample_telegram(2, false);
     match idem
-        .submit(gateway.journal(), &handle, "K1", other, None)
+        .submit(gateway.journal(), &handle, "K1", other, None, None)
         .await
     {
         Err(IdempotencyError::Reused { tx_id, .. }) => assert_eq!(tx_id, first),
@@ -128,7 +128,7 @@ async fn one_key_sends_once_however_many_requests_carry_it() {
     }
     // Later, with the flight landed: answered from the journal, with the response telegram.
     let later = idem
-        .submit(gateway.journal(), &handle, "K1", telegram, None)
+        .submit(gateway.journal(), &handle, "K1", telegram, None, None)
         .await
         .expect("later");
     assert!(later.replayed);

@@ -7,6 +7,7 @@
 //! once and only then answers — many requests share one fsync. Notice delivery reads through
 //! a second connection ([`reader`]) and is woken by [`signals`] when notices are committed.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,10 +29,10 @@ mod writer;
 
 use reader::Read;
 pub use reader::BACKLOG_COUNT_LIMIT;
-pub(crate) use records::TX_COLUMNS;
 pub use records::{
     GroupBacklog, NoticeBatch, NoticeRecord, StoredNotice, TelegramRow, TxRecord, Unsettled,
 };
+pub(crate) use records::{TX_COLUMNS, TX_COLUMNS_V4};
 pub use schema::{check_version, SchemaError, SCHEMA_VERSION};
 use signals::NoticeSignals;
 use writer::Command;
@@ -197,6 +198,39 @@ pub struct Journal {
     overflow: Arc<Overflow>,
     reader: mpsc::Sender<Read>,
     signals: Arc<NoticeSignals>,
+    clients: Arc<PendingClients>,
+}
+
+/// The callers (client identities) of transactions about to be sent, by transaction id: the
+/// writer records each with its transaction's first row, in the same commit
+/// ([`Journal::expect_client`]).
+#[derive(Default)]
+pub(crate) struct PendingClients {
+    map: std::sync::Mutex<HashMap<u64, crate::auth::ClientId>>,
+    /// Entries in `map`: the writer's look-up skips the lock when there are none.
+    len: AtomicUsize,
+}
+
+impl PendingClients {
+    fn insert(&self, tx_id: u64, client: crate::auth::ClientId) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.insert(tx_id, client).is_none() {
+            self.len.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Removes and returns the client waiting for `tx_id`.
+    pub(crate) fn take(&self, tx_id: u64) -> Option<crate::auth::ClientId> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let found = map.remove(&tx_id);
+        if found.is_some() {
+            self.len.fetch_sub(1, Ordering::AcqRel);
+        }
+        found
+    }
 }
 
 /// Where fire-and-forget records wait when the writer's queue is full, in order.
@@ -256,13 +290,15 @@ impl Journal {
         let read_conn = Connection::open(path)?;
         read_conn.execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = 1;")?;
         let signals = Arc::new(NoticeSignals::default());
+        let clients = Arc::new(PendingClients::default());
         let (tx, rx) = mpsc::channel(tuning.queue);
         let alive = tx.downgrade();
         std::thread::Builder::new()
             .name("fep-journal".into())
             .spawn({
-                let (restart_wal, signals) = (restart_wal.clone(), signals.clone());
-                move || writer::writer(conn, rx, &restart_wal, &signals)
+                let (restart_wal, signals, clients) =
+                    (restart_wal.clone(), signals.clone(), clients.clone());
+                move || writer::writer(conn, rx, &restart_wal, &signals, &clients)
             })
             .map_err(|_| JournalError::Stopped)?;
         // Reads of a few consumers at a time; they wait rather than pile up.
@@ -311,6 +347,7 @@ impl Journal {
             overflow,
             reader,
             signals,
+            clients,
         })
     }
 
@@ -414,6 +451,20 @@ impl Journal {
         if self.overflow.tx.send(cmd).is_err() {
             self.overflow.pending.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// Records that `client` asks for transaction `tx_id`, which is about to be sent (call
+    /// before handing it to the institution): the identity is written with the
+    /// transaction's first row, in the same commit as its telegram, so it is never lost to a
+    /// crash. Pair with [`Journal::forget_client`] once the caller is answered.
+    pub fn expect_client(&self, tx_id: u64, client: &crate::auth::ClientId) {
+        self.clients.insert(tx_id, client.clone());
+    }
+
+    /// Drops what [`Journal::expect_client`] kept for `tx_id` if no row of it was written (a
+    /// request refused before it was journaled).
+    pub fn forget_client(&self, tx_id: u64) {
+        self.clients.take(tx_id);
     }
 
     /// Records a transaction's current state (insert or update). Waits until it is queued

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::auth::ClientId;
 use crate::domain::{MsgKey, MsgRef, Resolution, TelegramDirection, TxState};
 
 /// A transaction's journaled state.
@@ -29,6 +30,10 @@ pub struct TxRecord {
     pub resolved: Option<Resolution>,
     /// Unix milliseconds of the last change.
     pub updated_ms: u64,
+    /// Who asked for it (the client's name or certificate identity), when known. Recorded by
+    /// [`Journal::set_client`](super::Journal::set_client); [`put_tx`](super::Journal::put_tx)
+    /// leaves it as it is.
+    pub client: Option<ClientId>,
 }
 
 impl TxRecord {
@@ -44,6 +49,7 @@ impl TxRecord {
             detail: String::new(),
             resolved: None,
             updated_ms: super::now_ms(),
+            client: None,
         }
     }
 
@@ -75,13 +81,19 @@ impl TxRecord {
             detail: row.get(6)?,
             resolved: row.get(7)?,
             updated_ms: row.get::<_, i64>(8)? as u64,
+            client: row.get::<_, Option<String>>(9)?.map(|c| ClientId::new(&c)),
         })
     }
 }
 
 /// The columns [`TxRecord::from_row`] reads, in order.
 pub(crate) const TX_COLUMNS: &str =
-    "id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms";
+    "id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms, client";
+
+/// [`TX_COLUMNS`] of a journal from before schema version 5 (no `client` column), for
+/// read-only access that cannot migrate it.
+pub(crate) const TX_COLUMNS_V4: &str =
+    "id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms, NULL";
 
 /// Unsettled transactions with the telegram each was sent as.
 pub type Unsettled = Vec<(TxRecord, Bytes)>;

@@ -98,10 +98,17 @@ const MIGRATIONS: &[Migration] = &[
                       ON n.institution = g.institution AND n.id > g.acked_below
                   WHERE n.delivered = 1;",
     },
+    Migration {
+        version: 5,
+        what: "the client identity of each transaction",
+        // Additive: who asked for the transaction (crate::auth::ClientId), NULL for rows
+        // written before and for callers without an identity.
+        sql: "ALTER TABLE transactions ADD COLUMN client TEXT;",
+    },
 ];
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Why a journal's schema cannot be used.
 #[derive(Debug, thiserror::Error)]

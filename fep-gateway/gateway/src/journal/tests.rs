@@ -161,6 +161,7 @@ async fn retention_prunes_settled_rows_only() {
         detail: String::new(),
         resolved,
         updated_ms: 1,
+        client: None,
     };
     j.put_tx(tx(1, TxState::Ok, None)).await.unwrap();
     j.put_tx(tx(2, TxState::Unknown, Some(Resolution::Ok)))
@@ -228,6 +229,7 @@ async fn transactions_upsert_and_read_back() {
         detail: "timeout".into(),
         resolved: None,
         updated_ms: 1,
+        client: None,
     };
     j.put_tx(r.clone()).await.unwrap();
     r.resolved = Some(Resolution::Ok);
@@ -259,6 +261,7 @@ fn sent(id: u64, msg_no: u32) -> TxRecord {
         detail: String::new(),
         resolved: None,
         updated_ms: 1,
+        client: None,
     }
 }
 
@@ -648,4 +651,40 @@ fn a_journal_newer_than_the_code_is_refused() {
         )
     );
     assert_eq!(user_version(&path), SCHEMA_VERSION + 1, "left untouched");
+}
+
+/// The client expected for a transaction is written with its first row (the telegram's
+/// commit), kept by later states, and dropped unused when no row comes.
+#[tokio::test]
+async fn the_expected_client_is_written_with_the_first_row_and_kept() {
+    use crate::auth::ClientId;
+    let dir = tempfile::tempdir().unwrap();
+    let j = Journal::open(&dir.path().join("j.db")).unwrap();
+    let payroll = ClientId::new("payroll");
+    j.expect_client(9, &payroll);
+    j.expect_client(10, &ClientId::new("never-sent"));
+    let committed = j
+        .record_telegram(
+            out_row(41, Some(9), Bytes::from_static(b"x")),
+            Some(sent(9, 41)),
+        )
+        .unwrap();
+    committed.await.unwrap().unwrap();
+    assert_eq!(
+        j.get_tx(9).await.unwrap().unwrap().client,
+        Some(payroll.clone())
+    );
+    // A later state (no client of its own) keeps it.
+    j.put_tx(TxRecord {
+        outcome: TxState::Ok,
+        ..sent(9, 41)
+    })
+    .await
+    .unwrap();
+    let tx = j.get_tx(9).await.unwrap().unwrap();
+    assert_eq!((tx.outcome, tx.client), (TxState::Ok, Some(payroll)));
+    // Refused before it was journaled: forgotten, and a later unrelated row gets nothing.
+    j.forget_client(10);
+    j.put_tx(sent(10, 42)).await.unwrap();
+    assert_eq!(j.get_tx(10).await.unwrap().unwrap().client, None);
 }

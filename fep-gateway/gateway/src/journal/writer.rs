@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use super::signals::NoticeSignals;
+use super::PendingClients;
 use super::{
     now_ms, JournalError, NoticeRecord, OnCommit, TelegramRow, TxRecord, Unsettled, TX_COLUMNS,
 };
@@ -96,6 +97,7 @@ pub(super) fn writer(
     mut rx: mpsc::Receiver<Command>,
     restart_wal: &AtomicBool,
     signals: &Arc<NoticeSignals>,
+    clients: &PendingClients,
 ) {
     // A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
     // over; meanwhile the writer retries at most every 100 ms, not after every batch (each try
@@ -114,7 +116,7 @@ pub(super) fn writer(
         let result = (|| -> Result<(), rusqlite::Error> {
             let txn = conn.transaction()?;
             for cmd in batch {
-                replies.push(apply(&txn, cmd, signals, &mut acks));
+                replies.push(apply(&txn, cmd, signals, clients, &mut acks));
             }
             txn.commit()
         })();
@@ -194,12 +196,13 @@ fn apply(
     txn: &rusqlite::Transaction<'_>,
     cmd: Command,
     signals: &Arc<NoticeSignals>,
+    clients: &PendingClients,
     acks: &mut Acks,
 ) -> Reply {
     match cmd {
         Command::Telegram { row, opens, reply } => {
             let result = insert_telegram(txn, &row)
-                .and_then(|_| opens.map_or(Ok(()), |tx| put_tx(txn, &tx)))
+                .and_then(|_| opens.map_or(Ok(()), |tx| put_tx(txn, &tx, clients)))
                 .map_err(JournalError::from);
             if let Err(e) = &result {
                 tracing::error!(error = %e, "journal: telegram not recorded");
@@ -217,7 +220,7 @@ fn apply(
             reply,
         } => answer(reply, reserve(txn, &institution, day, block, max)),
         Command::PutTx(r, ack) => {
-            let result = put_tx(txn, &r).map_err(JournalError::from);
+            let result = put_tx(txn, &r, clients).map_err(JournalError::from);
             if let Err(e) = &result {
                 tracing::error!(error = %e, id = r.id, "journal: transaction not recorded");
             }
@@ -301,15 +304,21 @@ fn insert_telegram(
     ])
 }
 
-/// Inserts or updates a transaction's row.
-fn put_tx(txn: &rusqlite::Transaction<'_>, r: &TxRecord) -> Result<(), rusqlite::Error> {
+/// Inserts or updates a transaction's row; the client waiting for it in `clients` (or the
+/// record's own) is written with its first record and kept afterwards.
+fn put_tx(
+    txn: &rusqlite::Transaction<'_>,
+    r: &TxRecord,
+    clients: &PendingClients,
+) -> Result<(), rusqlite::Error> {
+    let client = r.client.clone().or_else(|| clients.take(r.id));
     txn.prepare_cached(
-        "INSERT INTO transactions (id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO transactions (id, institution, day, msg_no, msg_type, outcome, detail, resolved, updated_ms, client)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(id) DO UPDATE SET msg_no = ?4, day = ?3, outcome = ?6, detail = ?7,
-             resolved = ?8, updated_ms = ?9",
+             resolved = ?8, updated_ms = ?9, client = COALESCE(client, ?10)",
     )?
-    .execute(params![r.id as i64, r.institution, r.day, r.msg_no, r.msg_type, r.outcome, r.detail, r.resolved, r.updated_ms as i64])
+    .execute(params![r.id as i64, r.institution, r.day, r.msg_no, r.msg_type, r.outcome, r.detail, r.resolved, r.updated_ms as i64, client.as_ref().map(|c| c.as_str())])
     .map(|_| ())
 }
 
@@ -381,7 +390,7 @@ fn unsettled(
 ) -> Result<Unsettled, JournalError> {
     let mut stmt = txn.prepare(
         "SELECT t.id, t.institution, t.day, t.msg_no, t.msg_type, t.outcome, t.detail, t.resolved, t.updated_ms,
-                (SELECT raw FROM telegrams g
+                t.client, (SELECT raw FROM telegrams g
                  WHERE g.day = t.day AND g.msg_no = t.msg_no AND g.tx_id = t.id AND g.direction = 'out'
                  ORDER BY g.id DESC LIMIT 1)
          FROM transactions t INDEXED BY transactions_open
@@ -390,7 +399,7 @@ fn unsettled(
     let rows = stmt.query_map(params![institution], |row| {
         Ok((
             TxRecord::from_row(row)?,
-            Bytes::from(row.get::<_, Option<Vec<u8>>>(9)?.unwrap_or_default()),
+            Bytes::from(row.get::<_, Option<Vec<u8>>>(10)?.unwrap_or_default()),
         ))
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

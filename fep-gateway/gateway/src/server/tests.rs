@@ -30,8 +30,9 @@ async fn requests_beyond_the_connection_limit_are_refused_at_once() {
     let registry: Registry = Arc::new(HashMap::from([("hecto".to_owned(), handle)]));
     let (client, server) = tokio::io::duplex(1 << 20);
     let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(connection(
+    tokio::spawn(connection_as(
         server,
+        Ok(crate::auth::Caller::anonymous()),
         registry,
         gateway.journal().clone(),
         Default::default(),

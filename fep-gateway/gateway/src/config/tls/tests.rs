@@ -221,13 +221,18 @@ fn tls_rules_are_checked_with_the_other_link_rules() {
 }
 
 /// A certificate expiring in 10 days: the file resolves, with a warning located at the key.
+/// A leaf of `ca` for 127.0.0.1 expiring `days` from today.
+fn expiring_in(ca: &Ca, days: u64) -> crate::tls::test_pki::Leaf {
+    use chrono::Datelike;
+    let soon = chrono::Utc::now().date_naive() + chrono::Days::new(days);
+    let date = (soon.year(), soon.month() as u8, soon.day() as u8);
+    ca.issue("127.0.0.1", (VALID.0, date))
+}
+
 #[test]
 fn a_certificate_expiring_within_30_days_is_warned_about() {
     let ca = Ca::new("bank CA");
-    let soon = chrono::Utc::now().date_naive() + chrono::Days::new(10);
-    use chrono::Datelike;
-    let date = (soon.year(), soon.month() as u8, soon.day() as u8);
-    let ours = ca.issue("127.0.0.1", (VALID.0, date));
+    let ours = expiring_in(&ca, 10);
     let config = both_forms(
         r#"ca_file = "ca.pem""#,
         "cert_file = \"ours.pem\"\nkey_file = \"ours.key\"",
@@ -254,4 +259,117 @@ fn a_certificate_expiring_within_30_days_is_warned_about() {
             || warning.message.contains("expires in 10 days"),
         "{warning}"
     );
+}
+
+/// `[server.tls]` and `[[server.clients]]` resolve into the gateway's access: TLS read from
+/// relative paths, clients with their rules, the server certificate's expiry warned about.
+#[test]
+fn server_tls_and_clients_resolve_into_access() {
+    use crate::auth::{ClientId, Scope};
+    let (ca, clients) = (Ca::new("gateway CA"), Ca::new("clients CA"));
+    let ours = expiring_in(&ca, 5);
+    let config = format!(
+        r#"[server]
+admin_listen = "127.0.0.1:0"
+[server.tls]
+cert_file = "pki/server.pem"
+key_file = "pki/server.key"
+client_auth = "required"
+client_ca_file = "pki/clients.pem"
+[[server.clients]]
+name = "payroll"
+cert_subject = "payroll.bank.internal"
+token_sha256 = "{}"
+institutions = ["hecto"]
+messages = ["2000/100"]
+{}"#,
+        "ab".repeat(32),
+        both_forms(r#"pin_sha256 = "{pin}""#, "").replace("{pin}", &"cd".repeat(32)),
+    );
+    let config = config.replace(
+        "[institution.links.tls]\n\n",
+        "[institution.links.tls]\ncert_file = \"pki/server.pem\"\nkey_file = \"pki/server.key\"\n",
+    );
+    let dir = files(
+        &config,
+        &[
+            ("pki/server.pem", &ours.cert_pem),
+            ("pki/server.key", &ours.key_pem),
+            ("pki/clients.pem", &clients.pem),
+        ],
+    );
+    let resolved = resolve(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+    let access = &resolved.access;
+    assert!(access.enforced());
+    assert!(access.tls.is_some());
+    assert_eq!(access.admin_listen, Some("127.0.0.1:0".parse().unwrap()));
+    let [payroll] = access.clients.as_slice() else {
+        panic!("one client: {:?}", access.clients);
+    };
+    assert_eq!(payroll.id, ClientId::new("payroll"));
+    assert_eq!(
+        payroll.rules.institutions,
+        Scope::Only(vec!["hecto".into()])
+    );
+    assert_eq!(
+        payroll.rules.messages,
+        Scope::Only(vec!["2000/100".parse().unwrap()])
+    );
+    assert!(!payroll.rules.admin && !payroll.rules.notices);
+    assert!(
+        resolved
+            .warnings
+            .iter()
+            .any(|w| w.path == "server.tls.cert_file" && w.message.contains("expires in")),
+        "{:?}",
+        resolved.warnings
+    );
+    assert!(
+        !format!("{access:?}").contains(&"ab".repeat(32)),
+        "no token digest in Debug"
+    );
+}
+
+/// The rules of `[server.tls]` and `[[server.clients]]`, each at its key.
+#[test]
+fn server_access_rules_are_located_errors() {
+    let config = format!(
+        r#"[server]
+[[server.clients]]
+name = "a"
+token_sha256 = "xyz"
+cert_subject = "a.internal"
+institutions = ["nope"]
+messages = ["2000//100"]
+[[server.clients]]
+name = "a"
+{}"#,
+        both_forms(
+            r#"pin_sha256 = "{pin}""#,
+            "cert_file = \"x.pem\"\nkey_file = \"x.key\""
+        )
+        .replace("{pin}", &"cd".repeat(32)),
+    );
+    let ours = Ca::new("c").localhost();
+    let dir = files(
+        &config,
+        &[("x.pem", &ours.cert_pem), ("x.key", &ours.key_pem)],
+    );
+    let found = problems(dir.path());
+    let paths: Vec<&str> = found.iter().map(|d| d.path.as_str()).collect();
+    for path in [
+        "server.clients[0].token_sha256",
+        "server.clients[0].cert_subject",
+        "server.clients[0].institutions",
+        "server.clients[0].messages",
+        "server.clients[1].name",
+        "server.clients[1]",
+    ] {
+        assert!(paths.contains(&path), "no problem at {path}: {found:#?}");
+    }
+    let line = found
+        .iter()
+        .find(|d| d.path == "server.clients[0].token_sha256")
+        .map(|d| (d.line, d.column));
+    assert_eq!(line, Some(position(&config, "\"xyz\"")));
 }
