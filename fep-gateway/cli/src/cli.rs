@@ -550,7 +550,7 @@ async fn run_gateway(config: PathBuf, clock_start: Option<String>) -> Result<(),
             .map(|a| a.to_string())
             .unwrap_or_default()
     );
-    until_shutdown_reloading_tls(&gateway).await;
+    until_shutdown_reloading_tls(&gateway, &config).await;
     eprintln!("shutting down: draining in-flight requests (up to 10 s), signing off");
     gateway.shutdown(Duration::from_secs(10)).await;
     Ok(())
@@ -625,9 +625,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Waits for SIGTERM or Ctrl-C; meanwhile each SIGHUP reads the TLS links' certificate and
-/// key files again (rotation without dropping links; results are logged).
-async fn until_shutdown_reloading_tls(gateway: &Gateway) {
+/// Waits for SIGTERM or Ctrl-C; meanwhile each SIGHUP reads the TLS certificate and key files
+/// and the telegram encryption keys again (rotation without dropping links; logged).
+async fn until_shutdown_reloading_tls(gateway: &Gateway, config: &std::path::Path) {
     #[cfg(unix)]
     if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         let stop = shutdown_signal();
@@ -637,11 +637,26 @@ async fn until_shutdown_reloading_tls(gateway: &Gateway) {
                 _ = &mut stop => return,
                 Some(()) = hup.recv() => {
                     gateway.reload_tls();
+                    reload_keys(gateway, config).await;
                 }
             }
         }
     }
     shutdown_signal().await;
+}
+
+/// Reads the configuration again for its telegram encryption keys and puts them into the
+/// running institutions; a configuration that no longer passes keeps the old keys.
+async fn reload_keys(gateway: &Gateway, config: &std::path::Path) {
+    match load_and_resolve(config) {
+        Ok(resolved) => {
+            let replaced = gateway.reload_ciphers(&resolved.settings).await;
+            tracing::info!(institutions = ?replaced, "telegram encryption keys reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "SIGHUP: configuration not reloaded, the old encryption keys stay");
+        }
+    }
 }
 
 async fn shutdown_signal() {

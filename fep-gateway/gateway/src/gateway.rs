@@ -243,6 +243,22 @@ impl Gateway {
         crate::tls::reload_all(&self.tls)
     }
 
+    /// Puts the telegram ciphers of `settings` (a configuration read again, its key files
+    /// with it) into the running institutions of the same names: keys rotate without
+    /// dropping a link. Returns the institutions whose cipher was replaced.
+    pub async fn reload_ciphers(&self, settings: &GatewaySettings) -> Vec<String> {
+        let mut replaced = Vec::new();
+        for inst in &settings.institutions {
+            let Some(handle) = self.institution(&inst.name) else {
+                continue;
+            };
+            if handle.set_cipher(inst.encryption.clone()).await {
+                replaced.push(inst.name.clone());
+            }
+        }
+        replaced
+    }
+
     /// Where the native protocol listens.
     pub fn native_addr(&self) -> SocketAddr {
         self.native_addr

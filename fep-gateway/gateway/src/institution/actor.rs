@@ -395,6 +395,11 @@ impl Actor {
                         self.stopping = Some(Stopping { done, drain_until, signing_off: false });
                     }
                     Control::SessionRestored(effect) => self.restore_session(effect),
+                    Control::SetCipher(cipher) => {
+                        let fingerprint = cipher.as_ref().map(|c| c.cipher.key_fingerprint().to_owned());
+                        tracing::info!(institution = %self.name, key = ?fingerprint, "telegram cipher replaced");
+                        self.cipher = cipher;
+                    }
                     #[cfg(test)]
                     Control::Panic => panic!("injected panic"),
                     #[cfg(test)]

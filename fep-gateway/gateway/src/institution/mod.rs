@@ -268,6 +268,9 @@ enum Control {
         done: oneshot::Sender<()>,
         drain_until: Instant,
     },
+    /// A new telegram cipher (keys rotated on SIGHUP): what is sent from now on is sealed, and
+    /// what is received opened, with it.
+    SetCipher(Option<Arc<crate::crypto::EncryptionSettings>>),
     /// The institution's last session command of today found in the journal at start: an
     /// institution-opened day survives a restart (its 개시 is not sent again).
     SessionRestored(fep_codec::spec::CommandEffect),
@@ -377,6 +380,15 @@ impl InstitutionHandle {
         rx.await.unwrap_or_else(|_| {
             Reply::unknown(tx_id, "institution task stopped while handling the request")
         })
+    }
+
+    /// Replaces the institution's telegram cipher (a rotated key), without touching its
+    /// links; false when the institution is stopped.
+    pub async fn set_cipher(&self, cipher: Option<crate::crypto::EncryptionSettings>) -> bool {
+        self.control
+            .send(Control::SetCipher(cipher.map(Arc::new)))
+            .await
+            .is_ok()
     }
 
     /// Current status (None if the actor is gone or does not answer within a second).

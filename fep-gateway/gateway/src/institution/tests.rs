@@ -1033,3 +1033,47 @@ async fn an_encrypted_institution_sees_only_ciphertext() {
     assert_eq!(h.status().await.counters.notices, 0);
     assert_eq!(h.status().await.counters.unmatched, 1);
 }
+
+/// A rotated key (SIGHUP reads the key files again) is used from the next telegram on, on the
+/// same link: nothing is reconnected.
+#[tokio::test(start_paused = true)]
+async fn a_rotated_key_seals_the_next_telegram() {
+    use crate::crypto::{
+        Algorithm, CipherConfig, EncryptionSettings, IvSource, Mode, Padding, Scope, SecretKey,
+        TelegramCipher,
+    };
+    let cipher = |first: u8| {
+        let config = CipherConfig {
+            algorithm: Algorithm::Aes256,
+            mode: Mode::Ctr,
+            padding: Padding::None,
+            key: SecretKey::new((first..first + 32).collect()),
+            iv: IvSource::Fixed([3; 16]),
+        };
+        TelegramCipher::new(&config, Scope::Body { offset: 100 }).unwrap()
+    };
+    let (old, new) = (cipher(1), cipher(101));
+    let mut s = settings();
+    s.encryption = Some(EncryptionSettings {
+        cipher: old.clone(),
+        journal_plaintext: false,
+    });
+    let mut h = Harness::signed_on(s).await;
+    let clear = fep_testkit::samples::sample_telegram(1, false);
+    let _first = h.submit(1);
+    let wire = h.sent().await;
+    assert_eq!(&old.decrypt(&wire).unwrap()[100..], &clear[100..]);
+    assert!(
+        h.handle
+            .set_cipher(Some(EncryptionSettings {
+                cipher: new.clone(),
+                journal_plaintext: false,
+            }))
+            .await
+    );
+    let clear = fep_testkit::samples::sample_telegram(2, false);
+    let _second = h.submit(2);
+    let wire = h.sent().await;
+    assert_eq!(&new.decrypt(&wire).unwrap()[100..], &clear[100..]);
+    assert_ne!(&old.decrypt(&wire).unwrap()[100..], &clear[100..]);
+}
