@@ -116,6 +116,35 @@ fn journaled_notices(data: &Path, institution: &str) -> u64 {
     .unwrap_or(0)
 }
 
+/// Waits until every unknown transaction of `institution` is resolved, then checks each
+/// resolution against what the institution really did (its sequence numbers `width` digits,
+/// `success` its success code).
+async fn unknowns_resolved_truthfully(
+    data: &Path,
+    institution: &str,
+    sim: &SpecSimHandle,
+    width: usize,
+    success: &str,
+) {
+    until(WAIT, "every unknown resolved by the result inquiry", || {
+        transactions(data, institution)
+            .iter()
+            .filter(|t| t.2 == "unknown")
+            .all(|t| t.3.is_some())
+    })
+    .await;
+    for (day, no, outcome, resolved) in transactions(data, institution) {
+        if outcome != "unknown" {
+            continue;
+        }
+        let truth = sim
+            .true_outcome(&day.to_string(), &format!("{no:0width$}"))
+            .expect("the institution saw the request");
+        let want = if truth == success { "ok" } else { "declined" };
+        assert_eq!(resolved.as_deref(), Some(want), "{day}/{no}: truth {truth}");
+    }
+}
+
 /// Sends a request and returns its outcome and detail.
 async fn request(client: &Client, institution: &str, telegram: Bytes) -> (Outcome, String) {
     let reply = client
@@ -194,28 +223,7 @@ per_telegram_connect_back = true
     assert!(count(Outcome::Ok) > 0, "{outcomes:?}");
     let unknown = count(Outcome::Unknown);
     assert!(unknown > 0, "the seed leaves some unanswered: {outcomes:?}");
-    until(WAIT, "every unknown resolved by 0200/6013", || {
-        transactions(&data, "kibnet")
-            .iter()
-            .filter(|t| t.2 == "unknown")
-            .all(|t| t.3.is_some())
-    })
-    .await;
-    // Resolved truthfully: as the institution had (or had not) executed each one.
-    for (day, no, outcome, resolved) in transactions(&data, "kibnet") {
-        if outcome != "unknown" {
-            continue;
-        }
-        let truth = sim
-            .true_outcome(&day.to_string(), &format!("{no:07}"))
-            .expect("the institution saw the payment");
-        let executed = truth == "000";
-        assert_eq!(
-            resolved.as_deref(),
-            Some(if executed { "ok" } else { "declined" }),
-            "payment {day}/{no}: institution's truth {truth}"
-        );
-    }
+    unknowns_resolved_truthfully(&data, "kibnet", &sim, 7, "000").await;
     let inquiries = sim.seen().iter().filter(|s| s.key == "0200/6013").count();
     assert!(
         inquiries >= unknown,
@@ -324,22 +332,7 @@ connect = "{}"
     assert!(count(Outcome::Ok) > 0, "{outcomes:?}");
     assert!(count(Outcome::Unknown) > 0, "{outcomes:?}");
     assert_eq!(count(Outcome::Rejected), 0, "{outcomes:?}");
-    until(WAIT, "unknowns resolved by the 300 inquiry", || {
-        transactions(&data, "tiny")
-            .iter()
-            .filter(|t| t.2 == "unknown")
-            .all(|t| t.3.is_some())
-    })
-    .await;
-    for (day, no, outcome, resolved) in transactions(&data, "tiny") {
-        if outcome == "unknown" {
-            let truth = sim
-                .true_outcome(&day.to_string(), &format!("{no:010}"))
-                .expect("seen by the institution");
-            let want = if truth == "OK" { "ok" } else { "declined" };
-            assert_eq!(resolved.as_deref(), Some(want), "{day}/{no}: {truth}");
-        }
-    }
+    unknowns_resolved_truthfully(&data, "tiny", &sim, 10, "OK").await;
     sim.wait_for(WAIT, "notices acknowledged", |s| s.notices_acked >= 3)
         .await
         .unwrap();

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use super::per_telegram::{bounded, status_until};
 use super::*;
 use crate::domain::MsgKey;
 use crate::framing::FrameCodec;
@@ -16,7 +17,6 @@ use crate::profile::framing_of;
 use crate::protocol::Outcome;
 use crate::settings::{Mode, PerTelegram};
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const ORG: &str = "20031709";
 
 fn profile() -> Profile {
@@ -26,31 +26,6 @@ fn profile() -> Profile {
 fn codec() -> FrameCodec {
     let family = fep_codec::spec::Family::from_toml_str(fep_specs::KIBNET_TOML).unwrap();
     FrameCodec::new(framing_of(&family).unwrap().0, 4096).unwrap()
-}
-
-async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(DEADLINE, fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: not within {DEADLINE:?}"))
-}
-
-async fn status_until(
-    gateway: &Gateway,
-    what: &str,
-    ok: impl Fn(&InstitutionStatus) -> bool,
-) -> InstitutionStatus {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let status = gateway.status().await.remove(0);
-        if ok(&status) {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: never so: {status:?}"
-        );
-        tokio::task::yield_now().await;
-    }
 }
 
 /// A telegram EFMS sends (송수신 FLAG 6), numbered `seq`.
