@@ -310,3 +310,18 @@ fn requests_are_the_keys_with_a_response() {
     assert!(!p.is_request(&key("2100/100")), "a response");
     assert!(!p.is_request(&key("9999/100")), "not in the family");
 }
+
+/// An inquiry field narrower than the original field it copies would lose digits and ask
+/// about another transaction: refused when the profile is built.
+#[test]
+fn an_inquiry_copy_narrower_than_its_source_is_refused() {
+    let toml = TINY.replace(
+        r#"{ name = "orig", type = "N", len = 10, offset = 40 },"#,
+        r#"{ name = "orig", type = "N", len = 8, offset = 40 },
+  { name = "gap", type = "AN", len = 2, offset = 48 },"#,
+    );
+    assert_ne!(toml, TINY, "the test edits the inquiry's field");
+    let family = Family::from_toml_str(&toml).unwrap();
+    let e = Profile::from_family(&family, &[]).unwrap_err().to_string();
+    assert!(e.contains("do not fit the inquiry's 8-byte field"), "{e}");
+}

@@ -469,3 +469,25 @@ fn link_mode_problems_are_located() {
 
 #[cfg(unix)]
 mod encryption;
+
+/// A code may mean one outcome only: listed twice in `[institution.response_codes]`, it is
+/// refused at the second list (it would otherwise fall back to "declined" silently).
+#[test]
+fn a_response_code_in_two_lists_is_refused() {
+    let text =
+        format!("{CONFIG}\n[institution.response_codes]\nsuccess = [\"X1\"]\nunknown = [\"X1\"]\n");
+    let files = Files::new(&text, Some(fep_specs::HECTO_TOML));
+    let ds = files.problems();
+    let d = at(&ds, "institution[0].response_codes.unknown");
+    assert!(
+        d.message.contains("\"X1\" is also listed in `success`"),
+        "{d}"
+    );
+    // One list each: applied on top of the family's tables.
+    let text = format!("{CONFIG}\n[institution.response_codes]\nunknown = [\"SB02\"]\n");
+    let r = Files::new(&text, Some(fep_specs::HECTO_TOML))
+        .resolve()
+        .unwrap();
+    let p = &r.settings.institutions[0].profile;
+    assert!(p.unknown_codes.contains(&"SB02".to_owned()));
+}
