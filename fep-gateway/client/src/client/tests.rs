@@ -173,17 +173,19 @@ async fn late_response_after_timeout_is_ignored() {
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::Timeout { .. }), "{err}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!client.is_closed());
+    // This answer leaves the server 250 ms after its request, the late one 200 ms after an
+    // earlier request: on the one ordered connection the late answer arrives first, and the
+    // client must drop it and still hand this one to its caller.
     let ok = client
         .request(
             "hecto",
-            Bytes::from_static(b"\x00ok"),
+            Bytes::from_static(b"\xfaok"),
             Duration::from_secs(2),
         )
         .await
         .unwrap();
-    assert_eq!(&ok.telegram[..], b"ko\x00");
+    assert_eq!(&ok.telegram[..], b"ko\xfa");
+    assert!(!client.is_closed());
 }
 
 #[tokio::test]
@@ -210,8 +212,13 @@ async fn connection_drop_fails_every_pending_caller() {
                 .await
         }));
     }
-    // Let the slow requests reach the server before killing the connection.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // All 20 registered (and so queued for the one writer before the "drop" request, which
+    // the server reads after them on the same ordered connection).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.inner.shared.lock().pending.len() < 20 {
+        assert!(Instant::now() < deadline, "the slow requests were not sent");
+        tokio::task::yield_now().await;
+    }
     let start = Instant::now();
     let dropper = client
         .request("drop", Bytes::from_static(b"x"), Duration::from_secs(30))

@@ -349,6 +349,18 @@ fn state(n: u32) -> TxRecord {
     }
 }
 
+/// Waits (bounded, on the writer's thread making progress) until the writer queue is empty.
+fn queue_empty(j: &Journal) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while j.tx.capacity() < j.tx.max_capacity() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never drained its queue"
+        );
+        std::thread::yield_now();
+    }
+}
+
 /// A journal whose writer queue holds two commands, blocked by another connection holding
 /// the write lock (returned: `COMMIT` on it releases the writer) after taking state 0;
 /// then states 1..=`last` are submitted: 1 and 2 fill the queue, the rest overflow.
@@ -366,7 +378,8 @@ fn journal_with_overflow(last: u32) -> (tempfile::TempDir, Journal, Connection) 
     let blocker = Connection::open(&path).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
     j.put_tx_nowait(state(0));
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // The writer has taken state 0 and waits on the lock: the queue is empty again.
+    queue_empty(&j);
     for n in 1..=last {
         j.put_tx_nowait(state(n));
     }
@@ -379,10 +392,9 @@ async fn records_that_overflow_a_full_queue_keep_their_order() {
     // The writer drains the queue; this task has not yielded, so nothing it started
     // in the background has run, and there is room again when state 6 is submitted.
     blocker.execute_batch("COMMIT;").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    queue_empty(&j);
     j.put_tx_nowait(state(6));
-    // Let anything still on its way land before looking.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A flush is ordered after every record submitted before it, overflowed ones included.
     j.flush().await.unwrap();
     assert_eq!(j.get_tx(1).await.unwrap(), Some(state(6)));
 }
