@@ -70,7 +70,7 @@ fn yes() -> bool {
     true
 }
 
-/// `[institution.polling]`: keep-alive polls (`HDRREQPOLL…`).
+/// `[institution.polling]`: keep-alive polls (the family's `[heartbeat]` frames).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Polling {
@@ -80,7 +80,7 @@ pub struct Polling {
     /// Idle time after which a poll is sent.
     #[serde(default = "default_idle_interval", with = "durations")]
     pub idle_interval: Duration,
-    /// Answer the institution's polls with `HDRRESPOLL…`.
+    /// Answer the institution's polls (the family's `[heartbeat]` response).
     #[serde(default = "yes")]
     pub answer_peer_polls: bool,
 }
@@ -96,7 +96,7 @@ impl Default for Polling {
 }
 
 fn default_idle_interval() -> Duration {
-    // Hecto's documented default polling time.
+    // Five minutes: a common institution default (the family's `interval_secs` documents its own).
     Duration::from_secs(300)
 }
 
@@ -126,7 +126,7 @@ impl Default for UnknownPolicy {
 }
 
 fn default_inquiry_delay() -> Duration {
-    // Hecto: confirm with 7000/100 "5분 이후".
+    // Five minutes after the original: institutions commonly ask for that delay.
     Duration::from_secs(300)
 }
 

@@ -508,10 +508,10 @@ impl Actor {
             return;
         };
         // A response answers its request only when the family pairs their keys.
-        let paired = match (self.inflight.get(key), self.profile.msg_key(&frame)) {
-            (Some(e), Some(answer)) => self.profile.answers(&e.at.key, &answer),
-            _ => true,
-        };
+        let paired = self
+            .inflight
+            .get(key)
+            .is_none_or(|e| self.profile.answers_frame(&e.at.key, &frame));
         if !paired {
             self.counters.unmatched += 1;
             self.metrics.unmatched();

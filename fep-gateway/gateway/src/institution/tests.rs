@@ -1077,3 +1077,23 @@ async fn a_rotated_key_seals_the_next_telegram() {
     assert_eq!(&new.decrypt(&wire).unwrap()[100..], &clear[100..]);
     assert_ne!(&old.decrypt(&wire).unwrap()[100..], &clear[100..]);
 }
+
+/// A response of the wrong type carrying a request's correlation key does not settle it: the
+/// family pairs 2000/100 with 2100/100 only.
+#[tokio::test(start_paused = true)]
+async fn a_response_of_another_type_does_not_settle_the_request() {
+    let mut h = Harness::signed_on(settings()).await;
+    let request = h.submit(3);
+    let transfer = h.sent().await;
+    let mut wrong = h.handle.profile().answer_to(&transfer, "0000");
+    wrong[24..28].copy_from_slice(b"7100");
+    h.frame(wrong).await;
+    let status = h.status().await;
+    assert_eq!(
+        (status.counters.unmatched, status.inflight),
+        (1, 1),
+        "{status:?}"
+    );
+    h.answer(&transfer, "0000").await;
+    assert_eq!(within(request).await.unwrap().outcome, Outcome::Ok);
+}

@@ -267,7 +267,7 @@ pub struct Profile {
     /// The family's `[session] stamp` (e.g. a direction flag): written into everything the
     /// gateway sends, echoes included.
     pub stamp: Vec<(FieldSpan, Vec<u8>)>,
-    /// Heartbeat request prefix (`HDRREQPOLL`) and response prefix (`HDRRESPOLL`).
+    /// Heartbeat request and response prefixes (the family's `[heartbeat]` values).
     pub poll: Option<(Vec<u8>, Vec<u8>)>,
     /// The layout of each message key the gateway sends (the variant holding the session
     /// stamp when several share a key), for the dynamic codec.
@@ -416,10 +416,9 @@ impl Profile {
                 return FrameKind::PollResponse;
             }
         }
-        let Some(key) = self.msg_key(frame) else {
-            return FrameKind::Other;
-        };
-        let holds = |r: &AckRule| r.key == key && r.when.iter().all(|(f, v)| f.holds(frame, v));
+        // Compared in place, field by field: no key is built for a frame (hot path).
+        let is = |key: &MsgKey| self.has_key(frame, key);
+        let holds = |r: &AckRule| is(&r.key) && r.when.iter().all(|(f, v)| f.holds(frame, v));
         if let Some(i) = self.notices.iter().position(holds) {
             return FrameKind::Notice(i);
         }
@@ -429,11 +428,28 @@ impl Profile {
         if self
             .variants
             .iter()
-            .any(|v| v.response.as_ref() == Some(&key))
+            .any(|v| v.response.as_ref().is_some_and(is))
         {
             return FrameKind::Response;
         }
         FrameKind::Other
+    }
+
+    /// True when `frame`'s key fields hold `key` (as [`Profile::msg_key`] would read them).
+    fn has_key(&self, frame: &[u8], key: &MsgKey) -> bool {
+        let mut parts = key.parts();
+        self.key_fields
+            .iter()
+            .all(|f| f.span.text(frame).is_some_and(|t| parts.next() == Some(t)))
+            && parts.next().is_none()
+    }
+
+    /// True when `frame` is an answer to a request of `request_key` (its key is the
+    /// request's `response`), read in place.
+    pub fn answers_frame(&self, request_key: &MsgKey, frame: &[u8]) -> bool {
+        self.variants.iter().any(|v| {
+            v.key == *request_key && v.response.as_ref().is_some_and(|k| self.has_key(frame, k))
+        })
     }
 
     /// True when `response_key` answers a request of `request_key`.
@@ -445,11 +461,10 @@ impl Profile {
 
     /// The correlation key of a request or response.
     pub fn key(&self, telegram: &[u8]) -> Option<CorrKey> {
-        let mut parts = Vec::with_capacity(self.correlation.len());
-        for s in &self.correlation {
-            parts.push(s.get(telegram)?);
+        if self.correlation.iter().any(|s| s.get(telegram).is_none()) {
+            return None;
         }
-        CorrKey::from_parts(parts)
+        CorrKey::from_parts(self.correlation.iter().filter_map(|s| s.get(telegram)))
     }
 
     /// Writes the gateway-owned fields: sequence number, date, time.
@@ -596,7 +611,7 @@ impl Profile {
     }
 
     /// The deduplication key of a notice: its key's values, then its dedup fields (the
-    /// sequence number by default) — as journaled since the first version for Hecto.
+    /// sequence number by default) — the format the journal has always deduplicated by.
     pub fn dedup_key(&self, rule: &AckRule, notice: &[u8]) -> String {
         let key: String = rule.key.parts().collect();
         let fields: Vec<&str> = if rule.dedup.is_empty() {
