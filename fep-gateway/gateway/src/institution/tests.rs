@@ -267,6 +267,18 @@ impl Harness {
     }
 }
 
+/// The one unknown of the test was resolved, as executed, in status and in the journal.
+async fn resolved_as_executed(h: &Harness, tx_id: u64) {
+    let status = h.status().await;
+    assert_eq!(resolutions(&status.counters), (1, 1, 0, 0));
+    assert_eq!(status.resolving, 0);
+    let tx = h.journaled(tx_id).await;
+    assert_eq!(
+        (tx.outcome, tx.resolved),
+        (TxState::Unknown, Some(Resolution::Ok))
+    );
+}
+
 /// (unknowns resolved, … as executed, … as not executed, unresolved).
 fn resolutions(c: &Counters) -> (u64, u64, u64, u64) {
     (
@@ -330,14 +342,7 @@ async fn a_timeout_is_unknown_then_resolved_by_inquiries_on_schedule() {
     let again = h.sent().await;
     assert_eq!(h.key(&again), ("7000", "100"));
     h.answer_inquiry(&again, "0000").await;
-    let status = h.status().await;
-    assert_eq!(resolutions(&status.counters), (1, 1, 0, 0));
-    assert_eq!(status.resolving, 0);
-    let tx = h.journaled(reply.tx_id).await;
-    assert_eq!(
-        (tx.outcome, tx.resolved),
-        (TxState::Unknown, Some(Resolution::Ok))
-    );
+    resolved_as_executed(&h, reply.tx_id).await;
 }
 
 /// Inquiries that never get an answer stop after `inquiry_max_attempts`; the transaction is
@@ -706,14 +711,7 @@ async fn a_panic_after_sending_starts_the_result_inquiry() {
         h.handle.profile().msg_no.text(&transfer)
     );
     h.answer_inquiry(&inquiry, "0000").await;
-    let status = h.status().await;
-    assert_eq!(resolutions(&status.counters), (1, 1, 0, 0));
-    assert_eq!(status.resolving, 0);
-    let tx = h.journaled(reply.tx_id).await;
-    assert_eq!(
-        (tx.outcome, tx.resolved),
-        (TxState::Unknown, Some(Resolution::Ok))
-    );
+    resolved_as_executed(&h, reply.tx_id).await;
 }
 
 /// A panic while handling one expired request loses none of the others that expired with it:
