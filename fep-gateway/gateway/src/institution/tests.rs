@@ -123,7 +123,8 @@ struct Harness {
     /// What the actor writes to the link.
     wire: mpsc::Receiver<Bytes>,
     journal: Journal,
-    _dir: tempfile::TempDir,
+    /// Holds the journal file (`journal_path`).
+    dir: tempfile::TempDir,
 }
 
 impl Harness {
@@ -150,7 +151,7 @@ impl Harness {
             events,
             wire,
             journal,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -881,7 +882,7 @@ async fn two_connections_on_an_inbound_recv_link_both_carry_answers() {
 impl Harness {
     /// The journal file, for reading or stalling it beside the writer.
     fn journal_path(&self) -> std::path::PathBuf {
-        self._dir.path().join("j.db")
+        self.dir.path().join("j.db")
     }
 
     /// Submits transfer `n`; the returned task gives the reply with the transaction's state as
@@ -1005,7 +1006,7 @@ async fn an_encrypted_institution_sees_only_ciphertext() {
     let mut s = settings();
     s.encryption = Some(EncryptionSettings {
         cipher: cipher.clone(),
-        journal_plaintext: false,
+        journal_plaintext: true,
     });
     let mut h = Harness::signed_on(s).await;
     let request = h.submit(7);
@@ -1023,6 +1024,19 @@ async fn an_encrypted_institution_sees_only_ciphertext() {
     let reply = within(request).await.unwrap();
     assert_eq!(reply.outcome, Outcome::Ok, "{reply:?}");
     assert_eq!(&reply.telegram[100..], &clear[100..]);
+    // The journal keeps what was on the wire, and (journal_plaintext) the clear view beside.
+    within(h.journal.flush()).await.unwrap();
+    let db = rusqlite::Connection::open(h.journal_path()).unwrap();
+    let raw = |direction: &str| -> Vec<u8> {
+        db.query_row(
+            "SELECT raw FROM telegrams WHERE direction = ?1 AND msg_type = '2000/100'",
+            [direction],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(raw("out"), wire.to_vec());
+    assert_eq!(&raw("out_plain")[100..], &clear[100..]);
     // Garbage where ciphertext belongs: counted, not answered.
     let mut notice = h.handle.profile().admin(&"4000/100".parse().unwrap());
     notice.extend_from_slice(&[0u8; 5]);
