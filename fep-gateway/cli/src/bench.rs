@@ -227,6 +227,7 @@ async fn start_pair(
         data_dir: dir.clone(),
         retention_days: 0,
         journal_sync: sync,
+        journal_commit: Default::default(),
         institutions: vec![inst],
     };
     let gateway = Gateway::start(settings, Arc::new(SystemClock))

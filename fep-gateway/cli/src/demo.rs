@@ -157,6 +157,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         data_dir: data_dir(),
         retention_days: 0,
         journal_sync: Default::default(),
+        journal_commit: Default::default(),
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",

@@ -119,6 +119,7 @@ async fn gateway_interop() {
         data_dir: dir.path().to_path_buf(),
         retention_days: 0,
         journal_sync: Default::default(),
+        journal_commit: Default::default(),
         institutions: vec![
             tune(InstitutionSettings::hecto(
                 "hecto",

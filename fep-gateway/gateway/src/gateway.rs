@@ -118,7 +118,7 @@ impl Gateway {
         // Before anything records a metric: values recorded earlier would be lost.
         let _ = crate::http::prometheus();
         let path = settings.data_dir.join("journal.db");
-        let journal = Journal::open_with(&path, settings.journal_sync)
+        let journal = Journal::open_mode(&path, settings.journal_sync, settings.journal_commit)
             .map_err(|source| StartError::Journal { path, source })?;
         journal.keep_days(settings.retention_days);
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -300,6 +300,8 @@ pub struct GatewaySettings {
     pub retention_days: u32,
     /// How far journal commits are synced.
     pub journal_sync: crate::journal::JournalSync,
+    /// Where journal commits become durable (SQLite itself, or the append-only log).
+    pub journal_commit: crate::journal::JournalCommit,
     /// Institutions.
     pub institutions: Vec<InstitutionSettings>,
 }

@@ -28,6 +28,7 @@ pub(crate) async fn gateway_on_sim(latency_ms: u64) -> (Gateway, SimHandle, temp
         data_dir: dir.path().to_path_buf(),
         retention_days: 0,
         journal_sync: Default::default(),
+        journal_commit: Default::default(),
         institutions: vec![InstitutionSettings::hecto(
             "hecto",
             vec![LinkSettings::outbound_duplex(sim.addr())],

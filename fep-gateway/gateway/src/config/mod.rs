@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{Tz, KST};
 use crate::framing::Framing;
-use crate::journal::JournalSync;
+use crate::journal::{JournalCommit, JournalSync};
 use crate::settings::SignOnPolicy;
 
 mod access;
@@ -80,6 +80,10 @@ pub struct ServerConfig {
     /// `normal`: survives a crash of the gateway only (see [`JournalSync`]).
     #[serde(default)]
     pub journal_sync: JournalSync,
+    /// `sqlite` (default): SQLite's own commit is the durability point; `log`: an append-only
+    /// log beside it is, and SQLite is filled behind (see [`JournalCommit`]).
+    #[serde(default)]
+    pub journal_commit: JournalCommit,
     /// Where `/metrics` and `/v1/status` are served instead of `http_listen` (None: there).
     #[serde(default)]
     pub admin_listen: Option<SocketAddr>,
@@ -103,6 +107,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             journal_retention_days: default_retention_days(),
             journal_sync: JournalSync::default(),
+            journal_commit: JournalCommit::default(),
             admin_listen: None,
             tls: None,
             clients: Vec::new(),

@@ -118,6 +118,7 @@ pub fn resolve_str(source: Source<'_>, base: &Path) -> Result<Resolved, ConfigEr
         data_dir: server.data_dir.clone(),
         retention_days: server.journal_retention_days,
         journal_sync: server.journal_sync,
+        journal_commit: server.journal_commit,
         institutions,
     };
     Ok(Resolved {

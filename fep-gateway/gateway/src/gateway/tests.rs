@@ -21,6 +21,7 @@ fn settings(dir: &std::path::Path, inst: InstitutionSettings) -> GatewaySettings
         data_dir: dir.to_path_buf(),
         retention_days: 0,
         journal_sync: JournalSync::Normal,
+        journal_commit: Default::default(),
         institutions: vec![inst],
     }
 }

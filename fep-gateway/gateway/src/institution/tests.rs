@@ -59,6 +59,7 @@ async fn a_panic_before_sending_settles_the_journaled_transaction() {
         data_dir: dir.path().to_path_buf(),
         retention_days: 0,
         journal_sync: Default::default(),
+        journal_commit: Default::default(),
         institutions: vec![InstitutionSettings::hecto(
             "hecto",
             vec![LinkSettings::outbound_duplex(sim.addr())],

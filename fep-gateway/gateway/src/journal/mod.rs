@@ -109,6 +109,44 @@ impl JournalSync {
     }
 }
 
+/// Where a journal commit becomes durable (`[server] journal_commit`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JournalCommit {
+    /// Every group commit is a SQLite transaction, synced as `journal_sync` says.
+    #[default]
+    Sqlite,
+    /// Telegrams and transaction states are made durable in an append-only, pre-allocated
+    /// log beside the database (its own group commit, one `fdatasync` of a file whose size
+    /// never changes) and SQLite is filled behind it as the queryable index; a restart first
+    /// replays the log's tail into SQLite. See [`log`](self) in `journal/log.rs`.
+    Log,
+}
+
+impl JournalCommit {
+    /// The mode's name in the config (`"sqlite"`, `"log"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalCommit::Sqlite => "sqlite",
+            JournalCommit::Log => "log",
+        }
+    }
+}
+
+impl std::str::FromStr for JournalCommit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(JournalCommit::Sqlite),
+            "log" => Ok(JournalCommit::Log),
+            other => Err(format!(
+                "journal commit mode {other:?}: expected \"sqlite\" or \"log\""
+            )),
+        }
+    }
+}
+
 impl std::str::FromStr for JournalSync {
     type Err = String;
 
@@ -126,8 +164,10 @@ impl std::str::FromStr for JournalSync {
 /// The writer's queue and how the WAL is kept in bounds (see `Journal::open`).
 #[derive(Debug, Clone, Copy)]
 struct Tuning {
-    /// SQLite `synchronous` of the writer.
+    /// SQLite `synchronous` of the writer (of the log, in [`JournalCommit::Log`]).
     sync: JournalSync,
+    /// Where a commit becomes durable.
+    commit: JournalCommit,
     /// Commands queued for the writer.
     queue: usize,
     /// Pause between background (passive) checkpoints.
@@ -145,6 +185,7 @@ impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
             sync: JournalSync::default(),
+            commit: JournalCommit::default(),
             queue: QUEUE,
             checkpoint_every: std::time::Duration::from_millis(500),
             // 32,768 × 4 KiB pages = 128 MiB: under sustained load of ~30,000 requests/s the
@@ -259,6 +300,22 @@ impl Journal {
             path,
             Tuning {
                 sync,
+                ..Tuning::default()
+            },
+        )
+    }
+
+    /// Like [`Journal::open_with`], with the durability point `commit`.
+    pub fn open_mode(
+        path: &Path,
+        sync: JournalSync,
+        commit: JournalCommit,
+    ) -> Result<Journal, JournalError> {
+        Journal::open_tuned(
+            path,
+            Tuning {
+                sync,
+                commit,
                 ..Tuning::default()
             },
         )
