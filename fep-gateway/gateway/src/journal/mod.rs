@@ -19,6 +19,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::MsgKey;
 
+mod log;
+#[cfg(test)]
+mod log_tests;
+mod logger;
 mod reader;
 mod records;
 mod schema;
@@ -27,6 +31,7 @@ mod signals;
 mod tests;
 mod writer;
 
+pub use log::LogError;
 use reader::Read;
 pub use reader::BACKLOG_COUNT_LIMIT;
 pub use records::{
@@ -175,6 +180,8 @@ struct Tuning {
     /// WAL length, in frames of one page, above which the writer finishes a checkpoint
     /// itself so that the WAL starts over.
     restart_frames: i64,
+    /// Size of the journal log file (`JournalCommit::Log`).
+    log_bytes: u64,
     /// Size the WAL file is truncated to when it starts over. Above `restart_frames` pages, so
     /// that normally the file is reused in place: truncating and growing it again costs ext4
     /// block frees and allocations, which showed up as 10–20 ms commits.
@@ -192,6 +199,9 @@ impl Default for Tuning {
             // writer pauses (~20 ms here) once every few seconds, at a few thousand/s never.
             restart_frames: 32_768,
             keep_bytes: 256 << 20,
+            // Four segments of 8 MiB: about 8,000 requests each (a telegram and two states,
+            // ~1 KiB a request); SQLite may lag three segments behind before batches go to it.
+            log_bytes: 32 << 20,
         }
     }
 }
@@ -230,6 +240,9 @@ pub enum JournalError {
     /// The group commit carrying the record failed (nothing of it was written).
     #[error("journal commit failed: {0}")]
     Commit(String),
+    /// The journal log (`journal_commit = "log"`) cannot be opened or read back.
+    #[error(transparent)]
+    Log(#[from] LogError),
 }
 
 /// Handle to the journal writer; cheap to clone.
@@ -328,6 +341,14 @@ impl Journal {
             tuning.sync.pragma()
         ))?;
         schema::migrate(&mut conn)?;
+        // Whatever the mode now, a log left by an earlier run is read back first.
+        let log_path = path.with_extension("log");
+        let log = if tuning.commit == JournalCommit::Log || log_path.exists() {
+            let log = recover(&mut conn, &log_path, &tuning)?;
+            (tuning.commit == JournalCommit::Log).then_some(log)
+        } else {
+            None
+        };
         // The writer does not checkpoint on its own: a checkpoint copies the WAL into the
         // database and syncs, which would stall every commit (and so every institution's
         // requests) behind it. A second connection checkpoints passively instead, which
@@ -350,12 +371,36 @@ impl Journal {
         let clients = Arc::new(PendingClients::default());
         let (tx, rx) = mpsc::channel(tuning.queue);
         let alive = tx.downgrade();
+        let progress = log.as_ref().map(|(_, p)| p.clone());
+        // With the log, callers queue for the log thread, which hands everything on to SQLite.
+        let rx = match log {
+            Some((log, progress)) => {
+                let (to_sqlite, sqlite_rx) = mpsc::channel(tuning.queue);
+                std::thread::Builder::new()
+                    .name("fep-journal-log".into())
+                    .spawn({
+                        let clients = clients.clone();
+                        move || logger::logger(log, rx, to_sqlite, &progress, &clients)
+                    })
+                    .map_err(|_| JournalError::Stopped)?;
+                sqlite_rx
+            }
+            None => rx,
+        };
+        let syncing = writer::Syncing {
+            sync: tuning.sync,
+            log: progress,
+        };
+        if syncing.log.is_some() {
+            // Groups nobody waits for are not synced (the log holds them); see `writer`.
+            conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        }
         std::thread::Builder::new()
             .name("fep-journal".into())
             .spawn({
                 let (restart_wal, signals, clients) =
                     (restart_wal.clone(), signals.clone(), clients.clone());
-                move || writer::writer(conn, rx, &restart_wal, &signals, &clients)
+                move || writer::writer(conn, rx, &restart_wal, &signals, &clients, &syncing)
             })
             .map_err(|_| JournalError::Stopped)?;
         // Reads of a few consumers at a time; they wait rather than pile up.
@@ -464,6 +509,7 @@ impl Journal {
         let (reply, rx) = oneshot::channel();
         self.tx
             .try_send(Command::Telegram {
+                ts_ms: now_ms(),
                 row,
                 opens,
                 reply: Some(reply),
@@ -476,6 +522,7 @@ impl Journal {
     /// when the queue is full it waits in the ordered overflow.
     pub fn record_telegram_nowait(&self, row: TelegramRow) {
         self.submit(Command::Telegram {
+            ts_ms: now_ms(),
             row,
             opens: None,
             reply: None,
@@ -723,6 +770,49 @@ impl Journal {
         self.call(|reply| Command::Exec(Box::new(move |txn| writer::answer(reply, f(txn)))))
             .await?
     }
+}
+
+/// Reads the journal log at `log_path` back into SQLite (the records after the last one it
+/// holds), synced, and returns the log ready to write from its start, with what the SQLite
+/// writer and the log thread share.
+fn recover(
+    conn: &mut Connection,
+    log_path: &Path,
+    tuning: &Tuning,
+) -> Result<(log::CommitLog, Arc<logger::Progress>), JournalError> {
+    let applied: i64 = conn.query_row("SELECT lsn FROM log_applied", [], |r| r.get(0))?;
+    let applied = applied.max(0) as u64;
+    let (mut log, found) = log::CommitLog::open(log_path, tuning.log_bytes, tuning.sync, applied)?;
+    let last = found.last().map_or(applied, |(lsn, _)| *lsn);
+    if !found.is_empty() {
+        let started = std::time::Instant::now();
+        conn.execute_batch("PRAGMA synchronous = FULL")?;
+        let none = PendingClients::default();
+        let txn = conn.transaction()?;
+        for (_, entry) in &found {
+            match entry {
+                log::Entry::Telegram { ts_ms, row, opens } => {
+                    writer::insert_telegram(&txn, *ts_ms, row)?;
+                    if let Some(tx) = opens {
+                        writer::put_tx(&txn, tx, &none)?;
+                    }
+                }
+                log::Entry::Tx(tx) => writer::put_tx(&txn, tx, &none)?,
+            }
+        }
+        writer::set_applied(&txn, last)?;
+        txn.commit()?;
+        conn.execute_batch(&format!("PRAGMA synchronous = {}", tuning.sync.pragma()))?;
+        tracing::info!(
+            records = found.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "journal log read back into the database"
+        );
+    }
+    log.restart();
+    let progress = logger::Progress::default();
+    progress.durable.store(last, Ordering::Release);
+    Ok((log, Arc::new(progress)))
 }
 
 /// Unix time in milliseconds.

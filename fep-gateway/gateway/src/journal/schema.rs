@@ -105,10 +105,20 @@ const MIGRATIONS: &[Migration] = &[
         // written before and for callers without an identity.
         sql: "ALTER TABLE transactions ADD COLUMN client TEXT;",
     },
+    Migration {
+        version: 6,
+        what: "how far the database holds the journal log",
+        // One row: the last record of the journal log (`journal_commit = "log"`) applied to
+        // the tables, written in the same transaction as the records; a start replays the
+        // log's records after it.
+        sql: "CREATE TABLE log_applied (
+                  id INTEGER PRIMARY KEY CHECK (id = 0), lsn INTEGER NOT NULL);
+              INSERT INTO log_applied (id, lsn) VALUES (0, 0);",
+    },
 ];
 
 /// The schema version this code writes and reads.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Why a journal's schema cannot be used.
 #[derive(Debug, thiserror::Error)]

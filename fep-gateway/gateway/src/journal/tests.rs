@@ -457,6 +457,7 @@ async fn the_wal_starts_over_under_sustained_writes() {
             let raw = Bytes::from(vec![b'x'; 300]);
             for n in 0..ROWS {
                 let cmd = Command::Telegram {
+                    ts_ms: 0,
                     row: out_row(n, None, raw.clone()),
                     opens: None,
                     reply: None,

@@ -10,18 +10,21 @@ use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use super::logger::Progress;
 use super::signals::NoticeSignals;
-use super::PendingClients;
 use super::{
     now_ms, JournalError, NoticeRecord, OnCommit, TelegramRow, TxRecord, Unsettled, TX_COLUMNS,
 };
+use super::{JournalSync, PendingClients};
 
-/// Most commands folded into one SQLite transaction.
-const GROUP_MAX: usize = 4096;
+/// Most commands folded into one SQLite transaction (and into one batch of the log).
+pub(super) const GROUP_MAX: usize = 4096;
 
 /// What the writer thread is asked to do.
 pub(super) enum Command {
     Telegram {
+        /// When it was journaled (unix ms).
+        ts_ms: u64,
         row: TelegramRow,
         /// The transaction this telegram opens, recorded in the same commit.
         opens: Option<TxRecord>,
@@ -74,6 +77,78 @@ pub(super) enum Command {
     },
     /// Runs inside the group's transaction; its reply is sent after the commit.
     Exec(Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Reply + Send>),
+    /// SQLite now holds the journal log up to this record number (recorded in the same
+    /// transaction as the records before it).
+    Applied(u64),
+}
+
+impl Command {
+    /// Answers a caller whose record the log holds now (the SQLite writer then has nobody
+    /// left to answer for it).
+    pub(super) fn answer_logged(&mut self) {
+        match self {
+            Command::Telegram { reply, .. } => {
+                if let Some(reply) = reply.take() {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Command::PutTx(_, ack) => {
+                if let Some(ack) = ack.take() {
+                    ack.call(Ok(()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether someone waits for this command to be durable in SQLite itself (with the log,
+    /// the others are durable already, or only read).
+    fn awaits_sqlite(&self) -> bool {
+        match self {
+            Command::Telegram { reply, .. } => reply.is_some(),
+            Command::PutTx(_, ack) => ack.is_some(),
+            Command::GetTx { .. }
+            | Command::Unsettled { .. }
+            | Command::Flush { .. }
+            | Command::Applied(_) => false,
+            Command::ReserveSeq { .. }
+            | Command::RecordNotice { .. }
+            | Command::NoticeGroupOpen { .. }
+            | Command::NoticeAcks { .. }
+            | Command::Prune { .. }
+            | Command::Exec(_) => true,
+        }
+    }
+
+    /// A copy of a command nobody waits for (a logged record), to apply again when its
+    /// SQLite commit failed.
+    fn again(&self) -> Option<Command> {
+        match self {
+            Command::Telegram {
+                ts_ms,
+                row,
+                opens,
+                reply: None,
+            } => Some(Command::Telegram {
+                ts_ms: *ts_ms,
+                row: row.clone(),
+                opens: opens.clone(),
+                reply: None,
+            }),
+            Command::PutTx(tx, None) => Some(Command::PutTx(tx.clone(), None)),
+            Command::Applied(lsn) => Some(Command::Applied(*lsn)),
+            _ => None,
+        }
+    }
+}
+
+/// How the SQLite writer syncs, and what it tells the log.
+pub(super) struct Syncing {
+    /// `journal_sync`.
+    pub(super) sync: JournalSync,
+    /// With the log: SQLite syncs only groups someone waits for, or when the log asks; it
+    /// reports how far it holds the log.
+    pub(super) log: Option<Arc<Progress>>,
 }
 
 /// Replies are sent only after the group's commit.
@@ -98,11 +173,14 @@ pub(super) fn writer(
     restart_wal: &AtomicBool,
     signals: &Arc<NoticeSignals>,
     clients: &PendingClients,
+    syncing: &Syncing,
 ) {
     // A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
     // over; meanwhile the writer retries at most every 100 ms, not after every batch (each try
     // syncs the database).
     let mut last_try: Option<std::time::Instant> = None;
+    // The connection's `synchronous` now (with the log it changes per group).
+    let mut current = syncing.sync;
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < GROUP_MAX {
@@ -111,15 +189,40 @@ pub(super) fn writer(
                 Err(_) => break,
             }
         }
+        let mut synced = syncing.sync == JournalSync::Normal;
+        let mut retry = Vec::new();
+        let mut applied = None;
+        if let Some(progress) = &syncing.log {
+            let want = syncing.sync == JournalSync::Full
+                && (progress.want_sync.swap(false, Ordering::AcqRel)
+                    || batch.iter().any(Command::awaits_sqlite));
+            let mode = if want {
+                JournalSync::Full
+            } else {
+                JournalSync::Normal
+            };
+            if mode != current
+                && conn
+                    .execute_batch(&format!("PRAGMA synchronous = {}", mode.pragma()))
+                    .is_ok()
+            {
+                current = mode;
+            }
+            synced |= current == JournalSync::Full;
+            retry = batch.iter().filter_map(Command::again).collect();
+            applied = batch
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Applied(lsn) => Some(*lsn),
+                    _ => None,
+                })
+                .max();
+        } else {
+            synced = true;
+        }
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         let mut acks: Acks = Vec::new();
-        let result = (|| -> Result<(), rusqlite::Error> {
-            let txn = conn.transaction()?;
-            for cmd in batch {
-                replies.push(apply(&txn, cmd, signals, clients, &mut acks));
-            }
-            txn.commit()
-        })();
+        let result = group(&mut conn, batch, signals, clients, &mut replies, &mut acks);
         if let Err(e) = result {
             tracing::error!(error = %e, "journal commit failed");
             // Replies were computed inside the failed transaction: drop them so callers see
@@ -129,12 +232,31 @@ pub(super) fn writer(
             for (ack, _) in acks.drain(..) {
                 ack.call(Err(JournalError::Commit(failed.clone())));
             }
+            // The log holds these and told their callers so: SQLite must get them too, in
+            // order, before anything after them.
+            if !retry.is_empty() {
+                apply_again(&mut conn, &retry, signals, clients);
+            }
         }
         for reply in replies {
             reply();
         }
         for (ack, result) in acks {
             ack.call(result);
+        }
+        if let (Some(progress), Some(lsn)) = (&syncing.log, applied) {
+            if synced {
+                progress.durable.fetch_max(lsn, Ordering::AcqRel);
+            } else {
+                // Not synced yet: the next synced group carries it.
+                progress.pending_durable.fetch_max(lsn, Ordering::AcqRel);
+            }
+        }
+        if synced {
+            if let Some(progress) = &syncing.log {
+                let pending = progress.pending_durable.load(Ordering::Acquire);
+                progress.durable.fetch_max(pending, Ordering::AcqRel);
+            }
         }
         if restart_wal.load(Ordering::Relaxed)
             && last_try.is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
@@ -155,6 +277,46 @@ pub(super) fn writer(
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "journal checkpoint failed"),
+            }
+        }
+    }
+}
+
+/// Runs `batch` in one transaction and commits it; replies and acks are collected, to be
+/// sent only if the commit succeeds.
+fn group(
+    conn: &mut Connection,
+    batch: Vec<Command>,
+    signals: &Arc<NoticeSignals>,
+    clients: &PendingClients,
+    replies: &mut Vec<Reply>,
+    acks: &mut Acks,
+) -> Result<(), rusqlite::Error> {
+    let txn = conn.transaction()?;
+    for cmd in batch {
+        replies.push(apply(&txn, cmd, signals, clients, acks));
+    }
+    txn.commit()
+}
+
+/// Applies logged records whose commit failed until a commit succeeds: the log's segment
+/// holding them is not reused meanwhile, and nothing after them reaches SQLite first.
+fn apply_again(
+    conn: &mut Connection,
+    records: &[Command],
+    signals: &Arc<NoticeSignals>,
+    clients: &PendingClients,
+) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        std::thread::sleep(pause);
+        let batch = records.iter().filter_map(Command::again).collect();
+        let (mut replies, mut acks) = (Vec::new(), Vec::new());
+        match group(conn, batch, signals, clients, &mut replies, &mut acks) {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, records = records.len(), "journal: logged records not yet in SQLite, retrying");
+                pause = (pause * 2).min(Duration::from_secs(2));
             }
         }
     }
@@ -200,8 +362,13 @@ fn apply(
     acks: &mut Acks,
 ) -> Reply {
     match cmd {
-        Command::Telegram { row, opens, reply } => {
-            let result = insert_telegram(txn, &row)
+        Command::Telegram {
+            ts_ms,
+            row,
+            opens,
+            reply,
+        } => {
+            let result = insert_telegram(txn, ts_ms, &row)
                 .and_then(|_| opens.map_or(Ok(()), |tx| put_tx(txn, &tx, clients)))
                 .map_err(JournalError::from);
             if let Err(e) = &result {
@@ -280,11 +447,28 @@ fn apply(
         Command::Prune { cutoff_ms, reply } => answer(reply, prune(txn, cutoff_ms)),
         Command::Flush { reply } => answer(reply, ()),
         Command::Exec(f) => f(txn),
+        Command::Applied(lsn) => {
+            if let Err(e) = set_applied(txn, lsn) {
+                tracing::error!(error = %e, "journal: log position not recorded");
+            }
+            Box::new(|| {})
+        }
     }
 }
 
-fn insert_telegram(
+/// Records that SQLite holds the journal log up to record `lsn`.
+pub(super) fn set_applied(
     txn: &rusqlite::Transaction<'_>,
+    lsn: u64,
+) -> Result<(), rusqlite::Error> {
+    txn.prepare_cached("UPDATE log_applied SET lsn = ?1 WHERE lsn < ?1")?
+        .execute(params![lsn as i64])
+        .map(|_| ())
+}
+
+pub(super) fn insert_telegram(
+    txn: &rusqlite::Transaction<'_>,
+    ts_ms: u64,
     row: &TelegramRow,
 ) -> Result<usize, rusqlite::Error> {
     // Cached statements: parsing the SQL again for every row was the writer's top cost.
@@ -293,7 +477,7 @@ fn insert_telegram(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        now_ms() as i64,
+        ts_ms as i64,
         &*row.institution,
         row.direction,
         row.day,
@@ -306,7 +490,7 @@ fn insert_telegram(
 
 /// Inserts or updates a transaction's row; the client waiting for it in `clients` (or the
 /// record's own) is written with its first record and kept afterwards.
-fn put_tx(
+pub(super) fn put_tx(
     txn: &rusqlite::Transaction<'_>,
     r: &TxRecord,
     clients: &PendingClients,

@@ -1,0 +1,269 @@
+//! The journal log's file format: what is written is read back, in order, and nothing else —
+//! not a torn batch, not an older pass, not bytes inside a telegram.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::log::{CommitLog, Entry, LogError, SEGMENTS};
+use super::{JournalSync, TelegramRow, TxRecord};
+use crate::auth::ClientId;
+use crate::domain::{MsgKey, Resolution, TelegramDirection, TxState};
+
+/// Four segments of four pages.
+const SMALL: u64 = 4 * 4 * 4096;
+
+fn row(n: u32, raw: Vec<u8>) -> TelegramRow {
+    TelegramRow {
+        institution: Arc::from("bank"),
+        direction: TelegramDirection::Out,
+        day: 20261201,
+        msg_no: n,
+        msg_type: Some(MsgKey::from(("2000", "100"))),
+        tx_id: Some(u64::from(n)),
+        raw: Bytes::from(raw),
+    }
+}
+
+fn tx(n: u32, outcome: TxState) -> TxRecord {
+    TxRecord {
+        id: u64::from(n),
+        institution: "bank".into(),
+        day: 20261201,
+        msg_no: n,
+        msg_type: MsgKey::from(("2000", "100")),
+        outcome,
+        detail: "0000".into(),
+        resolved: (outcome == TxState::Unknown).then_some(Resolution::Declined),
+        updated_ms: 1_764_000_000_000 + u64::from(n),
+        client: (n % 2 == 0).then(|| ClientId::new("teller")),
+    }
+}
+
+/// Writes one batch of `entries`; returns the number of its last record.
+fn write(log: &mut CommitLog, entries: &[Entry]) -> u64 {
+    for e in entries {
+        match e {
+            Entry::Telegram { ts_ms, row, opens } => {
+                log.push_telegram(*ts_ms, row, opens.as_ref());
+            }
+            Entry::Tx(t) => {
+                log.push_tx(t);
+            }
+        }
+    }
+    assert!(log.fits(), "test batches fit a segment");
+    log.write().unwrap();
+    log.last_lsn()
+}
+
+fn entries(from: u32, n: u32) -> Vec<Entry> {
+    (from..from + n)
+        .map(|i| match i % 3 {
+            0 => Entry::Telegram {
+                ts_ms: u64::from(i),
+                row: row(i, format!("telegram {i} 한글").into_bytes()),
+                opens: Some(tx(i, TxState::Sent)),
+            },
+            1 => Entry::Telegram {
+                ts_ms: u64::from(i),
+                row: TelegramRow {
+                    msg_type: None,
+                    tx_id: None,
+                    ..row(i, vec![0xff; 40])
+                },
+                opens: None,
+            },
+            _ => Entry::Tx(tx(i, TxState::Unknown)),
+        })
+        .collect()
+}
+
+fn open(path: &std::path::Path, applied: u64) -> Result<(CommitLog, Vec<(u64, Entry)>), LogError> {
+    CommitLog::open(path, SMALL, JournalSync::Full, applied)
+}
+
+#[test]
+fn batches_are_read_back_in_order_after_what_sqlite_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, found) = open(&path, 0).unwrap();
+    assert!(found.is_empty());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        SMALL,
+        "pre-allocated"
+    );
+    log.restart();
+    let all = entries(0, 9);
+    assert_eq!(write(&mut log, &all[..4]), 4);
+    assert_eq!(write(&mut log, &all[4..]), 9);
+    drop(log);
+
+    let (_, found) = open(&path, 0).unwrap();
+    let lsns: Vec<u64> = found.iter().map(|(l, _)| *l).collect();
+    assert_eq!(lsns, (1..=9).collect::<Vec<_>>());
+    let read: Vec<Entry> = found.into_iter().map(|(_, e)| e).collect();
+    assert_eq!(read, all, "every field survives");
+
+    let (log, found) = open(&path, 6).unwrap();
+    assert_eq!(found.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [7, 8, 9]);
+    assert_eq!(log.last_lsn(), 9, "numbering goes on after the last record");
+}
+
+#[test]
+fn a_torn_last_batch_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart();
+    write(&mut log, &entries(0, 3));
+    write(&mut log, &entries(3, 3));
+    drop(log);
+    // One byte of the second batch (it starts on the second page) never reached the disk.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[4096 + 40] ^= 0x55;
+    std::fs::write(&path, &bytes).unwrap();
+    let (log, found) = open(&path, 0).unwrap();
+    assert_eq!(found.len(), 3);
+    assert_eq!(log.last_lsn(), 3, "the torn batch's numbers are used again");
+}
+
+#[test]
+fn segments_are_reused_only_once_sqlite_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart();
+    // One record per batch, one page per batch: four batches fill a segment.
+    let mut last = 0;
+    for seg in 0..SEGMENTS {
+        for i in 0..4 {
+            let n = (seg * 4 + i) as u32;
+            last = write(&mut log, &entries(n, 1));
+        }
+        log.push_tx(&tx(99, TxState::Ok));
+        assert!(!log.fits(), "segment {seg} is full");
+        if seg + 1 < SEGMENTS {
+            assert!(log.next_segment(0), "segment {} was never used", seg + 1);
+        }
+        log.discard();
+    }
+    assert_eq!(last, 16);
+    assert!(
+        !log.next_segment(3),
+        "segment 0 holds records 1..=4 and SQLite has only 1..=3"
+    );
+    assert!(log.next_segment(4));
+    write(&mut log, &entries(16, 1));
+    drop(log);
+
+    // A crash now: SQLite holds 1..=10; segments 2, 3 and 0 hold the rest, out of file order.
+    let (_, found) = open(&path, 10).unwrap();
+    assert_eq!(
+        found.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+        (11..=17).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn missing_records_are_an_error_not_a_silent_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart();
+    for i in 0..4 {
+        write(&mut log, &entries(i, 1));
+    }
+    log.push_tx(&tx(99, TxState::Ok));
+    assert!(!log.fits());
+    log.discard();
+    assert!(log.next_segment(0));
+    write(&mut log, &entries(4, 2));
+    drop(log);
+    // The first segment's first batch is damaged: records 1..=4 cannot be read, 5 and 6 can.
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    match open(&path, 0) {
+        Err(LogError::Gap { from, to, .. }) => assert_eq!((from, to), (1, 5)),
+        Err(e) => panic!("{e}"),
+        Ok((_, found)) => panic!("records 1..=4 are lost but the log opened: {found:?}"),
+    }
+    // Once SQLite holds them, the damage does not matter.
+    let (_, found) = open(&path, 4).unwrap();
+    assert_eq!(found.len(), 2);
+}
+
+#[test]
+fn a_batch_forged_inside_a_telegram_is_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart();
+    // An institution's telegram that holds a whole, valid batch (records 2..) starting on a
+    // page boundary inside the real batch.
+    let forged = {
+        let other = dir.path().join("forged.log");
+        let (mut f, _) = open(&other, 0).unwrap();
+        f.restart();
+        write(&mut f, &entries(0, 1));
+        write(&mut f, &[Entry::Tx(tx(7, TxState::Ok))]);
+        std::fs::read(&other).unwrap()[4096..8192].to_vec()
+    };
+    // Where a telegram's bytes start in the file, to put the forged batch on a page boundary.
+    let starts_at = {
+        let probe = dir.path().join("probe.log");
+        let (mut p, _) = open(&probe, 0).unwrap();
+        p.restart();
+        write(
+            &mut p,
+            &[Entry::Telegram {
+                ts_ms: 1,
+                row: row(1, b"MARK".to_vec()),
+                opens: None,
+            }],
+        );
+        let bytes = std::fs::read(&probe).unwrap();
+        bytes.windows(4).position(|w| w == b"MARK").unwrap()
+    };
+    let mut raw = vec![b' '; 4096 - starts_at];
+    raw.extend_from_slice(&forged);
+    write(
+        &mut log,
+        &[Entry::Telegram {
+            ts_ms: 1,
+            row: row(1, raw),
+            opens: None,
+        }],
+    );
+    drop(log);
+    let (_, found) = open(&path, 0).unwrap();
+    assert_eq!(found.len(), 1, "only the real record: {found:?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the file holds, reading it back never panics.
+    #[test]
+    fn any_file_is_read_without_a_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..(3 * 4096)),
+        at in 0usize..4096,
+        applied in 0u64..4,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.log");
+        // A real batch with arbitrary bytes written over part of it.
+        let (mut log, _) = open(&path, 0).unwrap();
+        log.restart();
+        write(&mut log, &entries(0, 3));
+        drop(log);
+        let mut file = std::fs::read(&path).unwrap();
+        let end = (at + bytes.len()).min(file.len());
+        file[at..end].copy_from_slice(&bytes[..end - at]);
+        std::fs::write(&path, &file).unwrap();
+        let _ = open(&path, applied);
+    }
+}
