@@ -99,6 +99,11 @@ pub struct BenchOptions {
     /// each).
     #[arg(long, default_value_t = 256)]
     pub journal_concurrency: usize,
+    /// Paced workers of the `journal` part's half-saturation runs (more than
+    /// `--latency-workers`: at tens of thousands of requests per second with millisecond
+    /// tails, 256 workers leave many requests late, which hides the tail being compared).
+    #[arg(long, default_value_t = 1024)]
+    pub journal_workers: usize,
     /// Rate of the `fep load` child that the `journal` part's recovery runs kill the gateway
     /// under (requests per second).
     #[arg(long, default_value_t = 2000)]

@@ -8,9 +8,9 @@
 //!
 //! 1. **saturation**: closed loop, `--journal-concurrency` requests in flight for
 //!    `--step-seconds`, through a fresh in-process gateway per run (as `fep bench`'s ramp);
-//! 2. **half saturation**: a paced load at half of the *lower* of the two saturations (the same
-//!    rate for both modes), through the gateway and straight to the simulator; added latency =
-//!    gateway − direct, percentile by percentile;
+//! 2. **half saturation**: a paced load (`--journal-workers` workers) at half of the *lower* of
+//!    the two saturations (the same rate for both modes), through the gateway and straight to
+//!    the simulator; added latency = gateway − direct, percentile by percentile;
 //! 3. **everyday load**: the same at each rate of `--rates`, through child `fep run` gateways
 //!    (one per mode, started side by side per rate), as `fep bench`'s everyday table;
 //! 4. **recovery after kill -9**: a child `fep run` gateway under a `fep load` child at
@@ -269,7 +269,7 @@ pub async fn run(opts: &BenchOptions) -> Result<JournalReport, String> {
             .collect(),
         step_seconds: opts.step_seconds,
         concurrency: opts.journal_concurrency,
-        latency_workers: opts.latency_workers,
+        latency_workers: opts.journal_workers.max(1),
         half_rate: 0,
         half_direct: PathFigures::default(),
         everyday_seconds: opts.everyday_seconds.max(1),
@@ -305,10 +305,16 @@ pub async fn run(opts: &BenchOptions) -> Result<JournalReport, String> {
     for round in 1..=rounds {
         for way in round_order(round, &WAYS) {
             let m = match way {
-                Way::Direct => bench::direct(opts, opts.latency_workers, report.half_rate).await?,
+                Way::Direct => {
+                    bench::direct(opts, report.latency_workers, report.half_rate).await?
+                }
                 Way::Gateway(mode) => {
-                    bench::through_gateway(&mode_opts(mode), opts.latency_workers, report.half_rate)
-                        .await?
+                    bench::through_gateway(
+                        &mode_opts(mode),
+                        report.latency_workers,
+                        report.half_rate,
+                    )
+                    .await?
                 }
             };
             show(
@@ -453,7 +459,7 @@ async fn recovery_on(
         .args(["--institutions", "hecto"])
         .args(["--rate", &opts.recovery_rate.to_string()])
         .args(["--seconds", &seconds.to_string()])
-        .args(["--concurrency", &opts.latency_workers.max(1).to_string()])
+        .args(["--concurrency", &opts.everyday_workers.max(1).to_string()])
         .args(["--connections", &opts.connections.max(1).to_string()])
         .args(["--inquiry-percent", "0", "--timeout-ms", "2000", "--json"])
         .env("RUST_LOG", "off")
@@ -633,6 +639,12 @@ fn rows(r: &JournalReport) -> Vec<Row> {
             l.half_added.p99_ms,
             Difference,
         ),
+        Row::new(
+            "half saturation: requests sent late (of each)",
+            s.half.late as f64,
+            l.half.late as f64,
+            Ratio,
+        ),
     ];
     for (se, le) in s.everyday.iter().zip(&l.everyday) {
         let rate = se.rate;
@@ -724,9 +736,21 @@ pub fn print(r: &JournalReport) {
         r.recovery_seconds,
         r.recovery_seconds * 500
     );
+    let rounds_tps = |m: &ModeReport| {
+        m.saturation_rounds_tps
+            .iter()
+            .map(|t| format!("{t:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "  saturation per round (req/s, in the order run): sqlite {}; log {}. Last column: ×ratio = log ÷ sqlite, ±difference = log − sqlite (ms)",
+        rounds_tps(&r.sqlite),
+        rounds_tps(&r.log)
+    );
     println!(
         "  {:<54} {:>10} {:>10} {:>12}",
-        "metric", "sqlite", "log", "log ÷|− sqlite"
+        "metric", "sqlite", "log", "log vs sqlite"
     );
     for row in rows(r) {
         println!("{}", format_row(&row));
