@@ -9,6 +9,9 @@
 //! 3. **peak RSS with 10,000 requests in flight**: the gateway as a child `fep run` process
 //!    (so the figure is the gateway's alone), the simulator answering after 2 s.
 //!
+//! and, run only when asked (`--only journal`), the side-by-side comparison of the journal's
+//! commit modes, `journal_commit = "sqlite"` against `"log"` ([`crate::journal_bench`]).
+//!
 //! Everything runs on loopback; every phase is bounded in time. The load generator shares the
 //! machine with the gateway, so on a small machine the figures are a floor.
 
@@ -24,6 +27,7 @@ use serde::Serialize;
 use crate::load::{self, LoadOptions, LoadReport};
 use fep_gateway::clock::SystemClock;
 use fep_gateway::gateway::Gateway;
+use fep_gateway::journal::{JournalCommit, JournalSync};
 use fep_gateway::settings::{GatewaySettings, InstitutionSettings, LinkSettings};
 use fep_testkit::sim::{Mode, SimConfig, SimHandle, Simulator};
 
@@ -57,10 +61,16 @@ pub struct BenchOptions {
     pub spec: Option<PathBuf>,
     /// The gateways' journal sync mode (`[server] journal_sync`): full or normal.
     #[arg(long, default_value = "full")]
-    pub journal_sync: fep_gateway::journal::JournalSync,
-    /// Only these parts (comma-separated; all when not given): `saturation` (the ramp and the
-    /// latency at half saturation), `memory` (RSS with `--inflight` in flight), `everyday`
-    /// (the fixed-rate table at `--rates`).
+    pub journal_sync: JournalSync,
+    /// The gateways' journal commit mode (`[server] journal_commit`): sqlite or log. The
+    /// `journal` part compares both whatever this says.
+    #[arg(long, default_value = "sqlite")]
+    pub journal_commit: JournalCommit,
+    /// Only these parts (comma-separated): `saturation` (the ramp and the latency at half
+    /// saturation), `memory` (RSS with `--inflight` in flight), `everyday` (the fixed-rate
+    /// table at `--rates`), `journal` (journal_commit sqlite vs log side by side: saturation,
+    /// added latency at half saturation and at `--rates`, recovery after kill -9; about two
+    /// minutes). Without `--only`, every part but `journal`.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<Part>,
     /// Fixed rates of the everyday-load table, requests per second (comma-separated).
@@ -81,6 +91,26 @@ pub struct BenchOptions {
     /// Requests in flight of the closed-loop native-vs-HTTP saturation comparison (0 skips it).
     #[arg(long, default_value_t = 64)]
     pub http_concurrency: usize,
+    /// Rounds of the `journal` part: each measures sqlite and log in turn, forward in odd
+    /// rounds and backward in even ones (2 rounds: sqlite, log, log, sqlite).
+    #[arg(long, default_value_t = 2)]
+    pub journal_rounds: usize,
+    /// Requests in flight of the `journal` part's closed-loop saturation runs (`--step-seconds`
+    /// each).
+    #[arg(long, default_value_t = 256)]
+    pub journal_concurrency: usize,
+    /// Paced workers of the `journal` part's half-saturation runs (more than
+    /// `--latency-workers`: at tens of thousands of requests per second with millisecond
+    /// tails, 256 workers leave many requests late, which hides the tail being compared).
+    #[arg(long, default_value_t = 1024)]
+    pub journal_workers: usize,
+    /// Rate of the `fep load` child that the `journal` part's recovery runs kill the gateway
+    /// under (requests per second).
+    #[arg(long, default_value_t = 2000)]
+    pub recovery_rate: u64,
+    /// Seconds of that load; the gateway is killed (SIGKILL) halfway through.
+    #[arg(long, default_value_t = 3)]
+    pub recovery_seconds: u64,
 }
 
 /// A part of `fep bench` (`--only`).
@@ -92,11 +122,27 @@ pub enum Part {
     Memory,
     /// The fixed-rate everyday-load table (native and HTTP, gateway vs direct).
     Everyday,
+    /// `journal_commit` sqlite vs log side by side (only when named: it takes minutes).
+    Journal,
 }
 
 impl BenchOptions {
+    /// Whether `part` runs: the parts `--only` names, else every part but `journal`.
     fn runs(&self, part: Part) -> bool {
-        self.only.is_empty() || self.only.contains(&part)
+        if self.only.is_empty() {
+            part != Part::Journal
+        } else {
+            self.only.contains(&part)
+        }
+    }
+
+    /// These options with the journal in `commit` mode, synced as `sync` says.
+    pub(crate) fn with_journal(&self, sync: JournalSync, commit: JournalCommit) -> BenchOptions {
+        BenchOptions {
+            journal_sync: sync,
+            journal_commit: commit,
+            ..self.clone()
+        }
     }
 }
 
@@ -120,6 +166,10 @@ pub struct RampStep {
 /// The benchmark's results (figures of the parts not run are zero).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BenchReport {
+    /// The gateways' `journal_sync` (all parts but `journal`, which uses `full`).
+    pub journal_sync: String,
+    /// The gateways' `journal_commit` (all parts but `journal`, which compares both).
+    pub journal_commit: String,
     /// The saturation ramp.
     pub ramp: Vec<RampStep>,
     /// Highest throughput of the ramp (req/s).
@@ -157,6 +207,8 @@ pub struct BenchReport {
     pub inflight_not_ok: u64,
     /// The everyday-load table (`None` when not run).
     pub everyday: Option<crate::everyday::EverydayReport>,
+    /// journal_commit sqlite vs log (`None` when not run).
+    pub journal: Option<crate::journal_bench::JournalReport>,
 }
 
 /// CPU time this process has used (user + system), from `/proc/self/stat` (Linux; 0 elsewhere).
@@ -177,9 +229,11 @@ fn process_cpu() -> Duration {
 }
 
 /// A load report with the process CPU it took per request.
-struct Measured {
-    report: LoadReport,
-    cpu_us_per_req: f64,
+pub(crate) struct Measured {
+    /// The load's report.
+    pub(crate) report: LoadReport,
+    /// Process CPU per request (µs).
+    pub(crate) cpu_us_per_req: f64,
 }
 
 async fn measured(
@@ -213,7 +267,8 @@ fn data_dir(tag: &str) -> PathBuf {
 /// A zero-latency simulator and an in-process gateway with one duplex link to it, signed on.
 async fn start_pair(
     tag: &str,
-    sync: fep_gateway::journal::JournalSync,
+    sync: JournalSync,
+    commit: JournalCommit,
 ) -> Result<(SimHandle, Gateway, PathBuf), String> {
     let sim = lean_bank(0).await?;
     let dir = data_dir(tag);
@@ -227,7 +282,7 @@ async fn start_pair(
         data_dir: dir.clone(),
         retention_days: 0,
         journal_sync: sync,
-        journal_commit: Default::default(),
+        journal_commit: commit,
         institutions: vec![inst],
     };
     let gateway = Gateway::start(settings, Arc::new(SystemClock))
@@ -262,20 +317,27 @@ fn load_options(addr: String, opts: &BenchOptions, concurrency: usize, rate: u64
     }
 }
 
-async fn through_gateway(
+/// A load of `concurrency` workers at `rate` (0: closed loop) for `--step-seconds` through a
+/// fresh in-process gateway (the journal as `opts` says) and simulator.
+pub(crate) async fn through_gateway(
     opts: &BenchOptions,
     concurrency: usize,
     rate: u64,
 ) -> Result<Measured, String> {
-    let (sim, gateway, dir) =
-        start_pair(&format!("c{concurrency}-r{rate}"), opts.journal_sync).await?;
+    let tag = format!("c{concurrency}-r{rate}-{}", opts.journal_commit.as_str());
+    let (sim, gateway, dir) = start_pair(&tag, opts.journal_sync, opts.journal_commit).await?;
     let lo = load_options(gateway.native_addr().to_string(), opts, concurrency, rate);
     let report = measured(load::run(&lo, |_, _| {})).await;
     stop_pair(sim, gateway, &dir).await;
     report
 }
 
-async fn direct(opts: &BenchOptions, concurrency: usize, rate: u64) -> Result<Measured, String> {
+/// The same load as [`through_gateway`] straight to a fresh simulator.
+pub(crate) async fn direct(
+    opts: &BenchOptions,
+    concurrency: usize,
+    rate: u64,
+) -> Result<Measured, String> {
     let sim = lean_bank(0).await?;
     // One connection, like the gateway's one duplex link.
     let mut lo = load_options(sim.addr().to_string(), opts, concurrency, rate);
@@ -285,9 +347,14 @@ async fn direct(opts: &BenchOptions, concurrency: usize, rate: u64) -> Result<Me
     report
 }
 
-/// Runs the benchmark (the parts `--only` names, else all), printing progress to stderr.
+/// Runs the benchmark (the parts `--only` names, else all but `journal`), printing progress
+/// to stderr.
 pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
-    let mut report = BenchReport::default();
+    let mut report = BenchReport {
+        journal_sync: opts.journal_sync.as_str().to_owned(),
+        journal_commit: opts.journal_commit.as_str().to_owned(),
+        ..BenchReport::default()
+    };
     if opts.runs(Part::Saturation) {
         saturation(opts, &mut report).await?;
     }
@@ -301,6 +368,9 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, String> {
     }
     if opts.runs(Part::Everyday) {
         report.everyday = Some(crate::everyday::run(opts).await?);
+    }
+    if opts.runs(Part::Journal) {
+        report.journal = Some(crate::journal_bench::run(opts).await?);
     }
     Ok(report)
 }
@@ -403,6 +473,8 @@ fn spec_file(given: Option<&std::path::Path>, dir: &std::path::Path) -> Result<P
 pub(crate) struct ChildGateway {
     child: std::process::Child,
     dir: PathBuf,
+    /// Its configuration file (in `dir`).
+    config: PathBuf,
     /// Its native-protocol address.
     pub native: String,
     /// Its HTTP API address (empty when started without one).
@@ -417,9 +489,80 @@ impl Drop for ChildGateway {
     }
 }
 
+/// A `fep run` child that has printed its readiness line.
+struct Spawned {
+    child: std::process::Child,
+    native: String,
+    http: String,
+}
+
+/// Spawns `fep run --config <config>` and waits, 20 s at most, for its readiness line
+/// (`native=<addr> http=<addr>`); the child is killed when it does not come.
+async fn spawn_run(config: &Path) -> Result<Spawned, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn fep run: {e}"))?;
+    let stdout = child.stdout.take();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Some(out) = stdout {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let ready = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let line = rx.recv_timeout(left).ok()?;
+            if line.contains("native=") {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten();
+    let Some(ready) = ready else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err("child gateway did not report readiness within 20 s".into());
+    };
+    let token = |key: &str| {
+        ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Spawned {
+        child,
+        native: token("native="),
+        http: token("http="),
+    })
+}
+
+/// How long a `fep run` took to come back after a kill -9 ([`ChildGateway::restart`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Restarted {
+    /// From spawning it until its readiness line.
+    pub(crate) ready: Duration,
+    /// From spawning it until a request was answered ok.
+    pub(crate) answering: Duration,
+}
+
 impl ChildGateway {
     /// Starts it on `sim` with room for `limit` requests in flight and queued, the HTTP API
-    /// on a free port when `http`; returns once it has printed its readiness line.
+    /// on a free port when `http`, the journal as `opts` says (`journal_sync`,
+    /// `journal_commit`); returns once it has printed its readiness line.
     pub(crate) async fn start(
         opts: &BenchOptions,
         tag: &str,
@@ -442,6 +585,7 @@ impl ChildGateway {
 native_listen = "127.0.0.1:0"
 {http_listen}data_dir = "{data}"
 journal_sync = "{sync}"
+journal_commit = "{commit}"
 
 [[institution]]
 name = "hecto"
@@ -474,60 +618,28 @@ rate_tps = 1000000
 "#,
             data = dir.join("data").display(),
             sync = opts.journal_sync.as_str(),
+            commit = opts.journal_commit.as_str(),
             spec = spec.display(),
         );
         let config_path = dir.join("fep.toml");
-        std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-        let mut child = std::process::Command::new(exe)
-            .arg("run")
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| format!("spawn fep run: {e}"))?;
-        let stdout = child.stdout.take();
-        let mut gateway = ChildGateway {
-            child,
+        if let Err(e) = std::fs::write(&config_path, config) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(format!("{}: {e}", config_path.display()));
+        }
+        let spawned = match spawn_run(&config_path).await {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        Ok(ChildGateway {
+            child: spawned.child,
             dir,
-            native: String::new(),
-            http: String::new(),
-        };
-        // The readiness line carries `native=<addr> http=<addr>`.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            if let Some(out) = stdout {
-                for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let ready = tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-                let line = rx.recv_timeout(left).ok()?;
-                if line.contains("native=") {
-                    return Some(line);
-                }
-            }
-            None
+            config: config_path,
+            native: spawned.native,
+            http: spawned.http,
         })
-        .await
-        .ok()
-        .flatten()
-        .ok_or("child gateway did not report readiness within 20 s")?;
-        let token = |key: &str| {
-            ready
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(key))
-                .unwrap_or_default()
-                .to_owned()
-        };
-        gateway.native = token("native=");
-        gateway.http = token("http=");
-        Ok(gateway)
     }
 
     /// Its process id.
@@ -535,8 +647,49 @@ rate_tps = 1000000
         self.child.id()
     }
 
+    /// Its data directory (journal.db and whatever else the journal keeps).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Kills it with SIGKILL — no shutdown, the journal as a crash leaves it — and reaps it.
+    pub(crate) fn kill(&mut self) -> Result<(), String> {
+        self.child
+            .kill()
+            .map_err(|e| format!("kill fep run: {e}"))?;
+        self.child
+            .wait()
+            .map_err(|e| format!("wait fep run: {e}"))?;
+        Ok(())
+    }
+
+    /// Starts `fep run` again on the same configuration and data directory (killing the
+    /// running one first, if any) and waits until it answers a request ok; returns how long
+    /// that took from the spawn.
+    pub(crate) async fn restart(&mut self) -> Result<Restarted, String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let spawned_at = Instant::now();
+        let spawned = spawn_run(&self.config).await?;
+        let ready = spawned_at.elapsed();
+        // The old child was reaped above: dropping its handle leaves nothing behind.
+        self.child = spawned.child;
+        self.native = spawned.native;
+        self.http = spawned.http;
+        self.wait_answering_every(Duration::from_millis(2)).await?;
+        Ok(Restarted {
+            ready,
+            answering: spawned_at.elapsed(),
+        })
+    }
+
     /// Waits until it has signed on: a probe request answered ok.
     pub(crate) async fn wait_answering(&self) -> Result<(), String> {
+        self.wait_answering_every(Duration::from_millis(100)).await
+    }
+
+    /// [`Self::wait_answering`], probing again `pause` after a probe not answered ok.
+    async fn wait_answering_every(&self, pause: Duration) -> Result<(), String> {
         let client = fep_client::client::Client::connect(self.native.as_str())
             .await
             .map_err(|e| e.to_string())?;
@@ -555,7 +708,7 @@ rate_tps = 1000000
             if Instant::now() > deadline {
                 return Err("child gateway did not answer a probe within 15 s".into());
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -636,11 +789,17 @@ pub fn print(report: &BenchReport) {
     if let Some(everyday) = &report.everyday {
         crate::everyday::print(everyday);
     }
+    if let Some(journal) = &report.journal {
+        crate::journal_bench::print(journal);
+    }
     println!("{}", serde_json::to_string(report).unwrap_or_default());
 }
 
 fn print_saturation(report: &BenchReport) {
-    println!("saturation ramp (zero-latency simulator, one duplex link, in-process load):");
+    println!(
+        "saturation ramp (zero-latency simulator, one duplex link, in-process load; journal_sync = {}, journal_commit = {}):",
+        report.journal_sync, report.journal_commit
+    );
     println!("  concurrency      req/s    p50 ms    p99 ms  cpu µs/req  not ok");
     for s in &report.ramp {
         println!(
@@ -694,5 +853,34 @@ mod tests {
         assert!(!family.messages().is_empty());
         let given = std::path::Path::new("/elsewhere/x.toml");
         assert_eq!(spec_file(Some(given), dir.path()).unwrap(), given);
+    }
+
+    /// A plain `fep bench` runs every part but `journal` (minutes long), with the sqlite
+    /// journal; `--only journal` runs it alone; `--journal-commit log` reaches the gateways.
+    #[test]
+    fn the_journal_part_runs_only_when_named() {
+        let plain = Args::try_parse_from(["bench"])
+            .expect("defaults parse")
+            .bench;
+        assert_eq!(plain.journal_commit, JournalCommit::Sqlite);
+        for part in [Part::Saturation, Part::Memory, Part::Everyday] {
+            assert!(plain.runs(part), "{part:?}");
+        }
+        assert!(!plain.runs(Part::Journal));
+        let only = Args::try_parse_from(["bench", "--only", "journal"])
+            .expect("parses")
+            .bench;
+        assert!(only.runs(Part::Journal));
+        assert!(!only.runs(Part::Saturation));
+        let log = Args::try_parse_from(["bench", "--journal-commit", "log"])
+            .expect("parses")
+            .bench;
+        assert_eq!(log.journal_commit, JournalCommit::Log);
+        let full = log.with_journal(JournalSync::Full, JournalCommit::Sqlite);
+        assert_eq!(
+            (full.journal_sync, full.journal_commit),
+            (JournalSync::Full, JournalCommit::Sqlite)
+        );
+        assert!(Args::try_parse_from(["bench", "--journal-commit", "wal"]).is_err());
     }
 }

@@ -31,7 +31,8 @@ struct Cli {
 enum Command {
     /// Simulated institutions + the gateway + a load, with a live summary.
     Demo(crate::demo::DemoOptions),
-    /// Gateway benchmark: saturation throughput, added latency, RSS with 10k in flight.
+    /// Gateway benchmark: saturation throughput, added latency, RSS with 10k in flight,
+    /// everyday-load table; `--only journal` compares journal_commit sqlite and log.
     Bench(crate::bench::BenchOptions),
     /// Run the gateway.
     Run {

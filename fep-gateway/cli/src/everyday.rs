@@ -7,8 +7,8 @@
 //! - `native`: through a gateway over the native protocol ([`crate::load::run`]);
 //! - `http`: through the same gateway's HTTP API ([`crate::load::run_http`]).
 //!
-//! The gateway is a child `fep run` process with the bench's `journal_sync` (a fresh journal
-//! per rate), as in production; the simulator (lean, zero latency) and the load run in this
+//! The gateway is a child `fep run` process with the bench's `journal_sync` and
+//! `journal_commit` (a fresh journal per rate), as in production; the simulator (lean, zero latency) and the load run in this
 //! process. Reported per path: p50/p99/p99.9 of the merged rounds, and what the gateway adds
 //! (gateway − direct, percentile by percentile). Then the closed-loop throughput of native
 //! and HTTP side by side.
@@ -55,7 +55,7 @@ impl Percentiles {
 }
 
 /// One path at one rate, all rounds merged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PathFigures {
     /// Requests sent.
     pub requests: u64,
@@ -71,8 +71,8 @@ pub struct PathFigures {
     pub latency: Percentiles,
 }
 
-/// Merges the rounds of one path.
-struct Rounds {
+/// Merges the rounds of one path (also the `journal` part's, one per commit mode).
+pub(crate) struct Rounds {
     hist: Histogram<u64>,
     requests: u64,
     ok: u64,
@@ -82,7 +82,8 @@ struct Rounds {
 }
 
 impl Rounds {
-    fn new() -> Result<Rounds, String> {
+    /// No rounds yet.
+    pub(crate) fn new() -> Result<Rounds, String> {
         Ok(Rounds {
             hist: Histogram::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())?,
             requests: 0,
@@ -93,7 +94,8 @@ impl Rounds {
         })
     }
 
-    fn add(&mut self, r: &LoadReport) {
+    /// Adds one round's report.
+    pub(crate) fn add(&mut self, r: &LoadReport) {
         if let Some(h) = &r.latency {
             let _ = self.hist.add(h);
         }
@@ -104,7 +106,8 @@ impl Rounds {
         self.elapsed_s += r.elapsed_s;
     }
 
-    fn figures(&self) -> PathFigures {
+    /// The figures of all rounds so far.
+    pub(crate) fn figures(&self) -> PathFigures {
         PathFigures {
             requests: self.requests,
             not_ok: self.requests.saturating_sub(self.ok),
@@ -165,6 +168,8 @@ pub struct ProtocolSaturation {
 pub struct EverydayReport {
     /// The gateway's `journal_sync`.
     pub journal_sync: String,
+    /// The gateway's `journal_commit`.
+    pub journal_commit: String,
     /// Seconds per path per round.
     pub seconds: u64,
     /// Rounds per rate.
@@ -177,7 +182,13 @@ pub struct EverydayReport {
     pub saturation: Option<ProtocolSaturation>,
 }
 
-fn load_options(opts: &BenchOptions, addr: String, rate: u64, concurrency: usize) -> LoadOptions {
+/// The paced (or, at `rate` 0, closed-loop) load of one everyday measurement.
+pub(crate) fn load_options(
+    opts: &BenchOptions,
+    addr: String,
+    rate: u64,
+    concurrency: usize,
+) -> LoadOptions {
     LoadOptions {
         addr,
         institutions: vec!["hecto".into()],
@@ -298,6 +309,7 @@ pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
     }
     Ok(EverydayReport {
         journal_sync: opts.journal_sync.as_str().to_owned(),
+        journal_commit: opts.journal_commit.as_str().to_owned(),
         seconds: opts.everyday_seconds.max(1),
         rounds: opts.everyday_rounds.max(1),
         workers,
@@ -306,10 +318,15 @@ pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
     })
 }
 
-/// A lean simulator and a child gateway signed on to it.
-async fn gateway(opts: &BenchOptions, rate: u64) -> Result<(SimHandle, ChildGateway), String> {
+/// A lean simulator and a child gateway signed on to it (journal as `opts` says; its data
+/// directory named after the rate and the commit mode, so the `journal` part can keep one
+/// gateway per mode side by side).
+pub(crate) async fn gateway(
+    opts: &BenchOptions,
+    rate: u64,
+) -> Result<(SimHandle, ChildGateway), String> {
     let bank = lean_bank(0).await?;
-    let tag = format!("everyday-{rate}");
+    let tag = format!("everyday-{rate}-{}", opts.journal_commit.as_str());
     let gw = ChildGateway::start(opts, &tag, bank.addr(), 100_000, "5s", true).await?;
     gw.wait_answering().await?;
     Ok((bank, gw))
@@ -360,8 +377,8 @@ fn line(rate: u64, what: &str, tps: Option<f64>, p: &Percentiles, f: Option<&Pat
 /// Prints the table.
 pub fn print(r: &EverydayReport) {
     println!(
-        "everyday load (fixed rates; `fep run` child gateway, journal_sync = {}; lean zero-latency simulator; {} rounds × {} s per path, in turn (direct → native → http, then backwards); {} paced workers):",
-        r.journal_sync, r.rounds, r.seconds, r.workers
+        "everyday load (fixed rates; `fep run` child gateway, journal_sync = {}, journal_commit = {}; lean zero-latency simulator; {} rounds × {} s per path, in turn (direct → native → http, then backwards); {} paced workers):",
+        r.journal_sync, r.journal_commit, r.rounds, r.seconds, r.workers
     );
     println!(
         "    rate  path                          req/s   p50 ms   p99 ms  p99.9 ms  not ok  lost  late"

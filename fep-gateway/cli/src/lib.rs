@@ -6,9 +6,11 @@
 //! - [`load`]: the load generator (native protocol or HTTP API), with a latency histogram.
 //! - [`bench`](mod@bench): the gateway benchmark (saturation, added latency, RSS).
 //! - [`everyday`]: `fep bench`'s everyday-load table (fixed rates, native and HTTP vs direct).
+//! - [`journal_bench`]: `fep bench --only journal`, journal_commit sqlite vs log side by side.
 
 pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod everyday;
+pub mod journal_bench;
 pub mod load;
