@@ -158,6 +158,7 @@ impl CommitLog {
             .truncate(false)
             .open(path)
             .map_err(io)?;
+        lock(&file).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut all = Vec::with_capacity(len as usize);
         file.read_to_end(&mut all).map_err(io)?;
@@ -325,6 +326,28 @@ impl CommitLog {
         self.next_lsn += u64::from(count);
         self.seg_last[self.seg] = self.next_lsn - 1;
         Ok(())
+    }
+}
+
+/// Takes the file's exclusive lock (held until the log is dropped): two gateways writing one
+/// log would destroy it. A journal being closed in this process (its threads finishing) gets a
+/// few seconds to let go.
+fn lock(file: &File) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "in use by another gateway (its lock is held)",
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 

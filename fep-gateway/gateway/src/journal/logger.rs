@@ -39,7 +39,7 @@ pub(super) struct Progress {
 pub(super) fn logger(
     mut log: CommitLog,
     mut rx: mpsc::Receiver<Command>,
-    sqlite: mpsc::Sender<Command>,
+    sqlite: std::sync::mpsc::SyncSender<Command>,
     progress: &Progress,
     clients: &PendingClients,
 ) {
@@ -67,7 +67,7 @@ pub(super) fn logger(
             progress.want_sync.store(true, Ordering::Release);
         }
         for cmd in batch {
-            if sqlite.blocking_send(cmd).is_err() {
+            if sqlite.send(cmd).is_err() {
                 return;
             }
         }

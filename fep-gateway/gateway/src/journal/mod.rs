@@ -375,7 +375,7 @@ impl Journal {
         // With the log, callers queue for the log thread, which hands everything on to SQLite.
         let rx = match log {
             Some((log, progress)) => {
-                let (to_sqlite, sqlite_rx) = mpsc::channel(tuning.queue);
+                let (to_sqlite, sqlite_rx) = std::sync::mpsc::sync_channel(tuning.queue);
                 std::thread::Builder::new()
                     .name("fep-journal-log".into())
                     .spawn({
@@ -383,9 +383,9 @@ impl Journal {
                         move || logger::logger(log, rx, to_sqlite, &progress, &clients)
                     })
                     .map_err(|_| JournalError::Stopped)?;
-                sqlite_rx
+                writer::Inbox::Log(sqlite_rx)
             }
-            None => rx,
+            None => writer::Inbox::Callers(rx),
         };
         let syncing = writer::Syncing {
             sync: tuning.sync,

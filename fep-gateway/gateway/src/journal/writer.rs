@@ -3,8 +3,9 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -101,6 +102,16 @@ impl Command {
         }
     }
 
+    /// Whether someone waits for SQLite's answer to this command (with the log, the others
+    /// can be held and committed with later ones).
+    fn waits(&self) -> bool {
+        self.awaits_sqlite()
+            || matches!(
+                self,
+                Command::GetTx { .. } | Command::Unsettled { .. } | Command::Flush { .. }
+            )
+    }
+
     /// Whether someone waits for this command to be durable in SQLite itself (with the log,
     /// the others are durable already, or only read).
     fn awaits_sqlite(&self) -> bool {
@@ -165,31 +176,134 @@ pub(super) fn answer<T: Send + 'static>(reply: oneshot::Sender<T>, value: T) -> 
     })
 }
 
+/// Where the SQLite writer takes its commands from.
+pub(super) enum Inbox {
+    /// The callers' queue: SQLite's commit is the durability point.
+    Callers(mpsc::Receiver<Command>),
+    /// What the log thread hands on (`journal_commit = "log"`); a std channel for its
+    /// `recv_timeout`.
+    Log(std::sync::mpsc::Receiver<Command>),
+}
+
+/// What [`Inbox::next`] found.
+enum Next {
+    Command(Command),
+    /// Nothing arrived before the deadline.
+    Idle,
+    /// Every sender is gone.
+    Closed,
+}
+
+impl Inbox {
+    /// The next command, waiting until `deadline` at most (for ever without one).
+    fn next(&mut self, deadline: Option<Instant>) -> Next {
+        match self {
+            Inbox::Callers(rx) => rx.blocking_recv().map_or(Next::Closed, Next::Command),
+            Inbox::Log(rx) => {
+                let got = match deadline {
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(d) => rx.recv_timeout(d.saturating_duration_since(Instant::now())),
+                };
+                match got {
+                    Ok(cmd) => Next::Command(cmd),
+                    Err(RecvTimeoutError::Timeout) => Next::Idle,
+                    Err(RecvTimeoutError::Disconnected) => Next::Closed,
+                }
+            }
+        }
+    }
+
+    fn try_next(&mut self) -> Option<Command> {
+        match self {
+            Inbox::Callers(rx) => rx.try_recv().ok(),
+            Inbox::Log(rx) => rx.try_recv().ok(),
+        }
+    }
+}
+
+/// With the log, how long the SQLite writer keeps collecting records nobody waits for before
+/// it commits them: one transaction then writes each touched page once for many records,
+/// instead of once per record, which is most of SQLite's I/O. It is also how far the database
+/// (`fep journal`, the reader connection) may lag behind the log.
+const LINGER: Duration = Duration::from_millis(25);
+
 /// The writer thread: drains whatever is queued, runs it in one transaction, commits once and
-/// only then answers.
+/// only then answers. With the log, records nobody waits for are held up to [`LINGER`] and
+/// committed together.
 pub(super) fn writer(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Command>,
+    conn: Connection,
+    mut inbox: Inbox,
     restart_wal: &AtomicBool,
     signals: &Arc<NoticeSignals>,
     clients: &PendingClients,
     syncing: &Syncing,
 ) {
-    // A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
-    // over; meanwhile the writer retries at most every 100 ms, not after every batch (each try
-    // syncs the database).
-    let mut last_try: Option<std::time::Instant> = None;
-    // The connection's `synchronous` now (with the log it changes per group).
-    let mut current = syncing.sync;
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < GROUP_MAX {
-            match rx.try_recv() {
-                Ok(cmd) => batch.push(cmd),
-                Err(_) => break,
+    let mut w = Writer {
+        conn,
+        restart_wal,
+        signals,
+        clients,
+        syncing,
+        current: syncing.sync,
+        last_try: None,
+    };
+    let mut batch: Vec<Command> = Vec::new();
+    // When the oldest command held in `batch` arrived (log mode only).
+    let mut held_since: Option<Instant> = None;
+    loop {
+        match inbox.next(held_since.map(|t| t + LINGER)) {
+            Next::Closed => {
+                if !batch.is_empty() {
+                    w.group(std::mem::take(&mut batch));
+                }
+                return;
+            }
+            Next::Idle => {}
+            Next::Command(first) => {
+                batch.push(first);
+                while batch.len() < GROUP_MAX {
+                    match inbox.try_next() {
+                        Some(cmd) => batch.push(cmd),
+                        None => break,
+                    }
+                }
+                let hold = syncing.log.as_ref().is_some_and(|p| {
+                    batch.len() < GROUP_MAX
+                        && !p.want_sync.load(Ordering::Acquire)
+                        && !batch.iter().any(Command::waits)
+                        && held_since.is_none_or(|t| t.elapsed() < LINGER)
+                });
+                if hold {
+                    held_since.get_or_insert_with(Instant::now);
+                    continue;
+                }
             }
         }
-        let mut synced = syncing.sync == JournalSync::Normal;
+        held_since = None;
+        w.group(std::mem::take(&mut batch));
+    }
+}
+
+/// The SQLite writer's connection and state between groups.
+struct Writer<'a> {
+    conn: Connection,
+    restart_wal: &'a AtomicBool,
+    signals: &'a Arc<NoticeSignals>,
+    clients: &'a PendingClients,
+    syncing: &'a Syncing,
+    /// The connection's `synchronous` now (with the log it changes per group).
+    current: JournalSync,
+    /// A reader holding an old snapshot (`fep journal`, a backup) keeps the WAL from starting
+    /// over; meanwhile the writer retries at most every 100 ms, not after every batch (each
+    /// try syncs the database).
+    last_try: Option<Instant>,
+}
+
+impl Writer<'_> {
+    /// Runs `batch` in one transaction, commits, and answers.
+    fn group(&mut self, batch: Vec<Command>) {
+        let (signals, clients, syncing) = (self.signals, self.clients, self.syncing);
+        let mut synced = true;
         let mut retry = Vec::new();
         let mut applied = None;
         if let Some(progress) = &syncing.log {
@@ -201,14 +315,15 @@ pub(super) fn writer(
             } else {
                 JournalSync::Normal
             };
-            if mode != current
-                && conn
+            if mode != self.current
+                && self
+                    .conn
                     .execute_batch(&format!("PRAGMA synchronous = {}", mode.pragma()))
                     .is_ok()
             {
-                current = mode;
+                self.current = mode;
             }
-            synced |= current == JournalSync::Full;
+            synced = self.current == JournalSync::Full || syncing.sync == JournalSync::Normal;
             retry = batch.iter().filter_map(Command::again).collect();
             applied = batch
                 .iter()
@@ -217,12 +332,17 @@ pub(super) fn writer(
                     _ => None,
                 })
                 .max();
-        } else {
-            synced = true;
         }
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         let mut acks: Acks = Vec::new();
-        let result = group(&mut conn, batch, signals, clients, &mut replies, &mut acks);
+        let result = group(
+            &mut self.conn,
+            batch,
+            signals,
+            clients,
+            &mut replies,
+            &mut acks,
+        );
         if let Err(e) = result {
             tracing::error!(error = %e, "journal commit failed");
             // Replies were computed inside the failed transaction: drop them so callers see
@@ -235,7 +355,7 @@ pub(super) fn writer(
             // The log holds these and told their callers so: SQLite must get them too, in
             // order, before anything after them.
             if !retry.is_empty() {
-                apply_again(&mut conn, &retry, signals, clients);
+                apply_again(&mut self.conn, &retry, signals, clients);
             }
         }
         for reply in replies {
@@ -244,36 +364,45 @@ pub(super) fn writer(
         for (ack, result) in acks {
             ack.call(result);
         }
-        if let (Some(progress), Some(lsn)) = (&syncing.log, applied) {
-            if synced {
-                progress.durable.fetch_max(lsn, Ordering::AcqRel);
-            } else {
-                // Not synced yet: the next synced group carries it.
-                progress.pending_durable.fetch_max(lsn, Ordering::AcqRel);
+        if let Some(progress) = &syncing.log {
+            if let Some(lsn) = applied {
+                // Unsynced, it becomes durable with the next synced commit.
+                let to = if synced {
+                    &progress.durable
+                } else {
+                    &progress.pending_durable
+                };
+                to.fetch_max(lsn, Ordering::AcqRel);
             }
-        }
-        if synced {
-            if let Some(progress) = &syncing.log {
+            if synced {
                 let pending = progress.pending_durable.load(Ordering::Acquire);
                 progress.durable.fetch_max(pending, Ordering::AcqRel);
             }
         }
-        if restart_wal.load(Ordering::Relaxed)
-            && last_try.is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
+        self.restart_wal_if_asked();
+    }
+
+    fn restart_wal_if_asked(&mut self) {
+        if self.restart_wal.load(Ordering::Relaxed)
+            && self
+                .last_try
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(100))
         {
-            last_try = Some(std::time::Instant::now());
+            self.last_try = Some(Instant::now());
             // Between batches no write is open, so this checkpoint can reach the end of the
             // WAL (the background one has copied all but the last few hundred milliseconds);
             // if the background one holds the checkpoint lock, it is tried after the next batch.
-            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE);", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            }) {
+            match self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE);", [], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                }) {
                 Ok((0, frames, copied)) if copied == frames => {
-                    restart_wal.store(false, Ordering::Relaxed)
+                    self.restart_wal.store(false, Ordering::Relaxed)
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "journal checkpoint failed"),
