@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::clock::{SharedClock, StartedClock, SystemClock};
 use crate::domain::{MsgKey, Resolution, TxState};
-use crate::journal::Journal;
+use crate::journal::{Journal, JournalCommit, JournalSync};
 use crate::settings::{InstitutionSettings, LinkSettings};
 use crate::testing::within;
 
@@ -59,7 +59,8 @@ async fn a_panic_before_sending_settles_the_journaled_transaction() {
         data_dir: dir.path().to_path_buf(),
         retention_days: 0,
         journal_sync: Default::default(),
-        journal_commit: Default::default(),
+        // The test stalls the journal through SQLite's write lock.
+        journal_commit: JournalCommit::Sqlite,
         institutions: vec![InstitutionSettings::hecto(
             "hecto",
             vec![LinkSettings::outbound_duplex(sim.addr())],
@@ -141,10 +142,27 @@ impl Harness {
         h
     }
 
+    /// [`Harness::signed_on`] with SQLite as the journal's durability point (no log in front
+    /// of it): for tests that make the journal stall or fail through SQLite.
+    async fn signed_on_sqlite(settings: InstitutionSettings) -> Harness {
+        let mut h = Harness::start_with(settings, Arc::new(SystemClock), JournalCommit::Sqlite);
+        h.connect(1).await;
+        h
+    }
+
     /// Starts the actor with every link down.
     fn start(settings: InstitutionSettings, clock: SharedClock) -> Harness {
+        Harness::start_with(settings, clock, JournalCommit::default())
+    }
+
+    fn start_with(
+        settings: InstitutionSettings,
+        clock: SharedClock,
+        commit: JournalCommit,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
-        let journal = Journal::open(&dir.path().join("j.db")).unwrap();
+        let journal =
+            Journal::open_mode(&dir.path().join("j.db"), JournalSync::Full, commit).unwrap();
         let (handle, events) = spawn(settings, journal.clone(), clock);
         let (_, wire) = mpsc::channel(1);
         Harness {
@@ -914,7 +932,7 @@ impl Harness {
 /// caller was answered at once and a crash in between left the journal saying `sent`.)
 #[tokio::test(start_paused = true)]
 async fn a_caller_is_answered_only_once_the_outcome_is_committed() {
-    let mut h = Harness::signed_on(settings()).await;
+    let mut h = Harness::signed_on_sqlite(settings()).await;
     let request = h.submit_and_read_back(11);
     let transfer = h.sent().await;
     let blocker = rusqlite::Connection::open(h.journal_path()).unwrap();
@@ -933,7 +951,7 @@ async fn a_caller_is_answered_only_once_the_outcome_is_committed() {
 /// `sent` (a restart resolves it by inquiry), so the caller hears `unknown`, with the cause.
 #[tokio::test(start_paused = true)]
 async fn an_outcome_the_journal_cannot_record_is_answered_unknown() {
-    let mut h = Harness::signed_on(settings()).await;
+    let mut h = Harness::signed_on_sqlite(settings()).await;
     rusqlite::Connection::open(h.journal_path())
         .unwrap()
         .execute_batch(

@@ -119,12 +119,12 @@ impl JournalSync {
 #[serde(rename_all = "lowercase")]
 pub enum JournalCommit {
     /// Every group commit is a SQLite transaction, synced as `journal_sync` says.
-    #[default]
     Sqlite,
     /// Telegrams and transaction states are made durable in an append-only, pre-allocated
     /// log beside the database (its own group commit, one `fdatasync` of a file whose size
     /// never changes) and SQLite is filled behind it as the queryable index; a restart first
     /// replays the log's tail into SQLite. See [`log`](self) in `journal/log.rs`.
+    #[default]
     Log,
 }
 
