@@ -315,6 +315,15 @@ fn journal(
             return ExitCode::from(2);
         }
     };
+    if ledger.log_backlog() > 0 {
+        eprintln!(
+            "note: {} record(s) in {} are not in the database yet: a running gateway adds them \
+             within milliseconds; a stopped one reads them back when it starts. Until then they \
+             are missing below.",
+            ledger.log_backlog(),
+            data_dir.join("journal.log").display()
+        );
+    }
     if check {
         return match ledger.check(query) {
             Ok(r) => {

@@ -70,11 +70,18 @@ pub enum LedgerError {
     /// Written by a newer gateway.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// The journal log beside it cannot be read.
+    #[error(transparent)]
+    Log(#[from] crate::journal::LogError),
 }
 
 /// Read-only access to a journal file.
 pub struct Ledger {
     conn: Connection,
+    /// Records of the journal log (`journal.log` beside the file) the database does not hold
+    /// yet: not in any query's answer until the gateway hands them on (or reads them back at
+    /// its next start).
+    log_backlog: u64,
     /// The transaction columns of this journal's schema (no `client` before version 5).
     columns: &'static str,
 }
@@ -91,7 +98,24 @@ impl Ledger {
         } else {
             TX_COLUMNS_V4
         };
-        Ok(Ledger { conn, columns })
+        let log_backlog = if version >= 6 {
+            let applied: i64 = conn.query_row("SELECT lsn FROM log_applied", [], |r| r.get(0))?;
+            crate::journal::records_after(&path.with_extension("log"), applied.max(0) as u64)?
+        } else {
+            0
+        };
+        Ok(Ledger {
+            conn,
+            columns,
+            log_backlog,
+        })
+    }
+
+    /// Records in the journal log that the database did not hold when this ledger was
+    /// opened (see `journal_commit = "log"`): 0 once a running gateway has caught up (within
+    /// tens of milliseconds) or a stopped one has read them back at its start.
+    pub fn log_backlog(&self) -> u64 {
+        self.log_backlog
     }
 
     fn filter(q: &JournalQuery) -> (String, Vec<rusqlite::types::Value>) {

@@ -329,6 +329,24 @@ impl CommitLog {
     }
 }
 
+/// How many records the log at `path` holds beyond `applied` (what the database has), read
+/// without writing or locking: what a running gateway has not yet handed to SQLite, or what a
+/// stopped one will read back at its next start. 0 when there is no log.
+pub fn records_after(path: &Path, applied: u64) -> Result<u64, LogError> {
+    let all = match std::fs::read(path) {
+        Ok(all) => all,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(LogError::Io {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let segment = all.len() / SEGMENTS / PAGE as usize * PAGE as usize;
+    Ok(read_segments(&all, segment, applied, path)?.len() as u64)
+}
+
 /// Takes the file's exclusive lock (held until the log is dropped): two gateways writing one
 /// log would destroy it. A journal being closed in this process (its threads finishing) gets a
 /// few seconds to let go.
@@ -394,8 +412,7 @@ fn read_segments(
         }
     }
     found.sort_by_key(|(lsn, _)| *lsn);
-    let mut expected = applied + 1;
-    for (lsn, _) in &found {
+    for (expected, (lsn, _)) in (applied + 1..).zip(&found) {
         if *lsn != expected {
             return Err(LogError::Gap {
                 path: path.to_owned(),
@@ -403,7 +420,6 @@ fn read_segments(
                 to: *lsn,
             });
         }
-        expected += 1;
     }
     Ok(found)
 }

@@ -37,7 +37,7 @@ fn tx(n: u32, outcome: TxState) -> TxRecord {
         detail: "0000".into(),
         resolved: (outcome == TxState::Unknown).then_some(Resolution::Declined),
         updated_ms: 1_764_000_000_000 + u64::from(n),
-        client: (n % 2 == 0).then(|| ClientId::new("teller")),
+        client: n.is_multiple_of(2).then(|| ClientId::new("teller")),
     }
 }
 
@@ -364,6 +364,7 @@ async fn what_callers_heard_survives_a_crash_before_sqlite_has_it() {
     drop(j);
     assert_eq!(count(&db, "SELECT COUNT(*) FROM telegrams"), 10);
     assert_eq!(count(&db, "SELECT lsn FROM log_applied"), 20);
+    assert_eq!(crate::ledger::Ledger::open(&db).unwrap().log_backlog(), 0);
 }
 
 #[tokio::test]

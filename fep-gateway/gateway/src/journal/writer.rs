@@ -186,6 +186,8 @@ pub(super) enum Inbox {
 }
 
 /// What [`Inbox::next`] found.
+// Moved once per command, like the command itself: boxing it would allocate per command.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Command(Command),
     /// Nothing arrived before the deadline.
