@@ -62,9 +62,9 @@ pub struct BenchOptions {
     /// The gateways' journal sync mode (`[server] journal_sync`): full or normal.
     #[arg(long, default_value = "full")]
     pub journal_sync: JournalSync,
-    /// The gateways' journal commit mode (`[server] journal_commit`): sqlite or log. The
-    /// `journal` part compares both whatever this says.
-    #[arg(long, default_value = "sqlite")]
+    /// The gateways' journal commit mode (`[server] journal_commit`): log (the gateway's
+    /// default) or sqlite. The `journal` part compares both whatever this says.
+    #[arg(long, default_value = "log")]
     pub journal_commit: JournalCommit,
     /// Only these parts (comma-separated): `saturation` (the ramp and the latency at half
     /// saturation), `memory` (RSS with `--inflight` in flight), `everyday` (the fixed-rate
@@ -862,7 +862,7 @@ mod tests {
         let plain = Args::try_parse_from(["bench"])
             .expect("defaults parse")
             .bench;
-        assert_eq!(plain.journal_commit, JournalCommit::Sqlite);
+        assert_eq!(plain.journal_commit, JournalCommit::default());
         for part in [Part::Saturation, Part::Memory, Part::Everyday] {
             assert!(plain.runs(part), "{part:?}");
         }
@@ -872,14 +872,14 @@ mod tests {
             .bench;
         assert!(only.runs(Part::Journal));
         assert!(!only.runs(Part::Saturation));
-        let log = Args::try_parse_from(["bench", "--journal-commit", "log"])
+        let log = Args::try_parse_from(["bench", "--journal-commit", "sqlite"])
             .expect("parses")
             .bench;
-        assert_eq!(log.journal_commit, JournalCommit::Log);
-        let full = log.with_journal(JournalSync::Full, JournalCommit::Sqlite);
+        assert_eq!(log.journal_commit, JournalCommit::Sqlite);
+        let full = log.with_journal(JournalSync::Full, JournalCommit::Log);
         assert_eq!(
             (full.journal_sync, full.journal_commit),
-            (JournalSync::Full, JournalCommit::Sqlite)
+            (JournalSync::Full, JournalCommit::Log)
         );
         assert!(Args::try_parse_from(["bench", "--journal-commit", "wal"]).is_err());
     }

@@ -10,8 +10,8 @@
 //!
 //! When a batch cannot be logged — the next segment still holds records SQLite has not synced,
 //! the batch is larger than a segment, or the file failed — it goes to SQLite with its callers
-//! still waiting, and SQLite's synced commit answers them: the journal as it is without the
-//! log, slower, never losing or reordering anything.
+//! still waiting, followed by `Command::Sync`, and SQLite's synced commit answers them: the
+//! journal as it is without the log, slower, never losing or reordering anything.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -57,11 +57,20 @@ pub(super) fn logger(
         for cmd in &mut batch {
             append(&mut log, cmd, clients);
         }
-        if log.batch_count() > 0 && commit(&mut log, progress, &mut failed) {
-            for cmd in &mut batch {
-                cmd.answer_logged();
+        if log.batch_count() > 0 {
+            let logged = commit(&mut log, progress, &mut failed);
+            // How often the log is bypassed is what an operator sizes it by.
+            metrics::counter!("fep_journal_batches_total", "durable_in" => if logged { "log" } else { "sqlite" })
+                .increment(1);
+            if logged {
+                for cmd in &mut batch {
+                    cmd.answer_logged();
+                }
+                batch.push(Command::Applied(log.last_lsn()));
+            } else {
+                // Records nobody waits for are in this batch too: SQLite syncs them.
+                batch.push(Command::Sync);
             }
-            batch.push(Command::Applied(log.last_lsn()));
         }
         if log.next_segment_pending(progress.durable.load(Ordering::Acquire)) {
             progress.want_sync.store(true, Ordering::Release);

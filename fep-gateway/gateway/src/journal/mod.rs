@@ -375,7 +375,9 @@ impl Journal {
         // With the log, callers queue for the log thread, which hands everything on to SQLite.
         let rx = match log {
             Some((log, progress)) => {
-                let (to_sqlite, sqlite_rx) = std::sync::mpsc::sync_channel(tuning.queue);
+                // A std channel allocates its slots up front: a few groups' worth, not `queue`.
+                let (to_sqlite, sqlite_rx) =
+                    std::sync::mpsc::sync_channel(tuning.queue.min(4 * writer::GROUP_MAX));
                 std::thread::Builder::new()
                     .name("fep-journal-log".into())
                     .spawn({

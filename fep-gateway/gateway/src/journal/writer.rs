@@ -81,6 +81,9 @@ pub(super) enum Command {
     /// SQLite now holds the journal log up to this record number (recorded in the same
     /// transaction as the records before it).
     Applied(u64),
+    /// The commands before it did not go through the log: the group holding this one is
+    /// synced, so that they are as durable as without the log.
+    Sync,
 }
 
 impl Command {
@@ -127,7 +130,8 @@ impl Command {
             | Command::NoticeGroupOpen { .. }
             | Command::NoticeAcks { .. }
             | Command::Prune { .. }
-            | Command::Exec(_) => true,
+            | Command::Exec(_)
+            | Command::Sync => true,
         }
     }
 
@@ -578,6 +582,7 @@ fn apply(
         Command::Prune { cutoff_ms, reply } => answer(reply, prune(txn, cutoff_ms)),
         Command::Flush { reply } => answer(reply, ()),
         Command::Exec(f) => f(txn),
+        Command::Sync => Box::new(|| {}),
         Command::Applied(lsn) => {
             if let Err(e) = set_applied(txn, lsn) {
                 tracing::error!(error = %e, "journal: log position not recorded");
