@@ -36,7 +36,7 @@
 //! telegram's contents) are never read as a header.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,6 +125,9 @@ pub(super) struct CommitLog {
     /// Number of the last record written to each segment in this pass (0: none, or all
     /// already in SQLite when the log was opened).
     seg_last: [u64; SEGMENTS],
+    /// Whether the file has its size, allocated and zeroed (a new file, or one made with
+    /// another size, is only after `restart`).
+    allocated: bool,
     /// Number of the next record.
     next_lsn: u64,
     /// Whether a batch is synced before it counts as written.
@@ -136,9 +139,9 @@ pub(super) struct CommitLog {
 }
 
 impl CommitLog {
-    /// Opens the log at `path`, creating it (`capacity` bytes of zeros, synced) when it is
-    /// missing or of another size, and returns every record it holds above `applied` (what
-    /// SQLite already has), in order. Nothing is written until [`CommitLog::restart`].
+    /// Opens the log at `path` and returns every record it holds above `applied` (what SQLite
+    /// already has), in order. Nothing is written until [`CommitLog::restart`], which first
+    /// creates the file's `capacity` bytes of zeros when it is missing or of another size.
     pub(super) fn open(
         path: &Path,
         capacity: u64,
@@ -170,12 +173,6 @@ impl CommitLog {
         };
         let found = read_segments(&all, old_segment as usize, applied, path)?;
         drop(all);
-        if len != capacity {
-            preallocate(&mut file, capacity).map_err(io)?;
-            if let Some(dir) = path.parent() {
-                File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-            }
-        }
         let next_lsn = found.last().map_or(applied, |(lsn, _)| *lsn) + 1;
         Ok((
             CommitLog {
@@ -187,6 +184,8 @@ impl CommitLog {
                 // SQLite.
                 pos: segment,
                 seg_last: [u64::MAX; SEGMENTS],
+                // Allocated at `restart`, once what it holds is in SQLite.
+                allocated: len == capacity,
                 next_lsn,
                 sync,
                 buf: Vec::with_capacity(64 << 10),
@@ -196,12 +195,25 @@ impl CommitLog {
         ))
     }
 
-    /// Writing starts over at the first segment. Only once SQLite holds every record written
-    /// so far durably.
-    pub(super) fn restart(&mut self) {
+    /// Writing starts over at the first segment. Only once SQLite holds every record the log
+    /// held durably: a file of another size is zeroed and allocated anew here, not before.
+    pub(super) fn restart(&mut self) -> Result<(), LogError> {
+        if !self.allocated {
+            let capacity = self.segment * SEGMENTS as u64;
+            let io = |source| LogError::Io {
+                path: self.path.clone(),
+                source,
+            };
+            preallocate(&mut self.file, capacity).map_err(io)?;
+            if let Some(dir) = self.path.parent() {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
+            self.allocated = true;
+        }
         self.seg = 0;
         self.pos = 0;
         self.seg_last = [0; SEGMENTS];
+        Ok(())
     }
 
     /// Moves writing to the next segment if SQLite holds all its records durably (`durable`
@@ -379,11 +391,12 @@ fn padded(len: usize) -> u64 {
 fn preallocate(file: &mut File, capacity: u64) -> io::Result<()> {
     file.set_len(0)?;
     let zeros = vec![0u8; 1 << 20];
-    let mut left = capacity;
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        file.write_all(&zeros[..n])?;
-        left -= n as u64;
+    let mut at = 0;
+    while at < capacity {
+        let n = (capacity - at).min(zeros.len() as u64) as usize;
+        // At offsets: the file's cursor is wherever reading it back left it.
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
     }
     file.sync_all()
 }

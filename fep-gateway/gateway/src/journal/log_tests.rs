@@ -90,12 +90,12 @@ fn batches_are_read_back_in_order_after_what_sqlite_holds() {
     let path = dir.path().join("j.log");
     let (mut log, found) = open(&path, 0).unwrap();
     assert!(found.is_empty());
+    log.restart().unwrap();
     assert_eq!(
         std::fs::metadata(&path).unwrap().len(),
         SMALL,
         "pre-allocated"
     );
-    log.restart();
     let all = entries(0, 9);
     assert_eq!(write(&mut log, &all[..4]), 4);
     assert_eq!(write(&mut log, &all[4..]), 9);
@@ -117,7 +117,7 @@ fn a_torn_last_batch_is_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.log");
     let (mut log, _) = open(&path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     write(&mut log, &entries(0, 3));
     write(&mut log, &entries(3, 3));
     drop(log);
@@ -135,7 +135,7 @@ fn segments_are_reused_only_once_sqlite_holds_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.log");
     let (mut log, _) = open(&path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     // One record per batch, one page per batch: four batches fill a segment.
     let mut last = 0;
     for seg in 0..SEGMENTS {
@@ -172,7 +172,7 @@ fn missing_records_are_an_error_not_a_silent_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.log");
     let (mut log, _) = open(&path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     for i in 0..4 {
         write(&mut log, &entries(i, 1));
     }
@@ -201,13 +201,13 @@ fn a_batch_forged_inside_a_telegram_is_never_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.log");
     let (mut log, _) = open(&path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     // An institution's telegram that holds a whole, valid batch (records 2..) starting on a
     // page boundary inside the real batch.
     let forged = {
         let other = dir.path().join("forged.log");
         let (mut f, _) = open(&other, 0).unwrap();
-        f.restart();
+        f.restart().unwrap();
         write(&mut f, &entries(0, 1));
         write(&mut f, &[Entry::Tx(tx(7, TxState::Ok))]);
         std::fs::read(&other).unwrap()[4096..8192].to_vec()
@@ -216,7 +216,7 @@ fn a_batch_forged_inside_a_telegram_is_never_read() {
     let starts_at = {
         let probe = dir.path().join("probe.log");
         let (mut p, _) = open(&probe, 0).unwrap();
-        p.restart();
+        p.restart().unwrap();
         write(
             &mut p,
             &[Entry::Telegram {
@@ -257,7 +257,7 @@ proptest! {
         let path = dir.path().join("j.log");
         // A real batch with arbitrary bytes written over part of it.
         let (mut log, _) = open(&path, 0).unwrap();
-        log.restart();
+        log.restart().unwrap();
         write(&mut log, &entries(0, 3));
         drop(log);
         let mut file = std::fs::read(&path).unwrap();
@@ -342,7 +342,9 @@ async fn what_callers_heard_survives_a_crash_before_sqlite_has_it() {
         3
     );
 
-    let j = log_journal(&b.join("j.db"), SMALL);
+    // Started with a log of another size: read back with the old layout, then made anew.
+    let j = log_journal(&b.join("j.db"), 2 * SMALL);
+    assert_eq!(std::fs::metadata(b.join("j.log")).unwrap().len(), 2 * SMALL);
     for n in 0..10 {
         let got = j.get_tx(u64::from(n)).await.unwrap().unwrap();
         assert_eq!(

@@ -811,7 +811,7 @@ fn recover(
             "journal log read back into the database"
         );
     }
-    log.restart();
+    log.restart()?;
     let progress = logger::Progress::default();
     progress.durable.store(last, Ordering::Release);
     Ok((log, Arc::new(progress)))
