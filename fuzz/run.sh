@@ -20,7 +20,7 @@ cd "$(dirname "$0")"
 
 SECONDS_PER_TARGET="${1:-60}"
 shift || true
-ALL_TARGETS=(decode_hecto decode_kibnet dynamic_layout framing_chunks native_envelope config_loader decrypt)
+ALL_TARGETS=(decode_hecto decode_kibnet dynamic_layout framing_chunks native_envelope config_loader decrypt journal_log)
 if [ "$#" -gt 0 ]; then
   TARGETS=("$@")
 else

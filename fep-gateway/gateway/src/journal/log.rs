@@ -57,6 +57,11 @@ const PAGE: u64 = 4096;
 const HEADER: usize = 32;
 /// Segments of the file.
 pub(super) const SEGMENTS: usize = 4;
+/// Record numbers stay below this: SQLite keeps them as `i64` (`log_applied`), and so must
+/// the number after the last record. A whole batch numbered past it is refused.
+const LSN_LIMIT: u64 = i64::MAX as u64;
+/// The path errors name when the log is read from bytes ([`records_in`]).
+const BYTES_PATH: &str = "<bytes>";
 
 /// A failure reading or writing the log.
 #[derive(Debug, thiserror::Error)]
@@ -343,7 +348,8 @@ impl CommitLog {
 
 /// How many records the log at `path` holds beyond `applied` (what the database has), read
 /// without writing or locking: what a running gateway has not yet handed to SQLite, or what a
-/// stopped one will read back at its next start. 0 when there is no log.
+/// stopped one will read back at its next start. 0 when there is no log. The file's contents
+/// are counted as [`records_in`] counts them.
 pub fn records_after(path: &Path, applied: u64) -> Result<u64, LogError> {
     let all = match std::fs::read(path) {
         Ok(all) => all,
@@ -355,8 +361,25 @@ pub fn records_after(path: &Path, applied: u64) -> Result<u64, LogError> {
             })
         }
     };
+    count_records(&all, applied, path)
+}
+
+/// How many records the log image `bytes` (a whole log file's contents, of any length) holds
+/// beyond `applied`, read exactly as a gateway reads its log back at start: 4 equal segments
+/// of a quarter of `bytes` each, rounded down to whole 4 KiB pages (an image under 16 KiB
+/// holds none), each followed from its start. Errors are those
+/// of [`records_after`], naming the file `<bytes>`: missing records, a record that cannot be
+/// read, a whole batch numbered past what the database can hold, or one found twice.
+///
+/// Any bytes at all are an answer or an error, never a panic (the `journal_log` fuzz target).
+pub fn records_in(bytes: &[u8], applied: u64) -> Result<u64, LogError> {
+    count_records(bytes, applied, Path::new(BYTES_PATH))
+}
+
+/// [`records_in`], with `path` named in errors.
+fn count_records(all: &[u8], applied: u64, path: &Path) -> Result<u64, LogError> {
     let segment = all.len() / SEGMENTS / PAGE as usize * PAGE as usize;
-    Ok(read_segments(&all, segment, applied, path)?.len() as u64)
+    Ok(read_segments(all, segment, applied, path)?.len() as u64)
 }
 
 /// Takes the file's exclusive lock (held until the log is dropped): two gateways writing one
@@ -425,14 +448,24 @@ fn read_segments(
         }
     }
     found.sort_by_key(|(lsn, _)| *lsn);
-    for (expected, (lsn, _)) in (applied + 1..).zip(&found) {
-        if *lsn != expected {
+    // Every number found is above `applied` and below `LSN_LIMIT`: `last + 1` cannot overflow.
+    let mut last = applied;
+    for (lsn, _) in &found {
+        if *lsn <= last {
+            return Err(LogError::Record {
+                path: path.to_owned(),
+                lsn: *lsn,
+                why: "it is in the log twice (the file is damaged)".to_owned(),
+            });
+        }
+        if *lsn != last + 1 {
             return Err(LogError::Gap {
                 path: path.to_owned(),
-                from: expected,
+                from: last + 1,
                 to: *lsn,
             });
         }
+        last = *lsn;
     }
     Ok(found)
 }
@@ -463,8 +496,18 @@ fn read_chain(
         if checksum(header, records) != word(24) || expected.is_some_and(|e| e != first) {
             break;
         }
+        let end = match first.checked_add(u64::from(count)) {
+            Some(end) if end <= LSN_LIMIT => end,
+            _ => {
+                return Err(LogError::Record {
+                    path: path.to_owned(),
+                    lsn: first,
+                    why: format!("its batch of {count} is numbered past {LSN_LIMIT}"),
+                })
+            }
+        };
         let mut at = 0usize;
-        for lsn in first..first + u64::from(count) {
+        for lsn in first..end {
             let bad = |why: &str| LogError::Record {
                 path: path.to_owned(),
                 lsn,
@@ -482,7 +525,7 @@ fn read_chain(
             }
             at += 4 + n;
         }
-        expected = Some(first + u64::from(count));
+        expected = Some(end);
         pos += padded(HEADER + len) as usize;
     }
     Ok(())

@@ -268,6 +268,187 @@ proptest! {
     }
 }
 
+/// The first `pages` pages of each segment of the log at `path`: a smaller image of the same
+/// log when every segment's batches lie in those pages.
+fn compact(path: &std::path::Path, pages: usize) -> Vec<u8> {
+    let all = std::fs::read(path).unwrap();
+    let segment = all.len() / SEGMENTS;
+    (0..SEGMENTS)
+        .flat_map(|s| all[s * segment..s * segment + pages * 4096].to_vec())
+        .collect()
+}
+
+/// A log of one batch (`entries(0, 1)`) whose first record is renumbered `first`, its
+/// checksum made whole again.
+fn renumbered(path: &std::path::Path, first: u64) -> Vec<u8> {
+    let (mut log, _) = open(path, 0).unwrap();
+    log.restart();
+    write(&mut log, &entries(0, 1));
+    drop(log);
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[12..20].copy_from_slice(&first.to_le_bytes());
+    let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[..24]);
+    crc.update(&bytes[32..32 + len]);
+    bytes[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
+    bytes
+}
+
+#[test]
+fn records_in_counts_an_image_as_records_after_counts_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    assert_eq!(super::records_after(&path, 0).unwrap(), 0, "no log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart();
+    write(&mut log, &entries(0, 4));
+    write(&mut log, &entries(4, 5));
+    drop(log);
+    let bytes = std::fs::read(&path).unwrap();
+    for applied in [0, 3, 9, 10, u64::MAX] {
+        let want = 9u64.saturating_sub(applied);
+        assert_eq!(super::records_after(&path, applied).unwrap(), want);
+        assert_eq!(super::records_in(&bytes, applied).unwrap(), want);
+    }
+    // Segments of whole pages: a quarter of the image, rounded down.
+    assert_eq!(super::records_in(&bytes[..4 * 4096 - 1], 0).unwrap(), 0);
+    assert_eq!(super::records_in(&[], 0).unwrap(), 0);
+    assert_eq!(super::records_in(&compact(&path, 2), 0).unwrap(), 9);
+    assert_eq!(
+        super::records_in(&compact(&path, 1), 0).unwrap(),
+        4,
+        "the second batch is cut off"
+    );
+}
+
+#[test]
+fn a_whole_batch_numbered_past_what_sqlite_holds_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (first, ok) in [
+        (u64::MAX, false),
+        (u64::MAX - 1, false),
+        (i64::MAX as u64, false),
+        (i64::MAX as u64 - 1, true),
+    ] {
+        let path = dir.path().join(format!("{first}.log"));
+        let bytes = renumbered(&path, first);
+        let applied = first - 1;
+        match super::records_in(&bytes, applied) {
+            Ok(n) => assert!(ok && n == 1, "{first}: {n}"),
+            Err(LogError::Record { lsn, .. }) => assert!(!ok && lsn == first, "{first}"),
+            Err(e) => panic!("{first}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_record_found_twice_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart();
+    write(&mut log, &entries(0, 2));
+    drop(log);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let segment = bytes.len() / SEGMENTS;
+    let first = bytes[..4096].to_vec();
+    bytes[segment..segment + 4096].copy_from_slice(&first);
+    match super::records_in(&bytes, 0) {
+        Err(e @ LogError::Record { lsn: 1, .. }) => {
+            let e = e.to_string();
+            assert!(e.contains("twice") && e.contains("<bytes>"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Writes the seeds of the `journal_log` fuzz target: real logs written by [`CommitLog`],
+/// each made small by keeping the first page (or two) of every segment — checked to read
+/// back as the whole file does — after 8 bytes of `applied` (little-endian), the target's
+/// input layout. To `fuzz/seeds/journal_log/`, or `$FEP_FUZZ_SEEDS_DIR`:
+///
+/// `cargo test -p fep-gateway --lib -- --ignored write_fuzz_seeds`
+#[test]
+#[ignore = "writes the journal_log fuzz seeds"]
+fn write_fuzz_seeds() {
+    let out = std::env::var_os("FEP_FUZZ_SEEDS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/journal_log")
+        });
+    std::fs::create_dir_all(&out).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // `tear`: a byte of the file flipped after writing.
+    let seed =
+        |name: &str, pages, applied: u64, tear: Option<usize>, fill: &dyn Fn(&mut CommitLog)| {
+            let path = dir.path().join(name);
+            let (mut log, _) = open(&path, 0).unwrap();
+            log.restart();
+            fill(&mut log);
+            drop(log);
+            if let Some(at) = tear {
+                let mut bytes = std::fs::read(&path).unwrap();
+                bytes[at] ^= 0x55;
+                std::fs::write(&path, bytes).unwrap();
+            }
+            let image = compact(&path, pages);
+            let n = super::records_after(&path, applied).unwrap();
+            assert_eq!(super::records_in(&image, applied).unwrap(), n, "{name}");
+            assert!(n > 0, "{name}");
+            let mut bytes = applied.to_le_bytes().to_vec();
+            bytes.extend_from_slice(&image);
+            std::fs::write(out.join(name), bytes).unwrap();
+        };
+    // A batch in each segment, in order.
+    seed("four_segments", 1, 0, None, &|log| {
+        for s in 0..SEGMENTS as u32 {
+            if s > 0 {
+                assert!(log.next_segment(0));
+            }
+            write(log, &entries(s * 3, 3));
+        }
+    });
+    // Round the file more than once: the first segment holds the newest records, SQLite the
+    // oldest.
+    seed("second_pass", 1, 6, None, &|log| {
+        for s in 0..=SEGMENTS as u32 {
+            if s > 0 {
+                assert!(log.next_segment(u64::from(s) * 3));
+            }
+            write(log, &entries(s * 3, 3));
+        }
+    });
+    // Chains of two batches, one of them two pages long (a large telegram).
+    seed("chains", 2, 0, None, &|log| {
+        write(log, &entries(0, 4));
+        write(log, &entries(4, 5));
+        assert!(log.next_segment(0));
+        write(
+            log,
+            &[Entry::Telegram {
+                ts_ms: 9,
+                row: row(9, vec![b'9'; 5000]),
+                opens: Some(tx(9, TxState::Sent)),
+            }],
+        );
+    });
+    // A torn batch in the third segment: its records were never acknowledged, not missing.
+    seed(
+        "torn",
+        1,
+        0,
+        Some(2 * SMALL as usize / SEGMENTS + 40),
+        &|log| {
+            write(log, &entries(0, 3));
+            assert!(log.next_segment(0));
+            write(log, &entries(3, 3));
+            assert!(log.next_segment(0));
+            write(log, &entries(6, 3));
+        },
+    );
+}
+
 // The journal with the log: what callers were told survives a crash before SQLite caught up,
 // and what the log cannot take still reaches SQLite before its caller hears.
 

@@ -31,7 +31,7 @@ mod signals;
 mod tests;
 mod writer;
 
-pub use log::{records_after, LogError};
+pub use log::{records_after, records_in, LogError};
 use reader::Read;
 pub use reader::BACKLOG_COUNT_LIMIT;
 pub use records::{
