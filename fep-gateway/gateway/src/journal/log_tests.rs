@@ -282,7 +282,7 @@ fn compact(path: &std::path::Path, pages: usize) -> Vec<u8> {
 /// checksum made whole again.
 fn renumbered(path: &std::path::Path, first: u64) -> Vec<u8> {
     let (mut log, _) = open(path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     write(&mut log, &entries(0, 1));
     drop(log);
     let mut bytes = std::fs::read(path).unwrap();
@@ -301,7 +301,7 @@ fn records_in_counts_an_image_as_records_after_counts_the_file() {
     let path = dir.path().join("j.log");
     assert_eq!(super::records_after(&path, 0).unwrap(), 0, "no log");
     let (mut log, _) = open(&path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     write(&mut log, &entries(0, 4));
     write(&mut log, &entries(4, 5));
     drop(log);
@@ -347,7 +347,7 @@ fn a_record_found_twice_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.log");
     let (mut log, _) = open(&path, 0).unwrap();
-    log.restart();
+    log.restart().unwrap();
     write(&mut log, &entries(0, 2));
     drop(log);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -384,7 +384,7 @@ fn write_fuzz_seeds() {
         |name: &str, pages, applied: u64, tear: Option<usize>, fill: &dyn Fn(&mut CommitLog)| {
             let path = dir.path().join(name);
             let (mut log, _) = open(&path, 0).unwrap();
-            log.restart();
+            log.restart().unwrap();
             fill(&mut log);
             drop(log);
             if let Some(at) = tear {
