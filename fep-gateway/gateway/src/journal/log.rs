@@ -240,6 +240,15 @@ impl CommitLog {
         self.pos >= self.segment / 2 && self.seg_last[(self.seg + 1) % SEGMENTS] > durable
     }
 
+    /// Another handle on the file, sharing its lock: whoever holds it keeps another gateway
+    /// (or a journal reopened in this process) from opening the log until it is dropped.
+    pub(super) fn lock_holder(&self) -> Result<File, LogError> {
+        self.file.try_clone().map_err(|source| LogError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Number of the last record written (0 before the first).
     pub(super) fn last_lsn(&self) -> u64 {
         self.next_lsn - 1
@@ -305,8 +314,8 @@ impl CommitLog {
 
     /// Writes the batch at the current position and syncs it (`journal_sync = "full"`): once
     /// this returns `Ok`, its records survive a crash and a power loss. The batch must
-    /// [`fit`](CommitLog::fits). On an error the batch is discarded and nothing counts as
-    /// written.
+    /// [`fit`](CommitLog::fits). On an error the batch is discarded, but its numbers count as
+    /// used ([`CommitLog::last_lsn`] is its last).
     pub(super) fn write(&mut self) -> Result<(), LogError> {
         if self.count == 0 {
             return Ok(());
@@ -335,12 +344,13 @@ impl CommitLog {
         let written = self.buf.len() as u64;
         let count = self.count;
         self.discard();
+        // Used even when the write failed: its bytes may reach the disk all the same.
+        self.next_lsn += u64::from(count);
         result.map_err(|source| LogError::Io {
             path: self.path.clone(),
             source,
         })?;
         self.pos += written;
-        self.next_lsn += u64::from(count);
         self.seg_last[self.seg] = self.next_lsn - 1;
         Ok(())
     }
@@ -641,11 +651,7 @@ impl<'a> Fields<'a> {
             direction: self.parse::<TelegramDirection>()?,
             day: self.u32()?,
             msg_no: self.u32()?,
-            msg_type: self
-                .opt_str()?
-                .map(str::parse::<MsgKey>)
-                .transpose()
-                .map_err(|e| e.to_string())?,
+            msg_type: self.opt_str()?.map(key),
             tx_id: match self.u8()? {
                 0 => None,
                 _ => Some(self.u64()?),
@@ -660,7 +666,7 @@ impl<'a> Fields<'a> {
             institution: self.str()?.to_owned(),
             day: self.u32()?,
             msg_no: self.u32()?,
-            msg_type: self.parse::<MsgKey>()?,
+            msg_type: key(self.str()?),
             outcome: self.parse::<TxState>()?,
             detail: self.str()?.to_owned(),
             resolved: self
@@ -672,6 +678,12 @@ impl<'a> Fields<'a> {
             client: self.opt_str()?.map(ClientId::new),
         })
     }
+}
+
+/// A key as the engine made it, blank parts included (`2000/` when a telegram's second key
+/// field is blank): written with `MsgKey::as_str`, read back part by part, never refused.
+fn key(text: &str) -> MsgKey {
+    MsgKey::from_parts(&text.split('/').collect::<Vec<_>>())
 }
 
 fn decode(payload: &[u8]) -> Result<Entry, String> {

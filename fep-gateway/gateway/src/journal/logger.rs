@@ -60,25 +60,34 @@ pub(super) fn logger(
         if log.batch_count() > 0 {
             let logged = commit(&mut log, progress, &mut failed);
             // How often the log is bypassed is what an operator sizes it by.
-            metrics::counter!("fep_journal_batches_total", "durable_in" => if logged { "log" } else { "sqlite" })
+            metrics::counter!("fep_journal_batches_total", "durable_in" => if logged == Logged::Yes { "log" } else { "sqlite" })
                 .increment(1);
-            if logged {
-                for cmd in &mut batch {
-                    cmd.answer_logged();
+            match logged {
+                Logged::Yes => {
+                    for cmd in &mut batch {
+                        cmd.answer_logged();
+                    }
+                    batch.push(Command::Applied(log.last_lsn()));
                 }
-                batch.push(Command::Applied(log.last_lsn()));
-            } else {
-                // Records nobody waits for are in this batch too: SQLite syncs them.
-                batch.push(Command::Sync);
+                Logged::No => {
+                    // Records nobody waits for are in this batch too: SQLite syncs them.
+                    batch.push(Command::Sync);
+                }
+                Logged::Failed => {
+                    // The failed write may still reach the disk whole: its numbers are used,
+                    // and SQLite records them as held with the records, so a later start
+                    // does not apply them again over what came after.
+                    batch.push(Command::Applied(log.last_lsn()));
+                    batch.push(Command::Sync);
+                }
             }
         }
         if log.next_segment_pending(progress.durable.load(Ordering::Acquire)) {
             progress.want_sync.store(true, Ordering::Release);
         }
-        for cmd in batch {
-            if sqlite.send(cmd).is_err() {
-                return;
-            }
+        // Whole: see `Command::Batch`.
+        if sqlite.send(Command::Batch(batch)).is_err() {
+            return;
         }
     }
 }
@@ -107,9 +116,19 @@ fn append(log: &mut CommitLog, cmd: &mut Command, clients: &PendingClients) {
     }
 }
 
-/// Writes and syncs the batch; false (and the batch discarded) when it must go to SQLite
-/// instead.
-fn commit(log: &mut CommitLog, progress: &Progress, failed: &mut bool) -> bool {
+/// What became of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Logged {
+    /// Written and synced: its callers may be answered.
+    Yes,
+    /// Not written (no room yet, or the log failed before): it goes to SQLite.
+    No,
+    /// The write failed: it goes to SQLite, and its numbers are used.
+    Failed,
+}
+
+/// Writes and syncs the batch, or says why it must go to SQLite instead.
+fn commit(log: &mut CommitLog, progress: &Progress, failed: &mut bool) -> Logged {
     if *failed
         || (!log.fits() && !log.next_segment(progress.durable.load(Ordering::Acquire)))
         || !log.fits()
@@ -119,14 +138,14 @@ fn commit(log: &mut CommitLog, progress: &Progress, failed: &mut bool) -> bool {
             tracing::debug!("journal log: next segment not yet in SQLite; batch journaled there");
         }
         log.discard();
-        return false;
+        return Logged::No;
     }
     match log.write() {
-        Ok(()) => true,
+        Ok(()) => Logged::Yes,
         Err(e) => {
             tracing::error!(error = %e, "journal log failed: journaling in SQLite from now on");
             *failed = true;
-            false
+            Logged::Failed
         }
     }
 }

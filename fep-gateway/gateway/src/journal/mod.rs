@@ -372,12 +372,13 @@ impl Journal {
         let (tx, rx) = mpsc::channel(tuning.queue);
         let alive = tx.downgrade();
         let progress = log.as_ref().map(|(_, p)| p.clone());
+        let log_lock = log.as_ref().map(|(l, _)| l.lock_holder()).transpose()?;
         // With the log, callers queue for the log thread, which hands everything on to SQLite.
         let rx = match log {
             Some((log, progress)) => {
-                // A std channel allocates its slots up front: a few groups' worth, not `queue`.
-                let (to_sqlite, sqlite_rx) =
-                    std::sync::mpsc::sync_channel(tuning.queue.min(4 * writer::GROUP_MAX));
+                // Whole rounds of the log thread (`Command::Batch`, up to `GROUP_MAX` commands
+                // each); a std channel allocates its slots up front.
+                let (to_sqlite, sqlite_rx) = std::sync::mpsc::sync_channel(16);
                 std::thread::Builder::new()
                     .name("fep-journal-log".into())
                     .spawn({
@@ -392,6 +393,7 @@ impl Journal {
         let syncing = writer::Syncing {
             sync: tuning.sync,
             log: progress,
+            _log_lock: log_lock,
         };
         if syncing.log.is_some() {
             // Groups nobody waits for are not synced (the log holds them); see `writer`.

@@ -84,6 +84,11 @@ pub(super) enum Command {
     /// The commands before it did not go through the log: the group holding this one is
     /// synced, so that they are as durable as without the log.
     Sync,
+    /// One round of the log thread, handed on whole: the writer never splits it between two
+    /// commits, so its records and its `Applied` are committed together (a crash can never
+    /// leave SQLite with some of them but without their position, which would apply them
+    /// twice at the next start).
+    Batch(Vec<Command>),
 }
 
 impl Command {
@@ -132,6 +137,7 @@ impl Command {
             | Command::Prune { .. }
             | Command::Exec(_)
             | Command::Sync => true,
+            Command::Batch(cmds) => cmds.iter().any(Command::awaits_sqlite),
         }
     }
 
@@ -164,6 +170,9 @@ pub(super) struct Syncing {
     /// With the log: SQLite syncs only groups someone waits for, or when the log asks; it
     /// reports how far it holds the log.
     pub(super) log: Option<Arc<Progress>>,
+    /// The log file's lock, held until this writer has committed everything the log thread
+    /// handed it: a journal reopened meanwhile would read those records back as well.
+    pub(super) _log_lock: Option<std::fs::File>,
 }
 
 /// Replies are sent only after the group's commit.
@@ -266,10 +275,10 @@ pub(super) fn writer(
             }
             Next::Idle => {}
             Next::Command(first) => {
-                batch.push(first);
+                take(&mut batch, first);
                 while batch.len() < GROUP_MAX {
                     match inbox.try_next() {
-                        Some(cmd) => batch.push(cmd),
+                        Some(cmd) => take(&mut batch, cmd),
                         None => break,
                     }
                 }
@@ -287,6 +296,14 @@ pub(super) fn writer(
         }
         held_since = None;
         w.group(std::mem::take(&mut batch));
+    }
+}
+
+/// Adds a received command to the group, a log round's commands whole.
+fn take(batch: &mut Vec<Command>, cmd: Command) {
+    match cmd {
+        Command::Batch(cmds) => batch.extend(cmds),
+        cmd => batch.push(cmd),
     }
 }
 
@@ -349,6 +366,9 @@ impl Writer<'_> {
             &mut replies,
             &mut acks,
         );
+        // Whether SQLite now holds what this group carried (its log position included):
+        // committed, or failed and applied again until it was.
+        let committed = result.is_ok() || !retry.is_empty();
         if let Err(e) = result {
             tracing::error!(error = %e, "journal commit failed");
             // Replies were computed inside the failed transaction: drop them so callers see
@@ -370,7 +390,7 @@ impl Writer<'_> {
         for (ack, result) in acks {
             ack.call(result);
         }
-        if let Some(progress) = &syncing.log {
+        if let Some(progress) = syncing.log.as_ref().filter(|_| committed) {
             if let Some(lsn) = applied {
                 // Unsynced, it becomes durable with the next synced commit.
                 let to = if synced {
@@ -429,6 +449,12 @@ fn group(
 ) -> Result<(), rusqlite::Error> {
     let txn = conn.transaction()?;
     for cmd in batch {
+        if let Command::Applied(lsn) = cmd {
+            // Recorded with the records, or the commit fails: a position SQLite does not
+            // hold must never let the log reuse their segment.
+            set_applied(&txn, lsn)?;
+            continue;
+        }
         replies.push(apply(&txn, cmd, signals, clients, acks));
     }
     txn.commit()
@@ -582,13 +608,9 @@ fn apply(
         Command::Prune { cutoff_ms, reply } => answer(reply, prune(txn, cutoff_ms)),
         Command::Flush { reply } => answer(reply, ()),
         Command::Exec(f) => f(txn),
-        Command::Sync => Box::new(|| {}),
-        Command::Applied(lsn) => {
-            if let Err(e) = set_applied(txn, lsn) {
-                tracing::error!(error = %e, "journal: log position not recorded");
-            }
-            Box::new(|| {})
-        }
+        // Handled in `group` (a failure there fails the commit); `Batch` is taken apart
+        // as it is received.
+        Command::Sync | Command::Applied(_) | Command::Batch(_) => Box::new(|| {}),
     }
 }
 
