@@ -80,6 +80,15 @@ fn entries(from: u32, n: u32) -> Vec<Entry> {
         .collect()
 }
 
+/// A new log in a new directory, ready to write.
+fn fresh() -> (tempfile::TempDir, std::path::PathBuf, CommitLog) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.log");
+    let (mut log, _) = open(&path, 0).unwrap();
+    log.restart().unwrap();
+    (dir, path, log)
+}
+
 fn open(path: &std::path::Path, applied: u64) -> Result<(CommitLog, Vec<(u64, Entry)>), LogError> {
     CommitLog::open(path, SMALL, JournalSync::Full, applied)
 }
@@ -114,10 +123,7 @@ fn batches_are_read_back_in_order_after_what_sqlite_holds() {
 
 #[test]
 fn a_key_with_a_blank_part_is_read_back_as_it_was_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.log");
-    let (mut log, _) = open(&path, 0).unwrap();
-    log.restart().unwrap();
+    let (_dir, path, mut log) = fresh();
     // What the engine journals for a telegram whose second key field is blank.
     let blank = MsgKey::from_parts(&["2000", ""]);
     assert!(
@@ -152,10 +158,7 @@ fn a_key_with_a_blank_part_is_read_back_as_it_was_written() {
 
 #[test]
 fn a_torn_last_batch_is_not_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.log");
-    let (mut log, _) = open(&path, 0).unwrap();
-    log.restart().unwrap();
+    let (_dir, path, mut log) = fresh();
     write(&mut log, &entries(0, 3));
     write(&mut log, &entries(3, 3));
     drop(log);
@@ -170,10 +173,7 @@ fn a_torn_last_batch_is_not_read() {
 
 #[test]
 fn segments_are_reused_only_once_sqlite_holds_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.log");
-    let (mut log, _) = open(&path, 0).unwrap();
-    log.restart().unwrap();
+    let (_dir, path, mut log) = fresh();
     // One record per batch, one page per batch: four batches fill a segment.
     let mut last = 0;
     for seg in 0..SEGMENTS {
@@ -207,10 +207,7 @@ fn segments_are_reused_only_once_sqlite_holds_them() {
 
 #[test]
 fn missing_records_are_an_error_not_a_silent_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.log");
-    let (mut log, _) = open(&path, 0).unwrap();
-    log.restart().unwrap();
+    let (_dir, path, mut log) = fresh();
     for i in 0..4 {
         write(&mut log, &entries(i, 1));
     }
@@ -236,10 +233,7 @@ fn missing_records_are_an_error_not_a_silent_restart() {
 
 #[test]
 fn a_batch_forged_inside_a_telegram_is_never_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.log");
-    let (mut log, _) = open(&path, 0).unwrap();
-    log.restart().unwrap();
+    let (dir, path, mut log) = fresh();
     // An institution's telegram that holds a whole, valid batch (records 2..) starting on a
     // page boundary inside the real batch.
     let forged = {
@@ -382,10 +376,7 @@ fn a_whole_batch_numbered_past_what_sqlite_holds_is_refused() {
 
 #[test]
 fn a_record_found_twice_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("j.log");
-    let (mut log, _) = open(&path, 0).unwrap();
-    log.restart().unwrap();
+    let (_dir, path, mut log) = fresh();
     write(&mut log, &entries(0, 2));
     drop(log);
     let mut bytes = std::fs::read(&path).unwrap();
