@@ -3,18 +3,29 @@
 //! the owned Strings (and the Vec of a repeat group).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use bytes::BytesMut;
 use fep_codec::Telegram;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread. Per thread: the test harness's other threads (output
+    /// capture, the next test starting) allocate whenever they like, and a process-wide count
+    /// saw them now and then. Const-initialised with no destructor, so counting never
+    /// allocates itself.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Allocations made by the calling thread so far.
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -25,7 +36,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The counter is process-wide: tests that read it run one at a time.
+/// Tests that read the counter run one at a time (kept from when it was process-wide).
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[derive(Telegram, Debug, Clone, PartialEq, Eq, Default)]
@@ -89,14 +100,14 @@ fn encode_into_allocates_nothing_and_decode_only_strings() {
     let mut buf = BytesMut::with_capacity(1024);
     t.encode_into(&mut buf).unwrap(); // warm-up: nothing lazy should remain
     buf.clear();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     t.encode_into(&mut buf).unwrap();
-    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let during = allocations() - before;
     assert_eq!(during, 0, "encode_into allocated {during} times");
 
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let back = Transfer::decode(&buf).unwrap();
-    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let during = allocations() - before;
     // 3 top-level Strings (+1 to narrow the full-width memo) + 2 array tags + the array's
     // staging Vec + 1 group Vec + 1 group tag.
     assert!(during <= 9, "decode allocated {during} times");
@@ -134,15 +145,25 @@ fn a_telegram_length_inside_a_nested_header_is_patched_without_allocating() {
     let mut buf = BytesMut::with_capacity(64);
     t.encode_into(&mut buf).unwrap();
     buf.clear();
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     t.encode_into(&mut buf).unwrap();
-    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let during = allocations() - before;
     assert_eq!(during, 0, "encode_into allocated {during} times");
     assert_eq!(&buf[..8], b"00260007");
 
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let back = SelfFramed::decode(&buf).unwrap();
-    let during = ALLOCATIONS.load(Ordering::SeqCst) - before;
+    let during = allocations() - before;
     assert!(during <= 1, "decode allocated {during} times (one String)");
     assert_eq!(back.header.length, 26);
+}
+
+/// The counter is not blind: an allocation on this thread is counted, and the tests above
+/// would fail if encoding allocated.
+#[test]
+fn the_counter_sees_this_threads_allocations() {
+    let before = allocations();
+    let boxed = std::hint::black_box(Box::new(7u64));
+    assert_eq!(allocations() - before, 1);
+    drop(boxed);
 }
