@@ -231,9 +231,16 @@ fn order(round: usize) -> [Path; 3] {
 }
 
 fn show(rate: u64, round: usize, path: Path, r: &LoadReport) {
-    let path = path.name();
+    progress(
+        format_args!("everyday {rate}/s round {round} {:<7}", path.name()),
+        r,
+    );
+}
+
+/// One progress line on stderr: `label`, then the run's rate, latencies and failures.
+pub(crate) fn progress(label: std::fmt::Arguments<'_>, r: &LoadReport) {
     eprintln!(
-        "everyday {rate}/s round {round} {path:<7} {:>7.0} req/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  not ok {}  lost {}  late {}",
+        "{label} {:>7.0} req/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  not ok {}  lost {}  late {}",
         r.tps,
         r.p50_ms,
         r.p99_ms,

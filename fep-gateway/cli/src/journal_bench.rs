@@ -243,16 +243,9 @@ impl Saturation {
 }
 
 fn show(what: &str, round: usize, way: Way, r: &load::LoadReport) {
-    eprintln!(
-        "journal {what} round {round} {:<6} {:>7.0} req/s  p50 {:.3}  p99 {:.3}  p99.9 {:.3} ms  not ok {}  lost {}  late {}",
-        way.name(),
-        r.tps,
-        r.p50_ms,
-        r.p99_ms,
-        r.p999_ms,
-        r.requests.saturating_sub(r.ok),
-        r.lost,
-        r.late
+    crate::everyday::progress(
+        format_args!("journal {what} round {round} {:<6}", way.name()),
+        r,
     );
 }
 
