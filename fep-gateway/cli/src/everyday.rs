@@ -11,13 +11,15 @@
 //! `journal_commit` (a fresh journal per rate), as in production; the simulator (lean, zero latency) and the load run in this
 //! process. Reported per path: p50/p99/p99.9 of the merged rounds, and what the gateway adds
 //! (gateway − direct, percentile by percentile). Then the closed-loop throughput of native
-//! and HTTP side by side.
+//! and HTTP side by side, and the disk's floor: one synced write where the journals live
+//! ([`crate::disk_floor`]), of which a durable request waits for two.
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::bench::{lean_bank, BenchOptions, ChildGateway};
 use crate::load::{self, LoadOptions, LoadReport};
+use fep_gateway::journal::JournalSync;
 use fep_testkit::sim::SimHandle;
 
 /// Latency percentiles in milliseconds.
@@ -180,7 +182,14 @@ pub struct EverydayReport {
     pub rows: Vec<RateRow>,
     /// Native vs HTTP closed loop (`None` with `--http-concurrency 0`).
     pub saturation: Option<ProtocolSaturation>,
+    /// One 4 KiB write + `fdatasync` on the file system of the journals, measured before the
+    /// rates: with `journal_sync = "full"` a request waits for two.
+    pub disk_floor: Percentiles,
 }
+
+/// Synced writes the disk floor is measured from (a quarter of a second on a disk that syncs
+/// in 0.1 ms).
+const FLOOR_SAMPLES: usize = 2000;
 
 /// The paced (or, at `rate` 0, closed-loop) load of one everyday measurement.
 pub(crate) fn load_options(
@@ -255,6 +264,12 @@ pub(crate) fn progress(label: std::fmt::Arguments<'_>, r: &LoadReport) {
 /// `--everyday-rounds` rounds of direct, native and HTTP; then the closed-loop comparison.
 pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
     let workers = opts.everyday_workers.max(1);
+    // Where `ChildGateway` puts the journals.
+    let disk_floor = tokio::task::spawn_blocking(|| {
+        crate::disk_floor::measure(&std::env::temp_dir(), FLOOR_SAMPLES)
+    })
+    .await
+    .map_err(|e| format!("disk floor: {e}"))??;
     let mut rows = Vec::new();
     let mut last = None;
     for &rate in &opts.rates {
@@ -322,6 +337,7 @@ pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
         workers,
         rows,
         saturation,
+        disk_floor,
     })
 }
 
@@ -423,6 +439,17 @@ pub fn print(r: &EverydayReport) {
             s.http.tps,
             s.http.latency.p50_ms,
             s.http.tps / s.native.tps.max(1e-9)
+        );
+    }
+    let f = &r.disk_floor;
+    println!(
+        "  disk floor where the journals live (4 KiB write + fdatasync, {FLOOR_SAMPLES} samples): p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms",
+        f.p50_ms, f.p99_ms, f.p999_ms
+    );
+    if r.journal_sync == JournalSync::Full.as_str() {
+        println!(
+            "  a request waits for two such writes (telegram before sending, outcome before answering): no gateway on this disk adds less than 2 × p50 = {:.3} ms",
+            2.0 * f.p50_ms
         );
     }
 }
