@@ -261,7 +261,12 @@ pub(crate) async fn lean_bank(latency_ms: u64) -> Result<SimHandle, String> {
 }
 
 fn data_dir(tag: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("fep-bench-{}-{tag}", std::process::id()))
+    journals_dir().join(format!("fep-bench-{}-{tag}", std::process::id()))
+}
+
+/// Where the bench's gateways keep their journals (each in a directory of its own).
+pub(crate) fn journals_dir() -> PathBuf {
+    std::env::temp_dir()
 }
 
 /// A zero-latency simulator and an in-process gateway with one duplex link to it, signed on.

@@ -3,8 +3,8 @@
 //!
 //! Every request the gateway answers with `journal_sync = "full"` waits for two such writes,
 //! one after the other: its telegram's, before it is sent, and its outcome's, before its caller
-//! hears it. Twice this p50 is therefore what no gateway on this disk can add less than. It is
-//! reported next to the added latency so that a target can be judged against the machine the
+//! hears it. Twice this p50 is therefore what, at the median, no gateway on this disk can add
+//! less than. It is reported next to the added latency so that a target can be judged against the machine the
 //! bench ran on, not against a disk it did not have.
 //!
 //! The write is the journal log's own (`journal::log`): a page into a file that was
@@ -61,7 +61,8 @@ fn measure_at(path: &Path, samples: usize) -> Result<Percentiles, String> {
             .map_err(|e| io("write", e))?;
         file.sync_data().map_err(|e| io("fdatasync", e))?;
         let micros = started.elapsed().as_micros() as u64;
-        hist.record(micros.max(1)).map_err(|e| e.to_string())?;
+        // Past the bounds (a sync over a minute) counts as the longest, never fails the bench.
+        hist.saturating_record(micros.max(1));
     }
     Ok(Percentiles::of(&hist))
 }

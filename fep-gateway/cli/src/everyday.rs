@@ -264,9 +264,8 @@ pub(crate) fn progress(label: std::fmt::Arguments<'_>, r: &LoadReport) {
 /// `--everyday-rounds` rounds of direct, native and HTTP; then the closed-loop comparison.
 pub async fn run(opts: &BenchOptions) -> Result<EverydayReport, String> {
     let workers = opts.everyday_workers.max(1);
-    // Where `ChildGateway` puts the journals.
     let disk_floor = tokio::task::spawn_blocking(|| {
-        crate::disk_floor::measure(&std::env::temp_dir(), FLOOR_SAMPLES)
+        crate::disk_floor::measure(&crate::bench::journals_dir(), FLOOR_SAMPLES)
     })
     .await
     .map_err(|e| format!("disk floor: {e}"))??;
@@ -448,7 +447,7 @@ pub fn print(r: &EverydayReport) {
     );
     if r.journal_sync == JournalSync::Full.as_str() {
         println!(
-            "  a request waits for two such writes (telegram before sending, outcome before answering): no gateway on this disk adds less than 2 × p50 = {:.3} ms",
+            "  a request waits for two such writes (telegram before sending, outcome before answering): at the median no gateway on this disk adds less than 2 × p50 = {:.3} ms",
             2.0 * f.p50_ms
         );
     }

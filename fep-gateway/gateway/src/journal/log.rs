@@ -18,7 +18,7 @@
 //!
 //!  batch header, little-endian:
 //!  +--------+---------+---------+-------+-----------+--------+-------+---------+
-//!  | "FEPL" | version | 0       | len   | first_lsn | count  | crc32 | 0       |
+//!  | "FEPL" | version | 0       | len   | first_lsn | count  | crc32 | pass    |
 //!  | 4 B    | u16     | u16     | u32   | u64       | u32    | u32   | u32     |
 //!  +--------+---------+---------+-------+-----------+--------+-------+---------+
 //!  record: | payload length u32 | payload |
@@ -26,14 +26,20 @@
 //!
 //! Every batch starts on a 4 KiB boundary, so a batch never rewrites a page holding an
 //! earlier, acknowledged one: a torn write can only damage the batch being written, which
-//! nobody was told about yet. `crc32` covers the header's first 24 bytes and the `len` bytes
-//! of records. Records are numbered (`lsn`) one after the other across batches and segments.
+//! nobody was told about yet. `crc32` covers the header's first 24 bytes, its `pass` and the
+//! `len` bytes of records. Records are numbered (`lsn`) one after the other across batches and
+//! segments. `pass` is drawn at random from the OS each time writing starts a segment over, and
+//! every batch of that pass carries it.
 //!
 //! Reading it back ([`CommitLog::open`]) follows each segment's chain from its start — a batch,
-//! then the one at the next boundary after it — while each batch is whole and its first number
-//! follows the previous one's last: a torn batch, zeros, or a batch of an older pass (lower
-//! numbers) ends a chain. A chain is never entered in the middle, so bytes inside a record (a
-//! telegram's contents) are never read as a header.
+//! then the one at the next boundary after it — while each batch is whole, carries the first
+//! batch's `pass`, and its first number follows the previous one's last: a torn batch, zeros,
+//! or a batch of an older pass ends a chain. A chain is never entered in the middle, so bytes
+//! inside a record of this pass (a telegram's contents) are never read as a header. Past the
+//! chain's end lie older passes, whose telegrams could hold a whole, checksummed batch made
+//! to look like the next one; it cannot carry this pass's `pass`, drawn after it was written.
+//! (Version 1 batches, from before `pass`, are read as such: only in a chain that starts with
+//! one, which only a log last written by that version has.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -49,8 +55,10 @@ use crate::domain::{MsgKey, Resolution, TelegramDirection, TxState};
 
 /// `FEPL`.
 const MAGIC: u32 = u32::from_le_bytes(*b"FEPL");
-/// Format version of batches and records.
-const VERSION: u16 = 1;
+/// Format version of batches and records: 2 carries `pass`.
+const VERSION: u16 = 2;
+/// The version before `pass`, still read back (a log written before an upgrade).
+const VERSION_WITHOUT_PASS: u16 = 1;
 /// Batches start on this boundary.
 const PAGE: u64 = 4096;
 /// Bytes of a batch header.
@@ -141,6 +149,8 @@ pub(super) struct CommitLog {
     buf: Vec<u8>,
     /// Records in `buf`.
     count: u32,
+    /// The pass of the segment being written: random, new each time a segment is started over.
+    pass: u32,
 }
 
 impl CommitLog {
@@ -195,6 +205,7 @@ impl CommitLog {
                 sync,
                 buf: Vec::with_capacity(64 << 10),
                 count: 0,
+                pass: 0,
             },
             found,
         ))
@@ -218,6 +229,7 @@ impl CommitLog {
         self.seg = 0;
         self.pos = 0;
         self.seg_last = [0; SEGMENTS];
+        self.pass = new_pass(self.pass);
         Ok(())
     }
 
@@ -231,6 +243,7 @@ impl CommitLog {
         self.seg = next;
         self.pos = 0;
         self.seg_last[next] = 0;
+        self.pass = new_pass(self.pass);
         true
     }
 
@@ -327,6 +340,7 @@ impl CommitLog {
         header[8..12].copy_from_slice(&len.to_le_bytes());
         header[12..20].copy_from_slice(&self.next_lsn.to_le_bytes());
         header[20..24].copy_from_slice(&self.count.to_le_bytes());
+        header[28..32].copy_from_slice(&self.pass.to_le_bytes());
         let crc = checksum(&header, &self.buf[HEADER..]);
         header[24..28].copy_from_slice(&crc.to_le_bytes());
         self.buf[..HEADER].copy_from_slice(&header);
@@ -434,9 +448,29 @@ fn preallocate(file: &mut File, capacity: u64) -> io::Result<()> {
     file.sync_all()
 }
 
+/// A pass other than `before`, from the OS's generator: one an attacker cannot know when the
+/// telegrams of earlier passes were written. Should the generator ever fail, a pass merely
+/// other than the last still ends the previous pass's chain.
+fn new_pass(before: u32) -> u32 {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 4];
+    let mut pass = match ring::rand::SystemRandom::new().fill(&mut bytes) {
+        Ok(()) => u32::from_le_bytes(bytes),
+        Err(_) => fastrand::u32(..),
+    };
+    while pass == before {
+        pass = fastrand::u32(..);
+    }
+    pass
+}
+
+/// The batch's checksum: the header's first 24 bytes, its `pass` (version 2 on), the records.
 fn checksum(header: &[u8; HEADER], records: &[u8]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     h.update(&header[..24]);
+    if u16::from_le_bytes([header[4], header[5]]) != VERSION_WITHOUT_PASS {
+        h.update(&header[28..32]);
+    }
     h.update(records);
     h.finalize()
 }
@@ -489,11 +523,18 @@ fn read_chain(
 ) -> Result<(), LogError> {
     let mut pos = 0usize;
     let mut expected: Option<u64> = None;
+    // The version and pass of the chain's first batch, which every later one must carry.
+    let mut chain: Option<(u16, u32)> = None;
     while let Some(header) = seg.get(pos..pos + HEADER) {
         let word = |at: usize| {
             u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
         };
-        if word(0) != MAGIC || u16::from_le_bytes([header[4], header[5]]) != VERSION {
+        let version = u16::from_le_bytes([header[4], header[5]]);
+        let this = (version, word(28));
+        if word(0) != MAGIC
+            || !(version == VERSION || version == VERSION_WITHOUT_PASS)
+            || chain.is_some_and(|c| c != this)
+        {
             break;
         }
         let len = word(8) as usize;
@@ -536,6 +577,7 @@ fn read_chain(
             at += 4 + n;
         }
         expected = Some(end);
+        chain = Some(this);
         pos += padded(HEADER + len) as usize;
     }
     Ok(())

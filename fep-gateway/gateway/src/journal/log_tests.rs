@@ -244,23 +244,8 @@ fn a_batch_forged_inside_a_telegram_is_never_read() {
         write(&mut f, &[Entry::Tx(tx(7, TxState::Ok))]);
         std::fs::read(&other).unwrap()[4096..8192].to_vec()
     };
-    // Where a telegram's bytes start in the file, to put the forged batch on a page boundary.
-    let starts_at = {
-        let probe = dir.path().join("probe.log");
-        let (mut p, _) = open(&probe, 0).unwrap();
-        p.restart().unwrap();
-        write(
-            &mut p,
-            &[Entry::Telegram {
-                ts_ms: 1,
-                row: row(1, b"MARK".to_vec()),
-                opens: None,
-            }],
-        );
-        let bytes = std::fs::read(&probe).unwrap();
-        bytes.windows(4).position(|w| w == b"MARK").unwrap()
-    };
-    let mut raw = vec![b' '; 4096 - starts_at];
+    // The telegram's bytes put the forged batch on a page boundary.
+    let mut raw = vec![b' '; 4096 - raw_offset_in_batch(dir.path())];
     raw.extend_from_slice(&forged);
     write(
         &mut log,
@@ -273,6 +258,63 @@ fn a_batch_forged_inside_a_telegram_is_never_read() {
     drop(log);
     let (_, found) = open(&path, 0).unwrap();
     assert_eq!(found.len(), 1, "only the real record: {found:?}");
+}
+
+/// Where a telegram's raw bytes start in a batch of that telegram alone: what puts bytes of
+/// it on a page boundary.
+fn raw_offset_in_batch(dir: &std::path::Path) -> usize {
+    let probe = dir.join("probe.log");
+    let (mut p, _) = open(&probe, 0).unwrap();
+    p.restart().unwrap();
+    write(
+        &mut p,
+        &[Entry::Telegram {
+            ts_ms: 1,
+            row: row(1, b"MARK".to_vec()),
+            opens: None,
+        }],
+    );
+    let bytes = std::fs::read(&probe).unwrap();
+    bytes.windows(4).position(|w| w == b"MARK").unwrap()
+}
+
+#[test]
+fn a_batch_forged_in_an_older_pass_is_never_read() {
+    let (dir, path, mut log) = fresh();
+    // A whole, valid batch numbered 3.. — as the log would number the batch after record 2 —
+    // written by another log, so it carries none of this log's passes.
+    let forged = {
+        let other = dir.path().join("forged.log");
+        let (mut f, _) = open(&other, 2).unwrap();
+        f.restart().unwrap();
+        write(&mut f, &[Entry::Tx(tx(7, TxState::Ok))]);
+        std::fs::read(&other).unwrap()[..4096].to_vec()
+    };
+    // Pass 1 of segment 0: record 1, a telegram whose bytes put the forged batch on page 1.
+    let mut raw = vec![b' '; 4096 - raw_offset_in_batch(dir.path())];
+    raw.extend_from_slice(&forged);
+    let first = write(
+        &mut log,
+        &[Entry::Telegram {
+            ts_ms: 1,
+            row: row(1, raw),
+            opens: None,
+        }],
+    );
+    assert_eq!(first, 1);
+    // Round the segments to segment 0 again (SQLite holds everything): pass 2 writes record 2
+    // on page 0 only, and the gateway stops. Page 1 still holds pass 1's telegram.
+    for _ in 0..SEGMENTS {
+        assert!(log.next_segment(u64::MAX));
+    }
+    assert_eq!(write(&mut log, &[Entry::Tx(tx(2, TxState::Ok))]), 2);
+    drop(log);
+    let (_, found) = open(&path, 1).unwrap();
+    assert_eq!(
+        found.iter().map(|(l, _)| *l).collect::<Vec<_>>(),
+        vec![2],
+        "only pass 2's record: {found:?}"
+    );
 }
 
 proptest! {
@@ -322,9 +364,47 @@ fn renumbered(path: &std::path::Path, first: u64) -> Vec<u8> {
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&bytes[..24]);
+    crc.update(&bytes[28..32]);
     crc.update(&bytes[32..32 + len]);
     bytes[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
     bytes
+}
+
+/// Rewrites the batch at `at` of a log image as version 1 wrote it: no `pass`, and a checksum
+/// without it.
+fn as_version_1(bytes: &mut [u8], at: usize) {
+    let b = &mut bytes[at..];
+    b[4..6].copy_from_slice(&1u16.to_le_bytes());
+    b[28..32].copy_from_slice(&[0; 4]);
+    let len = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&b[..24]);
+    crc.update(&b[32..32 + len]);
+    b[24..28].copy_from_slice(&crc.finalize().to_le_bytes());
+}
+
+#[test]
+fn a_log_written_before_passes_is_read_back_but_never_continues_a_newer_chain() {
+    let (_dir, path, mut log) = fresh();
+    write(&mut log, &entries(0, 2));
+    write(&mut log, &entries(2, 2));
+    drop(log);
+    let lsns = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        let (_, found) = open(&path, 0).unwrap();
+        found.iter().map(|(l, _)| *l).collect::<Vec<_>>()
+    };
+    let written = std::fs::read(&path).unwrap();
+    assert_eq!(lsns(&written), vec![1, 2, 3, 4]);
+    // Both batches as version 1 wrote them: an upgraded gateway reads them back.
+    let mut old = written.clone();
+    as_version_1(&mut old, 0);
+    as_version_1(&mut old, 4096);
+    assert_eq!(lsns(&old), vec![1, 2, 3, 4]);
+    // A version 1 batch after a batch with a pass: not of this chain.
+    let mut mixed = written;
+    as_version_1(&mut mixed, 4096);
+    assert_eq!(lsns(&mixed), vec![1, 2]);
 }
 
 #[test]
