@@ -319,6 +319,7 @@ fn load_options(addr: String, opts: &BenchOptions, concurrency: usize, rate: u64
         inquiry_percent: 0,
         timeout_ms: 5000,
         connections: opts.connections,
+        idempotency_keys: false,
     }
 }
 
@@ -748,6 +749,7 @@ async fn inflight_rss(opts: &BenchOptions) -> Result<RssFigures, String> {
         inquiry_percent: 0,
         timeout_ms: 30_000,
         connections: opts.connections,
+        idempotency_keys: false,
     };
     let report = load::run(&lo, |_, _| {}).await;
     sampling.store(false, Ordering::Relaxed);

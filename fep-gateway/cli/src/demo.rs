@@ -231,6 +231,7 @@ pub async fn run(opts: DemoOptions) -> Result<DemoSummary, String> {
         inquiry_percent: 10,
         timeout_ms: 2000,
         connections: 2,
+        idempotency_keys: false,
     };
     // KIBNET's payments go in beside the Hecto load, for the same time.
     let kib_handle = gateway

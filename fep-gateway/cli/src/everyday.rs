@@ -207,6 +207,7 @@ pub(crate) fn load_options(
         inquiry_percent: 0,
         timeout_ms: 5000,
         connections: opts.connections,
+        idempotency_keys: false,
     }
 }
 

@@ -48,11 +48,21 @@ pub struct LoadOptions {
     /// Native connections to open (requests are multiplexed over them).
     #[arg(long, default_value_t = 2)]
     pub connections: usize,
+    /// Sends every request under an idempotency key of its own (native and HTTP): the path
+    /// of callers that may retry a transfer, which claims the key in the journal first.
+    #[arg(long)]
+    pub idempotency_keys: bool,
 }
 
 impl LoadOptions {
     fn timeout(&self) -> Duration {
         Duration::from_millis(u64::from(self.timeout_ms))
+    }
+
+    /// The idempotency key of the `n`-th request of the run `run`, when keys are asked for:
+    /// unique across runs, so that a gateway kept from an earlier run never replays one.
+    fn key(&self, run: u128, n: u64) -> Option<String> {
+        self.idempotency_keys.then(|| format!("load-{run:x}-{n}"))
     }
 
     /// Whether the `n`-th request is a name inquiry (else a transfer).
@@ -272,6 +282,15 @@ where
     Ok(report(&live, &merged, started.elapsed().as_secs_f64()))
 }
 
+/// What makes this run's idempotency keys its own: the wall clock in nanoseconds and the
+/// process.
+fn run_nonce() -> u128 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    nanos ^ (u128::from(std::process::id()) << 96)
+}
+
 /// Calls `progress` about every 200 ms until dropped.
 struct Ticker(tokio::task::JoinHandle<()>);
 
@@ -312,12 +331,22 @@ pub async fn run(
     let live = Arc::new(LiveCounters::default());
     let _ticker = Ticker::start(live.clone(), progress);
     let o = opts.clone();
+    let run = run_nonce();
     drive(opts, live, move |n| {
         let client = clients[o.connection_of(n, clients.len())].clone();
         let institution = o.institutions[(n as usize) % o.institutions.len().max(1)].clone();
         let (telegram, timeout) = (Bytes::from(sample_telegram(n, o.inquiry(n))), o.timeout());
+        let key = o.key(run, n);
         async move {
-            match client.request(&institution, telegram, timeout).await {
+            let answered = match key {
+                Some(key) => {
+                    client
+                        .request_with_key(&institution, telegram, timeout, &key)
+                        .await
+                }
+                None => client.request(&institution, telegram, timeout).await,
+            };
+            match answered {
                 Ok(r) => Answer::from(r.outcome),
                 Err(e) => {
                     tracing::warn!(error = %e, "request lost by the client");
@@ -414,10 +443,14 @@ pub async fn run_http(
     let live = Arc::new(LiveCounters::default());
     let _ticker = Ticker::start(live.clone(), progress);
     let o = opts.clone();
+    let run = run_nonce();
     drive(opts, live, move |n| {
         let mut body = http_body(n, o.inquiry(n));
         body["timeout_ms"] = o.timeout_ms.into();
-        let post = http.post(urls[(n as usize) % urls.len()].as_str());
+        let mut post = http.post(urls[(n as usize) % urls.len()].as_str());
+        if let Some(key) = o.key(run, n) {
+            post = post.header("idempotency-key", key);
+        }
         async move {
             let sent = post
                 .header("content-type", "application/json")
@@ -649,6 +682,7 @@ mod tests {
             inquiry_percent: 0,
             timeout_ms: 1000,
             connections: 1,
+            idempotency_keys: false,
         }
     }
 
@@ -759,6 +793,22 @@ mod tests {
         let hist = report.latency.expect("latencies");
         assert_eq!(hist.len(), report.requests);
         assert_eq!(hist.value_at_quantile(0.5) / 1000, 1);
+    }
+
+    #[test]
+    fn idempotency_keys_are_one_per_request_and_run_and_valid() {
+        let mut o = paced(1, 0, 1);
+        assert_eq!(o.key(7, 1), None, "no keys unless asked for");
+        o.idempotency_keys = true;
+        assert_eq!(o.key(7, 1).as_deref(), Some("load-7-1"));
+        assert_ne!(o.key(7, 1), o.key(7, 2));
+        assert_ne!(o.key(7, 1), o.key(8, 1));
+        let longest = o.key(u128::MAX, u64::MAX).expect("a key");
+        assert!(
+            fep_gateway::idempotency::check_key(&longest).is_ok(),
+            "{longest}"
+        );
+        assert_ne!(run_nonce(), 0);
     }
 
     #[test]

@@ -22,6 +22,7 @@ async fn load_b(fep: &Fep, seconds: u64) -> LoadReport {
         inquiry_percent: 0,
         timeout_ms: 5000,
         connections: 1,
+        idempotency_keys: false,
     };
     load::run(&opts, |_, _| {}).await.expect("load on b")
 }

@@ -151,6 +151,7 @@ async fn gateway_interop() {
         inquiry_percent: 10,
         timeout_ms: 800,
         connections: 2,
+        idempotency_keys: false,
     };
     let report = timeout(Duration::from_secs(30), load::run(&opts, |_, _| {}))
         .await
