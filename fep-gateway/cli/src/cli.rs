@@ -2,7 +2,7 @@
 //! [`main`].
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +117,17 @@ enum Command {
         /// (each transaction with its decoded `telegrams` when --spec is given).
         #[arg(long)]
         json: bool,
+    },
+    /// Repair a journal log that refuses to start because records are missing (the gateway
+    /// must be stopped): shows what the log still holds; with --accept-gap reads it back.
+    RepairLog {
+        /// Data directory of the gateway (holds journal.db and journal.log).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Read every readable record back into the database, past the missing ones: they are
+        /// lost to it (transactions they would have settled stay as the database has them).
+        #[arg(long)]
+        accept_gap: bool,
     },
     /// Spec tools.
     Spec {
@@ -257,6 +268,10 @@ pub fn main() -> ExitCode {
             };
             journal(&data_dir, &(&query).into(), output, check)
         }
+        Command::RepairLog {
+            data_dir,
+            accept_gap,
+        } => repair_log(&data_dir, accept_gap),
         Command::Codegen { spec } => match load_family(&spec) {
             Ok(f) => print_out(&fep_codec::spec::codegen(&f)),
             Err(code) => code,
@@ -290,6 +305,53 @@ fn non_blank(s: &str) -> Result<String, String> {
     } else {
         Ok(s.to_owned())
     }
+}
+
+/// `fep repair-log`: what the journal log holds beyond the database, and, accepted, read back.
+fn repair_log(data_dir: &Path, accept_gap: bool) -> ExitCode {
+    let db = data_dir.join("journal.db");
+    if !db.exists() {
+        eprintln!("{}: no journal here", db.display());
+        return ExitCode::from(2);
+    }
+    let report = match fep_gateway::journal::repair_log(&db, accept_gap) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("{}: {e}", data_dir.join("journal.log").display());
+            return ExitCode::from(2);
+        }
+    };
+    if !report.log_exists {
+        println!("no journal log: nothing to repair");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "the database holds the log up to record {}; the log holds {} readable record(s) beyond it",
+        report.applied, report.readable
+    );
+    for gap in &report.missing {
+        println!(
+            "missing: records {}..={} ({} record(s))",
+            gap.start,
+            gap.end - 1,
+            gap.end - gap.start
+        );
+    }
+    if report.read_back {
+        tracing::warn!(data_dir = %data_dir.display(), missing = ?report.missing, "fep repair-log: journal log read back past missing records");
+        println!(
+            "read back: {} record(s) are in the database; the gateway will start. Transactions the \
+             missing records would have settled stay as the database has them; `sent` ones are \
+             resolved by inquiry at the next start.",
+            report.readable
+        );
+    } else if !report.missing.is_empty() {
+        println!("nothing changed; `fep repair-log --accept-gap` reads the readable records back");
+        return ExitCode::from(1);
+    } else {
+        println!("no records missing: the gateway reads the log back itself at start");
+    }
+    ExitCode::SUCCESS
 }
 
 /// How `fep journal` shows what it found.

@@ -96,3 +96,42 @@ async fn json_output_is_one_document_with_rows_truncated_and_total() {
         "{whole}"
     );
 }
+
+fn fep_repair_log(data: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fep"))
+        .arg("repair-log")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run fep repair-log");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The damaged-log repair itself is tested against the journal (`journal::log_tests`); here,
+/// the command: a healthy log has nothing to repair, a running gateway's log is refused, and
+/// a directory without a journal is an error.
+#[tokio::test]
+async fn repair_log_leaves_a_healthy_log_and_a_running_gateways_alone() {
+    let dir = support::tempdir();
+    let data = dir.path().join("data");
+    journal_with(&data, 3).await;
+    let (code, out, err) = fep_repair_log(&data, &["--accept-gap"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("no records missing"), "{out}");
+
+    // A gateway holding the log: refused, not read behind its back.
+    let running = Journal::open(&data.join("journal.db")).expect("open journal");
+    let (code, out, err) = fep_repair_log(&data, &[]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("in use by another gateway"), "{err}");
+    drop(running);
+
+    let (code, _, err) = fep_repair_log(&dir.path().join("nowhere"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no journal here"), "{err}");
+}

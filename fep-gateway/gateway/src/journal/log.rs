@@ -43,6 +43,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -85,7 +86,10 @@ pub enum LogError {
     },
     /// Records are missing between two that were found: the log is damaged. Not started over
     /// silently, since the missing ones may be outcomes callers were told.
-    #[error("journal log {path}: records {from}..{to} are missing (the file is damaged)")]
+    #[error(
+        "journal log {path}: records {from}..{to} are missing (the file is damaged); \
+         `fep repair-log` shows what the log still holds and, with --accept-gap, reads it back"
+    )]
     Gap {
         /// The log file.
         path: PathBuf,
@@ -163,6 +167,28 @@ impl CommitLog {
         sync: JournalSync,
         applied: u64,
     ) -> Result<(CommitLog, Vec<(u64, Entry)>), LogError> {
+        CommitLog::open_with(path, capacity, sync, applied, None)
+    }
+
+    /// Like [`CommitLog::open`], but records missing between two found are not an error: their
+    /// ranges go to `missing` and the records around them are returned (an operator's repair,
+    /// `journal::repair_log`).
+    pub(super) fn open_accepting_gaps(
+        path: &Path,
+        capacity: u64,
+        applied: u64,
+        missing: &mut Vec<Range<u64>>,
+    ) -> Result<(CommitLog, Vec<(u64, Entry)>), LogError> {
+        CommitLog::open_with(path, capacity, JournalSync::Full, applied, Some(missing))
+    }
+
+    fn open_with(
+        path: &Path,
+        capacity: u64,
+        sync: JournalSync,
+        applied: u64,
+        missing: Option<&mut Vec<Range<u64>>>,
+    ) -> Result<(CommitLog, Vec<(u64, Entry)>), LogError> {
         let io = |source| LogError::Io {
             path: path.to_owned(),
             source,
@@ -186,7 +212,7 @@ impl CommitLog {
         } else {
             len / SEGMENTS as u64 / PAGE * PAGE
         };
-        let found = read_segments(&all, old_segment as usize, applied, path)?;
+        let found = read_segments(&all, old_segment as usize, applied, path, missing)?;
         drop(all);
         let next_lsn = found.last().map_or(applied, |(lsn, _)| *lsn) + 1;
         Ok((
@@ -403,7 +429,7 @@ pub fn records_in(bytes: &[u8], applied: u64) -> Result<u64, LogError> {
 /// [`records_in`], with `path` named in errors.
 fn count_records(all: &[u8], applied: u64, path: &Path) -> Result<u64, LogError> {
     let segment = all.len() / SEGMENTS / PAGE as usize * PAGE as usize;
-    Ok(read_segments(all, segment, applied, path)?.len() as u64)
+    Ok(read_segments(all, segment, applied, path, None)?.len() as u64)
 }
 
 /// Takes the file's exclusive lock (held until the log is dropped): two gateways writing one
@@ -476,12 +502,13 @@ fn checksum(header: &[u8; HEADER], records: &[u8]) -> u32 {
 }
 
 /// The records above `applied` in the segments of `all` (`segment` bytes each), in order;
-/// an error if some between are missing.
+/// an error if some between are missing, unless `missing` takes their ranges.
 fn read_segments(
     all: &[u8],
     segment: usize,
     applied: u64,
     path: &Path,
+    mut missing: Option<&mut Vec<Range<u64>>>,
 ) -> Result<Vec<(u64, Entry)>, LogError> {
     let mut found = Vec::new();
     if segment > 0 {
@@ -503,11 +530,16 @@ fn read_segments(
             });
         }
         if *lsn != last + 1 {
-            return Err(LogError::Gap {
-                path: path.to_owned(),
-                from: last + 1,
-                to: *lsn,
-            });
+            match missing.as_deref_mut() {
+                Some(missing) => missing.push(last + 1..*lsn),
+                None => {
+                    return Err(LogError::Gap {
+                        path: path.to_owned(),
+                        from: last + 1,
+                        to: *lsn,
+                    })
+                }
+            }
         }
         last = *lsn;
     }

@@ -606,22 +606,32 @@ async fn requests(j: &Journal, ids: std::ops::Range<u32>) {
     }
 }
 
-#[tokio::test]
-async fn what_callers_heard_survives_a_crash_before_sqlite_has_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+/// Directories `a` and `b` under `dir`: a journal in `a` that took `requests` and, in `b`, its
+/// database as it was then — what a crash leaves when SQLite is behind the log, once `a`'s
+/// later log is copied next to it.
+async fn database_as_of(
+    dir: &std::path::Path,
+    ids: std::ops::Range<u32>,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (a, b) = (dir.join("a"), dir.join("b"));
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
     let j = log_journal(&a.join("j.db"), SMALL);
-    requests(&j, 0..3).await;
+    requests(&j, ids).await;
     j.flush().await.unwrap();
     drop(j);
-    // The database as it was then: what a crash leaves when SQLite is behind the log.
     for f in ["j.db", "j.db-wal"] {
         if a.join(f).exists() {
             std::fs::copy(a.join(f), b.join(f)).unwrap();
         }
     }
+    (a, b)
+}
+
+#[tokio::test]
+async fn what_callers_heard_survives_a_crash_before_sqlite_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = database_as_of(dir.path(), 0..3).await;
     let j = log_journal(&a.join("j.db"), SMALL);
     requests(&j, 3..10).await;
     j.flush().await.unwrap();
@@ -657,6 +667,61 @@ async fn what_callers_heard_survives_a_crash_before_sqlite_has_it() {
     assert_eq!(count(&db, "SELECT COUNT(*) FROM telegrams"), 10);
     assert_eq!(count(&db, "SELECT lsn FROM log_applied"), 20);
     assert_eq!(crate::ledger::Ledger::open(&db).unwrap().log_backlog(), 0);
+}
+
+#[tokio::test]
+async fn a_damaged_log_is_read_back_past_its_gap_only_when_an_operator_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The database before any request.
+    let (a, b) = database_as_of(dir.path(), 0..0).await;
+    let j = log_journal(&a.join("j.db"), SMALL);
+    requests(&j, 0..6).await;
+    j.flush().await.unwrap();
+    drop(j);
+    // The log's first batch damaged: its records are lost, the later ones readable.
+    let mut log = std::fs::read(a.join("j.log")).unwrap();
+    log[100] ^= 1;
+    std::fs::write(b.join("j.log"), &log).unwrap();
+    let db = b.join("j.db");
+    let gap = match Journal::open_mode(&db, JournalSync::Full, JournalCommit::Log) {
+        Err(super::JournalError::Log(LogError::Gap { from, to, .. })) => from..to,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a log with missing records opened"),
+    };
+    assert_eq!(gap.start, 1);
+
+    // Looked at first: nothing changes.
+    let seen = super::repair_log(&db, false).unwrap();
+    assert!(seen.log_exists && !seen.read_back, "{seen:?}");
+    assert_eq!((seen.applied, seen.missing.clone()), (0, vec![gap.clone()]));
+    assert_eq!(seen.readable as u64, 12 - (gap.end - 1), "{seen:?}");
+    assert!(Journal::open_mode(&db, JournalSync::Full, JournalCommit::Log).is_err());
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM telegrams"), 0);
+
+    // Accepted: what is readable is in the database, and the gateway starts.
+    let done = super::repair_log(&db, true).unwrap();
+    assert!(
+        done.read_back && done.missing == vec![gap.clone()],
+        "{done:?}"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM telegrams")
+            + count(
+                &db,
+                "SELECT COUNT(*) FROM transactions WHERE outcome = 'ok'"
+            ),
+        seen.readable as i64
+    );
+    let j = Journal::open_mode(&db, JournalSync::Full, JournalCommit::Log).unwrap();
+    let last = j
+        .get_tx(5)
+        .await
+        .unwrap()
+        .expect("the last request, after the gap");
+    assert_eq!(last.outcome, TxState::Ok);
+    drop(j);
+    let again = super::repair_log(&db, true).unwrap();
+    assert!(again.missing.is_empty() && again.readable == 0, "{again:?}");
 }
 
 #[tokio::test]

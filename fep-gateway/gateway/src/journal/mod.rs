@@ -784,28 +784,12 @@ fn recover(
     log_path: &Path,
     tuning: &Tuning,
 ) -> Result<(log::CommitLog, Arc<logger::Progress>), JournalError> {
-    let applied: i64 = conn.query_row("SELECT lsn FROM log_applied", [], |r| r.get(0))?;
-    let applied = applied.max(0) as u64;
+    let applied = log_applied(conn)?;
     let (mut log, found) = log::CommitLog::open(log_path, tuning.log_bytes, tuning.sync, applied)?;
     let last = found.last().map_or(applied, |(lsn, _)| *lsn);
     if !found.is_empty() {
         let started = std::time::Instant::now();
-        conn.execute_batch("PRAGMA synchronous = FULL")?;
-        let none = PendingClients::default();
-        let txn = conn.transaction()?;
-        for (_, entry) in &found {
-            match entry {
-                log::Entry::Telegram { ts_ms, row, opens } => {
-                    writer::insert_telegram(&txn, *ts_ms, row)?;
-                    if let Some(tx) = opens {
-                        writer::put_tx(&txn, tx, &none)?;
-                    }
-                }
-                log::Entry::Tx(tx) => writer::put_tx(&txn, tx, &none)?,
-            }
-        }
-        writer::set_applied(&txn, last)?;
-        txn.commit()?;
+        read_back(conn, &found, last)?;
         conn.execute_batch(&format!("PRAGMA synchronous = {}", tuning.sync.pragma()))?;
         tracing::info!(
             records = found.len(),
@@ -817,6 +801,95 @@ fn recover(
     let progress = logger::Progress::default();
     progress.durable.store(last, Ordering::Release);
     Ok((log, Arc::new(progress)))
+}
+
+/// How far SQLite holds the journal log.
+fn log_applied(conn: &Connection) -> Result<u64, JournalError> {
+    let applied: i64 = conn.query_row("SELECT lsn FROM log_applied", [], |r| r.get(0))?;
+    Ok(applied.max(0) as u64)
+}
+
+/// Applies records read back from the log in one synced transaction, with SQLite's position
+/// moved to `last`.
+fn read_back(
+    conn: &mut Connection,
+    found: &[(u64, log::Entry)],
+    last: u64,
+) -> Result<(), JournalError> {
+    conn.execute_batch("PRAGMA synchronous = FULL")?;
+    let none = PendingClients::default();
+    let txn = conn.transaction()?;
+    for (_, entry) in found {
+        match entry {
+            log::Entry::Telegram { ts_ms, row, opens } => {
+                writer::insert_telegram(&txn, *ts_ms, row)?;
+                if let Some(tx) = opens {
+                    writer::put_tx(&txn, tx, &none)?;
+                }
+            }
+            log::Entry::Tx(tx) => writer::put_tx(&txn, tx, &none)?,
+        }
+    }
+    writer::set_applied(&txn, last)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// What [`repair_log`] found in a journal log, and whether it read it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRepair {
+    /// Whether there is a log next to the database at all.
+    pub log_exists: bool,
+    /// How far the database held the log before.
+    pub applied: u64,
+    /// Records the log holds beyond that, readable.
+    pub readable: usize,
+    /// Record numbers missing between readable ones (the damage).
+    pub missing: Vec<std::ops::Range<u64>>,
+    /// Whether the readable records are now in the database (`accept_gap`, and something to
+    /// read back).
+    pub read_back: bool,
+}
+
+/// An operator's repair of a journal log that refuses to start because records are missing
+/// between others (`LogError::Gap`; e.g. `journal_sync = "normal"` and a power loss): reports
+/// what the log at `db`'s side holds beyond what the database has, and with `accept_gap`
+/// reads every readable record back, in order, moving the database past the gap. The missing
+/// records are lost to the database; a transaction they would have settled stays as the
+/// database has it (`sent` ones are resolved by inquiry at the next start). Takes the log's
+/// lock: refused while a gateway runs on it.
+pub fn repair_log(db: &Path, accept_gap: bool) -> Result<LogRepair, JournalError> {
+    let log_path = db.with_extension("log");
+    let mut conn = Connection::open(db)?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")?;
+    schema::migrate(&mut conn)?;
+    let applied = log_applied(&conn)?;
+    let mut report = LogRepair {
+        log_exists: log_path.exists(),
+        applied,
+        readable: 0,
+        missing: Vec::new(),
+        read_back: false,
+    };
+    if !report.log_exists {
+        return Ok(report);
+    }
+    let capacity = std::fs::metadata(&log_path)
+        .map_err(|source| LogError::Io {
+            path: log_path.clone(),
+            source,
+        })?
+        .len();
+    let (log, found) =
+        log::CommitLog::open_accepting_gaps(&log_path, capacity, applied, &mut report.missing)?;
+    report.readable = found.len();
+    if accept_gap && !found.is_empty() {
+        let last = found.last().map_or(applied, |(lsn, _)| *lsn);
+        read_back(&mut conn, &found, last)?;
+        report.read_back = true;
+    }
+    drop(log);
+    Ok(report)
 }
 
 /// Unix time in milliseconds.
