@@ -197,7 +197,8 @@ pub fn send_offset(rate: u64, workers: usize, w: usize, k: u64) -> Option<Durati
 /// is about the histogram's size.
 const FOLD_AT: usize = 16_384;
 
-fn histogram() -> Result<Histogram<u64>, String> {
+/// A latency histogram of microseconds, 1 µs to 120 s, three significant digits.
+pub(crate) fn histogram() -> Result<Histogram<u64>, String> {
     Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string())
 }
 

@@ -244,17 +244,7 @@ fn a_batch_forged_inside_a_telegram_is_never_read() {
         write(&mut f, &[Entry::Tx(tx(7, TxState::Ok))]);
         std::fs::read(&other).unwrap()[4096..8192].to_vec()
     };
-    // The telegram's bytes put the forged batch on a page boundary.
-    let mut raw = vec![b' '; 4096 - raw_offset_in_batch(dir.path())];
-    raw.extend_from_slice(&forged);
-    write(
-        &mut log,
-        &[Entry::Telegram {
-            ts_ms: 1,
-            row: row(1, raw),
-            opens: None,
-        }],
-    );
+    write_telegram_holding(&mut log, dir.path(), &forged);
     drop(log);
     let (_, found) = open(&path, 0).unwrap();
     assert_eq!(found.len(), 1, "only the real record: {found:?}");
@@ -266,16 +256,26 @@ fn raw_offset_in_batch(dir: &std::path::Path) -> usize {
     let probe = dir.join("probe.log");
     let (mut p, _) = open(&probe, 0).unwrap();
     p.restart().unwrap();
-    write(
-        &mut p,
-        &[Entry::Telegram {
-            ts_ms: 1,
-            row: row(1, b"MARK".to_vec()),
-            opens: None,
-        }],
-    );
+    write(&mut p, &[bare_telegram(b"MARK".to_vec())]);
     let bytes = std::fs::read(&probe).unwrap();
     bytes.windows(4).position(|w| w == b"MARK").unwrap()
+}
+
+/// A telegram numbered 1 holding `raw`, opening no transaction.
+fn bare_telegram(raw: Vec<u8>) -> Entry {
+    Entry::Telegram {
+        ts_ms: 1,
+        row: row(1, raw),
+        opens: None,
+    }
+}
+
+/// Writes, as one batch, a telegram whose bytes hold `inside` from the batch's second page on
+/// (forged bytes on a page boundary); returns its record number.
+fn write_telegram_holding(log: &mut CommitLog, dir: &std::path::Path, inside: &[u8]) -> u64 {
+    let mut raw = vec![b' '; 4096 - raw_offset_in_batch(dir)];
+    raw.extend_from_slice(inside);
+    write(log, &[bare_telegram(raw)])
 }
 
 #[test]
@@ -291,17 +291,7 @@ fn a_batch_forged_in_an_older_pass_is_never_read() {
         std::fs::read(&other).unwrap()[..4096].to_vec()
     };
     // Pass 1 of segment 0: record 1, a telegram whose bytes put the forged batch on page 1.
-    let mut raw = vec![b' '; 4096 - raw_offset_in_batch(dir.path())];
-    raw.extend_from_slice(&forged);
-    let first = write(
-        &mut log,
-        &[Entry::Telegram {
-            ts_ms: 1,
-            row: row(1, raw),
-            opens: None,
-        }],
-    );
-    assert_eq!(first, 1);
+    assert_eq!(write_telegram_holding(&mut log, dir.path(), &forged), 1);
     // Round the segments to segment 0 again (SQLite holds everything): pass 2 writes record 2
     // on page 0 only, and the gateway stops. Page 1 still holds pass 1's telegram.
     for _ in 0..SEGMENTS {
